@@ -1,0 +1,3 @@
+from remc_mpi.cli import main
+
+raise SystemExit(main())

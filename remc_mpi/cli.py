@@ -1,0 +1,280 @@
+"""Command line: remc-mpi run | simulate | analyze | select | validate | demo.
+
+Exit status (SPEC section 6): 0 success; 2 bad input, reported as one line naming the file
+and key or line, before any sampling and without touching earlier output; 1 anything else.
+Under MPI every rank parses and validates the same input; only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from remc_mpi import __version__
+from remc_mpi.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit status 2 (rank 0 only)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(message, "command line")
+
+
+def _rank() -> int:
+    import os
+
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            try:
+                return int(os.environ[var])
+            except ValueError:
+                pass
+    return 0
+
+
+def _parse_params(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--param {item!r} must be name=value", "command line", "--param")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise InputError(f"--param {k}: {v!r} is not a number", "command line", "--param") from None
+    return out
+
+
+def _parse_grid(text: str) -> tuple[float, float, int]:
+    parts = text.split(":")
+    try:
+        lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise InputError(f"--grid {text!r} must be LO:HI:N", "command line", "--grid") from None
+    if not lo < hi or n < 2:
+        raise InputError(f"--grid {text!r} needs LO < HI and N >= 2", "command line", "--grid")
+    return lo, hi, n
+
+
+def cmd_run(args) -> int:
+    from mpi4py import MPI
+
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import run
+    from remc_mpi.selection import format_table, select
+
+    cfg = load_config(args.config)
+    comm = MPI.COMM_WORLD
+    summaries = run(cfg, comm, output=args.output, force=args.force,
+                    progress=False if args.quiet else None)
+    if comm.Get_rank() == 0:
+        for s in summaries:
+            print(format_summary(s))
+        if len(summaries) > 1:
+            print()
+            print(format_table(select(summaries, prior=cfg.model_priors)))
+    return 0
+
+
+def format_summary(s: dict) -> str:
+    """The text report of one run (what ``analyze`` prints)."""
+    lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, sigma = {s['sigma']:.6g}"
+             + ("  [noise estimated]" if "noise" in s else ""),
+             f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
+             f"({s['log_evidence']['method']}),  F = {s['free_energy']:.4f}"]
+    for name, e in s["estimators"].items():
+        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
+    if "noise" in s:
+        n = s["noise"]
+        lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "
+                     f"sigma_hat = {n['sigma_hat']:.6g} +- {n['sigma_hat_stderr']:.3g}")
+    truth = s.get("truth") or {}
+    lines.append(f"  {'parameter':<10} {'mean':>10} {'sd':>9} {'MAP':>10} {'2.5%':>10} {'97.5%':>10}"
+                 + (f" {'true':>9}" if truth else ""))
+    for name, p in s["posterior"].items():
+        if p.get("fixed"):
+            continue
+        t = f" {truth[name]:9.4g}" if name in truth else ""
+        lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
+                     f"{p['q975']:10.4g}{t}")
+    d = s["diagnostics"]
+    lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
+                 f"ESS(energy) {d['ess']['energy']:.0f}")
+    for w in s.get("warnings", []):
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def _load_summary(path: str) -> dict:
+    from remc_mpi.output import read_summary
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError("results file does not exist", path)
+    try:
+        return read_summary(p)
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(f"not a complete remc_mpi results file ({err})", path) from None
+
+
+def cmd_analyze(args) -> int:
+    s = _load_summary(args.results)
+    if args.json:
+        print(json.dumps({k: v for k, v in s.items() if k != "provenance"} | {"provenance": s.get("provenance")}))
+    else:
+        print(format_summary(s))
+    return 0
+
+
+def cmd_select(args) -> int:
+    from remc_mpi.selection import format_table, select
+
+    summaries = [_load_summary(f) for f in args.results]
+    sel = select(summaries, files=list(args.results))
+    print(json.dumps(sel) if args.json else format_table(sel))
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    import numpy as np
+
+    from remc_mpi.config import synthesize
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.models import get_model
+
+    options = {}
+    for item in args.option or []:
+        k, _, v = item.partition("=")
+        options[k] = json.loads(v) if v else True
+    try:
+        model = get_model(args.model, **options)
+    except ValueError as err:
+        raise InputError(str(err), "command line", "--model") from None
+    params = _parse_params(args.param or [])
+    missing = [n for n in model.param_names if n not in params]
+    extra = [n for n in params if n not in model.param_names]
+    if extra:
+        raise InputError(f"model {model.name} has no parameter {extra[0]!r}", "command line", "--param")
+    if missing:
+        raise InputError(f"missing --param for {', '.join(missing)}", "command line", "--param")
+    lo, hi, n = _parse_grid(args.grid)
+    if args.noise < 0:
+        raise InputError("--noise must not be negative", "command line", "--noise")
+    if args.counts is not None and args.counts <= 0:
+        raise InputError("--counts must be positive", "command line", "--counts")
+    energy, y = synthesize(model, params, np.linspace(lo, hi, n), args.noise, args.seed, args.counts)
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"folder {out.parent} does not exist", "command line", "-o")
+    write_spectrum(out, energy, y)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import output_paths
+
+    cfg = load_config(args.config)
+    labels = ", ".join(c.label for c in cfg.candidates)
+    print(f"{args.config}: OK ({cfg.data.n} data points; models {labels}; "
+          f"outputs {', '.join(map(str, output_paths(cfg)))})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from remc_mpi.demo import run_demo
+
+    return run_demo(args.output, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="remc-mpi", description="Bayesian Hamiltonian selection for XPS by exchange Monte Carlo over MPI.")
+    p.add_argument("--version", action="version", version=f"remc-mpi {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="sample the posterior and compute the free energy of each candidate model",
+                       description="Run a config. Serial when started plainly; parallel under mpiexec/srun.")
+    r.add_argument("config", help="YAML config file")
+    r.add_argument("-o", "--output", help="results file (overrides the config's output)")
+    r.add_argument("--force", action="store_true", help="overwrite existing results")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("simulate", help="write a synthetic spectrum (CSV energy,intensity)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--param", action="append", metavar="K=V", help="parameter value (repeat for each)")
+    s.add_argument("--option", action="append", metavar="K=V", help="model option, JSON value (e.g. n_peaks=3)")
+    s.add_argument("--grid", required=True, metavar="LO:HI:N", help="energy grid")
+    s.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma (0: the exact curve)")
+    s.add_argument("--counts", type=float, help="Poisson counting noise with this many counts at the peak")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_simulate)
+
+    a = sub.add_parser("analyze", help="summary of one results file")
+    a.add_argument("results")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_analyze)
+
+    c = sub.add_parser("select", help="model comparison table with P(H_k | D)")
+    c.add_argument("results", nargs="+")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_select)
+
+    v = sub.add_parser("validate", help="check a config and its data without running")
+    v.add_argument("config")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("demo", help="the CeO2 model-selection demo (cluster2 vs cluster3)")
+    d.add_argument("-o", "--output", default="demo-out", help="folder for the demo's files")
+    d.add_argument("--quick", action="store_true", help="a shorter run (for tests)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _join_grid(argv: list[str]) -> list[str]:
+    """``--grid -8:16:300`` -> ``--grid=-8:16:300`` (argparse would take -8:16:300 for an option)."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        if a == "--grid":
+            nxt = next(it, None)
+            out.append(a if nxt is None else f"--grid={nxt}")
+        else:
+            out.append(a)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(_join_grid(sys.argv[1:] if argv is None else list(argv)))
+        return int(args.func(args) or 0)
+    except InputError as err:
+        if _rank() == 0:
+            print(f"remc-mpi: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - any other failure: exit 1, and end every rank
+        import traceback
+
+        traceback.print_exc()
+        print(f"remc-mpi: failed on rank {_rank()}: {err.__class__.__name__}: {err}", file=sys.stderr)
+        _abort_all(1)
+        return 1
+
+
+def _abort_all(code: int) -> None:
+    """Abort the whole MPI job when other ranks may be waiting in a collective."""
+    if "mpi4py.MPI" not in sys.modules:
+        return
+    from mpi4py import MPI
+
+    if MPI.Is_initialized() and not MPI.Is_finalized() and MPI.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(code)

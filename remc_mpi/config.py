@@ -1,0 +1,388 @@
+"""The run configuration: YAML schema, validation and the normalised :class:`RunConfig`.
+
+Every problem is an :class:`~remc_mpi.errors.InputError` whose one line names the file and
+the dotted key (``FILE: priors.delta.uniform: bounds [3.0, 1.0] are empty or inverted``).
+The full schema with defaults is documented in docs/config.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from remc_mpi.data import Spectrum, load_spectrum, prepare
+from remc_mpi.errors import InputError, did_you_mean
+from remc_mpi.models import MODEL_OPTIONS, Model, get_model
+from remc_mpi.priors import Prior, PriorSet, check_prior
+
+TOP_KEYS = {
+    "data": False, "model": False, "models": False, "noise": True, "priors": False,
+    "ladder": False, "sampler": False, "seed": False, "output": False, "model_priors": False,
+    "checkpoint": False, "progress": False,
+}
+DATA_KEYS = {"file", "synthetic", "window", "normalize"}
+SYNTH_KEYS = {"model", "options", "params", "grid", "noise", "seed"}
+MODEL_KEYS = {"name", "options", "label", "priors"}
+NOISE_KEYS = {"sigma", "estimate", "b_max"}
+LADDER_KEYS = {"n_temps", "spacing", "beta_min", "betas", "adapt"}
+SAMPLER_KEYS = {"sweeps", "burn_in", "thin", "exchange_interval", "adapt_steps", "target_acceptance",
+                "save_every"}
+CHECKPOINT_KEYS = {"every_sweeps", "every_minutes"}
+
+
+@dataclass
+class Candidate:
+    """One candidate model of a run, with its priors."""
+
+    label: str
+    model: Model
+    priors: PriorSet
+
+
+@dataclass
+class LadderSpec:
+    n_temps: int = 32
+    spacing: str = "geometric"
+    beta_min: float | None = None
+    betas: list[float] | None = None
+    adapt: bool = False
+
+
+@dataclass
+class SamplerSpec:
+    sweeps: int = 20000
+    burn_in: int = 5000
+    thin: int = 10
+    exchange_interval: int = 1
+    adapt_steps: bool = True
+    target_acceptance: float = 0.4
+    save_every: int = 1
+
+
+@dataclass
+class NoiseSpec:
+    sigma: float | None = None
+    estimate: bool = False
+    b_max: float | None = None
+
+
+@dataclass
+class CheckpointSpec:
+    every_sweeps: int | None = None
+    every_minutes: float | None = 10.0
+
+
+@dataclass
+class RunConfig:
+    source: str
+    text: str
+    data: Spectrum
+    candidates: list[Candidate]
+    noise: NoiseSpec
+    ladder: LadderSpec
+    sampler: SamplerSpec
+    seed: int
+    output: str
+    model_priors: dict[str, float]
+    checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
+    progress: bool = True
+    truth: dict[str, float] | None = None
+
+
+class _Ctx:
+    """The file being validated; raises errors that name it and a key path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, message: str) -> None:
+        raise InputError(message, self.source, where)
+
+    def mapping(self, obj: Any, where: str, allowed: set[str] | dict, required: tuple[str, ...] = ()) -> dict:
+        if not isinstance(obj, dict):
+            self.fail(where, f"must be a mapping, got {type(obj).__name__}")
+        for key in obj:
+            if not isinstance(key, str) or key not in allowed:
+                self.fail(_join(where, str(key)), "unknown key" + did_you_mean(str(key), allowed))
+        for key in required:
+            if key not in obj:
+                self.fail(_join(where, key), "missing required key")
+        return obj
+
+    def number(self, obj: Any, where: str, positive: bool = False, nonneg: bool = False) -> float:
+        if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+            self.fail(where, f"must be a number, got {obj!r}")
+        val = float(obj)
+        if not math.isfinite(val):
+            self.fail(where, f"must be finite, got {obj!r}")
+        if positive and not val > 0:
+            self.fail(where, f"must be positive, got {obj!r}")
+        if nonneg and val < 0:
+            self.fail(where, f"must not be negative, got {obj!r}")
+        return val
+
+    def integer(self, obj: Any, where: str, minimum: int = 0) -> int:
+        if isinstance(obj, bool) or not isinstance(obj, int):
+            self.fail(where, f"must be an integer, got {obj!r}")
+        if obj < minimum:
+            self.fail(where, f"must be at least {minimum}, got {obj}")
+        return int(obj)
+
+    def boolean(self, obj: Any, where: str) -> bool:
+        if not isinstance(obj, bool):
+            self.fail(where, f"must be true or false, got {obj!r}")
+        return obj
+
+    def string(self, obj: Any, where: str) -> str:
+        if not isinstance(obj, str) or not obj:
+            self.fail(where, f"must be a non-empty string, got {obj!r}")
+        return obj
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _resolve(base: Path, name: str) -> Path:
+    p = Path(os.path.expanduser(name))
+    return p if p.is_absolute() else base / p
+
+
+def _model(ctx: _Ctx, obj: Any, where: str) -> tuple[str, Model, dict | None]:
+    m = ctx.mapping(obj, where, MODEL_KEYS, ("name",))
+    name = ctx.string(m["name"], _join(where, "name"))
+    if name not in MODEL_OPTIONS:
+        ctx.fail(_join(where, "name"), f"unknown model {name!r}" + did_you_mean(name, MODEL_OPTIONS)
+                 + f"; choose from {', '.join(MODEL_OPTIONS)}")
+    opts = m.get("options") or {}
+    ctx.mapping(opts, _join(where, "options"), MODEL_OPTIONS[name])
+    for key, val in opts.items():
+        kinds = MODEL_OPTIONS[name][key]
+        ok = isinstance(val, kinds) and not (isinstance(val, bool) and bool not in kinds)
+        if not ok:
+            ctx.fail(_join(where, f"options.{key}"), f"must be {' or '.join(k.__name__ for k in kinds)}, got {val!r}")
+    try:
+        model = get_model(name, **opts)
+    except ValueError as err:
+        ctx.fail(_join(where, "options"), str(err))
+    label = m.get("label")
+    label = ctx.string(label, _join(where, "label")) if label is not None else _default_label(name, opts)
+    return label, model, m.get("priors")
+
+
+def _default_label(name: str, opts: dict) -> str:
+    if "n_peaks" in opts:
+        return f"{name}{opts['n_peaks']}"
+    if "degree" in opts:
+        return f"{name}{opts['degree']}"
+    return name
+
+
+def _priors(ctx: _Ctx, obj: Any, where: str) -> dict[str, Prior]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        ctx.fail(where, f"must be a mapping, got {type(obj).__name__}")
+    out: dict[str, Prior] = {}
+    for pname, spec in obj.items():
+        pw = _join(where, str(pname))
+        if not isinstance(spec, dict) or len(spec) != 1:
+            ctx.fail(pw, "must be one {form: arguments} pair, e.g. {uniform: [0.0, 1.0]}")
+        (form, args), = spec.items()
+        fw = _join(pw, str(form))
+        if form not in ("uniform", "loguniform", "normal", "truncnormal", "gamma", "fixed"):
+            ctx.fail(fw, "unknown prior form" + did_you_mean(str(form), ["uniform", "loguniform", "normal",
+                                                                         "truncnormal", "gamma", "fixed"]))
+        seq = args if isinstance(args, (list, tuple)) else [args]
+        vals = tuple(ctx.number(v, fw) for v in seq)
+        why = check_prior(form, vals)
+        if why:
+            ctx.fail(fw, why)
+        out[str(pname)] = Prior(form, vals)
+    return out
+
+
+def _data(ctx: _Ctx, obj: Any, base: Path) -> tuple[Spectrum, dict[str, float] | None]:
+    d = ctx.mapping(obj, "data", DATA_KEYS)
+    if ("file" in d) == ("synthetic" in d):
+        ctx.fail("data", "give exactly one of 'file' or 'synthetic'")
+    window = None
+    if "window" in d:
+        w = d["window"]
+        if not isinstance(w, (list, tuple)) or len(w) != 2:
+            ctx.fail("data.window", "must be [lo, hi]")
+        window = (ctx.number(w[0], "data.window"), ctx.number(w[1], "data.window"))
+        if not window[0] < window[1]:
+            ctx.fail("data.window", f"[{window[0]}, {window[1]}] is empty or inverted")
+    norm = d.get("normalize")
+    if norm is not None and norm not in ("max", "area"):
+        ctx.fail("data.normalize", f"must be 'max' or 'area', got {norm!r}")
+    if "file" in d:
+        path = _resolve(base, ctx.string(d["file"], "data.file"))
+        return load_spectrum(path, window, norm), None
+    s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
+    _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
+    params = ctx.mapping(s["params"], "data.synthetic.params", set(model.param_names), tuple(model.param_names))
+    truth = {k: ctx.number(v, f"data.synthetic.params.{k}") for k, v in params.items()}
+    g = s["grid"]
+    if not isinstance(g, (list, tuple)) or len(g) != 3:
+        ctx.fail("data.synthetic.grid", "must be [lo, hi, n]")
+    lo, hi = ctx.number(g[0], "data.synthetic.grid"), ctx.number(g[1], "data.synthetic.grid")
+    n = ctx.integer(g[2], "data.synthetic.grid", 10)
+    if not lo < hi:
+        ctx.fail("data.synthetic.grid", f"[{lo}, {hi}] is empty or inverted")
+    sigma = ctx.number(s.get("noise", 0.0), "data.synthetic.noise", nonneg=True)
+    seed = ctx.integer(s.get("seed", 0), "data.synthetic.seed")
+    energy, y = synthesize(model, truth, np.linspace(lo, hi, n), sigma, seed)
+    return prepare(energy, y, f"{ctx.source} (synthetic)", window, norm), truth
+
+
+def synthesize(model: Model, params: dict[str, float], energy: np.ndarray, sigma: float = 0.0,
+               seed: int = 0, counts: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A model spectrum with Gaussian noise ``sigma`` or Poisson counting noise at a peak of
+    ``counts`` (rescaled back to the model's units), from ``np.random.default_rng(seed)``."""
+    theta = np.array([[params[n] for n in model.param_names]], dtype=np.float64)
+    y = model.spectrum(theta, energy)[0]
+    rng = np.random.default_rng(seed)
+    if counts is not None:
+        scale = counts / np.max(np.abs(y))
+        y = rng.poisson(np.clip(y * scale, 0.0, None)) / scale
+    elif sigma > 0:
+        y = y + rng.normal(0.0, sigma, y.shape)
+    return energy, y
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file (everything but MPI happens here)."""
+    path = Path(path)
+    src = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("config file does not exist", src) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read config ({err.__class__.__name__})", src) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", src, where) from None
+    return parse_config(raw, src, text, path.parent)
+
+
+def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
+                 base: Path | None = None) -> RunConfig:
+    """Validate an already-parsed config mapping (the Python API's entry point)."""
+    ctx = _Ctx(source)
+    base = base or Path.cwd()
+    cfg = ctx.mapping(raw, "", TOP_KEYS, ("data", "noise", "priors"))
+    if ("model" in cfg) == ("models" in cfg):
+        ctx.fail("model", "give exactly one of 'model' or 'models'")
+    if "models" in cfg:
+        if not isinstance(cfg["models"], list) or not cfg["models"]:
+            ctx.fail("models", "must be a non-empty list of models")
+        specs = [_model(ctx, m, f"models[{i}]") for i, m in enumerate(cfg["models"])]
+    else:
+        specs = [_model(ctx, cfg["model"], "model")]
+    labels = [s[0] for s in specs]
+    if len(set(labels)) != len(labels):
+        ctx.fail("models", "candidate labels must be unique; give each a 'label'")
+
+    shared = _priors(ctx, cfg.get("priors"), "priors")
+    all_params = {n for _, m, _ in specs for n in m.param_names}
+    for pname in shared:
+        if pname not in all_params:
+            ctx.fail(f"priors.{pname}", "no candidate model has this parameter" + did_you_mean(pname, all_params))
+    candidates = []
+    for i, (label, model, own) in enumerate(specs):
+        where = f"models[{i}].priors" if "models" in cfg else "model.priors"
+        mine = _priors(ctx, own, where)
+        for pname in mine:
+            if pname not in model.param_names:
+                ctx.fail(f"{where}.{pname}", f"model {model.name} has no such parameter"
+                         + did_you_mean(pname, model.param_names))
+        merged = {**shared, **mine}
+        for pname in model.param_names:
+            if pname not in merged:
+                ctx.fail(f"priors.{pname}", f"missing prior for parameter of model {label}")
+        candidates.append(Candidate(label, model, PriorSet(model.param_names, merged)))
+
+    noise_raw = ctx.mapping(cfg["noise"], "noise", NOISE_KEYS)
+    estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
+    if estimate == ("sigma" in noise_raw):
+        ctx.fail("noise", "give exactly one of 'sigma' or 'estimate: true'")
+    noise = NoiseSpec(
+        sigma=ctx.number(noise_raw["sigma"], "noise.sigma", positive=True) if "sigma" in noise_raw else None,
+        estimate=estimate,
+        b_max=ctx.number(noise_raw["b_max"], "noise.b_max", positive=True) if "b_max" in noise_raw else None,
+    )
+
+    lad_raw = ctx.mapping(cfg.get("ladder") or {}, "ladder", LADDER_KEYS)
+    ladder = LadderSpec()
+    if "n_temps" in lad_raw:
+        ladder.n_temps = ctx.integer(lad_raw["n_temps"], "ladder.n_temps", 2)
+    if "spacing" in lad_raw:
+        if lad_raw["spacing"] not in ("geometric", "linear"):
+            ctx.fail("ladder.spacing", f"must be 'geometric' or 'linear', got {lad_raw['spacing']!r}")
+        ladder.spacing = lad_raw["spacing"]
+    if "beta_min" in lad_raw:
+        ladder.beta_min = ctx.number(lad_raw["beta_min"], "ladder.beta_min", positive=True)
+        if ladder.beta_min >= 1:
+            ctx.fail("ladder.beta_min", "must be below 1")
+    if "adapt" in lad_raw:
+        ladder.adapt = ctx.boolean(lad_raw["adapt"], "ladder.adapt")
+    if "betas" in lad_raw:
+        b = lad_raw["betas"]
+        if not isinstance(b, list) or len(b) < 2:
+            ctx.fail("ladder.betas", "must be a list of at least 2 numbers")
+        betas = [ctx.number(x, "ladder.betas", nonneg=True) for x in b]
+        if betas[0] != 0.0 or (betas[-1] != 1.0 and not estimate):
+            ctx.fail("ladder.betas", "must start at 0 and end at 1")
+        if any(b2 <= b1 for b1, b2 in zip(betas, betas[1:])):
+            ctx.fail("ladder.betas", "must be strictly increasing")
+        ladder.betas = betas
+        ladder.n_temps = len(betas)
+
+    sam_raw = ctx.mapping(cfg.get("sampler") or {}, "sampler", SAMPLER_KEYS)
+    sampler = SamplerSpec()
+    for key in ("sweeps", "burn_in", "thin", "exchange_interval", "save_every"):
+        if key in sam_raw:
+            setattr(sampler, key, ctx.integer(sam_raw[key], f"sampler.{key}", 0 if key == "burn_in" else 1))
+    if "adapt_steps" in sam_raw:
+        sampler.adapt_steps = ctx.boolean(sam_raw["adapt_steps"], "sampler.adapt_steps")
+    if "target_acceptance" in sam_raw:
+        t = ctx.number(sam_raw["target_acceptance"], "sampler.target_acceptance")
+        if not 0 < t < 1:
+            ctx.fail("sampler.target_acceptance", "must be between 0 and 1")
+        sampler.target_acceptance = t
+    if sampler.burn_in >= sampler.sweeps:
+        ctx.fail("sampler.burn_in", f"must be less than sampler.sweeps ({sampler.sweeps})")
+
+    ck_raw = ctx.mapping(cfg.get("checkpoint") or {}, "checkpoint", CHECKPOINT_KEYS)
+    checkpoint = CheckpointSpec()
+    if "every_sweeps" in ck_raw:
+        checkpoint.every_sweeps = ctx.integer(ck_raw["every_sweeps"], "checkpoint.every_sweeps", 1)
+    if "every_minutes" in ck_raw:
+        checkpoint.every_minutes = ctx.number(ck_raw["every_minutes"], "checkpoint.every_minutes", positive=True)
+
+    seed = ctx.integer(cfg.get("seed", 0), "seed")
+    output = cfg.get("output", "remc-out.h5")
+    output = str(_resolve(base, ctx.string(output, "output")))
+    mp_raw = cfg.get("model_priors") or {}
+    ctx.mapping(mp_raw, "model_priors", set(labels))
+    model_priors = {k: ctx.number(v, f"model_priors.{k}", positive=True) for k, v in mp_raw.items()}
+    progress = ctx.boolean(cfg.get("progress", True), "progress")
+
+    data, truth = _data(ctx, cfg["data"], base)
+    if text is None:
+        text = yaml.safe_dump(raw, sort_keys=False)
+    return RunConfig(source, text, data, candidates, noise, ladder, sampler, seed, output, model_priors,
+                     checkpoint, progress, truth)

@@ -1,0 +1,134 @@
+"""Loading measured or synthetic spectra: two columns, energy and intensity.
+
+Accepted files: CSV or whitespace/tab-separated text, an optional header line (any first line
+that is not numeric), ``#`` comments (whole lines or trailing), energy in either direction
+(sorted ascending on load). Every problem is an :class:`InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from remc_mpi.errors import InputError
+
+MIN_POINTS = 10
+_SPLIT = re.compile(r"[,\t ;]+")
+
+
+@dataclass
+class Spectrum:
+    energy: np.ndarray
+    intensity: np.ndarray
+    source: str = "<memory>"
+
+    @property
+    def n(self) -> int:
+        return int(self.energy.size)
+
+
+def _cells(line: str) -> list[str]:
+    return [c for c in _SPLIT.split(line.strip()) if c]
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def read_columns(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (energy, intensity, line number) columns of a file, in file order, validated per line."""
+    path = Path(path)
+    src = str(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except FileNotFoundError:
+        raise InputError("file does not exist", src) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a data file", src) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise InputError(f"cannot read ({err.__class__.__name__})", src) from None
+    rows: list[tuple[float, float]] = []
+    linenos: list[int] = []
+    seen_data = False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        cells = _cells(line)
+        values = [_number(c) for c in cells]
+        if not seen_data and any(v is None for v in values):
+            seen_data = True  # a header line: only the first non-comment line may be one
+            continue
+        seen_data = True
+        if len(cells) != 2:
+            raise InputError(f"expected 2 columns (energy, intensity), found {len(cells)}", src, f"line {lineno}")
+        bad = next((c for c, v in zip(cells, values) if v is None), None)
+        if bad is not None:
+            raise InputError(f"non-numeric cell {bad!r}", src, f"line {lineno}")
+        if not all(math.isfinite(v) for v in values):  # type: ignore[arg-type]
+            raise InputError("NaN or infinite value", src, f"line {lineno}")
+        rows.append((values[0], values[1]))  # type: ignore[arg-type]
+        linenos.append(lineno)
+    if len(rows) < MIN_POINTS:
+        raise InputError(f"has {len(rows)} data points, at least {MIN_POINTS} are needed", src)
+    arr = np.array(rows, dtype=np.float64)
+    return arr[:, 0], arr[:, 1], np.array(linenos)
+
+
+def prepare(energy: np.ndarray, intensity: np.ndarray, source: str = "<memory>",
+            window: tuple[float, float] | None = None, normalize: str | None = None,
+            linenos: np.ndarray | None = None) -> Spectrum:
+    """Sort by energy, check duplicates, cut the window, normalise.
+
+    ``normalize``: None, ``"max"`` (peak height 1) or ``"area"`` (trapezoid area 1).
+    ``linenos``: the file line of each point, to name duplicates.
+    """
+    order = np.argsort(energy, kind="stable")
+    e, y = energy[order], intensity[order]
+    dup = np.flatnonzero(np.diff(e) == 0)
+    if dup.size:
+        k = dup[0]
+        where = None
+        if linenos is not None:
+            first, second = sorted((int(linenos[order[k]]), int(linenos[order[k + 1]])))
+            where = f"line {second}"
+        raise InputError(f"duplicate energy {float(e[k])!r}" + (f" (also on line {first})" if where else ""),
+                         source, where)
+    if window is not None:
+        keep = (e >= window[0]) & (e <= window[1])
+        e, y = e[keep], y[keep]
+        if e.size < MIN_POINTS:
+            raise InputError(f"only {e.size} points inside the window {list(window)}, at least {MIN_POINTS} are needed", source)
+    if normalize == "max":
+        top = np.max(np.abs(y))
+        if top == 0:
+            raise InputError("cannot normalise an all-zero spectrum", source)
+        y = y / top
+    elif normalize == "area":
+        area = float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(e)))
+        if not area > 0:
+            raise InputError("cannot normalise to unit area: the area is not positive", source)
+        y = y / area
+    return Spectrum(np.ascontiguousarray(e), np.ascontiguousarray(y), source)
+
+
+def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,
+                  normalize: str | None = None) -> Spectrum:
+    """Read, validate, sort, window and normalise a two-column spectrum file."""
+    e, y, linenos = read_columns(path)
+    return prepare(e, y, str(path), window, normalize, linenos)
+
+
+def write_spectrum(path: str | Path, energy: np.ndarray, intensity: np.ndarray) -> None:
+    """A CSV with header ``energy,intensity`` and full float precision (round-trips exactly)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("energy,intensity\n")
+        for x, y in zip(energy, intensity):
+            fh.write(f"{float(x)!r},{float(y)!r}\n")

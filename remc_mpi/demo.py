@@ -1,0 +1,52 @@
+"""``remc-mpi demo`` / ``make demo``: the CeO2 model-selection example, end to end.
+
+Writes the embedded config and its synthetic data into the output folder, runs both
+candidates (side by side when there are two or more ranks), and prints the
+model-selection table and the parameter estimates with 95% intervals.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+
+def demo_config(quick: bool = False) -> dict:
+    raw = yaml.safe_load(resources.files("remc_mpi").joinpath("examples/ceo2_demo.yaml").read_text())
+    if quick:
+        raw["sampler"] = {"sweeps": 300, "burn_in": 100, "thin": 2}
+        raw["ladder"] = {"n_temps": 8}
+    return raw
+
+
+def run_demo(folder: str, quick: bool = False) -> int:
+    from mpi4py import MPI
+
+    from remc_mpi.cli import format_summary
+    from remc_mpi.config import parse_config
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.engine import run
+    from remc_mpi.selection import format_table, select
+
+    comm = MPI.COMM_WORLD
+    out = Path(folder)
+    raw = demo_config(quick)
+    if comm.Get_rank() == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ceo2_demo.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    comm.Barrier()
+    cfg = parse_config(raw, str(out / "ceo2_demo.yaml"), base=out)
+    if comm.Get_rank() == 0:
+        write_spectrum(out / "ceo2_synthetic.csv", cfg.data.energy, cfg.data.intensity)
+        print(f"remc_mpi demo: CeO2 synthetic spectrum ({cfg.data.n} points, sigma = {cfg.noise.sigma}), "
+              f"candidates {', '.join(c.label for c in cfg.candidates)}, {comm.Get_size()} rank(s)", flush=True)
+    summaries = run(cfg, comm, force=True)
+    if comm.Get_rank() == 0:
+        for s in summaries:
+            print(format_summary(s))
+        print()
+        print(format_table(select(summaries)))
+        print(f"results: {', '.join(s['file'] for s in summaries)}")
+    return 0

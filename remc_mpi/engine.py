@@ -1,0 +1,249 @@
+"""Running a config: the replica-exchange loop over MPI, streaming output, estimators.
+
+This module ties the pieces together and is the single code path behind both
+``remc-mpi run`` and the Python API :func:`run`. Data flow per candidate model:
+
+    set-up (every rank, deterministic) -> SlotBlock of this rank's slots
+    loop: sweep -> exchange (every exchange_interval sweeps, even/odd pairs alternating)
+          -> record energies (every save_every sweeps) and theta (every thin sweeps)
+          -> every flush_every records: gather to rank 0, append to the HDF5 file
+    end:  reduce counters -> rank 0: estimators, posterior summary, diagnostics -> file
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remc_mpi import __version__
+from remc_mpi.config import Candidate, RunConfig, parse_config
+from remc_mpi.errors import InputError
+from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
+from remc_mpi.parallel import LadderComm, on_root
+from remc_mpi.progress import Progress
+from remc_mpi.streams import exchange_uniforms, ladder_generator
+from remc_mpi.sampler import SlotBlock
+
+FLUSH_EVERY = 512
+LADDER_ADAPT_EVERY = 100
+
+
+def noise_scale_guess(intensity: np.ndarray) -> float:
+    """A rough noise precision from first differences: sigma_d^2 = var(diff y) / 2."""
+    d = np.diff(intensity)
+    var = float(np.var(d)) / 2.0
+    return 1.0 / var if var > 0 else 1.0
+
+
+def build_ladder(cfg: RunConfig, cand: Candidate) -> tuple[np.ndarray, float]:
+    """(lambda (L,), lambda_max): lambda = beta b0 (known noise) or b itself (estimation)."""
+    spec = cfg.ladder
+    if cfg.noise.estimate:
+        lam_max = cfg.noise.b_max or 25.0 * noise_scale_guess(cfg.data.intensity)
+    else:
+        lam_max = 1.0 / cfg.noise.sigma**2
+    if spec.betas is not None:
+        betas = np.array(spec.betas, dtype=np.float64)
+        return betas / betas[-1] * lam_max, lam_max
+    if spec.beta_min is not None:
+        lam_min = spec.beta_min * lam_max
+    else:
+        rng = ladder_generator(cfg.seed)
+        draws = np.array([cand.priors.sample(rng) for _ in range(256)])
+        y = cand.model.spectrum(draws, cfg.data.energy)
+        u = 0.5 * np.sum((y - cfg.data.intensity) ** 2, axis=1)
+        lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
+    return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max
+
+
+def output_paths(cfg: RunConfig, output: str | None = None) -> list[Path]:
+    """One results file per candidate: OUT.h5 for one model, OUT-<label>.h5 for several
+    (or the ``{model}`` placeholder replaced by each label)."""
+    out = output or cfg.output
+    if len(cfg.candidates) == 1 and "{model}" not in out:
+        return [Path(out)]
+    if "{model}" in out:
+        return [Path(out.replace("{model}", c.label)) for c in cfg.candidates]
+    p = Path(out)
+    suffix = p.suffix or ".h5"
+    return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
+
+
+def check_outputs(paths: list[Path], force: bool, source: str) -> None:
+    """Refuse to overwrite results and report unwritable folders, before any sampling."""
+    for p in paths:
+        if p.exists() and not force:
+            raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
+        folder = p.parent if str(p.parent) else Path(".")
+        if not folder.is_dir():
+            raise InputError(f"output folder {folder} does not exist", source, "output")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"output folder {folder} is not writable", source, "output")
+
+
+class _Recorder:
+    """Local buffers of saved sweeps, flushed to rank 0's writer in gathered chunks."""
+
+    def __init__(self, lc: LadderComm, writer, n_local: int, n_params: int):
+        self.lc, self.writer = lc, writer
+        self.sweeps: list[int] = []
+        self.energy: list[np.ndarray] = []
+        self.replica: list[np.ndarray] = []
+        self.theta_sweeps: list[int] = []
+        self.theta: list[np.ndarray] = []
+        self.shape = (n_local, n_params)
+
+    def record(self, sweep: int, block: SlotBlock, n_data: int, with_theta: bool) -> None:
+        self.sweeps.append(sweep)
+        self.energy.append(block.U / n_data)
+        self.replica.append(block.replica.astype(np.int32))
+        if with_theta:
+            self.theta_sweeps.append(sweep)
+            self.theta.append(block.theta.copy())
+
+    def flush(self) -> None:
+        e = np.array(self.energy).reshape(-1, self.shape[0])
+        r = np.array(self.replica, dtype=np.int32).reshape(-1, self.shape[0])
+        t = np.array(self.theta).reshape(-1, *self.shape)
+        e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
+        if self.writer is not None:
+            self.writer.append(np.array(self.sweeps, dtype=np.int64), e, r,
+                               np.array(self.theta_sweeps, dtype=np.int64), t)
+        self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
+
+
+def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True) -> dict | None:
+    """Sample one candidate model; rank 0 writes ``out_path`` and returns the summary."""
+    from remc_mpi.output import ResultWriter
+    from remc_mpi.summary import summarize
+
+    t_start = time.time()
+    data = cfg.data
+    n_data = data.n
+    lam, lam_max = build_ladder(cfg, cand)
+    L = len(lam)
+    if comm.Get_size() > L:
+        raise InputError(f"{comm.Get_size()} ranks for {L} temperatures; use at most one rank per temperature",
+                         cfg.source, "ladder.n_temps")
+    lc = LadderComm(comm, L)
+    block = SlotBlock(cand.model, cand.priors, data.energy, data.intensity, lam, lc.lo, lc.hi, cfg.seed,
+                      cfg.sampler.target_acceptance)
+    n_params = len(cand.model.param_names)
+    writer = ResultWriter(out_path, L, n_params) if lc.rank == 0 else None
+    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params)
+    sp = cfg.sampler
+    bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0)
+    swap_try = np.zeros(L - 1, dtype=np.int64)
+    swap_ok = np.zeros(L - 1, dtype=np.int64)
+    trips = np.zeros(L, dtype=np.int64)
+    n_exchange = 0
+    t_model = 0.0
+    block.mark_ends()
+    try:
+        for sweep in range(sp.sweeps):
+            burn = sweep < sp.burn_in
+            t0 = time.perf_counter()
+            block.sweep(adapt=burn and sp.adapt_steps)
+            t_model += time.perf_counter() - t0
+            if (sweep + 1) % sp.exchange_interval == 0:
+                u = exchange_uniforms(cfg.seed, n_exchange, L - 1)
+                for l, ok in lc.exchange(block, lam, u, n_exchange % 2).items():
+                    swap_try[l] += 1
+                    swap_ok[l] += ok
+                n_exchange += 1
+                for rep in block.mark_ends():
+                    trips[rep] += 1
+            if burn and cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
+                rates = lc.reduce_sum(swap_ok) / np.maximum(1, lc.reduce_sum(swap_try))
+                lam = adapt_ladder(lam, rates)
+                block.lam[:] = lam[lc.lo:lc.hi]
+                swap_try[:] = 0
+                swap_ok[:] = 0
+            if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
+                swap_try[:] = 0
+                swap_ok[:] = 0
+                trips[:] = 0
+                block.accepted[:] = 0
+                block.tried[:] = 0
+            if not burn:
+                k = sweep - sp.burn_in
+                if k % sp.save_every == 0:
+                    rec.record(sweep, block, n_data, with_theta=k % sp.thin == 0)
+                    if len(rec.sweeps) >= FLUSH_EVERY:
+                        rec.flush()
+            if bar.enabled and (sweep + 1) % 10 == 0:
+                rate = swap_ok.sum() / max(1, swap_try.sum())
+                bar.update(sweep + 1, f"local swap rate {rate:.2f}")
+        if rec.sweeps:
+            rec.flush()
+        bar.close(sp.sweeps)
+        swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (swap_try, swap_ok, trips))
+        acc = lc.gather_slots(block.accepted, axis=0)
+        tried = lc.gather_slots(block.tried, axis=0)
+        log_step = lc.gather_slots(block.log_step, axis=0)
+        t_model_all = comm.gather(t_model, root=0)
+
+        def finish() -> dict:
+            timings = {"wall_s": time.time() - t_start, "model_and_sweep_s": float(np.mean(t_model_all))}
+            return summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
+                             log_step=log_step, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
+                             provenance=provenance(comm, cfg, timings))
+
+        return on_root(comm, finish)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
+    import h5py
+    from mpi4py import MPI
+
+    return {
+        "package_version": __version__, "seed": cfg.seed, "ranks": comm.Get_size(),
+        "mpi_library": MPI.Get_library_version().strip().splitlines()[0],
+        "h5py_mpi": bool(h5py.get_config().mpi), "python": sys.version.split()[0],
+        "host": platform.node(), **timings,
+    }
+
+
+def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
+        progress: bool | None = None) -> list[dict]:
+    """Run every candidate of a config (a :class:`RunConfig` or a config mapping).
+
+    The Python API and ``remc-mpi run`` share this function. With several candidates and
+    several ranks, the ranks split into groups that run candidates side by side. Returns the
+    candidates' summaries on every rank (the same list), in config order.
+    """
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    cfg = config if isinstance(config, RunConfig) else parse_config(config)
+    paths = output_paths(cfg, output)
+    on_root(comm, lambda: check_outputs(paths, force, cfg.source))
+    show = cfg.progress if progress is None else progress
+    n_c = len(cfg.candidates)
+    groups = min(n_c, comm.Get_size())
+    color = comm.Get_rank() * groups // comm.Get_size()
+    sub = comm.Split(color, comm.Get_rank()) if groups > 1 else comm
+    mine: dict[int, dict | None] = {}
+    try:
+        for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
+            if i % groups == color:
+                mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0)
+    finally:
+        if sub is not comm:
+            sub.Free()
+    summaries: dict[int, dict] = {}
+    for part in (comm.allgather(mine) if groups > 1 else [mine]):
+        summaries.update(part)
+    return [summaries[i] for i in range(n_c)]

@@ -1,0 +1,144 @@
+"""Peak-list cores: parameters -> (centres, heights, widths) of J peaks, per replica.
+
+A core is the physics of a model; :mod:`remc_mpi.models.spectral` adds line shapes,
+spin-orbit copies and backgrounds on top of any core.
+
+Cluster cores (SPEC section 3) diagonalise the initial and final Hamiltonians in closed form
+(:mod:`remc_mpi.models.eigen`) and give e_j = E_f,j - E_g and w_j = |<f_j|g>|^2; the
+spectrum is amp * sum_j w_j L(omega - e_j - shift; gamma). Only delta, v, uff and ufc need a
+diagonalisation; gamma, shift and amp reuse the cached levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvecs
+
+
+@dataclass
+class Core:
+    """Base of all cores. Subclasses fill the class attributes and the two methods."""
+
+    param_names: tuple[str, ...] = ()
+    lineshape: str = "lorentz"
+    #: parameters whose change needs :meth:`levels` (the expensive stage)
+    level_params: frozenset[str] = frozenset()
+    #: True when peaks depend on disjoint parameters, so one peak can be recomputed alone
+    separable: bool = False
+    #: parameter that scales the whole spectrum after the line shapes (or None)
+    scale_param: str | None = None
+    n_peaks: int = 0
+
+    def levels(self, col: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The expensive stage: arrays (R, J) from the level parameters."""
+        return {}
+
+    def place(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
+        """Cheap stage: centres, heights, widths, each (R, J)."""
+        raise NotImplementedError
+
+    def peaks_of(self, name: str) -> tuple[int, ...] | None:
+        """Peaks that parameter ``name`` touches (None: all of them)."""
+        return None
+
+
+def couplings(v: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
+    """t1 = sqrt(nf) v (4f0-4f1L) and t2 = sqrt(2 (nf - 1)) v (4f1L-4f2L2)."""
+    return np.sqrt(float(nf)) * v, np.sqrt(2.0 * (nf - 1)) * v
+
+
+@dataclass
+class Cluster3Core(Core):
+    """CeO2-like 3-level model in the basis {4f0, 4f1L, 4f2L2}.
+
+    H_i = [[0, t1, 0], [t1, delta, t2], [0, t2, 2 delta + uff]]; H_f has the diagonal
+    [0, delta - ufc, 2 delta + uff - 2 ufc] and the same couplings. |g> is the lowest
+    eigenvector of H_i with energy E_g.
+    """
+
+    nf: int = 14
+    param_names: tuple[str, ...] = ("delta", "v", "uff", "ufc", "gamma", "shift", "amp")
+    level_params: frozenset[str] = frozenset({"delta", "v", "uff", "ufc"})
+    scale_param: str | None = "amp"
+    n_peaks: int = 3
+
+    def levels(self, col):
+        delta, v, uff, ufc = col["delta"], col["v"], col["uff"], col["ufc"]
+        t1, t2 = couplings(v, self.nf)
+        zero = np.zeros_like(delta)
+        ai = (zero, delta, 2.0 * delta + uff)
+        af = (zero, delta - ufc, 2.0 * delta + uff - 2.0 * ufc)
+        lam_i = tridiag3_eigvals(*ai, t1, t2)[:, :1]
+        g = tridiag3_eigvecs(lam_i, *ai, t1, t2)[:, 0, :]  # (R, 3)
+        lam_f = tridiag3_eigvals(*af, t1, t2)
+        f = tridiag3_eigvecs(lam_f, *af, t1, t2)  # (R, 3 states, 3 components)
+        overlap = np.einsum("rkc,rc->rk", f, g)
+        return {"e": lam_f - lam_i, "w": overlap * overlap}
+
+    def place(self, col, lev):
+        centres = lev["e"] + col["shift"][:, None]
+        widths = np.broadcast_to(col["gamma"][:, None], centres.shape)
+        return centres, lev["w"], widths
+
+
+@dataclass
+class Cluster2Core(Core):
+    """La2O3-like 2-level model in the basis {4f0, 4f1L}.
+
+    H_f = [[0, t1], [t1, delta - ufc]]. The initial state is pure |4f0> with E_g = 0 (as in
+    Mototake 2019), or with ``hybridized_initial`` the lowest eigenvector of
+    [[0, t1], [t1, delta]]. uff does not enter.
+    """
+
+    nf: int = 14
+    hybridized_initial: bool = False
+    param_names: tuple[str, ...] = ("delta", "v", "ufc", "gamma", "shift", "amp")
+    level_params: frozenset[str] = frozenset({"delta", "v", "ufc"})
+    scale_param: str | None = "amp"
+    n_peaks: int = 2
+
+    def levels(self, col):
+        delta, v, ufc = col["delta"], col["v"], col["ufc"]
+        t1, _ = couplings(v, self.nf)
+        zero = np.zeros_like(delta)
+        lam_f, f = tridiag2_eig(zero, delta - ufc, t1)  # f: (R, 2 states, 2 components)
+        if self.hybridized_initial:
+            lam_i, gi = tridiag2_eig(zero, delta, t1)
+            e_g = lam_i[:, 0]
+            overlap = np.einsum("rkc,rc->rk", f, gi[:, 0, :])
+        else:
+            e_g = zero
+            overlap = f[:, :, 0]
+        return {"e": lam_f - e_g[:, None], "w": overlap * overlap}
+
+    place = Cluster3Core.place
+
+
+@dataclass
+class PeaksCore(Core):
+    """K independent peaks (Nagata 2012): a_k, mu_k and a width b_k (gauss) or w_k (lorentz)."""
+
+    n_peaks: int = 1
+    lineshape: str = "gauss"
+    separable: bool = True
+    param_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        k = range(1, self.n_peaks + 1)
+        wname = "b" if self.lineshape == "gauss" else "w"
+        self._wname = wname
+        self.param_names = (
+            tuple(f"a{i}" for i in k) + tuple(f"mu{i}" for i in k) + tuple(f"{wname}{i}" for i in k)
+        )
+
+    def _stack(self, col, prefix):
+        return np.stack([col[f"{prefix}{i}"] for i in range(1, self.n_peaks + 1)], axis=-1)
+
+    def place(self, col, lev):
+        return self._stack(col, "mu"), self._stack(col, "a"), self._stack(col, self._wname)
+
+    def peaks_of(self, name):
+        return (int(name.lstrip("amuwb")) - 1,)

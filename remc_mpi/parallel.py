@@ -1,0 +1,122 @@
+"""The MPI layer: which rank owns which temperature slots, and moving data between ranks.
+
+Knows nothing of physics: it moves :class:`~remc_mpi.sampler.Payload` records and arrays.
+Slots are spread in contiguous, balanced blocks (the first L mod P ranks get one more).
+An exchange of the pair (l, l+1) across a rank boundary is one message each way between the
+two neighbours (non-blocking send/receive of the boundary configurations); both sides then
+apply the same test with the same uniform, so no further message is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from remc_mpi.sampler import Payload, SlotBlock, swap_accepted
+
+
+def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
+    """Contiguous balanced blocks [lo, hi) of ``n_slots`` over ``n_ranks`` (n_ranks <= n_slots)."""
+    if not 1 <= n_ranks <= n_slots:
+        raise ValueError(f"need 1 <= ranks ({n_ranks}) <= temperatures ({n_slots})")
+    base, extra = divmod(n_slots, n_ranks)
+    bounds, lo = [], 0
+    for r in range(n_ranks):
+        hi = lo + base + (1 if r < extra else 0)
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+def _pack(p: Payload) -> np.ndarray:
+    return np.concatenate([p.theta, [p.energy, float(p.replica), float(p.direction)]])
+
+
+def _unpack(buf: np.ndarray) -> Payload:
+    return Payload(buf[:-3].copy(), float(buf[-3]), int(buf[-2]), int(buf[-1]))
+
+
+class LadderComm:
+    """One rank's view of the ladder: its slot block and its neighbours."""
+
+    def __init__(self, comm, n_slots: int):
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.n_slots = n_slots
+        self.blocks = partition(n_slots, self.size)
+        self.lo, self.hi = self.blocks[self.rank]
+
+    def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
+        """Attempt every pair (l, l+1) with l % 2 == parity; return {l: accepted} for the
+        pairs whose lower slot this rank owns."""
+        outcome: dict[int, bool] = {}
+        lo, hi = self.lo, self.hi
+        for l in range(lo + ((parity - lo) % 2), hi - 1, 2):
+            ok = swap_accepted(lam[l], lam[l + 1], block.U[l - lo], block.U[l + 1 - lo], uniforms[l])
+            if ok:
+                block.swap_local(l)
+            outcome[l] = ok
+        right = hi < self.n_slots and (hi - 1) % 2 == parity
+        left = lo > 0 and (lo - 1) % 2 == parity
+        if not (right or left):
+            return outcome
+        from mpi4py import MPI
+
+        reqs, recv = [], {}
+        for side, active, mine, peer in (("right", right, hi - 1, self.rank + 1), ("left", left, lo, self.rank - 1)):
+            if not active:
+                continue
+            out = _pack(block.payload(mine))
+            inc = np.empty_like(out)
+            recv[side] = (mine, inc, out)
+            tag = min(mine, mine + (1 if side == "right" else -1))
+            reqs.append(self.comm.Isend(out, dest=peer, tag=tag))
+            reqs.append(self.comm.Irecv(inc, source=peer, tag=tag))
+        MPI.Request.Waitall(reqs)
+        for side, (mine, inc, out) in recv.items():
+            theirs = _unpack(inc)
+            if side == "right":
+                l, u_lo, u_hi = mine, float(out[-3]), theirs.energy
+            else:
+                l, u_lo, u_hi = mine - 1, theirs.energy, float(out[-3])
+            ok = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
+            if ok:
+                block.receive(mine, theirs)
+            if side == "right":
+                outcome[l] = ok
+        return outcome
+
+    def gather_slots(self, local: np.ndarray, axis: int = 1) -> np.ndarray | None:
+        """Concatenate per-rank arrays along the slot ``axis`` on rank 0 (None elsewhere)."""
+        parts = self.comm.gather(local, root=0)
+        return np.concatenate(parts, axis=axis) if self.rank == 0 else None
+
+    def allgather_slots(self, local: np.ndarray, axis: int = 0) -> np.ndarray:
+        return np.concatenate(self.comm.allgather(local), axis=axis)
+
+    def reduce_sum(self, value):
+        return self.comm.allreduce(value)
+
+    def bcast(self, obj, root: int = 0):
+        return self.comm.bcast(obj, root=root)
+
+    def any(self, flag: bool) -> bool:
+        from mpi4py import MPI
+
+        return bool(self.comm.allreduce(bool(flag), op=MPI.LOR))
+
+
+def on_root(comm, fn: Callable[[], object]) -> object:
+    """Run ``fn`` on rank 0 only and broadcast its result (or its exception) to all ranks."""
+    result, error = None, None
+    if comm.Get_rank() == 0:
+        try:
+            result = fn()
+        except Exception as err:  # noqa: BLE001 - re-raised on every rank below
+            error = err
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise error
+    return comm.bcast(result, root=0)

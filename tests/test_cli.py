@@ -1,0 +1,78 @@
+"""The command line as a user meets it: simulate, run, analyze --json, select --json."""
+
+import json
+
+import numpy as np
+import pytest
+
+from remc_mpi import __version__
+from remc_mpi.data import load_spectrum
+from remc_mpi.models import get_model
+
+
+def test_version_and_help(cli):
+    r = cli("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+    for sub in ("run", "simulate", "analyze", "select", "validate", "demo"):
+        h = cli(sub, "--help")
+        assert h.returncode == 0 and "usage: remc-mpi " + sub in h.stdout
+
+
+def test_simulate_exact_and_noisy(cli, tmp_path):
+    params = dict(delta=1.6, v=0.76, uff=10.5, ufc=12.5, gamma=0.7, shift=0.0, amp=1.0)
+    args = ["simulate", "--model", "cluster3", *sum((["--param", f"{k}={v}"] for k, v in params.items()), []),
+            "--grid", "-8:16:50"]
+    assert cli(*args, "-o", "exact.csv").returncode == 0
+    assert (tmp_path / "exact.csv").read_text().startswith("energy,intensity\n")
+    s = load_spectrum(tmp_path / "exact.csv")
+    m = get_model("cluster3")
+    np.testing.assert_array_equal(s.intensity, m.spectrum([params[n] for n in m.param_names], s.energy))
+    assert cli(*args, "--noise", "0.01", "--seed", "3", "-o", "a.csv").returncode == 0
+    assert cli(*args, "--noise", "0.01", "--seed", "3", "-o", "b.csv").returncode == 0
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    resid = load_spectrum(tmp_path / "a.csv").intensity - s.intensity
+    assert 0.005 < resid.std() < 0.02
+    assert cli(*args, "--counts", "1000", "--seed", "1", "-o", "c.csv").returncode == 0
+    c = load_spectrum(tmp_path / "c.csv").intensity
+    # Poisson counts rescaled: every value is an integer multiple of max(y) / 1000
+    k = c / (s.intensity.max() / 1000)
+    np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["simulate", "--model", "nope", "--grid", "0:1:10", "-o", "x.csv"], "unknown model"),
+    (["simulate", "--model", "polynomial", "--option", "degree=0", "--param", "c0=1", "--grid", "0:1", "-o", "x.csv"],
+     "--grid"),
+    (["simulate", "--model", "polynomial", "--param", "c0=1", "--grid", "0:1:10", "-o", "x.csv"], "missing --param for c1"),
+    (["simulate", "--model", "polynomial", "--param", "c0=one", "--grid", "0:1:10", "-o", "x.csv"], "not a number"),
+    (["run"], "the following arguments are required"),
+    (["frobnicate"], "invalid choice"),
+    (["analyze", "missing.h5"], "missing.h5: results file does not exist"),
+])
+def test_bad_command_lines_exit_2_with_one_line(cli, args, match):
+    r = cli(*args)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and match in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_run_analyze_select_json(cli, linear_case):
+    r = cli("run", "config.yaml", cwd=linear_case)
+    assert r.returncode == 0, r.stderr
+    assert "log evidence" in r.stdout
+    a = cli("analyze", "out.h5", "--json", cwd=linear_case)
+    s = json.loads(a.stdout)
+    for key in ("model", "n_data", "sigma", "log_evidence", "estimators", "free_energy", "posterior",
+                "diagnostics", "beta"):
+        assert key in s
+    assert set(s["log_evidence"]) >= {"value", "stderr", "method"}
+    assert set(s["posterior"]["c1"]) >= {"mean", "sd", "map", "q025", "q50", "q975"}
+    assert set(s["diagnostics"]) >= {"acceptance", "swap_rate", "round_trips", "ess"}
+    assert len(s["diagnostics"]["acceptance"]) == len(s["beta"]) == 8
+    assert len(s["diagnostics"]["swap_rate"]) == 7
+    assert s["beta"][0] == 0.0 and s["beta"][-1] == 1.0
+    assert s["free_energy"] == -s["log_evidence"]["value"]
+    sel = json.loads(cli("select", "out.h5", "out.h5", "--json", cwd=linear_case).stdout)
+    assert [m["probability"] for m in sel["models"]] == [0.5, 0.5]
+    assert set(sel["models"][0]) >= {"name", "file", "log_evidence", "stderr", "probability"}
+    assert sel["best"] == "polynomial2"

@@ -1,0 +1,207 @@
+"""Config validation: every kind of bad input is one line, exit 2, nothing written."""
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from remc_mpi.cli import main
+from remc_mpi.config import load_config, parse_config
+from remc_mpi.errors import InputError
+
+from conftest import LINEAR_CONFIG
+
+
+def write(tmp_path, cfg, name="config.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(cfg) if isinstance(cfg, dict) else cfg)
+    return p
+
+
+def test_valid_config_loads(linear_case):
+    cfg = load_config(linear_case / "config.yaml")
+    assert cfg.data.n == 25
+    assert [c.label for c in cfg.candidates] == ["polynomial2"]
+    assert cfg.candidates[0].model.param_names == ("c0", "c1", "c2")
+    assert cfg.output == str(linear_case / "out.h5")  # relative to the config's folder
+    assert cfg.sampler.sweeps == 400 and cfg.ladder.n_temps == 8
+
+
+BASE = yaml.safe_load(LINEAR_CONFIG)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c.update(sampel={}), r"config.yaml: sampel: unknown key \(did you mean 'sampler'\?\)"),
+    (lambda c: c["priors"].update(c3={"uniform": [0, 1]}), "priors.c3: no candidate model has this parameter"),
+    (lambda c: c["priors"].update(c1={"uniform": [2.0, 1.0]}), r"priors.c1.uniform: uniform bounds \[2.0, 1.0\] are empty or inverted"),
+    (lambda c: c["priors"].update(c1={"uniform": [1.0, 1.0]}), "priors.c1.uniform: .*empty"),
+    (lambda c: c["priors"].pop("c2"), "priors.c2: missing prior"),
+    (lambda c: c.pop("noise"), "noise: missing required key"),
+    (lambda c: c["sampler"].update(sweeps="many"), "sampler.sweeps: must be an integer"),
+    (lambda c: c["sampler"].update(burn_in=400), "sampler.burn_in: must be less than"),
+    (lambda c: c["ladder"].update(n_temps=1), "ladder.n_temps: must be at least 2"),
+    (lambda c: c["data"].update(file="missing.csv"), "missing.csv: file does not exist"),
+    (lambda c: c["model"].update(name="cluster4"), "model.name: unknown model 'cluster4'"),
+    (lambda c: c["model"]["options"].update(n_peaks=2), "model.options.n_peaks: unknown key"),
+    (lambda c: c["priors"].update(c0={"gamma": [1.0, -1.0]}), "priors.c0.gamma: gamma needs positive"),
+    (lambda c: c["priors"].update(c0={"normal": [0.0, 1.0, 2.0]}), "priors.c0.normal: normal takes 2"),
+    (lambda c: c["noise"].update(sigma=-1), "noise.sigma: must be positive"),
+    (lambda c: c["ladder"].update(betas=[0.0, 0.5, 0.4, 1.0]), "ladder.betas: must be strictly increasing"),
+])
+def test_bad_configs(linear_case, capsys, mutate, match):
+    cfg = copy.deepcopy(BASE)
+    mutate(cfg)
+    p = write(linear_case, cfg)
+    assert main(["run", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    import re
+    assert re.search(match, err), err
+    assert not (linear_case / "out.h5").exists()
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  file: x.csv\nnoise: [1,\n")
+    assert main(["validate", str(p)]) == 2
+    assert "line" in capsys.readouterr().err
+
+
+def test_existing_output_is_never_overwritten(linear_case, capsys):
+    out = linear_case / "out.h5"
+    out.write_bytes(b"earlier result")
+    assert main(["run", str(linear_case / "config.yaml")]) == 2
+    assert "exists; use --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"earlier result"
+
+
+def test_unwritable_output_folder_is_reported(linear_case, capsys):
+    cfg = dict(BASE, output="no/such/folder/out.h5")
+    assert main(["run", str(write(linear_case, cfg))]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_minimal_spec_config_validates(tmp_path):
+    """SPEC section 8's minimal file, as written (with a generated ceo2.csv)."""
+    from remc_mpi.config import synthesize
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.models import get_model
+
+    m = get_model("cluster3")
+    e, y = synthesize(m, dict(delta=1.6, v=0.76, uff=10.5, ufc=12.5, gamma=0.7, shift=0.0, amp=1.0),
+                      np.linspace(-8, 14, 100), 0.01, 1)
+    write_spectrum(tmp_path / "ceo2.csv", e, y)
+    spec = """
+data:
+  file: ceo2.csv
+model:
+  name: cluster3
+  options: {nf: 14}
+noise:
+  sigma: 0.01
+priors:
+  delta: {uniform: [-5.0, 15.0]}
+  v:     {uniform: [0.1, 2.0]}
+  uff:   {uniform: [5.0, 15.0]}
+  ufc:   {uniform: [5.0, 20.0]}
+  gamma: {uniform: [0.1, 2.0]}
+  shift: {uniform: [-3.0, 3.0]}
+  amp:   {fixed: 1.0}
+ladder:
+  n_temps: 32
+sampler:
+  sweeps: 20000
+  burn_in: 5000
+seed: 1
+output: ceo2-cluster3.h5
+"""
+    cfg = load_config(write(tmp_path, spec))
+    assert cfg.candidates[0].priors.free.tolist() == [True] * 6 + [False]
+    assert cfg.ladder.n_temps == 32 and cfg.seed == 1
+
+
+def test_multi_model_config_and_per_model_priors(linear_case):
+    cfg = copy.deepcopy(BASE)
+    del cfg["model"]
+    cfg["models"] = [{"name": "polynomial", "options": {"degree": 1}},
+                     {"name": "polynomial", "options": {"degree": 2}, "priors": {"c2": {"normal": [0, 2]}}}]
+    rc = parse_config(cfg, "x.yaml", base=linear_case)
+    assert [c.label for c in rc.candidates] == ["polynomial1", "polynomial2"]
+    assert rc.candidates[1].priors.priors[2].args == (0.0, 2.0)
+
+
+# ---- property-based: random mutations never produce a traceback ------------------------
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
+                   st.text(max_size=8), st.lists(st.floats(-10, 10), max_size=5),
+                   st.dictionaries(st.text(max_size=6), st.integers(), max_size=2))
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+
+
+@st.composite
+def mutated_configs(draw):
+    cfg = copy.deepcopy(BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _paths(cfg) if p]
+        path = draw(st.sampled_from(paths))
+        parent = cfg
+        for k in path[:-1]:
+            parent = parent[k]
+        action = draw(st.sampled_from(["delete", "replace", "add"]))
+        if action == "delete":
+            del parent[path[-1]]
+        elif action == "replace":
+            parent[path[-1]] = draw(VALUES)
+        else:
+            parent[draw(st.text(min_size=1, max_size=8))] = draw(VALUES)
+    return cfg
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=mutated_configs())
+def test_mutated_configs_exit_2_with_one_line_or_succeed(linear_case, capsys, cfg):
+    p = write(linear_case, cfg, "mut.yaml")
+    rc = main(["validate", str(p)])
+    out = capsys.readouterr()
+    assert rc in (0, 2), out.err
+    if rc == 2:
+        assert out.err.count("\n") == 1 and out.err.startswith("remc-mpi: error: "), out.err
+        assert "Traceback" not in out.err
+
+
+@st.composite
+def mutated_data(draw):
+    rows = [f"{i * 0.1!r},{float(np.sin(i))!r}" for i in range(20)]
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(rows) - 1)) if rows else 0
+        action = draw(st.sampled_from(["delete", "corrupt", "insert", "cell"]))
+        junk = draw(st.text(alphabet="0123456789.,-e+ \tnaifNA#x;", max_size=12))
+        if action == "delete" and rows:
+            rows.pop(i)
+        elif action == "corrupt" and rows:
+            rows[i] = junk
+        elif action == "insert":
+            rows.insert(i, junk)
+        elif rows:
+            rows[i] = rows[i].split(",")[0] + "," + junk
+    return "\n".join(rows)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=mutated_data())
+def test_mutated_data_files_exit_2_with_one_line_or_succeed(linear_case, capsys, text):
+    (linear_case / "data.csv").write_text(text)
+    rc = main(["validate", str(linear_case / "config.yaml")])
+    out = capsys.readouterr()
+    assert rc in (0, 2), out.err
+    if rc == 2:
+        assert out.err.count("\n") == 1 and "data.csv" in out.err, out.err

@@ -1,0 +1,131 @@
+"""The exchange Monte Carlo engine against exact posteriors, priors and evidences (1 process)."""
+
+import copy
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from analytic import linear_gaussian_evidence, linear_gaussian_posterior, uniform_amplitude_evidence
+from remc_mpi.config import parse_config
+from remc_mpi.engine import run
+
+LINEAR = {
+    "data": {"synthetic": {"model": "polynomial", "options": {"degree": 2},
+                           "params": {"c0": 0.3, "c1": 0.5, "c2": -0.2}, "grid": [-1.0, 1.0, 30],
+                           "noise": 0.1, "seed": 3}},
+    "model": {"name": "polynomial", "options": {"degree": 2}},
+    "noise": {"sigma": 0.1},
+    "priors": {"c0": {"normal": [0.0, 1.0]}, "c1": {"normal": [0.5, 2.0]}, "c2": {"normal": [0.0, 1.0]}},
+    "ladder": {"n_temps": 12},
+    "sampler": {"sweeps": 13000, "burn_in": 1000, "thin": 1},
+    "seed": 11,
+    "progress": False,
+}
+
+
+def run_dict(tmp_path, raw, name="out.h5"):
+    raw = dict(raw, output=str(tmp_path / name))
+    cfg = parse_config(raw, "test.yaml", base=tmp_path)
+    return cfg, run(cfg, MPI.COMM_SELF)[0]
+
+
+@pytest.fixture(scope="module")
+def linear_run(tmp_path_factory):
+    return run_dict(tmp_path_factory.mktemp("lin"), LINEAR)
+
+
+def _design(cfg):
+    return np.vander(cfg.data.energy, 3, increasing=True)
+
+
+def test_linear_gaussian_posterior_moments(linear_run):
+    cfg, s = linear_run
+    m0, s0 = np.array([0.0, 0.5, 0.0]), np.array([1.0, 2.0, 1.0])
+    mean, cov = linear_gaussian_posterior(_design(cfg), cfg.data.intensity, 0.1, m0, s0)
+    for j, name in enumerate(("c0", "c1", "c2")):
+        p = s["posterior"][name]
+        sd = np.sqrt(cov[j, j])
+        se = sd / np.sqrt(s["diagnostics"]["ess"][name])
+        assert abs(p["mean"] - mean[j]) < 4 * se, (name, p["mean"], mean[j], se)
+        # the sample sd of n_eff draws has relative error ~ 1/sqrt(2 n_eff)
+        assert abs(p["sd"] / sd - 1) < 4 / np.sqrt(2 * s["diagnostics"]["ess"][name])
+        assert p["q025"] < mean[j] < p["q975"]
+
+
+def test_linear_gaussian_evidence_all_estimators(linear_run):
+    cfg, s = linear_run
+    exact = linear_gaussian_evidence(_design(cfg), cfg.data.intensity, 0.1, np.array([0.0, 0.5, 0.0]),
+                                     np.array([1.0, 2.0, 1.0]))
+    assert s["log_evidence"]["stderr"] < 0.05
+    for name, e in s["estimators"].items():
+        assert abs(e["value"] - exact) < 3 * e["stderr"] + (0.02 if name == "ti" else 0.0), (name, e, exact)
+    assert s["free_energy"] == pytest.approx(-s["log_evidence"]["value"])
+
+
+def test_prior_is_sampled_exactly_at_beta_zero(linear_run):
+    import h5py
+
+    cfg, s = linear_run
+    with h5py.File(s["file"]) as h5:
+        th = h5["samples/theta"][:, 0, :]
+        assert h5["ladder/beta"][0] == 0.0 and h5["ladder/beta"][-1] == 1.0
+    n = th.shape[0]
+    # exact independent draws: standard error sd / sqrt(n)
+    for j, (m, sd) in enumerate([(0.0, 1.0), (0.5, 2.0), (0.0, 1.0)]):
+        assert abs(th[:, j].mean() - m) < 4 * sd / np.sqrt(n)
+        assert abs(th[:, j].std() / sd - 1) < 4 / np.sqrt(2 * n)
+
+
+def test_uniform_amplitude_evidence_via_erf(tmp_path):
+    raw = {
+        "data": {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 1},
+                               "params": {"a1": 1.2, "mu1": 0.0, "b1": 4.0}, "grid": [-3.0, 3.0, 40],
+                               "noise": 0.05, "seed": 4}},
+        "model": {"name": "gauss_peaks", "options": {"n_peaks": 1}},
+        "noise": {"sigma": 0.05},
+        "priors": {"a1": {"uniform": [0.0, 5.0]}, "mu1": {"fixed": 0.0}, "b1": {"fixed": 4.0}},
+        "ladder": {"n_temps": 12},
+        "sampler": {"sweeps": 5000, "burn_in": 1000},
+        "seed": 5, "progress": False,
+    }
+    cfg, s = run_dict(tmp_path, raw)
+    g = np.exp(-4.0 * cfg.data.energy**2 / 2)
+    exact = uniform_amplitude_evidence(g, cfg.data.intensity, 0.05, 0.0, 5.0)
+    le = s["log_evidence"]
+    assert le["stderr"] < 0.05
+    assert abs(le["value"] - exact) < 3 * le["stderr"], (le, exact)
+
+
+def test_two_temperature_exchange_detailed_balance(tmp_path):
+    """L = 2: slot 0 draws the prior exactly, slot 1 is the posterior c ~ N(mu, s^2). The
+    exchange keeps prior x posterior stationary, so slot 1 stays exactly N(mu, s^2) and the
+    swap rate equals E[min(1, exp(lam (U_1 - U_0)))] under independent draws."""
+    raw = copy.deepcopy(LINEAR)
+    raw["data"]["synthetic"].update(model="polynomial", options={"degree": 0}, params={"c0": 0.4},
+                                    noise=0.3, grid=[0.0, 1.0, 12])
+    raw["model"] = {"name": "polynomial", "options": {"degree": 0}}
+    raw["noise"] = {"sigma": 0.3}
+    raw["priors"] = {"c0": {"normal": [0.0, 0.5]}}
+    raw["ladder"] = {"betas": [0.0, 1.0]}
+    raw["sampler"] = {"sweeps": 20000, "burn_in": 500, "thin": 1}
+    cfg, s = run_dict(tmp_path, raw)
+    y, n = cfg.data.intensity, cfg.data.n
+    prec = n / 0.09 + 1 / 0.25
+    mu, sd = (y.sum() / 0.09) / prec, prec**-0.5
+    p = s["posterior"]["c0"]
+    se = sd / np.sqrt(s["diagnostics"]["ess"]["c0"])
+    assert abs(p["mean"] - mu) < 4 * se
+    rng = np.random.default_rng(0)
+    c_prior, c_post = rng.normal(0, 0.5, 400000), rng.normal(mu, sd, 400000)
+
+    def U(c):
+        return 0.5 * ((y[None, :] - c[:, None]) ** 2).sum(axis=1)
+
+    expected = np.minimum(1, np.exp((1 / 0.09) * (U(c_post) - U(c_prior)))).mean()
+    rate = s["diagnostics"]["swap_rate"][0]
+    n_try = 20000 - 500
+    # swaps of consecutive sweeps are correlated only through slot 1 (slot 0 is redrawn),
+    # so a binomial error inflated by sqrt(2 tau) with tau = 1 + 2 * acceptance bounds it
+    se_rate = np.sqrt(expected * (1 - expected) / n_try) * np.sqrt(2 * (1 + 2 * 0.5))
+    assert abs(rate - expected) < 4 * se_rate, (rate, expected, se_rate)

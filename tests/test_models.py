@@ -1,0 +1,214 @@
+"""Forward models against exact numbers (SPEC section 3) and their own contracts."""
+
+import numpy as np
+import pytest
+
+from remc_mpi.models import get_model
+from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvecs
+from remc_mpi.models.lineshapes import gaussian, lorentzian
+
+CEO2 = dict(delta=1.6, v=0.76, uff=10.5, ufc=12.5, gamma=0.7, shift=0.0, amp=1.0)
+LA2O3 = dict(delta=12.5, v=0.57, ufc=12.7, gamma=0.5, shift=0.0, amp=1.0)
+
+
+def theta_of(model, **params):
+    return np.array([[params[n] for n in model.param_names]], dtype=float)
+
+
+def test_spec_test_vector():
+    m = get_model("cluster3", nf=14)
+    p = m.peaks(theta_of(m, delta=12.5, v=0.76, uff=10.5, ufc=12.5, gamma=0.5, shift=0.0, amp=1.0))
+    np.testing.assert_array_equal(np.round(p["e"][0], 3), [-2.797, 2.724, 12.481])
+    np.testing.assert_array_equal(np.round(p["w"][0], 4), [0.6048, 0.3944, 0.0007])
+
+
+def _dense_cluster3(delta, v, uff, ufc, nf=14):
+    t1, t2 = np.sqrt(nf) * v, np.sqrt(2 * (nf - 1)) * v
+    hi = np.array([[0, t1, 0], [t1, delta, t2], [0, t2, 2 * delta + uff]])
+    hf = hi.copy()
+    hf[1, 1], hf[2, 2] = delta - ufc, 2 * delta + uff - 2 * ufc
+    li, vi = np.linalg.eigh(hi)
+    lf, vf = np.linalg.eigh(hf)
+    return lf - li[0], (vf.T @ vi[:, 0]) ** 2
+
+
+def test_cluster3_matches_dense_diagonalisation_over_the_prior():
+    rng = np.random.default_rng(5)
+    m = get_model("cluster3")
+    n = 500
+    th = np.column_stack([rng.uniform(-5, 15, n), rng.uniform(0.1, 2, n), rng.uniform(5, 15, n),
+                          rng.uniform(5, 20, n), np.full(n, 0.5), np.zeros(n), np.ones(n)])
+    p = m.peaks(th)
+    for i in range(n):
+        e, w = _dense_cluster3(*th[i, :4])
+        np.testing.assert_allclose(p["e"][i], e, rtol=0, atol=1e-11 * max(1, np.abs(e).max()))
+        np.testing.assert_allclose(p["w"][i], w, rtol=0, atol=1e-11)
+
+
+def test_cluster2_closed_form_eigenvalues_and_weights():
+    """H_f = [[0, t], [t, d]], d = delta - ufc: e = d/2 -+ R, R = sqrt(d^2/4 + t^2), and the
+    weight of the lower state in |4f0> is (1 + d/(2R))/2."""
+    m = get_model("cluster2")
+    th = theta_of(m, **LA2O3)
+    p = m.peaks(th)
+    d, t = LA2O3["delta"] - LA2O3["ufc"], np.sqrt(14) * LA2O3["v"]
+    R = np.sqrt(d * d / 4 + t * t)
+    np.testing.assert_allclose(p["e"][0], [d / 2 - R, d / 2 + R], rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(p["w"][0], [(1 + d / (2 * R)) / 2, (1 - d / (2 * R)) / 2], rtol=1e-13)
+
+
+def test_cluster2_hybridized_initial_against_dense():
+    m = get_model("cluster2", hybridized_initial=True)
+    th = theta_of(m, **LA2O3)
+    t = np.sqrt(14) * LA2O3["v"]
+    li, vi = np.linalg.eigh([[0, t], [t, LA2O3["delta"]]])
+    lf, vf = np.linalg.eigh([[0, t], [t, LA2O3["delta"] - LA2O3["ufc"]]])
+    p = m.peaks(th)
+    np.testing.assert_allclose(p["e"][0], lf - li[0], rtol=1e-13)
+    np.testing.assert_allclose(p["w"][0], (vf.T @ vi[:, 0]) ** 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cluster2", "cluster3"])
+def test_sum_rule(name):
+    rng = np.random.default_rng(1)
+    m = get_model(name)
+    th = np.column_stack([rng.uniform(0.1, 3, 200) if n != "delta" else rng.uniform(-5, 15, 200)
+                          for n in m.param_names])
+    np.testing.assert_allclose(m.peaks(th)["w"].sum(axis=1), 1.0, rtol=0, atol=1e-13)
+
+
+def test_v_to_zero_limits():
+    """v -> 0: cluster3's ground state is 4f0 (delta > 0), so all weight sits on the final
+    4f0 level, at e = 0; cluster2 the same with E_g = 0."""
+    for name, params in (("cluster3", dict(CEO2, delta=3.0)), ("cluster2", LA2O3)):
+        m = get_model(name)
+        p = m.peaks(theta_of(m, **dict(params, v=1e-9)))
+        j = int(np.argmax(p["w"][0]))
+        assert p["w"][0, j] == pytest.approx(1.0, abs=1e-12)
+        assert p["e"][0, j] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_eigen_solvers_near_degeneracy():
+    """Nearly degenerate diagonals with tiny couplings, where arccos alone loses digits."""
+    rng = np.random.default_rng(2)
+    n = 300
+    a = rng.normal(size=(n, 3)) * 1e-3
+    b = rng.normal(size=(n, 2)) * 1e-6
+    lam = tridiag3_eigvals(a[:, 0], a[:, 1], a[:, 2], b[:, 0], b[:, 1])
+    vec = tridiag3_eigvecs(lam, a[:, 0], a[:, 1], a[:, 2], b[:, 0], b[:, 1])
+    for i in range(n):
+        H = np.diag(a[i]) + np.diag(b[i], 1) + np.diag(b[i], -1)
+        ref = np.linalg.eigvalsh(H)
+        np.testing.assert_allclose(lam[i], ref, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(H @ vec[i].T, vec[i].T * lam[i], atol=1e-15)
+    lam2, v2 = tridiag2_eig(a[:, 0], a[:, 1], b[:, 0])
+    for i in range(n):
+        ref = np.linalg.eigvalsh([[a[i, 0], b[i, 0]], [b[i, 0], a[i, 1]]])
+        np.testing.assert_allclose(lam2[i], ref, rtol=0, atol=1e-16)
+
+
+def test_lineshapes_unit_area_and_half_width():
+    x = np.linspace(-2000, 2000, 2_000_001)
+    out = np.empty((1, x.size))
+    lorentzian(x, np.array([0.3]), np.array([1.0]), np.array([0.7]), out)
+    # tails beyond |x| = X carry 2 Gamma / (pi X) of the area
+    assert np.trapezoid(out[0], x) == pytest.approx(1 - 2 * 0.7 / (np.pi * 2000), rel=1e-9)
+    half = lorentzian(np.array([0.3 + 0.7]), np.array([0.3]), np.array([1.0]), np.array([0.7]), np.empty((1, 1)))
+    assert half[0, 0] == pytest.approx(0.5 / (np.pi * 0.7), rel=1e-15)
+    g = gaussian(x[::100], np.array([1.0]), np.array([2.0]), np.array([4.0]), np.empty((1, x[::100].size)))
+    assert np.trapezoid(g[0], x[::100]) == pytest.approx(2.0 * np.sqrt(2 * np.pi / 4.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("name,opts", [("cluster3", {}), ("cluster2", {}), ("gauss_peaks", {"n_peaks": 3}),
+                                       ("lorentz_peaks", {"n_peaks": 2}),
+                                       ("cluster3", {"background": ["linear", "shirley"], "doublet": True}),
+                                       ("polynomial", {"degree": 3})])
+def test_batch_equals_single_exactly(name, opts):
+    m = get_model(name, **opts)
+    rng = np.random.default_rng(3)
+    th = rng.uniform(0.2, 2.0, size=(37, len(m.param_names)))
+    x = np.linspace(-5, 15, 400)
+    batch = m.spectrum(th, x)
+    assert batch.shape == (37, 400) and batch.dtype == np.float64
+    for i in (0, 5, 36):
+        np.testing.assert_array_equal(batch[i], m.spectrum(th[i], x))
+        np.testing.assert_array_equal(batch[i], m.spectrum(th[i:i + 1], x)[0])
+
+
+@pytest.mark.parametrize("name,opts", [("cluster3", {}), ("gauss_peaks", {"n_peaks": 3}),
+                                       ("lorentz_peaks", {"n_peaks": 2, "doublet": True,
+                                                          "background": "shirley"})])
+def test_incremental_updates_equal_full_evaluation_bitwise(name, opts):
+    m = get_model(name, **opts)
+    ev = m.evaluator(np.linspace(-5, 15, 300))
+    rng = np.random.default_rng(4)
+    th = rng.uniform(0.2, 2.0, size=(8, len(m.param_names)))
+    cache = ev.full(th)
+    for j in range(len(m.param_names)):
+        th2 = th.copy()
+        th2[:, j] += 0.1
+        trial = ev.update(cache, th2, j)
+        np.testing.assert_array_equal(trial["y"], ev.full(th2)["y"])
+        mask = np.arange(8) % 2 == 0
+        ev.accept(cache, trial, mask)
+        th[mask, j] = th2[mask, j]
+        np.testing.assert_array_equal(cache["y"], ev.full(th)["y"])
+
+
+def test_cheap_updates_skip_the_diagonalisation(monkeypatch):
+    m = get_model("cluster3")
+    ev = m.evaluator(np.linspace(-5, 15, 50))
+    th = theta_of(m, **CEO2)
+    cache = ev.full(th)
+    calls = []
+    orig = m.core.levels
+    monkeypatch.setattr(m.core, "levels", lambda col: calls.append(1) or orig(col))
+    for name in ("gamma", "shift", "amp"):
+        ev.update(cache, th, m.column(name))
+    assert calls == []
+    ev.update(cache, th, m.column("delta"))
+    assert calls == [1]
+
+
+def test_one_peak_parameter_recomputes_only_that_peak():
+    m = get_model("gauss_peaks", n_peaks=3)
+    ev = m.evaluator(np.linspace(-5, 5, 100))
+    th = np.array([[1, 2, 3, -1, 0, 1, 4, 4, 4]], dtype=float)
+    cache = ev.full(th)
+    trial = ev.update(cache, th, m.column("mu2"))
+    assert trial["lines"][0] is cache["lines"][0] and trial["lines"][2] is cache["lines"][2]
+    assert trial["lines"][1] is not cache["lines"][1]
+
+
+def test_background_and_doublet_against_direct_formulas():
+    x = np.linspace(-4, 10, 500)
+    base = get_model("cluster3")
+    full = get_model("cluster3", background=["linear", "shirley"], doublet=True)
+    p = dict(CEO2, so_split=3.5, so_ratio=0.6, bg_const=0.02, bg_slope=0.001, bg_shirley=0.05)
+    y0 = base.spectrum(theta_of(base, **CEO2), x)[0]
+    y0s = base.spectrum(theta_of(base, **dict(CEO2, shift=3.5)), x)[0]
+    sig = y0 + 0.6 * y0s
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (sig[1:] + sig[:-1]) * np.diff(x))])
+    expect = sig + 0.05 * cum + 0.02 + 0.001 * x
+    np.testing.assert_allclose(full.spectrum(theta_of(full, **p), x)[0], expect, rtol=1e-13, atol=1e-15)
+    assert full.param_names[-5:] == ("so_split", "so_ratio", "bg_const", "bg_slope", "bg_shirley")
+
+
+def test_gauss_and_lorentz_peaks_formulas():
+    x = np.linspace(-3, 3, 61)
+    g = get_model("gauss_peaks", n_peaks=2)
+    assert g.param_names == ("a1", "a2", "mu1", "mu2", "b1", "b2")
+    y = g.spectrum([1.0, 0.5, -1.0, 1.0, 2.0, 8.0], x)
+    np.testing.assert_allclose(y, np.exp(-2.0 * (x + 1) ** 2 / 2) + 0.5 * np.exp(-8.0 * (x - 1) ** 2 / 2), rtol=1e-14)
+    lz = get_model("lorentz_peaks", n_peaks=1)
+    assert lz.param_names == ("a1", "mu1", "w1")
+    np.testing.assert_allclose(lz.spectrum([2.0, 0.5, 0.3], x), 2.0 * 0.3 / np.pi / ((x - 0.5) ** 2 + 0.09), rtol=1e-14)
+
+
+def test_get_model_rejects_bad_names_and_options():
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model("cluster4")
+    with pytest.raises(ValueError, match="no option"):
+        get_model("cluster3", n_peaks=2)
+    with pytest.raises(ValueError, match="n_peaks"):
+        get_model("gauss_peaks", n_peaks=0)
