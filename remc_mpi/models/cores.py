@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvecs
+from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvec_parts
 
 
 @dataclass
@@ -66,17 +66,18 @@ class Cluster3Core(Core):
     n_peaks: int = 3
 
     def levels(self, col):
+        """Initial and final Hamiltonians of all rows in one closed-form call, stacked on a
+        leading axis of 2; w_j = (f_j . g)^2 / (|f_j|^2 |g|^2) from unnormalised vectors."""
         delta, v, uff, ufc = col["delta"], col["v"], col["uff"], col["ufc"]
         t1, t2 = couplings(v, self.nf)
-        zero = np.zeros_like(delta)
-        ai = (zero, delta, 2.0 * delta + uff)
-        af = (zero, delta - ufc, 2.0 * delta + uff - 2.0 * ufc)
-        lam_i = tridiag3_eigvals(*ai, t1, t2)[:, :1]
-        g = tridiag3_eigvecs(lam_i, *ai, t1, t2)[:, 0, :]  # (R, 3)
-        lam_f = tridiag3_eigvals(*af, t1, t2)
-        f = tridiag3_eigvecs(lam_f, *af, t1, t2)  # (R, 3 states, 3 components)
-        overlap = np.einsum("rkc,rc->rk", f, g)
-        return {"e": lam_f - lam_i, "w": overlap * overlap}
+        top = 2.0 * delta + uff
+        a2 = np.stack([delta, delta - ufc])
+        a3 = np.stack([top, top - 2.0 * ufc])
+        lam = tridiag3_eigvals(0.0, a2, a3, t1, t2)  # (2, R, 3)
+        (x0, x1, x2), n2 = tridiag3_eigvec_parts(lam, 0.0, a2, a3, t1, t2)
+        g0, g1, g2 = x0[0, :, :1], x1[0, :, :1], x2[0, :, :1]  # lowest initial state
+        dot = x0[1] * g0 + x1[1] * g1 + x2[1] * g2
+        return {"e": lam[1] - lam[0, :, :1], "w": dot * dot / (n2[1] * n2[0, :, :1])}
 
     def place(self, col, lev):
         centres = lev["e"] + col["shift"][:, None]

@@ -16,20 +16,20 @@ _INV_PI = 1.0 / np.pi
 
 def lorentzian(x: np.ndarray, c: np.ndarray, h: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = h * (g/pi) / ((x - c)^2 + g^2), rows from (R,) columns c, h, g; x is (N,)."""
-    np.subtract(x, c[:, None], out=out)
+    np.subtract(x, c[..., None], out=out)
     np.multiply(out, out, out=out)
-    out += (g * g)[:, None]
-    np.divide((h * g * _INV_PI)[:, None], out, out=out)
+    out += (g * g)[..., None]
+    np.divide((h * g * _INV_PI)[..., None], out, out=out)
     return out
 
 
 def gaussian(x: np.ndarray, c: np.ndarray, h: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = h * exp(-b (x - c)^2 / 2), rows from (R,) columns c, h, b; x is (N,)."""
-    np.subtract(x, c[:, None], out=out)
+    np.subtract(x, c[..., None], out=out)
     np.multiply(out, out, out=out)
-    out *= (-0.5 * b)[:, None]
+    out *= (-0.5 * b)[..., None]
     np.exp(out, out=out)
-    out *= h[:, None]
+    out *= h[..., None]
     return out
 
 
