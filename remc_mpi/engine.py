@@ -144,14 +144,12 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     swap_ok = np.zeros(L - 1, dtype=np.int64)
     trips = np.zeros(L, dtype=np.int64)
     n_exchange = 0
-    t_model = 0.0
     block.mark_ends()
+    t_loop = time.perf_counter()
     try:
         for sweep in range(sp.sweeps):
             burn = sweep < sp.burn_in
-            t0 = time.perf_counter()
             block.sweep(adapt=burn and sp.adapt_steps)
-            t_model += time.perf_counter() - t0
             if (sweep + 1) % sp.exchange_interval == 0:
                 u = exchange_uniforms(cfg.seed, n_exchange, L - 1)
                 for l, ok in lc.exchange(block, lam, u, n_exchange % 2).items():
@@ -183,15 +181,17 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
                 bar.update(sweep + 1, f"local swap rate {rate:.2f}")
         if rec.sweeps:
             rec.flush()
+        t_loop = time.perf_counter() - t_loop
         bar.close(sp.sweeps)
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (swap_try, swap_ok, trips))
         acc = lc.gather_slots(block.accepted, axis=0)
         tried = lc.gather_slots(block.tried, axis=0)
         log_step = lc.gather_slots(block.log_step, axis=0)
-        t_model_all = comm.gather(t_model, root=0)
+        times = comm.gather((t_loop, block.t_model), root=0)
 
         def finish() -> dict:
-            timings = {"wall_s": time.time() - t_start, "model_and_sweep_s": float(np.mean(t_model_all))}
+            loop, model = np.mean(times, axis=0)
+            timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model)}
             return summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
                              log_step=log_step, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
                              provenance=provenance(comm, cfg, timings))

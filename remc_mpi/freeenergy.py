@@ -80,28 +80,21 @@ def _bar_solve(w_f: np.ndarray, w_r: np.ndarray, guess: np.ndarray, tol: float =
         db = np.sum(sb * (1 - sb), axis=0) / np.exp(lb)
         return la - lb, da + db
 
-    lo, hi = guess - 1.0, guess + 1.0
-    for _ in range(60):
-        g_lo, _ = h(lo)
-        g_hi, _ = h(hi)
-        if np.all(g_lo <= 0) and np.all(g_hi >= 0):
-            break
-        width = hi - lo
-        lo = np.where(g_lo > 0, lo - 2 * width, lo)
-        hi = np.where(g_hi < 0, hi + 2 * width, hi)
-    x = np.clip(guess, lo, hi)
-    for _ in range(100):
+    lo = np.full_like(guess, -np.inf)
+    hi = np.full_like(guess, np.inf)
+    x = np.asarray(guess, dtype=np.float64).copy()
+    for _ in range(200):
         g, dg = h(x)
         lo = np.where(g < 0, x, lo)
         hi = np.where(g > 0, x, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - g / dg
-        bad = ~np.isfinite(newton) | (newton <= lo) | (newton >= hi)
-        nxt = np.where(bad, 0.5 * (lo + hi), newton)
-        done = np.all((np.abs(nxt - x) < tol * (1 + np.abs(x))) | (g == 0))
+        step = -g / np.where(dg > 0, dg, np.inf)
+        step = np.clip(step, -5.0, 5.0)  # far from the root, walk; h is monotone
+        nxt = x + step
+        outside = (nxt <= lo) | (nxt >= hi)
+        nxt = np.where(outside & np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), nxt)
+        if np.all((np.abs(nxt - x) < tol * (1 + np.abs(x))) | (g == 0)):
+            return nxt
         x = nxt
-        if done:
-            break
     return x
 
 

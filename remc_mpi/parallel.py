@@ -1,6 +1,7 @@
 """The MPI layer: which rank owns which temperature slots, and moving data between ranks.
 
-Knows nothing of physics: it moves :class:`~remc_mpi.sampler.Payload` records and arrays.
+Knows nothing of physics: it moves the flat row vectors of :meth:`SlotBlock.pack_row`
+(energy first) and arrays.
 Slots are spread in contiguous, balanced blocks (the first L mod P ranks get one more).
 An exchange of the pair (l, l+1) across a rank boundary is one message each way between the
 two neighbours (non-blocking send/receive of the boundary configurations); both sides then
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from remc_mpi.sampler import Payload, SlotBlock, swap_accepted
+from remc_mpi.sampler import SlotBlock, swap_accepted
 
 
 def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
@@ -27,14 +28,6 @@ def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
         bounds.append((lo, hi))
         lo = hi
     return bounds
-
-
-def _pack(p: Payload) -> np.ndarray:
-    return np.concatenate([p.theta, [p.energy, float(p.replica), float(p.direction)]])
-
-
-def _unpack(buf: np.ndarray) -> Payload:
-    return Payload(buf[:-3].copy(), float(buf[-3]), int(buf[-2]), int(buf[-1]))
 
 
 class LadderComm:
@@ -51,13 +44,8 @@ class LadderComm:
     def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
         """Attempt every pair (l, l+1) with l % 2 == parity; return {l: accepted} for the
         pairs whose lower slot this rank owns."""
-        outcome: dict[int, bool] = {}
+        outcome = block.exchange_local(lam, uniforms, parity)
         lo, hi = self.lo, self.hi
-        for l in range(lo + ((parity - lo) % 2), hi - 1, 2):
-            ok = swap_accepted(lam[l], lam[l + 1], block.U[l - lo], block.U[l + 1 - lo], uniforms[l])
-            if ok:
-                block.swap_local(l)
-            outcome[l] = ok
         right = hi < self.n_slots and (hi - 1) % 2 == parity
         left = lo > 0 and (lo - 1) % 2 == parity
         if not (right or left):
@@ -68,7 +56,7 @@ class LadderComm:
         for side, active, mine, peer in (("right", right, hi - 1, self.rank + 1), ("left", left, lo, self.rank - 1)):
             if not active:
                 continue
-            out = _pack(block.payload(mine))
+            out = block.pack_row(mine)
             inc = np.empty_like(out)
             recv[side] = (mine, inc, out)
             tag = min(mine, mine + (1 if side == "right" else -1))
@@ -76,14 +64,13 @@ class LadderComm:
             reqs.append(self.comm.Irecv(inc, source=peer, tag=tag))
         MPI.Request.Waitall(reqs)
         for side, (mine, inc, out) in recv.items():
-            theirs = _unpack(inc)
             if side == "right":
-                l, u_lo, u_hi = mine, float(out[-3]), theirs.energy
+                l, u_lo, u_hi = mine, out[0], inc[0]
             else:
-                l, u_lo, u_hi = mine - 1, theirs.energy, float(out[-3])
+                l, u_lo, u_hi = mine - 1, inc[0], out[0]
             ok = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
             if ok:
-                block.receive(mine, theirs)
+                block.unpack_row(mine, inc)
             if side == "right":
                 outcome[l] = ok
         return outcome

@@ -47,25 +47,26 @@ class Prior:
         """Normalised log density, -inf outside the support."""
         x = np.asarray(x, dtype=np.float64)
         f, a = self.form, self.args
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if f == "uniform":
-                out = np.full(x.shape, -math.log(a[1] - a[0]))
-            elif f == "loguniform":
-                out = -np.log(x) - math.log(math.log(a[1] / a[0]))
-            elif f == "normal":
-                z = (x - a[0]) / a[1]
-                return -0.5 * z * z - math.log(a[1] * math.sqrt(2.0 * math.pi))
-            elif f == "truncnormal":
-                m, s, lo, hi = a
-                z = (x - m) / s
-                mass = special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)
-                out = -0.5 * z * z - math.log(s * math.sqrt(2.0 * math.pi) * mass)
-            elif f == "gamma":
-                k, rate = a
-                out = k * math.log(rate) - special.gammaln(k) + (k - 1.0) * np.log(x) - rate * x
-            else:
-                out = np.where(x == a[0], 0.0, -np.inf)
-        return np.where(self.in_support(x), out, -np.inf)
+        if f == "uniform":  # the common case, kept to two vector operations
+            return np.where((x >= a[0]) & (x <= a[1]), -math.log(a[1] - a[0]), -np.inf)
+        if f == "normal":
+            z = (x - a[0]) / a[1]
+            return -0.5 * z * z - math.log(a[1] * math.sqrt(2.0 * math.pi))
+        inside = self.in_support(x)
+        safe = np.where(inside, x, self.bounds()[0] if f != "gamma" else 1.0)
+        if f == "loguniform":
+            out = -np.log(safe) - math.log(math.log(a[1] / a[0]))
+        elif f == "truncnormal":
+            m, s, lo, hi = a
+            z = (safe - m) / s
+            mass = special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)
+            out = -0.5 * z * z - math.log(s * math.sqrt(2.0 * math.pi) * mass)
+        elif f == "gamma":
+            k, rate = a
+            out = k * math.log(rate) - special.gammaln(k) + (k - 1.0) * np.log(safe) - rate * safe
+        else:
+            out = np.zeros_like(x)
+        return np.where(inside, out, -np.inf)
 
     def in_support(self, x: np.ndarray) -> np.ndarray:
         f, a = self.form, self.args
@@ -151,6 +152,14 @@ class PriorSet:
 
     def logpdf_col(self, j: int, x: np.ndarray) -> np.ndarray:
         return self.priors[j].logpdf(x)
+
+    def logpdf_rows(self, theta: np.ndarray) -> np.ndarray:
+        """Per-parameter log densities (R, P) of theta (R, P) (0 for fixed parameters)."""
+        theta = np.atleast_2d(theta)
+        out = np.zeros(theta.shape)
+        for j in self.free_index:
+            out[:, j] = self.priors[j].logpdf(theta[:, j])
+        return out
 
     def logpdf(self, theta: np.ndarray) -> np.ndarray:
         theta = np.atleast_2d(theta)

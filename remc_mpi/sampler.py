@@ -16,6 +16,7 @@ acceptance a*: log s <- log s + (1[accepted] - a*) / (n + 1)^0.6.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,19 +27,13 @@ from remc_mpi.priors import PriorSet
 from remc_mpi.streams import slot_generator
 
 
+#: sweeps of random numbers each slot draws at once (part of the state: buffers are saved)
+RAND_BLOCK = 64
+
+
 def swap_accepted(lam_lo: float, lam_hi: float, u_lo: float, u_hi: float, uniform: float) -> bool:
     """Exchange test for neighbours (SPEC 4): accept with min(1, exp((lam_hi - lam_lo)(U_hi - U_lo)))."""
     return bool(np.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo))
-
-
-@dataclass
-class Payload:
-    """What travels with a configuration when two slots swap."""
-
-    theta: np.ndarray
-    energy: float
-    replica: int
-    direction: int  # +1 last visited the bottom (lambda_0), -1 the top, 0 neither yet
 
 
 class SlotBlock:
@@ -60,8 +55,7 @@ class SlotBlock:
         self.cache = self.ev.full(self.theta)
         self._buf = np.empty((hi - lo, self.data.size))
         self.U = self.energies(self.cache["y"])
-        self.logprior = np.array([[priors.logpdf_col(j, self.theta[i:i + 1, j])[0] for j in range(p)]
-                                  for i in range(r)]).reshape(r, p)
+        self.logprior = priors.logpdf_rows(self.theta)
         scale = np.array([pr.scale() for pr in priors.priors])
         self.log_step = np.tile(np.log(np.where(scale > 0, 0.1 * scale, 1.0)), (r, 1))
         self.accepted = np.zeros((r, p), dtype=np.int64)
@@ -69,6 +63,11 @@ class SlotBlock:
         self.n_adapt = 0
         self.replica = np.arange(lo, hi, dtype=np.int64)
         self.direction = np.zeros(r, dtype=np.int64)
+        self.t_model = 0.0  # seconds inside model evaluation and energies (for benchmarks)
+        n_free = len(priors.free_index)
+        self.rand_z = np.zeros((r, RAND_BLOCK, n_free))
+        self.rand_logu = np.zeros((r, RAND_BLOCK, n_free))
+        self.rand_pos = RAND_BLOCK
 
     # ---- energies -------------------------------------------------------------------
     def energies(self, y: np.ndarray) -> np.ndarray:
@@ -79,77 +78,111 @@ class SlotBlock:
         return 0.5 * np.add.reduce(buf, axis=1)
 
     # ---- one sweep -------------------------------------------------------------------
+    def _draws(self) -> tuple[np.ndarray, np.ndarray]:
+        """This sweep's normals z and log-uniforms (R, n_free), from per-slot buffers that
+        each slot's own generator refills every RAND_BLOCK sweeps (one call per slot)."""
+        if self.rand_pos == RAND_BLOCK:
+            n = len(self.priors.free_index)
+            for i, g in enumerate(self.rngs):
+                if self.lam[i] > 0.0:
+                    self.rand_z[i] = g.standard_normal((RAND_BLOCK, n))
+                    self.rand_logu[i] = np.log(g.random((RAND_BLOCK, n)))
+            self.rand_pos = 0
+        k = self.rand_pos
+        self.rand_pos += 1
+        return self.rand_z[:, k], self.rand_logu[:, k]
+
     def sweep(self, adapt: bool = False) -> None:
-        """Update every free parameter once in every slot (see module docstring)."""
-        free = self.priors.free_index
+        """Update every free parameter once in every slot (see module docstring).
+
+        The lambda = 0 slot gets a fresh prior draw, evaluated inside the first batched
+        update (from scratch for every row, so no extra model call and no imbalance between
+        the rank that owns it and the others)."""
         mc = self.lam > 0.0
-        n = len(free)
-        z = np.zeros((len(self.lam), n))
-        logu = np.zeros((len(self.lam), n))
-        for i, g in enumerate(self.rngs):
-            if mc[i]:
-                z[i] = g.standard_normal(n)
-                logu[i] = np.log(g.random(n))
-        for k, j in enumerate(free):
-            step = np.exp(self.log_step[:, j])
-            prop = self.theta.copy()
-            prop[:, j] += step * z[:, k]
+        prior_rows = ~mc
+        redraw = bool(prior_rows.any())
+        if redraw:
+            fresh = np.array([self.priors.sample(self.rngs[i]) for i in np.flatnonzero(prior_rows)])
+        z, logu = self._draws()
+        theta, U, logprior = self.theta, self.U, self.logprior
+        for k, j in enumerate(self.priors.free_index):
+            prop = theta.copy()
+            prop[:, j] += np.exp(self.log_step[:, j]) * z[:, k]
             lp = self.priors.logpdf_col(j, prop[:, j])
-            inside = np.isfinite(lp) & mc
-            prop[~inside, j] = self.theta[~inside, j]
-            trial = self.ev.update(self.cache, prop, j)
+            inside = (lp > -np.inf) & mc
+            prop[:, j] = np.where(inside, prop[:, j], theta[:, j])
+            first = redraw and k == 0
+            if first:
+                prop[prior_rows] = fresh
+            t0 = time.perf_counter()
+            trial = self.ev.update(self.cache, prop, None if first else j)
             u_new = self.energies(trial["y"])
-            with np.errstate(invalid="ignore", over="ignore"):
-                log_a = -self.lam * (u_new - self.U) + lp - self.logprior[:, j]
+            self.t_model += time.perf_counter() - t0
+            # lp = -inf outside the support makes log_a = -inf: rejected, and no NaN arises
+            log_a = self.lam * (U - u_new) + (lp - logprior[:, j])
             ok = inside & (logu[:, k] < log_a)
-            self.theta[ok, j] = prop[ok, j]
-            self.U[ok] = u_new[ok]
-            self.logprior[ok, j] = lp[ok]
+            if first:
+                ok |= prior_rows
+                theta[prior_rows] = fresh
+                logprior[prior_rows] = self.priors.logpdf_rows(fresh)
+            theta[:, j] = np.where(ok, prop[:, j], theta[:, j])
+            np.copyto(U, u_new, where=ok)
+            if first:
+                lp = np.where(prior_rows, logprior[:, j], lp)
+            logprior[:, j] = np.where(ok, lp, logprior[:, j])
             self.ev.accept(self.cache, trial, ok)
-            self.accepted[:, j] += ok
+            self.accepted[:, j] += ok & mc
             self.tried[:, j] += mc
             if adapt:
                 gain = 1.0 / (self.n_adapt + 1.0) ** 0.6
-                self.log_step[mc, j] += gain * (ok[mc] - self.target)
+                self.log_step[:, j] += np.where(mc, gain * (ok - self.target), 0.0)
         if adapt:
             self.n_adapt += 1
-        for i in np.flatnonzero(~mc):
-            self.redraw_from_prior(i)
 
-    def redraw_from_prior(self, i: int) -> None:
-        """Exact prior draw for the lambda = 0 slot (row i)."""
-        self.set_row(i, self.priors.sample(self.rngs[i]))
-
-    def set_row(self, i: int, theta: np.ndarray, energy: float | None = None) -> None:
-        """Put configuration ``theta`` into row i, recomputing its cache."""
+    def set_row(self, i: int, theta: np.ndarray) -> None:
+        """Put configuration ``theta`` into row i, computing its cache and energy."""
         self.theta[i] = theta
         sub = self.ev.full(self.theta[i:i + 1])
         self.ev.assign(self.cache, np.array([i]), sub)
         self.U[i] = self.energies(sub["y"])[0]
-        if energy is not None and energy != self.U[i]:
-            raise RuntimeError("energy of a received configuration does not reproduce bitwise")
-        self.logprior[i] = [self.priors.logpdf_col(j, self.theta[i:i + 1, j])[0]
-                            for j in range(self.theta.shape[1])]
+        self.logprior[i] = self.priors.logpdf_rows(self.theta[i:i + 1])[0]
 
     # ---- exchanges ------------------------------------------------------------------
-    def payload(self, slot: int) -> Payload:
+    def pack_row(self, slot: int) -> np.ndarray:
+        """Everything that travels with the configuration in ``slot``, as one vector:
+        [U, replica, direction, theta (P), log prior (P), model cache row]. Sending the cache
+        row spares the receiver a model evaluation and moves exactly the bits a local swap
+        would (rank-count invariance)."""
         i = slot - self.lo
-        return Payload(self.theta[i].copy(), float(self.U[i]), int(self.replica[i]), int(self.direction[i]))
+        return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
+                               self.ev.row_vector(self.cache, i)])
 
-    def receive(self, slot: int, p: Payload) -> None:
+    def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         i = slot - self.lo
-        self.set_row(i, p.theta, p.energy)
-        self.replica[i] = p.replica
-        self.direction[i] = p.direction
+        p = self.theta.shape[1]
+        self.U[i], self.replica[i], self.direction[i] = vec[0], int(vec[1]), int(vec[2])
+        self.theta[i] = vec[3:3 + p]
+        self.logprior[i] = vec[3 + p:3 + 2 * p]
+        self.ev.set_row_vector(self.cache, i, vec[3 + 2 * p:])
 
-    def swap_local(self, slot: int) -> None:
-        """Swap the configurations of slots ``slot`` and ``slot + 1`` (both owned here)."""
-        i = slot - self.lo
-        perm = np.arange(len(self.lam))
-        perm[i], perm[i + 1] = i + 1, i
-        for arr in (self.theta, self.U, self.logprior, self.replica, self.direction):
-            arr[...] = arr[perm]
-        self.ev.permute(self.cache, perm)
+    def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
+        """Attempt the pairs (l, l+1) inside this block with l % 2 == parity, all at once;
+        return {l: accepted}. Uniforms are indexed by the pair's lower slot l."""
+        first = self.lo + (parity - self.lo) % 2
+        lows = np.arange(first, self.hi - 1, 2)
+        if lows.size == 0:
+            return {}
+        i = lows - self.lo
+        log_acc = (lam[lows + 1] - lam[lows]) * (self.U[i + 1] - self.U[i])
+        ok = np.log(uniforms[lows]) < log_acc
+        if ok.any():
+            perm = np.arange(len(self.lam))
+            a = i[ok]
+            perm[a], perm[a + 1] = a + 1, a
+            for arr in (self.theta, self.U, self.logprior, self.replica, self.direction):
+                arr[...] = arr[perm]
+            self.ev.permute(self.cache, perm)
+        return dict(zip(lows.tolist(), ok.tolist()))
 
     def mark_ends(self) -> np.ndarray:
         """Update the direction labels at the ladder's ends; return the replicas that just
@@ -170,13 +203,16 @@ class SlotBlock:
             "theta": self.theta.copy(), "energy": self.U.copy(), "log_step": self.log_step.copy(),
             "accepted": self.accepted.copy(), "tried": self.tried.copy(), "replica": self.replica.copy(),
             "direction": self.direction.copy(), "rng": [g.bit_generator.state for g in self.rngs],
-            "n_adapt": self.n_adapt,
+            "n_adapt": self.n_adapt, "rand_z": self.rand_z.copy(), "rand_logu": self.rand_logu.copy(),
+            "rand_pos": self.rand_pos,
         }
 
     def load_state(self, st: dict[str, Any]) -> None:
         """Restore per-slot state for this block's slots (rows in slot order)."""
         for i in range(len(self.lam)):
-            self.set_row(i, st["theta"][i], float(st["energy"][i]))
+            self.set_row(i, st["theta"][i])
+            if self.U[i] != st["energy"][i]:
+                raise RuntimeError(f"slot {self.lo + i}: the saved configuration's energy does not reproduce")
         self.log_step[...] = st["log_step"]
         self.accepted[...] = st["accepted"]
         self.tried[...] = st["tried"]
@@ -185,3 +221,6 @@ class SlotBlock:
         for g, s in zip(self.rngs, st["rng"]):
             g.bit_generator.state = s
         self.n_adapt = int(st["n_adapt"])
+        self.rand_z[...] = st["rand_z"]
+        self.rand_logu[...] = st["rand_logu"]
+        self.rand_pos = int(st["rand_pos"])

@@ -9,6 +9,8 @@ same array on every rank, without any state to keep or send.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _EXCHANGE_KEY = 2**31
@@ -25,6 +27,7 @@ def ladder_generator(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(_LADDER_KEY,))))
 
 
+@functools.lru_cache(maxsize=64)
 def _exchange_key(seed: int) -> np.ndarray:
     return np.random.SeedSequence(seed, spawn_key=(_EXCHANGE_KEY,)).generate_state(2, np.uint64)
 

@@ -7,7 +7,8 @@ changes one parameter at a time for all R replicas a rank owns, so each model al
 - ``full(theta)`` -> cache: everything needed to update cheaply later, and ``cache["y"]``;
 - ``update(cache, theta, p)`` -> trial cache after parameter column ``p`` changed (the other
   columns of ``theta`` must equal those the cache was built from); it recomputes only what
-  depends on ``p`` and shares the rest of ``cache`` by reference;
+  depends on ``p`` and shares the rest of ``cache`` by reference; ``p=None`` recomputes
+  everything from ``theta`` (rows may then differ from the cache in every column);
 - ``accept(cache, trial, mask)``: copy the rows ``mask`` of ``trial`` into ``cache`` in place.
 
 ``full`` is ``update`` with every stage recomputed, so a cache built incrementally is bitwise
@@ -54,7 +55,7 @@ class Evaluator(ABC):
 
     @abstractmethod
     def update(self, cache: Cache | None, theta: np.ndarray, p: int | None) -> Cache:
-        """Trial cache after column ``p`` of ``theta`` changed (``p=None``: from scratch)."""
+        """Trial cache after column ``p`` of ``theta`` changed (``p=None``: every row from scratch)."""
 
     def full(self, theta: np.ndarray) -> Cache:
         """Cache of ``theta`` (R, P) built from scratch; ``cache["y"]`` is (R, N)."""
@@ -73,6 +74,25 @@ class Evaluator(ABC):
             a[...] = a[perm]
 
         tree_rows(take, cache)
+
+    @staticmethod
+    def row_vector(cache: Cache, i: int) -> np.ndarray:
+        """Row i of every array of ``cache``, flattened into one float64 vector."""
+        parts: list[np.ndarray] = []
+        tree_rows(lambda a: parts.append(np.asarray(a[i], dtype=np.float64).ravel()), cache)
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @staticmethod
+    def set_row_vector(cache: Cache, i: int, vec: np.ndarray) -> None:
+        """Inverse of :meth:`row_vector`: write ``vec`` into row i of ``cache``."""
+        pos = [0]
+
+        def put(a: np.ndarray) -> None:
+            n = a[i].size
+            a[i] = vec[pos[0]:pos[0] + n].reshape(a[i].shape)
+            pos[0] += n
+
+        tree_rows(put, cache)
 
     @staticmethod
     def assign(cache: Cache, rows: np.ndarray, src: Cache) -> None:

@@ -120,15 +120,15 @@ class SpectralEvaluator(Evaluator):
         m = self.model
         col = m.columns(theta)
         new: Cache = {} if cache is None else dict(cache)
-        if cache is None or self.level_cols[p]:
+        if p is None or self.level_cols[p]:
             new["lev"] = m.core.levels(col)
-        touched = None if cache is None else self.stage[p]
+        touched = None if p is None else self.stage[p]
         if touched != ():
             c, h, w = m.lines(col, new["lev"])
             n_lines = c.shape[1]
             if self.separable:
                 rows = list(range(n_lines)) if touched is None else touched
-                lines = list(new["lines"]) if cache is not None else [None] * n_lines
+                lines = list(new["lines"]) if touched is not None else [None] * n_lines
                 for k in rows:
                     lines[k] = self._line(c, h, w, k)
                 new["lines"] = lines
