@@ -32,7 +32,7 @@ MODEL_KEYS = {"name", "options", "label", "priors"}
 NOISE_KEYS = {"sigma", "estimate", "b_max"}
 LADDER_KEYS = {"n_temps", "spacing", "beta_min", "betas", "adapt"}
 SAMPLER_KEYS = {"sweeps", "burn_in", "thin", "exchange_interval", "adapt_steps", "target_acceptance",
-                "save_every"}
+                "save_every", "joint_moves"}
 CHECKPOINT_KEYS = {"every_sweeps", "every_minutes"}
 
 
@@ -63,6 +63,7 @@ class SamplerSpec:
     adapt_steps: bool = True
     target_acceptance: float = 0.4
     save_every: int = 1
+    joint_moves: bool = True
 
 
 @dataclass
@@ -356,8 +357,9 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     for key in ("sweeps", "burn_in", "thin", "exchange_interval", "save_every"):
         if key in sam_raw:
             setattr(sampler, key, ctx.integer(sam_raw[key], f"sampler.{key}", 0 if key == "burn_in" else 1))
-    if "adapt_steps" in sam_raw:
-        sampler.adapt_steps = ctx.boolean(sam_raw["adapt_steps"], "sampler.adapt_steps")
+    for key in ("adapt_steps", "joint_moves"):
+        if key in sam_raw:
+            setattr(sampler, key, ctx.boolean(sam_raw[key], f"sampler.{key}"))
     if "target_acceptance" in sam_raw:
         t = ctx.number(sam_raw["target_acceptance"], "sampler.target_acceptance")
         if not 0 < t < 1:

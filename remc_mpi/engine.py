@@ -134,7 +134,7 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
                          cfg.source, "ladder.n_temps")
     lc = LadderComm(comm, L)
     block = SlotBlock(cand.model, cand.priors, data.energy, data.intensity, lam, lc.lo, lc.hi, cfg.seed,
-                      cfg.sampler.target_acceptance)
+                      cfg.sampler.target_acceptance, joint=cfg.sampler.joint_moves and cfg.sampler.adapt_steps)
     n_params = len(cand.model.param_names)
     writer = ResultWriter(out_path, L, n_params) if lc.rank == 0 else None
     rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params)
@@ -170,6 +170,8 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
                 trips[:] = 0
                 block.accepted[:] = 0
                 block.tried[:] = 0
+                block.joint_accepted[:] = 0
+                block.joint_tried[:] = 0
             if not burn:
                 k = sweep - sp.burn_in
                 if k % sp.save_every == 0:
@@ -187,13 +189,14 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
         acc = lc.gather_slots(block.accepted, axis=0)
         tried = lc.gather_slots(block.tried, axis=0)
         log_step = lc.gather_slots(block.log_step, axis=0)
+        joint_rate = lc.gather_slots(block.joint_accepted / np.maximum(1, block.joint_tried), axis=0)
         times = comm.gather((t_loop, block.t_model), root=0)
 
         def finish() -> dict:
             loop, model = np.mean(times, axis=0)
             timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model)}
             return summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
-                             log_step=log_step, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
+                             log_step=log_step, joint_rate=joint_rate, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
                              provenance=provenance(comm, cfg, timings))
 
         return on_root(comm, finish)

@@ -8,7 +8,8 @@ log Z(lam[L-1]) (and, where it can, log Z at every rung).
 - Thermodynamic integration, with the cubic-Hermite rule that uses the curvature
   d<U>/dlam = -Var_lam(U) at both ends of each interval [a, b], h = b - a:
       log Z(lam_max) = -\int_0^{lam_max} <U>_lam dlam,
-      \int_a^b f = h/2 (f_a + f_b) + h^2/12 (f'_a - f'_b) + O(h^5).
+      \int_a^b f = h/2 (f_a + f_b) + h^2/12 (f'_a - f'_b) + O(h^5);
+  its error bar adds a Richardson estimate of the discretisation error in quadrature.
 - Stepping stone (forward exponential averaging):
       log Z_{l+1}/Z_l = log < exp(-(lam_{l+1} - lam_l) U) >_l.
 - Bennett acceptance ratio between neighbours: Delta f = f_{l+1} - f_l (f = -log Z) solves
@@ -52,6 +53,20 @@ def ti_log_z(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
     h = np.diff(lam)
     pieces = h / 2 * (mean[:-1] + mean[1:]) + h * h / 12 * (slope[:-1] - slope[1:])
     return -np.concatenate([[0.0], np.cumsum(pieces)])
+
+
+def ti_discretization(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Richardson estimate of TI's discretisation error at every rung.
+
+    The Hermite rule's global error is O(h^4), so with I_h on the ladder up to rung l and I_2h
+    on every other rung of it (rung l kept), the error of I_h is about (I_h - I_2h) / 15.
+    """
+    full = ti_log_z(lam, U)
+    err = np.zeros(len(lam))
+    for l in range(2, len(lam)):
+        idx = np.unique(np.concatenate([np.arange(0, l + 1, 2), [l]]))
+        err[l] = abs(full[l] - ti_log_z(lam[idx], U[:, idx])[-1]) / 15.0
+    return err
 
 
 def stepping_stone_log_z(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
@@ -111,8 +126,8 @@ def _log_denominator(lam: np.ndarray, f: np.ndarray, log_n: np.ndarray, u: np.nd
     return logsumexp(f[None, :] + log_n[None, :] - u[:, None] * lam[None, :], axis=1)
 
 
-def _mbar_pass(lam, f, log_n, pooled, hessian: bool):
-    """Objective, gradient, Hessian of the MBAR objective at f, and sum_n W^T W.
+def _mbar_pass(lam, f, log_n, pooled):
+    """Objective, gradient and Hessian of the MBAR objective at f.
 
     Objective g(f) = sum_n log sum_l N_l exp(f_l - lam_l U_n) - sum_l N_l f_l (convex; its
     minimum with f_0 = 0 is the MBAR solution); gradient sum_n N_k W_nk - N_k.
@@ -120,7 +135,7 @@ def _mbar_pass(lam, f, log_n, pooled, hessian: bool):
     L = len(lam)
     obj = 0.0
     wsum = np.zeros(L)
-    wtw = np.zeros((L, L))
+    wtw = np.zeros((L, L))  # sum_n (N W)^T (N W), for the Hessian
     shift = f + log_n
     ones = np.ones(L)
     for s in range(0, pooled.size, _CHUNK):
@@ -134,27 +149,22 @@ def _mbar_pass(lam, f, log_n, pooled, hessian: bool):
         obj += float(np.log(tot).sum() + top.sum())
         a /= tot[:, None]  # N_k W_nk: each row sums to 1
         wsum += np.ones(a.shape[0]) @ a
-        if hessian:
-            wtw += a.T @ a
+        wtw += a.T @ a
     n_k = np.exp(log_n)
     obj -= float(n_k @ f)
-    return obj, wsum - n_k, (np.diag(wsum) - wtw) if hessian else None, wtw
+    return obj, wsum - n_k, np.diag(wsum) - wtw
 
 
 def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
-               tol: float = 1e-7, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """log Z at every rung by MBAR, and the neighbour overlaps O_{l,l+1}.
-
-    Overlap matrix (pymbar's): O_kl = sum_n W_nk W_nl N_l, with W_nk the normalised weight of
-    sample n in state k; a neighbour overlap below ~0.03 means the rungs barely overlap.
-    """
+               tol: float = 1e-7, max_iter: int = 100) -> np.ndarray:
+    """log Z at every rung by MBAR."""
     lam = np.asarray(lam, dtype=np.float64)
     n, L = U.shape
     pooled = np.ascontiguousarray(U.T).ravel()
     log_n = np.full(L, np.log(n))
     f = -(bar_log_z(lam, U) if guess is None else np.asarray(guess, dtype=np.float64))
     f = f - f[0]
-    obj, grad, hess, wtw = _mbar_pass(lam, f, log_n, pooled, True)
+    obj, grad, hess = _mbar_pass(lam, f, log_n, pooled)
     for _ in range(max_iter):
         g, h = grad[1:], hess[1:, 1:]
         try:
@@ -170,15 +180,12 @@ def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
         while True:
             trial = f.copy()
             trial[1:] += t * step
-            obj_t, grad_t, hess_t, wtw_t = _mbar_pass(lam, trial, log_n, pooled, True)
+            obj_t, grad_t, hess_t = _mbar_pass(lam, trial, log_n, pooled)
             if obj_t <= obj + 1e-12 * abs(obj) or t < 1e-6:
                 break
             t *= 0.5
-        f, obj, grad, hess, wtw = trial, obj_t, grad_t, hess_t, wtw_t
-    n_k = np.exp(log_n)
-    overlap = (wtw / n_k[:, None]) / n_k[None, :] * n_k[None, :]  # O_kl = sum_n W_nk W_nl N_l
-    neighbour = np.array([overlap[l, l + 1] for l in range(L - 1)])
-    return -f, neighbour
+        f, obj, grad, hess = trial, obj_t, grad_t, hess_t
+    return -f
 
 
 def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -196,8 +203,26 @@ def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np
     return acc
 
 
+def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.ndarray:
+    """Overlap of each pair of neighbouring rungs, 1 for identical and 0 for disjoint states.
+
+    For the 2n pooled samples of rungs l and l+1, with two-state weights
+    W_nk = exp(f_k - lam_k U_n) / sum_{j in {l, l+1}} n exp(f_j - lam_j U_n) (f = -log Z),
+    O = 2n sum_n W_nl W_n,l+1 (the two-state MBAR overlap, scaled to 1 for identical states).
+    """
+    n = U.shape[0]
+    f = -np.asarray(log_z)
+    out = np.empty(len(lam) - 1)
+    for l in range(len(lam) - 1):
+        u = np.concatenate([U[:, l], U[:, l + 1]])
+        a0, a1 = f[l] - lam[l] * u, f[l + 1] - lam[l + 1] * u
+        den = np.logaddexp(a0, a1) + np.log(n)
+        out[l] = 2 * n * np.sum(np.exp(a0 - den) * np.exp(a1 - den))
+    return out
+
+
 ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "mbar": lambda lam, U: mbar_log_z(lam, U)[0],
+    "mbar": mbar_log_z,
     "bar": bar_log_z,
     "stepping_stone": stepping_stone_log_z,
     "ti": ti_log_z,
@@ -237,7 +262,7 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     """
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2**31 + 2,))))
     point: dict[str, np.ndarray] = {}
-    mbar, overlap = mbar_log_z(lam, U)
+    mbar = mbar_log_z(lam, U)
     point["mbar"] = mbar
     for name in ("bar", "stepping_stone", "ti"):
         point[name] = ESTIMATORS[name](lam, U)
@@ -245,12 +270,15 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     boot = {name: np.empty((n_boot, len(lam))) for name in point}
     extra_boot = []
     for i, Ub in enumerate(samples):
-        boot["mbar"][i] = mbar_log_z(lam, Ub, guess=mbar)[0]
+        boot["mbar"][i] = mbar_log_z(lam, Ub, guess=mbar)
         for name in ("bar", "stepping_stone", "ti"):
             boot[name][i] = ESTIMATORS[name](lam, Ub)
         if extra is not None:
             extra_boot.append(extra(Ub, boot["mbar"][i]))
     stderr = {name: b.std(axis=0, ddof=1) if n_boot > 1 else np.zeros(len(lam)) for name, b in boot.items()}
+    # TI's error bar also carries its discretisation error (the others have none)
+    stderr["ti"] = np.hypot(stderr["ti"], ti_discretization(lam, U))
+    overlap = neighbour_overlap(lam, U, point["bar"])
     return {"log_z": point, "stderr": stderr, "boot": boot, "overlap": overlap, "block": block,
             "extra": extra(U, mbar) if extra is not None else None,
             "extra_boot": np.array(extra_boot)}

@@ -12,6 +12,12 @@ step sizes and counters. One sweep updates every free parameter once, for all sl
 proposals outside the prior's support being rejected. The lambda = 0 slot is redrawn from
 the prior exactly. During burn-in the log step sizes follow Robbins-Monro toward the target
 acceptance a*: log s <- log s + (1[accepted] - a*) / (n + 1)^0.6.
+
+After each sweep, with ``joint`` on, one more move updates all free parameters together along
+the slot's own posterior covariance, learnt during burn-in (adaptive Metropolis, Haario et
+al. 2001; frozen with the step sizes after burn-in): strongly correlated parameters, such as
+delta, uff, ufc and shift along the cluster models' near-degenerate ridges, then mix in
+sweeps instead of thousands.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from remc_mpi.streams import slot_generator
 
 #: sweeps of random numbers each slot draws at once (part of the state: buffers are saved)
 RAND_BLOCK = 64
+#: joint moves start after this many burn-in sweeps of covariance learning, renewed every JOINT_EVERY
+JOINT_START = 200
+JOINT_EVERY = 50
+JOINT_TARGET = 0.25
 
 
 def swap_accepted(lam_lo: float, lam_hi: float, u_lo: float, u_hi: float, uniform: float) -> bool:
@@ -40,7 +50,8 @@ class SlotBlock:
     """Replicas of slots [lo, hi) (see module docstring)."""
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
-                 lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4):
+                 lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
+                 joint: bool = True):
         self.model = model
         self.priors = priors
         self.ev = model.evaluator(energy)
@@ -65,9 +76,19 @@ class SlotBlock:
         self.direction = np.zeros(r, dtype=np.int64)
         self.t_model = 0.0  # seconds inside model evaluation and energies (for benchmarks)
         n_free = len(priors.free_index)
-        self.rand_z = np.zeros((r, RAND_BLOCK, n_free))
-        self.rand_logu = np.zeros((r, RAND_BLOCK, n_free))
+        self.rand_z = np.zeros((r, RAND_BLOCK, 2 * n_free))
+        self.rand_logu = np.zeros((r, RAND_BLOCK, n_free + 1))
         self.rand_pos = RAND_BLOCK
+        # joint moves: per-slot covariance of the free parameters learnt during burn-in
+        self.joint = bool(joint) and n_free > 1
+        self.stat_n = 0
+        self.stat_mean = np.zeros((r, n_free))
+        self.stat_m2 = np.zeros((r, n_free, n_free))
+        self.chol = np.zeros((r, n_free, n_free))
+        self.joint_ready = False
+        self.log_jscale = np.full(r, np.log(2.38 / np.sqrt(max(1, n_free))))
+        self.joint_accepted = np.zeros(r, dtype=np.int64)
+        self.joint_tried = np.zeros(r, dtype=np.int64)
 
     # ---- energies -------------------------------------------------------------------
     def energies(self, y: np.ndarray) -> np.ndarray:
@@ -85,8 +106,8 @@ class SlotBlock:
             n = len(self.priors.free_index)
             for i, g in enumerate(self.rngs):
                 if self.lam[i] > 0.0:
-                    self.rand_z[i] = g.standard_normal((RAND_BLOCK, n))
-                    self.rand_logu[i] = np.log(g.random((RAND_BLOCK, n)))
+                    self.rand_z[i] = g.standard_normal((RAND_BLOCK, 2 * n))
+                    self.rand_logu[i] = np.log(g.random((RAND_BLOCK, n + 1)))
             self.rand_pos = 0
         k = self.rand_pos
         self.rand_pos += 1
@@ -136,8 +157,56 @@ class SlotBlock:
             if adapt:
                 gain = 1.0 / (self.n_adapt + 1.0) ** 0.6
                 self.log_step[:, j] += np.where(mc, gain * (ok - self.target), 0.0)
+        if self.joint_ready:
+            self._joint_move(z[:, len(self.priors.free_index):], logu[:, -1], mc, adapt)
         if adapt:
             self.n_adapt += 1
+            if self.joint:
+                self._learn_covariance()
+
+    def _learn_covariance(self) -> None:
+        """Running mean and covariance of the free parameters per slot (Welford); every
+        JOINT_EVERY sweeps after JOINT_START the joint proposal's Cholesky factor is renewed."""
+        x = self.theta[:, self.priors.free_index]
+        self.stat_n += 1
+        delta = x - self.stat_mean
+        self.stat_mean += delta / self.stat_n
+        self.stat_m2 += delta[:, :, None] * (x - self.stat_mean)[:, None, :]
+        if self.stat_n >= JOINT_START and self.stat_n % JOINT_EVERY == 0:
+            cov = self.stat_m2 / (self.stat_n - 1)
+            # a floor from the component step sizes keeps every factor positive definite
+            floor = np.exp(2 * self.log_step[:, self.priors.free_index]) * 1e-4
+            idx = np.arange(cov.shape[1])
+            cov[:, idx, idx] += floor + 1e-300
+            self.chol = np.linalg.cholesky(cov)
+            self.joint_ready = True
+
+    def _joint_move(self, z: np.ndarray, logu: np.ndarray, mc: np.ndarray, adapt: bool) -> None:
+        """One Metropolis move of all free parameters together: theta' = theta + s C z with
+        C the slot's learnt covariance factor (adaptive Metropolis, Haario et al. 2001)."""
+        free = self.priors.free_index
+        prop = self.theta.copy()
+        step = np.einsum("rij,rj->ri", self.chol, z) * np.exp(self.log_jscale)[:, None]
+        prop[:, free] += step
+        lp_new = self.priors.logpdf_rows(prop)
+        lp_sum = lp_new.sum(axis=1)
+        inside = (lp_sum > -np.inf) & mc
+        prop = np.where(inside[:, None], prop, self.theta)
+        t0 = time.perf_counter()
+        trial = self.ev.update(self.cache, prop, None)
+        u_new = self.energies(trial["y"])
+        self.t_model += time.perf_counter() - t0
+        log_a = self.lam * (self.U - u_new) + (lp_sum - self.logprior.sum(axis=1))
+        ok = inside & (logu < log_a)
+        self.theta[...] = np.where(ok[:, None], prop, self.theta)
+        np.copyto(self.U, u_new, where=ok)
+        self.logprior[...] = np.where(ok[:, None], lp_new, self.logprior)
+        self.ev.accept(self.cache, trial, ok)
+        self.joint_accepted += ok
+        self.joint_tried += mc
+        if adapt:
+            gain = 1.0 / (self.n_adapt + 1.0) ** 0.6
+            self.log_jscale += np.where(mc, gain * (ok - JOINT_TARGET), 0.0)
 
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its cache and energy."""
@@ -197,15 +266,16 @@ class SlotBlock:
         return np.array(done, dtype=np.int64)
 
     # ---- state ----------------------------------------------------------------------
+    #: per-slot arrays of the state (rows in slot order), besides the configurations
+    _STATE_ARRAYS = ("log_step", "accepted", "tried", "replica", "direction", "rand_z", "rand_logu",
+                     "stat_mean", "stat_m2", "chol", "log_jscale", "joint_accepted", "joint_tried")
+
     def state(self) -> dict[str, Any]:
         """Everything that defines the block, per slot (for checkpoints and redistribution)."""
-        return {
-            "theta": self.theta.copy(), "energy": self.U.copy(), "log_step": self.log_step.copy(),
-            "accepted": self.accepted.copy(), "tried": self.tried.copy(), "replica": self.replica.copy(),
-            "direction": self.direction.copy(), "rng": [g.bit_generator.state for g in self.rngs],
-            "n_adapt": self.n_adapt, "rand_z": self.rand_z.copy(), "rand_logu": self.rand_logu.copy(),
-            "rand_pos": self.rand_pos,
-        }
+        st: dict[str, Any] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
+        st.update(theta=self.theta.copy(), energy=self.U.copy(), rng=[g.bit_generator.state for g in self.rngs],
+                  n_adapt=self.n_adapt, rand_pos=self.rand_pos, stat_n=self.stat_n, joint_ready=self.joint_ready)
+        return st
 
     def load_state(self, st: dict[str, Any]) -> None:
         """Restore per-slot state for this block's slots (rows in slot order)."""
@@ -213,14 +283,11 @@ class SlotBlock:
             self.set_row(i, st["theta"][i])
             if self.U[i] != st["energy"][i]:
                 raise RuntimeError(f"slot {self.lo + i}: the saved configuration's energy does not reproduce")
-        self.log_step[...] = st["log_step"]
-        self.accepted[...] = st["accepted"]
-        self.tried[...] = st["tried"]
-        self.replica[...] = st["replica"]
-        self.direction[...] = st["direction"]
+        for name in self._STATE_ARRAYS:
+            getattr(self, name)[...] = st[name]
         for g, s in zip(self.rngs, st["rng"]):
             g.bit_generator.state = s
         self.n_adapt = int(st["n_adapt"])
-        self.rand_z[...] = st["rand_z"]
-        self.rand_logu[...] = st["rand_logu"]
         self.rand_pos = int(st["rand_pos"])
+        self.stat_n = int(st["stat_n"])
+        self.joint_ready = bool(st["joint_ready"])

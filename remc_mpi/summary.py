@@ -16,7 +16,7 @@ from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve
 
-OVERLAP_WARN = 0.03
+OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
 ESS_WARN = 100.0
 N_BOOT = 100
@@ -35,7 +35,8 @@ def posterior_table(theta: np.ndarray, names: tuple[str, ...], free: np.ndarray,
 
 
 def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_max: float,
-              accepted: np.ndarray, tried: np.ndarray, log_step: np.ndarray, swap_try: np.ndarray,
+              accepted: np.ndarray, tried: np.ndarray, log_step: np.ndarray, joint_rate: np.ndarray,
+              swap_try: np.ndarray,
               swap_ok: np.ndarray, trips: np.ndarray, provenance: dict[str, Any]) -> dict[str, Any]:
     h5 = writer.h5
     n_data = cfg.data.n
@@ -92,7 +93,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
             warnings.append("estimators disagree: " + msg)
     for l, o in enumerate(est["overlap"]):
         if o < OVERLAP_WARN:
-            warnings.append(f"rungs {l} and {l + 1} barely overlap (MBAR overlap {o:.3f} < {OVERLAP_WARN})")
+            warnings.append(f"rungs {l} and {l + 1} barely overlap (overlap {o:.3f} < {OVERLAP_WARN})")
     swap_rate = swap_ok / np.maximum(1, swap_try)
     for l, r in enumerate(swap_rate):
         if r < SWAP_WARN:
@@ -125,7 +126,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
         "estimators": estimators, "free_energy": -log_evidence, "free_energy_stderr": primary_se,
         "posterior": posterior, "posterior_rung": slot,
         "diagnostics": {
-            "acceptance": accept_rung, "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
+            "acceptance": accept_rung, "joint_acceptance": joint_rate.tolist(), "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
             "round_trips_per_replica": trips.tolist(), "ess": ess,
             "tau_energy": float(integrated_time(E[:, slot])), "bootstrap_block": int(est["block"]),
             "overlap": est["overlap"].tolist(),
@@ -141,7 +142,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
             "config": {"yaml": cfg.text},
             "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
             "ladder": {"beta": np.array(betas), "lambda": lam},
-            "diagnostics": {"acceptance": acceptance, "swap_rate": swap_rate, "round_trips": trips,
+            "diagnostics": {"acceptance": acceptance, "joint_acceptance": joint_rate, "swap_rate": swap_rate, "round_trips": trips,
                             "log_step": log_step, "overlap": est["overlap"]},
             "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},
                             **{f"stderr_{k}": v for k, v in est["stderr"].items()}},

@@ -1,0 +1,138 @@
+"""Free-energy estimators: exact toy energies, honest error bars, model probabilities."""
+
+import copy
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from scipy import optimize, stats
+
+from analytic import linear_gaussian_evidence
+from remc_mpi import freeenergy as fe
+from remc_mpi.config import parse_config
+from remc_mpi.diagnostics import integrated_time
+from remc_mpi.engine import run
+from remc_mpi.selection import model_probabilities
+
+LAM = np.concatenate([[0.0], np.geomspace(0.01, 100.0, 15)])
+
+
+def toy_energies(n, seed, lam=LAM):
+    """U = x^2/2 with prior x ~ N(0, 1): tempered x ~ N(0, 1/(1+lam)), log Z = -log(1+lam)/2."""
+    rng = np.random.default_rng(seed)
+    return np.stack([0.5 * rng.normal(0, 1 / np.sqrt(1 + l), n) ** 2 for l in lam], axis=1)
+
+
+def exact_log_z(lam):
+    return -0.5 * np.log1p(lam)
+
+
+@pytest.mark.parametrize("name", ["mbar", "bar", "stepping_stone"])
+def test_estimators_on_exact_draws(name):
+    U = toy_energies(4000, 1)
+    res = fe.estimate_all(LAM, U, n_boot=60)
+    err = res["log_z"][name] - exact_log_z(LAM)
+    se = res["stderr"][name]
+    assert np.all(np.abs(err[1:]) < 4 * se[1:]), (err, se)
+    assert res["log_z"][name][0] == 0.0
+
+
+def test_ti_hermite_rule_is_exact_for_cubic_integrands():
+    """Hermite's rule integrates cubics exactly: with <U>(lam) a cubic whose derivative is
+    supplied as -Var, TI must return the exact integral (checked via synthetic moments)."""
+    lam = np.array([0.0, 0.3, 1.0, 2.5])
+    a, b, c, d = 2.0, -1.0, 0.1, -0.05
+    mean = a + b * lam + c * lam**2 + d * lam**3
+    slope = b + 2 * c * lam + 3 * d * lam**2  # = -Var, so Var = -slope must be >= 0
+    assert np.all(slope < 0)
+    # two-point samples with the required mean and variance at each rung
+    sd = np.sqrt(-slope)
+    U = np.stack([mean - sd, mean + sd])
+    got = fe.ti_log_z(lam, U)
+    exact = -(a * lam + b * lam**2 / 2 + c * lam**3 / 3 + d * lam**4 / 4)
+    np.testing.assert_allclose(got, exact, rtol=1e-13, atol=1e-13)
+
+
+def test_bar_matches_a_scalar_root_finder():
+    U = toy_energies(2000, 2)
+    got = fe.bar_log_z(LAM, U)
+    for l in (0, 7, 14):
+        d = LAM[l + 1] - LAM[l]
+        wf, wr = d * U[:, l], -d * U[:, l + 1]
+
+        def g(df):
+            return (np.sum(1 / (1 + np.exp(wf - df))) - np.sum(1 / (1 + np.exp(wr + df))))
+
+        df = optimize.brentq(g, -20, 20, xtol=1e-14)
+        assert got[l + 1] - got[l] == pytest.approx(-df, abs=1e-9)
+
+
+def test_mbar_reweights_between_rungs_and_reports_overlap():
+    U = toy_energies(4000, 3)
+    log_z = fe.mbar_log_z(LAM, U)
+    mid = np.sqrt(LAM[5] * LAM[6])
+    assert fe.mbar_log_z_at(LAM, U, log_z, [mid])[0] == pytest.approx(exact_log_z(mid), abs=0.02)
+    overlap = fe.neighbour_overlap(LAM, U, log_z)
+    assert overlap.shape == (15,) and np.all((overlap > 0) & (overlap < 1))
+    # far-apart rungs overlap less; identical rungs overlap fully
+    sparse = fe.neighbour_overlap(LAM[::3], U[:, ::3], log_z[::3])
+    for k in range(len(sparse)):
+        assert sparse[k] < overlap[3 * k:3 * k + 3].min()
+    same = fe.neighbour_overlap(np.array([1.0, 1.0]), U[:, [3, 3]], np.zeros(2))
+    assert same[0] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_block_bootstrap_keeps_blocks_and_length():
+    rng = np.random.default_rng(0)
+    U = np.cumsum(rng.normal(size=(1000, 3)), axis=0)
+    samples, b = fe.block_bootstrap(U, 5, np.random.default_rng(1), block=50)
+    assert b == 50 and all(s.shape == U.shape for s in samples)
+    # every sample is made of contiguous runs of the original rows
+    d = np.diff(samples[0][:50, 0])
+    np.testing.assert_array_equal(d, np.diff(U[:, 0])[np.flatnonzero(U[:, 0] == samples[0][0, 0])[0]:][:49])
+
+
+def test_integrated_time_of_ar1():
+    rng = np.random.default_rng(0)
+    phi, n = 0.9, 200000
+    x = np.empty(n)
+    x[0] = 0
+    e = rng.normal(size=n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + e[i]
+    assert integrated_time(x) == pytest.approx((1 + phi) / (1 - phi), rel=0.1)
+
+
+def test_error_bars_are_honest_over_seeds(tmp_path):
+    """20 independent runs of the linear-Gaussian case: z = (estimate - exact) / stderr must
+    look standard normal. Accept when sum z^2 lies inside the central 99% of chi2(20) and the
+    mean inside +-3/sqrt(20), for each estimator whose error bar claims to be complete (TI's
+    discretisation error is not in its bar, see docs/free_energy.md)."""
+    from test_engine import LINEAR
+
+    raw = copy.deepcopy(LINEAR)
+    raw["ladder"] = {"n_temps": 8}
+    raw["sampler"] = {"sweeps": 3000, "burn_in": 500, "thin": 5}
+    zs: dict[str, list[float]] = {}
+    for seed in range(20):
+        cfg = parse_config(dict(raw, seed=100 + seed, output=str(tmp_path / f"z{seed}.h5")), "z.yaml")
+        s = run(cfg, MPI.COMM_SELF)[0]
+        exact = linear_gaussian_evidence(np.vander(cfg.data.energy, 3, increasing=True), cfg.data.intensity, 0.1,
+                                         np.array([0.0, 0.5, 0.0]), np.array([1.0, 2.0, 1.0]))
+        for k, e in s["estimators"].items():
+            zs.setdefault(k, []).append((e["value"] - exact) / e["stderr"])
+    lo, hi = stats.chi2.ppf([0.005, 0.995], 20)
+    for name in ("mbar", "bar", "stepping_stone"):
+        z = np.array(zs[name])
+        assert lo < np.sum(z**2) < hi, (name, z)
+        assert abs(z.mean()) < 3 / np.sqrt(20), (name, z)
+
+
+def test_model_probabilities_and_their_uncertainty():
+    res = model_probabilities(np.array([-10.0, -12.0]), np.array([0.0, 0.0]))
+    assert res["probability"][0] == pytest.approx(1 / (1 + np.exp(-2)))
+    assert res["sd"][0] == pytest.approx(0.0, abs=1e-12)
+    noisy = model_probabilities(np.array([-10.0, -12.0]), np.array([1.0, 1.0]))
+    assert noisy["sd"][0] > 0.05 and noisy["q025"][0] < noisy["probability"][0] < noisy["q975"][0]
+    weighted = model_probabilities(np.array([-10.0, -10.0]), np.zeros(2), prior=np.array([3.0, 1.0]))
+    np.testing.assert_allclose(weighted["probability"], [0.75, 0.25])
