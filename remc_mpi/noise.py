@@ -2,7 +2,9 @@ r"""Noise estimation (Tokuda, Nagata, Okada 2017): the ladder runs over the prec
 
 p_b(theta) ∝ exp(-N b E(theta)) phi(theta) and the Bayes free energy as a function of b,
     F(b) = -(N/2) log(b / 2 pi) - log Z(b),
-whose minimiser b_hat is the empirical-Bayes noise precision, sigma_hat = b_hat^(-1/2).
+whose minimiser b_hat is the empirical-Bayes noise precision, sigma_hat = b_hat^(-1/2). Two
+uncertainties are reported: the Monte Carlo error of b_hat (bootstrap, like every free energy)
+and the posterior width of the noise level itself, from the curvature of F in log b.
 log Z(b) between rungs comes from MBAR reweighting of all rungs' samples, so b_hat is not
 restricted to the ladder's values.
 """
@@ -35,3 +37,13 @@ def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, n_data: int, n_grid
     res = optimize.minimize_scalar(lambda x: float(F(np.exp(x))[0]), bounds=(lo, hi), method="bounded",
                                    options={"xatol": 1e-6})
     return float(np.exp(res.x)) if res.fun <= values[k] else float(grid[k])
+
+
+def log_b_sd(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, n_data: int, b_hat: float,
+             h: float = 0.05) -> float:
+    """Posterior sd of log b under a flat prior on log b: exp(-F(b)) ∝ p(D | b), so
+    sd(log b) = F''(log b_hat)^(-1/2), F'' by central differences (step h in log b)."""
+    b = b_hat * np.exp(np.array([-h, 0.0, h]))
+    f = free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), n_data)
+    curv = (f[0] - 2.0 * f[1] + f[2]) / (h * h)
+    return float(curv ** -0.5) if curv > 0 else float("nan")

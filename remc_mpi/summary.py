@@ -12,9 +12,9 @@ import numpy as np
 
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
-from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all
+from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
 from remc_mpi.noise import b_hat as find_b_hat
-from remc_mpi.noise import free_energy_curve
+from remc_mpi.noise import free_energy_curve, log_b_sd
 
 OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
@@ -53,38 +53,32 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
     if noise_mode:
         b_hat = float(est["extra"][0])
         b_boot = est["extra_boot"][:, 0]
-        from remc_mpi.freeenergy import mbar_log_z_at
-
-        log_z_hat = float(mbar_log_z_at(lam, U, est["log_z"]["mbar"], [b_hat])[0])
-        f_hat = float(free_energy_curve(b_hat, log_z_hat, n_data))
-        # the log evidence at b_hat: reweighted at the data's b_hat in every resample
-        log_ev = {name: None for name in est["log_z"]}
-        curve_b = lam[1:]
-        curve_f = free_energy_curve(curve_b, est["log_z"][PRIMARY][1:], n_data)
+        log_z_hat = float(mbar_log_z_at(lam, U, est["log_z"][PRIMARY], [b_hat])[0])
+        sd_log_b = log_b_sd(lam, U, est["log_z"][PRIMARY], n_data, b_hat)
+        sigma = b_hat ** -0.5
         noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)),
-                 "sigma_hat": b_hat ** -0.5, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
-                 "curve": {"b": curve_b.tolist(), "F": curve_f.tolist(),
+                 "sigma_hat": sigma, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
+                 "sigma_posterior_sd": 0.5 * sigma * sd_log_b,
+                 "sigma_q025": sigma * math.exp(-0.5 * 1.96 * sd_log_b),
+                 "sigma_q975": sigma * math.exp(0.5 * 1.96 * sd_log_b),
+                 "curve": {"b": lam[1:].tolist(),
+                           "F": free_energy_curve(lam[1:], est["log_z"][PRIMARY][1:], n_data).tolist(),
                            "stderr": est["stderr"][PRIMARY][1:].tolist()}}
         slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
-        sigma = noise["sigma_hat"]
-        estimators = {}
-        for name in est["log_z"]:
-            # evidence at the nearest rung's b for the non-reweighting estimators
-            b = lam[slot]
-            val = float(-free_energy_curve(b, est["log_z"][name][slot], n_data))
-            estimators[name] = {"value": val, "stderr": float(est["stderr"][name][slot]), "b": float(b)}
-        estimators[PRIMARY] = {"value": -f_hat, "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
-        log_evidence = estimators[PRIMARY]["value"]
-        del log_ev
+        # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
+        estimators = {name: {"value": float(-free_energy_curve(lam[slot], v[slot], n_data)),
+                             "stderr": float(est["stderr"][name][slot]), "b": float(lam[slot])}
+                      for name, v in est["log_z"].items()}
+        estimators[PRIMARY] = {"value": float(-free_energy_curve(b_hat, log_z_hat, n_data)),
+                               "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
     else:
-        b0 = lam_max
-        const = 0.5 * n_data * math.log(b0 / (2.0 * math.pi))
+        const = 0.5 * n_data * math.log(lam_max / (2.0 * math.pi))
         estimators = {name: {"value": float(const + v[-1]), "stderr": float(est["stderr"][name][-1])}
                       for name, v in est["log_z"].items()}
         slot = len(lam) - 1
         sigma = float(cfg.noise.sigma)
         noise = None
-        log_evidence = estimators[PRIMARY]["value"]
+    log_evidence = estimators[PRIMARY]["value"]
 
     primary_se = estimators[PRIMARY]["stderr"]
     if not noise_mode:

@@ -1,0 +1,56 @@
+"""Noise-estimation mode (Tokuda 2017) on synthetic data of known sigma, against the exact F(b)."""
+
+import copy
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from analytic import linear_gaussian_evidence
+from test_engine import LINEAR, run_dict
+
+M0, S0 = np.array([0.0, 0.5, 0.0]), np.array([1.0, 2.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def noise_run(tmp_path_factory):
+    raw = copy.deepcopy(LINEAR)
+    raw["data"]["synthetic"].update(noise=0.1, grid=[-1.0, 1.0, 80])
+    raw["noise"] = {"estimate": True}
+    raw["ladder"] = {"n_temps": 14}
+    raw["sampler"] = {"sweeps": 3000, "burn_in": 800, "thin": 2}
+    return run_dict(tmp_path_factory.mktemp("noise"), raw)
+
+
+def exact_F(cfg, b):
+    X = np.vander(cfg.data.energy, 3, increasing=True)
+    return -linear_gaussian_evidence(X, cfg.data.intensity, b**-0.5, M0, S0)
+
+
+def test_b_hat_is_the_minimiser_of_the_exact_free_energy(noise_run):
+    cfg, s = noise_run
+    n = s["noise"]
+    res = optimize.minimize_scalar(lambda lb: exact_F(cfg, np.exp(lb)), bounds=(np.log(10), np.log(1000)),
+                                   method="bounded", options={"xatol": 1e-10})
+    b_exact = float(np.exp(res.x))
+    assert abs(n["b_hat"] - b_exact) < 4 * n["b_hat_stderr"], (n["b_hat"], b_exact, n["b_hat_stderr"])
+    # b_hat lies between rungs: it was reweighted, not picked from the ladder
+    assert min(abs(np.array(n["curve"]["b"]) - n["b_hat"])) > 1e-6
+    assert n["sigma_hat"] == pytest.approx(n["b_hat"] ** -0.5)
+
+
+def test_true_sigma_inside_the_95_percent_interval(noise_run):
+    _, s = noise_run
+    n = s["noise"]
+    assert n["sigma_q025"] < 0.1 < n["sigma_q975"]
+    # the posterior width of sigma is about sigma / sqrt(2N) for N = 80 points
+    assert n["sigma_posterior_sd"] == pytest.approx(0.1 / np.sqrt(160), rel=0.3)
+
+
+def test_free_energy_curve_matches_exact(noise_run):
+    cfg, s = noise_run
+    c = s["noise"]["curve"]
+    for b, F, se in zip(c["b"], c["F"], c["stderr"]):
+        assert abs(F - exact_F(cfg, b)) < 4 * se + 1e-9, (b, F, exact_F(cfg, b), se)
+    assert s["log_evidence"]["value"] == pytest.approx(-exact_F(cfg, s["noise"]["b_hat"]),
+                                                       abs=4 * s["log_evidence"]["stderr"])
