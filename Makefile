@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[mpich,test]'
+	$(BIN)/python -m pip install -q -e '.[mpich,test,plot]'
 	touch $(STAMP)
 
 demo: $(STAMP)

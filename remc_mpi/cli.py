@@ -140,6 +140,23 @@ def cmd_select(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from remc_mpi.plots import plot_run, plot_selection
+
+    summaries = [_load_summary(f) for f in args.results]
+    out = Path(args.output)
+    written = []
+    for f, s in zip(args.results, summaries):
+        folder = out / s["label"] if len(args.results) > 1 else out
+        written += plot_run(f, folder)
+    if len(summaries) > 1:
+        out.mkdir(parents=True, exist_ok=True)
+        written.append(plot_selection(summaries, out / "free_energy.png"))
+    for w in written:
+        print(w)
+    return 0
+
+
 def cmd_simulate(args) -> int:
     import numpy as np
 
@@ -225,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("results", nargs="+")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_select)
+
+    pl = sub.add_parser("plot", help="figures of one or more results files (needs matplotlib)")
+    pl.add_argument("results", nargs="+")
+    pl.add_argument("-o", "--output", default="plots", help="folder for the PNG files")
+    pl.set_defaults(func=cmd_plot)
 
     v = sub.add_parser("validate", help="check a config and its data without running")
     v.add_argument("config")

@@ -7,6 +7,7 @@ model-selection table and the parameter estimates with 95% intervals.
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from pathlib import Path
 
@@ -49,4 +50,13 @@ def run_demo(folder: str, quick: bool = False) -> int:
         print()
         print(format_table(select(summaries)))
         print(f"results: {', '.join(s['file'] for s in summaries)}")
+        if importlib.util.find_spec("matplotlib") is None:
+            print("plots skipped: matplotlib is not installed (pip install 'remc-mpi[plot]')")
+        else:
+            from remc_mpi.plots import plot_run, plot_selection
+
+            figs = [plot_selection(summaries, out / "free_energy.png")]
+            for s in summaries:
+                figs += plot_run(s["file"], out / f"plots-{s['label']}")
+            print(f"plots: {out}/free_energy.png and {out}/plots-<model>/ ({len(figs)} files)")
     return 0

@@ -1,0 +1,196 @@
+"""Figures of a finished run (matplotlib, the optional ``plot`` extra).
+
+``plot_run(path, folder)`` writes fit.png (data, MAP fit, its peaks, 95% posterior-predictive
+band, the MAP Hamiltonian's levels as sticks), marginals.png (beta = 1 marginals with true
+values), pairs.png (pairwise scatter), ladder.png (swap rate per pair, acceptance per rung,
+replica traces, the thermodynamic-integration integrand) and, in noise-estimation mode,
+noise.png (F(b)). ``plot_selection(summaries, path)`` draws the free energy per model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from remc_mpi.models import get_model
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise RuntimeError("plots need matplotlib: pip install 'remc-mpi[plot]'") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _load(path: str | Path) -> dict:
+    with h5py.File(path, "r") as h5:
+        s = json.loads(h5["results/summary_json"][()])
+        rung = s["posterior_rung"]
+        return {
+            "summary": s,
+            "energy": h5["data/energy"][:], "intensity": h5["data/intensity"][:],
+            "theta": h5["samples/theta"][:, rung, :], "replica": h5["samples/replica"][:],
+            "E": h5["samples/energy"][:], "lam": h5["ladder/lambda"][:],
+            "acceptance": h5["diagnostics/acceptance"][:], "swap_rate": h5["diagnostics/swap_rate"][:],
+        }
+
+
+def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Path]:
+    """Write the figures of one results file into ``folder``; return their paths."""
+    plt = _pyplot()
+    d = _load(path)
+    s = d["summary"]
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    model = get_model(s["model"], **s["options"])
+    names = s["param_names"]
+    free = [n for n in names if not s["posterior"][n]["fixed"]]
+    theta_map = np.array([s["posterior"][n]["map"] for n in names])
+    truth = s.get("truth") or {}
+    x, y = d["energy"], d["intensity"]
+    files = []
+
+    # ---- data, MAP fit, peaks, predictive band, sticks
+    rng = np.random.default_rng(0)
+    pick = d["theta"][rng.integers(0, len(d["theta"]), min(n_band, len(d["theta"])))]
+    pred = model.spectrum(pick, x) + rng.normal(0.0, s["sigma"], (len(pick), x.size))
+    lo, hi = np.quantile(pred, [0.025, 0.975], axis=0)
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.fill_between(x, lo, hi, color="C0", alpha=0.25, label="95% posterior predictive")
+    ax.plot(x, y, ".", ms=3, color="k", label="data")
+    ax.plot(x, model.spectrum(theta_map, x), color="C3", lw=1.5, label="MAP fit")
+    if hasattr(model, "peaks"):
+        try:
+            pk = model.peaks(theta_map[None, :])
+        except NotImplementedError:
+            pk = None
+        if pk is not None:
+            scale = theta_map[names.index("amp")] if "amp" in names else 1.0
+            for k in range(pk["center"].shape[1]):
+                one = np.zeros_like(pk["height"])
+                one[0, k] = pk["height"][0, k]
+                line = model.evaluator(x).shape_fn(x, pk["center"][0, k:k + 1], one[0, k:k + 1],
+                                                   pk["width"][0, k:k + 1], np.empty((1, x.size)))[0] * scale
+                ax.plot(x, line, "--", lw=0.8, color="C2")
+            ax2.vlines(pk["center"][0], 0, pk["height"][0] * scale, color="C2", lw=2)
+            ax2.set_ylabel("weight")
+    ax.set_ylabel("intensity")
+    ax.set_title(f"{s['label']}: log Z = {s['log_evidence']['value']:.2f} ± {s['log_evidence']['stderr']:.2f}")
+    ax.legend(fontsize=8)
+    ax2.set_xlabel("relative binding energy (eV)")
+    fig.tight_layout()
+    files.append(out / "fit.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    # ---- marginals
+    cols = min(3, len(free))
+    rows = int(np.ceil(len(free) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), free):
+        j = names.index(name)
+        ax.hist(d["theta"][:, j], bins=40, color="C0", alpha=0.8)
+        p = s["posterior"][name]
+        ax.axvspan(p["q025"], p["q975"], color="C0", alpha=0.1)
+        if name in truth:
+            ax.axvline(truth[name], color="C3", lw=1.5, label="true")
+        ax.set_xlabel(name)
+    for ax in axes.ravel()[len(free):]:
+        ax.axis("off")
+    fig.tight_layout()
+    files.append(out / "marginals.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    # ---- pairs
+    k = len(free)
+    fig, axes = plt.subplots(k, k, figsize=(1.8 * k + 1, 1.8 * k + 1), squeeze=False)
+    for a, na in enumerate(free):
+        for b, nb in enumerate(free):
+            ax = axes[a, b]
+            if b > a:
+                ax.axis("off")
+                continue
+            xa, xb = d["theta"][:, names.index(nb)], d["theta"][:, names.index(na)]
+            if a == b:
+                ax.hist(xa, bins=30, color="C0")
+            else:
+                ax.plot(xa, xb, ",", alpha=0.5, color="C0")
+                if na in truth and nb in truth:
+                    ax.plot(truth[nb], truth[na], "+", color="C3", ms=8)
+            if a == k - 1:
+                ax.set_xlabel(nb, fontsize=8)
+            if b == 0:
+                ax.set_ylabel(na, fontsize=8)
+            ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    files.append(out / "pairs.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    # ---- ladder diagnostics
+    lam = d["lam"]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    axes[0, 0].bar(np.arange(len(d["swap_rate"])) + 0.5, d["swap_rate"])
+    axes[0, 0].set(xlabel="pair (l, l+1)", ylabel="swap rate", ylim=(0, 1))
+    a = d["acceptance"]
+    sampled = np.isfinite(a).any(axis=1)  # the beta = 0 rung draws from the prior: no Metropolis
+    acc = np.array([np.mean(row[np.isfinite(row)]) for row in a[sampled]])
+    axes[0, 1].plot(np.flatnonzero(sampled), acc, "o-")
+    axes[0, 1].set(xlabel="rung", ylabel="Metropolis acceptance", ylim=(0, 1))
+    rep = d["replica"]
+    for r in range(min(4, rep.shape[1])):
+        axes[1, 0].plot(np.argmax(rep == r, axis=1), lw=0.6)
+    axes[1, 0].set(xlabel="saved sweep", ylabel="rung of replica", title="replica traces")
+    U = d["E"] * s["n_data"]
+    axes[1, 1].semilogx(lam[1:], U.mean(axis=0)[1:], "o-")
+    axes[1, 1].set(xlabel="lambda = beta b0", ylabel="<N E>", title="TI integrand")
+    fig.tight_layout()
+    files.append(out / "ladder.png")
+    fig.savefig(files[-1], dpi=110)
+    plt.close(fig)
+
+    if "noise" in s:
+        c = s["noise"]["curve"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.errorbar(c["b"], c["F"], yerr=c["stderr"], fmt="o-", ms=3)
+        ax.axvline(s["noise"]["b_hat"], color="C3", label=f"b_hat (sigma = {s['noise']['sigma_hat']:.4g})")
+        ax.set_xscale("log")
+        ax.set(xlabel="noise precision b", ylabel="F(b)")
+        ax.legend()
+        fig.tight_layout()
+        files.append(out / "noise.png")
+        fig.savefig(files[-1], dpi=110)
+        plt.close(fig)
+    return files
+
+
+def plot_selection(summaries: list[dict], path: str | Path) -> Path:
+    """Bayes free energy per model with error bars, and P(H_k | D)."""
+    from remc_mpi.selection import select
+
+    plt = _pyplot()
+    sel = select(summaries)
+    models = sel["models"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    names = [m["name"] for m in models]
+    ax.errorbar(range(len(models)), [m["free_energy"] for m in models], yerr=[m["stderr"] for m in models],
+                fmt="o", capsize=4)
+    ax.set_xticks(range(len(models)), names)
+    ax.set_ylabel("Bayes free energy F = -log Z")
+    ax2.bar(range(len(models)), [m["probability"] for m in models],
+            yerr=[m["probability_sd"] for m in models], capsize=4)
+    ax2.set_xticks(range(len(models)), names)
+    ax2.set(ylabel="P(H | D)", ylim=(0, 1))
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
