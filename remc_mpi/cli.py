@@ -65,13 +65,22 @@ def cmd_run(args) -> int:
     from mpi4py import MPI
 
     from remc_mpi.config import load_config
-    from remc_mpi.engine import run
+    from remc_mpi.engine import Interrupted, run
     from remc_mpi.selection import format_table, select
 
+    if args.no_file_locking:
+        import os
+
+        os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
     cfg = load_config(args.config)
     comm = MPI.COMM_WORLD
-    summaries = run(cfg, comm, output=args.output, force=args.force,
-                    progress=False if args.quiet else None)
+    try:
+        summaries = run(cfg, comm, output=args.output, force=args.force,
+                        progress=False if args.quiet else None, resume=args.resume)
+    except Interrupted as err:
+        if comm.Get_rank() == 0:
+            print(f"remc-mpi: {err}", file=sys.stderr, flush=True)
+        return 1
     if comm.Get_rank() == 0:
         for s in summaries:
             print(format_summary(s))
@@ -218,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a config. Serial when started plainly; parallel under mpiexec/srun.")
     r.add_argument("config", help="YAML config file")
     r.add_argument("-o", "--output", help="results file (overrides the config's output)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue interrupted candidates from their checkpoints (any number of ranks); "
+                        "finished ones are read back, the rest start")
     r.add_argument("--force", action="store_true", help="overwrite existing results")
+    r.add_argument("--no-file-locking", action="store_true",
+                   help="disable HDF5 file locking (for shared filesystems without working locks)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_run)
 

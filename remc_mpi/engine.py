@@ -12,6 +12,8 @@ This module ties the pieces together and is the single code path behind both
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import platform
@@ -119,8 +121,52 @@ class _Recorder:
         self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
 
 
-def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True) -> dict | None:
-    """Sample one candidate model; rank 0 writes ``out_path`` and returns the summary."""
+class Interrupted(Exception):
+    """The run stopped on SIGTERM after writing a checkpoint (continue with --resume)."""
+
+
+CHECK_EVERY = 10  # sweeps between collective checks for signals and wall-clock checkpoints
+
+
+class _Signals:
+    """SIGTERM (stop) and SIGUSR1 (checkpoint and go on) set flags; the loop acts on them."""
+
+    def __init__(self):
+        self.code = 0
+        self._old = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig, code in ((signal.SIGTERM, 2), (signal.SIGUSR1, 1)):
+                self._old[sig] = signal.signal(sig, lambda *_a, c=code: self._set(c))
+        return self
+
+    def _set(self, code: int) -> None:
+        self.code = max(self.code, code)
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def config_digest(cfg: RunConfig, cand: Candidate) -> str:
+    """What a checkpoint must match to be resumed: the config text and the candidate."""
+    return hashlib.sha256((cfg.text + "\0" + cand.label).encode()).hexdigest()
+
+
+def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
+                  resume: bool = False) -> dict | None:
+    """Sample one candidate model; rank 0 writes ``out_path`` and returns the summary.
+
+    With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
+    number of ranks) and finishes with exactly the output of an uninterrupted run.
+    """
+    from remc_mpi import checkpoint
     from remc_mpi.output import ResultWriter
     from remc_mpi.summary import summarize
 
@@ -136,53 +182,113 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     block = SlotBlock(cand.model, cand.priors, data.energy, data.intensity, lam, lc.lo, lc.hi, cfg.seed,
                       cfg.sampler.target_acceptance, joint=cfg.sampler.joint_moves and cfg.sampler.adapt_steps)
     n_params = len(cand.model.param_names)
-    writer = ResultWriter(out_path, L, n_params) if lc.rank == 0 else None
-    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params)
     sp = cfg.sampler
-    bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0)
     swap_try = np.zeros(L - 1, dtype=np.int64)
     swap_ok = np.zeros(L - 1, dtype=np.int64)
     trips = np.zeros(L, dtype=np.int64)
-    n_exchange = 0
-    block.mark_ends()
+    start, n_exchange, n_segments = 0, 0, 0
+    digest = config_digest(cfg, cand)
+
+    loaded = None
+    if resume:
+        def load():
+            if not checkpoint.exists(out_path):
+                return None
+            try:
+                arrays, scalars, used, warns = checkpoint.read(out_path)
+            except checkpoint.CheckpointError as err:
+                raise InputError(str(err), str(out_path)) from None
+            for w in warns:
+                print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
+            if scalars["digest"] != digest:
+                raise InputError("the checkpoint was written by a different config or model; "
+                                 "start afresh with --force", str(used))
+            return arrays, scalars
+        loaded = on_root(comm, load)
+    if loaded is not None:
+        arrays, scalars = loaded
+        start, n_exchange, n_segments = scalars["sweep"], scalars["n_exchange"], scalars["n_segments"]
+        lam = arrays["lam"]
+        block.lam[:] = lam[lc.lo:lc.hi]
+        mine = {k[5:]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
+        mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
+        block.load_state({**mine, **scalars["block"]})
+        if lc.rank == 0:  # the reduced counters live on rank 0 from now on
+            swap_try[:], swap_ok[:], trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
+    else:
+        block.mark_ends()
+
+    writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
+    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params)
+    bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=start)
+    ck = cfg.checkpoint
+    last_ck = time.monotonic()
+
+    def save_checkpoint(next_sweep: int) -> None:
+        nonlocal last_ck
+        rec.flush()
+        st = block.state()
+        rng = [json.dumps(r) for r in st.pop("rng")]
+        shared = {k: st.pop(k) for k in ("n_adapt", "rand_pos", "stat_n", "joint_ready")}
+        slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
+        rng_all = comm.gather(rng, root=0)
+        sums = [lc.reduce_sum(x) for x in (swap_try, swap_ok, trips)]
+        if lc.rank == 0:
+            segs = writer.close_segment()
+            arrays = {**slot_arrays, "lam": lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
+                      "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
+            scalars = {"sweep": next_sweep, "n_exchange": n_exchange, "n_segments": segs, "digest": digest,
+                       "block": {k: (bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
+                                 for k, v in shared.items()}}
+            checkpoint.write(out_path, arrays, scalars)
+        comm.Barrier()
+        last_ck = time.monotonic()
+
     t_loop = time.perf_counter()
     try:
-        for sweep in range(sp.sweeps):
-            burn = sweep < sp.burn_in
-            block.sweep(adapt=burn and sp.adapt_steps)
-            if (sweep + 1) % sp.exchange_interval == 0:
-                u = exchange_uniforms(cfg.seed, n_exchange, L - 1)
-                for l, ok in lc.exchange(block, lam, u, n_exchange % 2).items():
-                    swap_try[l] += 1
-                    swap_ok[l] += ok
-                n_exchange += 1
-                for rep in block.mark_ends():
-                    trips[rep] += 1
-            if burn and cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
-                rates = lc.reduce_sum(swap_ok) / np.maximum(1, lc.reduce_sum(swap_try))
-                lam = adapt_ladder(lam, rates)
-                block.lam[:] = lam[lc.lo:lc.hi]
-                swap_try[:] = 0
-                swap_ok[:] = 0
-            if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
-                swap_try[:] = 0
-                swap_ok[:] = 0
-                trips[:] = 0
-                block.accepted[:] = 0
-                block.tried[:] = 0
-                block.joint_accepted[:] = 0
-                block.joint_tried[:] = 0
-            if not burn:
-                k = sweep - sp.burn_in
-                if k % sp.save_every == 0:
-                    rec.record(sweep, block, n_data, with_theta=k % sp.thin == 0)
-                    if len(rec.sweeps) >= FLUSH_EVERY:
-                        rec.flush()
-            if bar.enabled and (sweep + 1) % 10 == 0:
-                rate = swap_ok.sum() / max(1, swap_try.sum())
-                bar.update(sweep + 1, f"local swap rate {rate:.2f}")
-        if rec.sweeps:
-            rec.flush()
+        with _Signals() as signals:
+            for sweep in range(start, sp.sweeps):
+                burn = sweep < sp.burn_in
+                block.sweep(adapt=burn and sp.adapt_steps)
+                if (sweep + 1) % sp.exchange_interval == 0:
+                    u = exchange_uniforms(cfg.seed, n_exchange, L - 1)
+                    for l, ok in lc.exchange(block, lam, u, n_exchange % 2).items():
+                        swap_try[l] += 1
+                        swap_ok[l] += ok
+                    n_exchange += 1
+                    for rep in block.mark_ends():
+                        trips[rep] += 1
+                if burn and cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
+                    rates = lc.reduce_sum(swap_ok) / np.maximum(1, lc.reduce_sum(swap_try))
+                    lam = adapt_ladder(lam, rates)
+                    block.lam[:] = lam[lc.lo:lc.hi]
+                    swap_try[:] = 0
+                    swap_ok[:] = 0
+                if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
+                    for arr in (swap_try, swap_ok, trips, block.accepted, block.tried, block.joint_accepted,
+                                block.joint_tried):
+                        arr[:] = 0
+                if not burn:
+                    k = sweep - sp.burn_in
+                    if k % sp.save_every == 0:
+                        rec.record(sweep, block, n_data, with_theta=k % sp.thin == 0)
+                        if len(rec.sweeps) >= FLUSH_EVERY:
+                            rec.flush()
+                if sweep + 1 < sp.sweeps:
+                    code = 1 if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
+                    if (sweep + 1) % CHECK_EVERY == 0:
+                        due = ck.every_minutes is not None and time.monotonic() - last_ck > 60 * ck.every_minutes
+                        code = lc.reduce_max(max(code, signals.code, int(due and lc.rank == 0)))
+                        signals.code = 0
+                    if code:
+                        save_checkpoint(sweep + 1)
+                    if code == 2:
+                        raise Interrupted(f"{cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
+                                          f"checkpoint written, continue with --resume")
+                if bar.enabled and (sweep + 1) % 10 == 0:
+                    rate = swap_ok.sum() / max(1, swap_try.sum())
+                    bar.update(sweep + 1, f"local swap rate {rate:.2f}")
+        rec.flush()
         t_loop = time.perf_counter() - t_loop
         bar.close(sp.sweeps)
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (swap_try, swap_ok, trips))
@@ -194,10 +300,14 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
 
         def finish() -> dict:
             loop, model = np.mean(times, axis=0)
-            timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model)}
-            return summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
-                             log_step=log_step, joint_rate=joint_rate, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
-                             provenance=provenance(comm, cfg, timings))
+            timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model),
+                       "resumed_at_sweep": start}
+            writer.assemble()
+            summary = summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
+                                log_step=log_step, joint_rate=joint_rate, swap_try=swap_try, swap_ok=swap_ok,
+                                trips=trips, provenance=provenance(comm, cfg, timings))
+            checkpoint.remove(out_path)
+            return summary
 
         return on_root(comm, finish)
     except BaseException:
@@ -219,20 +329,42 @@ def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
 
 
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
-        progress: bool | None = None) -> list[dict]:
+        progress: bool | None = None, resume: bool = False) -> list[dict]:
     """Run every candidate of a config (a :class:`RunConfig` or a config mapping).
 
     The Python API and ``remc-mpi run`` share this function. With several candidates and
-    several ranks, the ranks split into groups that run candidates side by side. Returns the
-    candidates' summaries on every rank (the same list), in config order.
+    several ranks, the ranks split into groups that run candidates side by side. With
+    ``resume``, finished candidates are read back, interrupted ones continue from their
+    checkpoints and the rest start. Returns the candidates' summaries on every rank (the same
+    list), in config order.
     """
+    from remc_mpi import checkpoint
+    from remc_mpi.output import read_summary
+
     if comm is None:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
-    on_root(comm, lambda: check_outputs(paths, force, cfg.source))
+
+    def plan() -> list[str]:
+        """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'."""
+        todo = []
+        for p in paths:
+            if resume and p.exists():
+                try:
+                    read_summary(p)
+                    todo.append("done")
+                    continue
+                except (OSError, KeyError, ValueError):
+                    pass
+            todo.append("resume" if resume and checkpoint.exists(p) else "start")
+        check_outputs([p for p, t in zip(paths, todo) if t == "start" and not resume], force, cfg.source)
+        check_outputs([p for p, t in zip(paths, todo) if t != "done"], True, cfg.source)
+        return todo
+
+    todo = on_root(comm, plan)
     show = cfg.progress if progress is None else progress
     n_c = len(cfg.candidates)
     groups = min(n_c, comm.Get_size())
@@ -241,8 +373,13 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     mine: dict[int, dict | None] = {}
     try:
         for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
-            if i % groups == color:
-                mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0)
+            if i % groups != color:
+                continue
+            if todo[i] == "done":
+                mine[i] = read_summary(path)
+            else:
+                mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
+                                        resume=todo[i] == "resume")
     finally:
         if sub is not comm:
             sub.Free()

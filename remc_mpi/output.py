@@ -1,9 +1,13 @@
 """The HDF5 results file (layout in docs/format.md), written while the run goes.
 
-Samples stream to disk in chunks as the run produces them (resizable chunked datasets), so
-memory stays bounded however long the run is. The file is first written as ``OUT.h5.part``
-and renamed over ``OUT.h5`` only when complete, so a crash never leaves a file that looks
-finished and never destroys an earlier result.
+Samples stream to disk in chunks as the run produces them, so memory stays bounded however
+long the run is. They go into *segment* files ``OUT.h5.seg0000``, ``OUT.h5.seg0001``, ...: a
+segment is closed (flushed, fsynced) at every checkpoint and a new one begun, so everything a
+checkpoint refers to is on disk in files that are never written again, and a run killed at
+any moment (even ``kill -9``) resumes from its last checkpoint with intact samples. At the end
+the segments are copied in order into ``OUT.h5.part``, the results are added, and the file is
+renamed to ``OUT.h5`` only when complete: a crash never leaves a file that looks finished and
+never destroys an earlier result.
 """
 
 from __future__ import annotations
@@ -17,47 +21,96 @@ import h5py
 import numpy as np
 
 FORMAT = "remc_mpi/1"
+SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
 
 
 def part_path(path: str | os.PathLike) -> Path:
     return Path(str(path) + ".part")
 
 
-class ResultWriter:
-    """Rank-0 writer of one candidate's results (gathered mode)."""
+def segment_path(path: str | os.PathLike, k: int) -> Path:
+    return Path(f"{path}.seg{k:04d}")
 
-    def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int):
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
+    s = h5.require_group("samples")
+    chunk = max(1, min(1024, 2**20 // (8 * max(1, n_slots * n_params))))
+    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="f8")
+    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="i4")
+    s.create_dataset("theta", (0, n_slots, n_params), maxshape=(None, n_slots, n_params),
+                     chunks=(chunk, n_slots, n_params), dtype="f8")
+    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
+    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
+
+
+def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
+    ds = h5["samples"][name]
+    n = ds.shape[0]
+    ds.resize(n + arr.shape[0], axis=0)
+    ds[n:] = arr
+
+
+class ResultWriter:
+    """Rank-0 writer of one candidate's results (gathered mode).
+
+    ``start_segment`` > 0 continues a resumed run: segments before it are kept (a checkpoint
+    refers to them), any later ones (written after that checkpoint) are discarded.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int, start_segment: int = 0):
         self.final = Path(path)
         self.path = part_path(path)
-        self.h5 = h5py.File(self.path, "w")
-        self.h5.attrs["format"] = FORMAT
-        self.h5.attrs["complete"] = False
-        s = self.h5.create_group("samples")
-        chunk = max(1, min(1024, 2**20 // (8 * max(1, n_slots * n_params))))
-        s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="f8")
-        s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="i4")
-        s.create_dataset("theta", (0, n_slots, n_params), maxshape=(None, n_slots, n_params),
-                         chunks=(chunk, n_slots, n_params), dtype="f8")
-        s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
-        s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
-
-    def _append(self, name: str, arr: np.ndarray) -> None:
-        ds = self.h5["samples"][name]
-        n = ds.shape[0]
-        ds.resize(n + arr.shape[0], axis=0)
-        ds[n:] = arr
+        self.n_slots, self.n_params = n_slots, n_params
+        self.segment = start_segment
+        self.seg: h5py.File | None = None
+        self.h5: h5py.File | None = None
+        for old in self.final.parent.glob(self.final.name + ".seg*"):
+            suffix = old.name[len(self.final.name) + 4:]
+            if suffix.isdigit() and int(suffix) >= start_segment:
+                old.unlink()
+        if start_segment == 0:
+            self.path.unlink(missing_ok=True)
 
     def append(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
                theta_sweeps: np.ndarray, theta: np.ndarray) -> None:
         """Add a chunk of saved sweeps: energies (n, L), replica ids (n, L), thinned theta (m, L, P)."""
-        if len(sweeps):
-            self._append("sweep", sweeps)
-            self._append("energy", energy)
-            self._append("replica", replica)
-        if len(theta_sweeps):
-            self._append("theta_sweep", theta_sweeps)
-            self._append("theta", theta)
-        self.h5.flush()
+        if self.seg is None:
+            self.seg = h5py.File(segment_path(self.final, self.segment), "w")
+            _create_samples(self.seg, self.n_slots, self.n_params)
+        for name, arr in zip(SAMPLE_SETS, (sweeps, energy, replica, theta_sweeps, theta)):
+            if len(arr):
+                _append(self.seg, name, arr)
+        self.seg.flush()
+
+    def close_segment(self) -> int:
+        """Close the segment being written (durably); return the number of closed segments."""
+        if self.seg is not None:
+            self.seg.close()
+            _fsync(segment_path(self.final, self.segment))
+            self.seg = None
+            self.segment += 1
+        return self.segment
+
+    def assemble(self) -> h5py.File:
+        """Copy all segments in order into ``OUT.h5.part`` (one segment in memory at a time)."""
+        self.close_segment()
+        self.h5 = h5py.File(self.path, "w")
+        self.h5.attrs["format"] = FORMAT
+        self.h5.attrs["complete"] = False
+        _create_samples(self.h5, self.n_slots, self.n_params)
+        for k in range(self.segment):
+            with h5py.File(segment_path(self.final, k), "r") as seg:
+                for name in SAMPLE_SETS:
+                    _append(self.h5, name, seg["samples"][name][()])
+        return self.h5
 
     def write_static(self, groups: dict[str, dict[str, Any]], attrs: dict[str, Any]) -> None:
         """Datasets ``groups[g][name]`` (arrays or strings) and root attributes."""
@@ -81,19 +134,20 @@ class ResultWriter:
         """Store the JSON summary, mark complete, close and move into place atomically."""
         self.write_static({"results": {"summary_json": json.dumps(summary)}}, {"complete": True})
         self.h5.close()
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(self.path)
         os.replace(self.path, self.final)
+        for k in range(self.segment):
+            segment_path(self.final, k).unlink(missing_ok=True)
         return self.final
 
     def abort(self) -> None:
-        try:
-            self.h5.close()
-        except Exception:  # noqa: BLE001 - closing a broken file on the way out
-            pass
+        """Close open files on the way out of a failed run (segments stay for --resume)."""
+        for f in (self.seg, self.h5):
+            try:
+                if f is not None:
+                    f.close()
+            except Exception:  # noqa: BLE001 - closing a broken file on the way out
+                pass
 
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:
@@ -101,5 +155,4 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     with h5py.File(path, "r") as h5:
         if not h5.attrs.get("complete", False):
             raise ValueError("run is not complete")
-        return json.loads(h5["results"]["summary_json"][()].decode() if isinstance(
-            h5["results"]["summary_json"][()], bytes) else h5["results"]["summary_json"][()])
+        return json.loads(h5["results/summary_json"][()])

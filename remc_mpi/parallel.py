@@ -86,6 +86,11 @@ class LadderComm:
     def reduce_sum(self, value):
         return self.comm.allreduce(value)
 
+    def reduce_max(self, value: int) -> int:
+        from mpi4py import MPI
+
+        return int(self.comm.allreduce(value, op=MPI.MAX))
+
     def bcast(self, obj, root: int = 0):
         return self.comm.bcast(obj, root=root)
 

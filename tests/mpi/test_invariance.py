@@ -113,3 +113,53 @@ def test_multi_candidate_groups_match_serial(comm, shared_dir):
         for a, b in zip(got, ref):
             assert a["log_evidence"] == b["log_evidence"]
             assert a["posterior"] == b["posterior"]
+
+
+def _interrupt_at(monkeypatch, comm, n_sweeps):
+    """SIGTERM to this process (rank 0 of ``comm``) after n_sweeps calls of SlotBlock.sweep."""
+    import os
+    import signal
+
+    from remc_mpi.sampler import SlotBlock
+
+    orig = SlotBlock.sweep
+    count = [0]
+
+    def sweep(self, adapt=False):
+        count[0] += 1
+        if count[0] == n_sweeps and comm.Get_rank() == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return orig(self, adapt)
+
+    monkeypatch.setattr(SlotBlock, "sweep", sweep)
+    return orig
+
+
+@pytest.mark.parametrize("first,second", [("world", "self"), ("self", "world")])
+def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, second):
+    from remc_mpi.engine import Interrupted
+
+    raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2})
+    out = shared_dir / f"resume-{first}.h5"
+    cfg = parse_config(dict(raw, output=str(out)), "r.yaml")
+    comms = {"world": comm, "self": MPI.COMM_SELF}
+    c1 = comms[first]
+    if c1 is comm or comm.Get_rank() == 0:
+        orig = _interrupt_at(monkeypatch, c1, 333)
+        with pytest.raises(Interrupted):
+            run(cfg, c1)
+        monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    comm.Barrier()
+    c2 = comms[second]
+    if c2 is comm or comm.Get_rank() == 0:
+        got = run(cfg, c2, resume=True)[0]
+        assert got["provenance"]["resumed_at_sweep"] == 340  # the next collective check
+    comm.Barrier()
+    if comm.Get_rank() == 0:
+        ref = run(parse_config(dict(raw, output=str(shared_dir / f"ref-{first}.h5")), "r.yaml"), MPI.COMM_SELF)[0]
+        a, b = _arrays(out), _arrays(shared_dir / f"ref-{first}.h5")
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert got["log_evidence"] == ref["log_evidence"]
+        assert got["posterior"] == ref["posterior"]
+    comm.Barrier()

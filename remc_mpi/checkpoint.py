@@ -1,0 +1,107 @@
+"""Checkpoint files: the whole sampler state, written atomically, two generations kept.
+
+``OUT.h5.ckpt`` is the newest generation, ``OUT.h5.ckpt.1`` the one before. A write goes to
+``OUT.h5.ckpt.tmp``, is fsynced, then the current file becomes ``.1`` and the new one takes
+its place (both renames are atomic), so a crash at any moment leaves at least one complete
+generation. Every array is covered by a SHA-256 checksum stored with it; a truncated or
+corrupted file is reported and the previous generation used.
+
+Contents: scalars as attributes, per-slot arrays (slot order, so a run can resume on any
+number of ranks), the slots' bit-generator states as JSON text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+FORMAT = "remc_mpi-checkpoint/1"
+
+
+class CheckpointError(Exception):
+    """No usable checkpoint generation."""
+
+
+def paths(final: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """(newest, previous, temporary) checkpoint paths of results file ``final``."""
+    base = str(final)
+    return Path(base + ".ckpt"), Path(base + ".ckpt.1"), Path(base + ".ckpt.tmp")
+
+
+def _digest(arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(scalars, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> Path:
+    """Atomically write a new generation; the previous newest becomes ``.ckpt.1``."""
+    new, prev, tmp = paths(final)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    with h5py.File(tmp, "w") as h5:
+        h5.attrs["format"] = FORMAT
+        h5.attrs["scalars"] = json.dumps(scalars, sort_keys=True)
+        h5.attrs["sha256"] = _digest(arrays, scalars)
+        for name, a in arrays.items():
+            h5.create_dataset(name, data=a)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new.exists():
+        os.replace(new, prev)
+    os.replace(tmp, new)
+    dfd = os.open(new.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return new
+
+
+def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    with h5py.File(path, "r") as h5:
+        if h5.attrs.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not a remc_mpi checkpoint")
+        scalars = json.loads(h5.attrs["scalars"])
+        arrays: dict[str, np.ndarray] = {}
+        h5.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        if _digest(arrays, scalars) != h5.attrs["sha256"]:
+            raise CheckpointError(f"{path}: checksum mismatch")
+    return arrays, scalars
+
+
+def read(final: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], Path, list[str]]:
+    """The newest usable generation: (arrays, scalars, path, warnings about unusable ones)."""
+    warnings = []
+    for path in paths(final)[:2]:
+        if not path.exists():
+            continue
+        try:
+            arrays, scalars = _read_one(path)
+            return arrays, scalars, path, warnings
+        except (OSError, KeyError, ValueError, CheckpointError) as err:
+            warnings.append(f"checkpoint {path} is unusable ({err.__class__.__name__}: {err}); "
+                            "trying the previous generation")
+    raise CheckpointError("no usable checkpoint" + (": " + "; ".join(warnings) if warnings else ""))
+
+
+def exists(final: str | os.PathLike) -> bool:
+    return any(p.exists() for p in paths(final)[:2])
+
+
+def remove(final: str | os.PathLike) -> None:
+    for p in paths(final):
+        p.unlink(missing_ok=True)

@@ -1,0 +1,141 @@
+"""Checkpoints and restarts: interrupted runs finish with exactly an uninterrupted run's output."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from remc_mpi import checkpoint
+
+CONFIG = {
+    "data": {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 2},
+                           "params": {"a1": 1.0, "a2": 0.6, "mu1": -1.0, "mu2": 1.2, "b1": 3.0, "b2": 5.0},
+                           "grid": [-4.0, 4.0, 60], "noise": 0.05, "seed": 1}},
+    "model": {"name": "gauss_peaks", "options": {"n_peaks": 2}},
+    "noise": {"sigma": 0.05},
+    "priors": {"a1": {"uniform": [0.0, 3.0]}, "a2": {"uniform": [0.0, 3.0]}, "mu1": {"uniform": [-3.0, 3.0]},
+               "mu2": {"uniform": [-3.0, 3.0]}, "b1": {"loguniform": [0.5, 20.0]}, "b2": {"loguniform": [0.5, 20.0]}},
+    "ladder": {"n_temps": 8, "adapt": True},
+    "sampler": {"sweeps": 6000, "burn_in": 1500, "thin": 3},
+    "checkpoint": {"every_sweeps": 500},
+    "seed": 5,
+    "progress": False,
+}
+
+
+def samples(path):
+    with h5py.File(path) as h5:
+        out = {k: h5[f"samples/{k}"][:] for k in ("energy", "theta", "replica", "sweep", "theta_sweep")}
+        out.update({k: h5[f"free_energy/{k}"][:] for k in h5["free_energy"]})
+        out["lambda"] = h5["ladder/lambda"][:]
+        return out
+
+
+def assert_same_output(a, b):
+    sa, sb = samples(a), samples(b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref")
+    (d / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="ref.h5")))
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=d, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return d / "ref.h5"
+
+
+def start(d, name):
+    (d / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output=name)))
+    return subprocess.Popen([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=d,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(d, name, proc, timeout=120):
+    t0 = time.time()
+    while not checkpoint.exists(d / name):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < timeout
+        time.sleep(0.05)
+
+
+def resume(d):
+    return subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "--resume", "-q"], cwd=d,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tmp_path, reference):
+    proc = start(tmp_path, "out.h5")
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "stopped by SIGTERM" in err and "--resume" in err and "Traceback" not in err
+    assert not (tmp_path / "out.h5").exists()
+    assert checkpoint.exists(tmp_path / "out.h5")
+    r = resume(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(reference, tmp_path / "out.h5")
+    # finished: checkpoints and segments are gone, --resume again just reads the result
+    assert not checkpoint.exists(tmp_path / "out.h5") and not list(tmp_path.glob("out.h5.seg*"))
+    assert resume(tmp_path).returncode == 0
+
+
+def test_kill_9_then_resume_equals_uninterrupted(tmp_path, reference):
+    proc = start(tmp_path, "out.h5")
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    time.sleep(0.3)  # let it write past the checkpoint into the next segment
+    proc.kill()
+    proc.communicate()
+    r = resume(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(reference, tmp_path / "out.h5")
+
+
+def test_corrupted_checkpoint_falls_back_to_previous_generation(tmp_path, reference):
+    proc = start(tmp_path, "out.h5")
+    new, prev, _ = checkpoint.paths(tmp_path / "out.h5")
+    t0 = time.time()
+    while not prev.exists():
+        assert proc.poll() is None and time.time() - t0 < 120
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    data = new.read_bytes()
+    new.write_bytes(data[: len(data) // 2])  # truncated newest generation
+    r = resume(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "unusable" in r.stderr and "previous generation" in r.stderr
+    assert_same_output(reference, tmp_path / "out.h5")
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    proc = start(tmp_path, "out.h5")
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    proc.kill()
+    proc.communicate()
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5", seed=6)))
+    r = resume(tmp_path)
+    assert r.returncode == 2
+    assert "different config" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_checkpoint_roundtrip_and_checksum(tmp_path):
+    arrays = {"a": np.arange(5.0), "slot/b": np.ones((2, 3))}
+    checkpoint.write(tmp_path / "x.h5", arrays, {"sweep": 3})
+    got, scalars, path, warns = checkpoint.read(tmp_path / "x.h5")
+    assert scalars == {"sweep": 3} and warns == [] and path.name == "x.h5.ckpt"
+    np.testing.assert_array_equal(got["slot/b"], arrays["slot/b"])
+    with h5py.File(path, "r+") as h5:
+        h5["a"][0] = 99.0
+    with pytest.raises(checkpoint.CheckpointError, match="checksum"):
+        checkpoint.read(tmp_path / "x.h5")
