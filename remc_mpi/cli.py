@@ -166,6 +166,20 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from remc_mpi.export import export_arviz
+
+    _load_summary(args.results)
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"folder {out.parent} does not exist", "command line", "OUT")
+    try:
+        print(export_arviz(args.results, out))
+    except RuntimeError as err:  # the optional dependency is missing
+        raise InputError(str(err), "command line", "--arviz") from None
+    return 0
+
+
 def cmd_simulate(args) -> int:
     import numpy as np
 
@@ -261,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("results", nargs="+")
     pl.add_argument("-o", "--output", default="plots", help="folder for the PNG files")
     pl.set_defaults(func=cmd_plot)
+
+    ex = sub.add_parser("export", help="the beta = 1 posterior as an ArviZ InferenceData (netCDF)")
+    ex.add_argument("--arviz", action="store_true", required=True, help="export format (ArviZ, the only one)")
+    ex.add_argument("results")
+    ex.add_argument("output", help="netCDF file to write, e.g. run.nc")
+    ex.set_defaults(func=cmd_export)
 
     v = sub.add_parser("validate", help="check a config and its data without running")
     v.add_argument("config")

@@ -1,0 +1,50 @@
+"""Export the beta = 1 posterior to ArviZ (optional dependency: ``pip install 'remc-mpi[arviz]'``).
+
+The samples of the top temperature slot (in noise-estimation mode, of the rung nearest b_hat)
+form one chain of the InferenceData's ``posterior`` group, one variable per free parameter;
+``sample_stats`` carries ``mse`` = E(theta) and ``lp``, the log likelihood
+-N b E + (N/2) log(b / 2 pi), at each draw; ``observed_data`` the spectrum (``constant_data``
+its energy axis), and the attributes the model, the log evidence and its error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+def to_inference_data(path: str | Path):
+    """An ``arviz.InferenceData`` of a finished results file."""
+    try:
+        import arviz as az
+    except ImportError as err:
+        raise RuntimeError("export needs ArviZ: pip install 'remc-mpi[arviz]'") from err
+    with h5py.File(path, "r") as h5:
+        s = json.loads(h5["results/summary_json"][()])
+        rung = s["posterior_rung"]
+        theta = h5["samples/theta"][:, rung, :]
+        tsweep = h5["samples/theta_sweep"][:]
+        sweep = h5["samples/sweep"][:]
+        energy = h5["samples/energy"][:, rung][np.searchsorted(sweep, tsweep)]
+        lam = h5["ladder/lambda"][rung]
+        x, y = h5["data/energy"][:], h5["data/intensity"][:]
+    n = s["n_data"]
+    posterior = {name: theta[None, :, j] for j, name in enumerate(s["param_names"])
+                 if not s["posterior"][name]["fixed"]}
+    stats = {"mse": energy[None, :], "lp": (-n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi)))[None, :]}
+    attrs = {"model": s["label"], "log_evidence": s["log_evidence"]["value"],
+             "log_evidence_stderr": s["log_evidence"]["stderr"], "source": str(path), "inference_library": "remc_mpi"}
+    idata = az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"intensity": y},
+                         constant_data={"binding_energy": x}, coords={"point": np.arange(len(x))},
+                         dims={"intensity": ["point"], "binding_energy": ["point"]}, attrs=attrs)
+    return idata
+
+
+def export_arviz(path: str | Path, out: str | Path) -> Path:
+    """Write the InferenceData of ``path`` to the netCDF file ``out``."""
+    idata = to_inference_data(path)
+    idata.to_netcdf(str(out))
+    return Path(out)
