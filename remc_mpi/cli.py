@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
     comm = MPI.COMM_WORLD
     try:
         summaries = run(cfg, comm, output=args.output, force=args.force,
-                        progress=False if args.quiet else None, resume=args.resume)
+                        progress=False if args.quiet else None, resume=args.resume, hdf5=args.hdf5)
     except Interrupted as err:
         if comm.Get_rank() == 0:
             print(f"remc-mpi: {err}", file=sys.stderr, flush=True)
@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue interrupted candidates from their checkpoints (any number of ranks); "
                         "finished ones are read back, the rest start")
     r.add_argument("--force", action="store_true", help="overwrite existing results")
+    r.add_argument("--hdf5", choices=("auto", "mpio", "gather"), default="auto",
+                   help="sample output: each rank writes its slots through parallel HDF5 (mpio), or rank 0 "
+                        "gathers and writes (gather); auto: mpio where h5py has MPI and ranks > 1")
     r.add_argument("--no-file-locking", action="store_true",
                    help="disable HDF5 file locking (for shared filesystems without working locks)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

@@ -91,10 +91,11 @@ def check_outputs(paths: list[Path], force: bool, source: str) -> None:
 
 
 class _Recorder:
-    """Local buffers of saved sweeps, flushed to rank 0's writer in gathered chunks."""
+    """Local buffers of saved sweeps, flushed in chunks: gathered to rank 0's writer, or
+    written by every rank into its own columns (parallel HDF5)."""
 
-    def __init__(self, lc: LadderComm, writer, n_local: int, n_params: int):
-        self.lc, self.writer = lc, writer
+    def __init__(self, lc: LadderComm, writer, n_local: int, n_params: int, mpio: bool = False):
+        self.lc, self.writer, self.mpio = lc, writer, mpio
         self.sweeps: list[int] = []
         self.energy: list[np.ndarray] = []
         self.replica: list[np.ndarray] = []
@@ -114,10 +115,13 @@ class _Recorder:
         e = np.array(self.energy).reshape(-1, self.shape[0])
         r = np.array(self.replica, dtype=np.int32).reshape(-1, self.shape[0])
         t = np.array(self.theta).reshape(-1, *self.shape)
-        e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
-        if self.writer is not None:
-            self.writer.append(np.array(self.sweeps, dtype=np.int64), e, r,
-                               np.array(self.theta_sweeps, dtype=np.int64), t)
+        sweeps, tsweeps = np.array(self.sweeps, dtype=np.int64), np.array(self.theta_sweeps, dtype=np.int64)
+        if self.mpio:
+            self.writer.append_local(sweeps, e, r, tsweeps, t)
+        else:
+            e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
+            if self.writer is not None:
+                self.writer.append(sweeps, e, r, tsweeps, t)
         self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
 
 
@@ -160,14 +164,14 @@ def config_digest(cfg: RunConfig, cand: Candidate) -> str:
 
 
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                  resume: bool = False) -> dict | None:
+                  resume: bool = False, hdf5: str = "auto") -> dict | None:
     """Sample one candidate model; rank 0 writes ``out_path`` and returns the summary.
 
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
     from remc_mpi import checkpoint
-    from remc_mpi.output import ResultWriter
+    from remc_mpi.output import MpioWriter, ResultWriter, resolve_mode
     from remc_mpi.summary import summarize
 
     t_start = time.time()
@@ -218,8 +222,12 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     else:
         block.mark_ends()
 
-    writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
-    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params)
+    mpio = resolve_mode(hdf5, comm) == "mpio"
+    if mpio:
+        writer = MpioWriter(out_path, L, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
+    else:
+        writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
+    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params, mpio)
     bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=start)
     ck = cfg.checkpoint
     last_ck = time.monotonic()
@@ -233,8 +241,9 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
         rng_all = comm.gather(rng, root=0)
         sums = [lc.reduce_sum(x) for x in (swap_try, swap_ok, trips)]
+        if writer is not None:
+            segs = writer.close_segment()  # collective in parallel-HDF5 mode
         if lc.rank == 0:
-            segs = writer.close_segment()
             arrays = {**slot_arrays, "lam": lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                       "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
             scalars = {"sweep": next_sweep, "n_exchange": n_exchange, "n_segments": segs, "digest": digest,
@@ -297,11 +306,13 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
         log_step = lc.gather_slots(block.log_step, axis=0)
         joint_rate = lc.gather_slots(block.joint_accepted / np.maximum(1, block.joint_tried), axis=0)
         times = comm.gather((t_loop, block.t_model), root=0)
+        if mpio:
+            writer.close_segment()
 
         def finish() -> dict:
             loop, model = np.mean(times, axis=0)
             timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model),
-                       "resumed_at_sweep": start}
+                       "resumed_at_sweep": start, "hdf5_mode": "mpio" if mpio else "gather"}
             writer.assemble()
             summary = summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
                                 log_step=log_step, joint_rate=joint_rate, swap_try=swap_try, swap_ok=swap_ok,
@@ -322,14 +333,14 @@ def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
 
     return {
         "package_version": __version__, "seed": cfg.seed, "ranks": comm.Get_size(),
-        "mpi_library": MPI.Get_library_version().strip().splitlines()[0],
+        "mpi_library": MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0],
         "h5py_mpi": bool(h5py.get_config().mpi), "python": sys.version.split()[0],
         "host": platform.node(), **timings,
     }
 
 
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
-        progress: bool | None = None, resume: bool = False) -> list[dict]:
+        progress: bool | None = None, resume: bool = False, hdf5: str = "auto") -> list[dict]:
     """Run every candidate of a config (a :class:`RunConfig` or a config mapping).
 
     The Python API and ``remc-mpi run`` share this function. With several candidates and
@@ -347,6 +358,14 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
         comm = MPI.COMM_WORLD
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
+    if hdf5 not in ("auto", "mpio", "gather"):
+        raise InputError(f"--hdf5 must be auto, mpio or gather, got {hdf5!r}", "command line", "--hdf5")
+    if hdf5 == "mpio":
+        import h5py
+
+        if not h5py.get_config().mpi:
+            raise InputError("--hdf5 mpio needs h5py built with MPI (parallel HDF5); see the README",
+                             "command line", "--hdf5")
 
     def plan() -> list[str]:
         """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'."""
@@ -379,7 +398,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
                 mine[i] = read_summary(path)
             else:
                 mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
-                                        resume=todo[i] == "resume")
+                                        resume=todo[i] == "resume", hdf5=hdf5)
     finally:
         if sub is not comm:
             sub.Free()

@@ -112,6 +112,10 @@ class ResultWriter:
                     _append(self.h5, name, seg["samples"][name][()])
         return self.h5
 
+    def append_local(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
+                     theta_sweeps: np.ndarray, theta: np.ndarray) -> None:  # pragma: no cover - mpio only
+        raise NotImplementedError
+
     def write_static(self, groups: dict[str, dict[str, Any]], attrs: dict[str, Any]) -> None:
         """Datasets ``groups[g][name]`` (arrays or strings) and root attributes."""
         for gname, items in groups.items():
@@ -156,3 +160,67 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
         if not h5.attrs.get("complete", False):
             raise ValueError("run is not complete")
         return json.loads(h5["results/summary_json"][()])
+
+
+class MpioWriter(ResultWriter):
+    """Parallel-HDF5 writer: every rank writes its own slots' columns of each segment.
+
+    Segments are opened with ``driver="mpio"`` on the run's communicator; every rank makes the
+    same collective calls (create, resize, close) with the same shapes, also a rank with
+    nothing new to write, and then writes its block of columns [lo, hi) independently. The
+    final file is assembled from the closed segments on rank 0, exactly as in gathered mode,
+    so both modes give the same datasets with the same values.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int, comm, lo: int, hi: int,
+                 start_segment: int = 0):
+        self.comm, self.lo, self.hi = comm, lo, hi
+        if comm.Get_rank() == 0:
+            super().__init__(path, n_slots, n_params, start_segment)
+        else:
+            self.final, self.path = Path(path), part_path(path)
+            self.n_slots, self.n_params = n_slots, n_params
+            self.segment, self.seg, self.h5 = start_segment, None, None
+        comm.Barrier()
+
+    def append_local(self, sweeps, energy, replica, theta_sweeps, theta) -> None:
+        """Collective: rows of this rank's slot columns (energy (n, lo:hi), theta (m, lo:hi, P))."""
+        if self.seg is None:
+            self.seg = h5py.File(segment_path(self.final, self.segment), "w", driver="mpio", comm=self.comm)
+            _create_samples(self.seg, self.n_slots, self.n_params)
+        g = self.seg["samples"]
+        for name, arr, cols in (("sweep", sweeps, False), ("energy", energy, True), ("replica", replica, True),
+                                ("theta_sweep", theta_sweeps, False), ("theta", theta, True)):
+            ds = g[name]
+            n = ds.shape[0]
+            ds.resize(n + len(arr), axis=0)  # collective, same shape on every rank
+            if len(arr) == 0:
+                continue
+            if cols:
+                if self.hi > self.lo:
+                    ds[n:, self.lo:self.hi] = arr
+            elif self.comm.Get_rank() == 0:
+                ds[n:] = arr
+
+    def close_segment(self) -> int:
+        """Collective close of the current segment; every rank returns the segment count.
+        (Every rank has a segment open or none, so the barrier is reached by all or by none;
+        rank 0's call inside :meth:`assemble` finds it already closed.)"""
+        if self.seg is not None:
+            self.seg.close()
+            if self.comm.Get_rank() == 0:
+                _fsync(segment_path(self.final, self.segment))
+            self.seg = None
+            self.segment += 1
+            self.comm.Barrier()
+        return self.segment
+
+
+def resolve_mode(mode: str, comm) -> str:
+    """'auto' -> 'mpio' where h5py has MPI and there are several ranks, else 'gather'."""
+    has_mpi = bool(h5py.get_config().mpi)
+    if mode == "mpio" and not has_mpi:
+        raise ValueError("--hdf5 mpio needs h5py built with MPI (parallel HDF5); see the README")
+    if mode == "auto":
+        return "mpio" if has_mpi and comm.Get_size() > 1 else "gather"
+    return mode
