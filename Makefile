@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: test-serial test-mpi
 
 test-serial: $(STAMP)
-	$(BIN)/python -m pytest -x -q tests --ignore=tests/mpi
+	$(BIN)/python -m pytest -x -q tests --ignore=tests/mpi --ignore=tests/slurm
 
 test-mpi: $(STAMP)
 	$(call MPITEST,1)
@@ -66,3 +66,12 @@ $(MPIO_VENV)/.installed: pyproject.toml
 test-mpio: $(MPIO_VENV)/.installed
 	$(call MPIO_TEST,2)
 	$(call MPIO_TEST,4)
+
+# ---- a real one-node Slurm ------------------------------------------------------------------
+# Installs slurm-wlm and munge if missing (root, Debian), starts munged, slurmctld and slurmd
+# on localhost, then submits a campaign (job array + collection job) and a run whose time limit
+# interrupts it (signal, checkpoint, requeue, resume), using .venv's MPICH mpiexec.
+SLURM_DIR ?= /tmp/remc-slurm
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	SLURM_CONF=$$(tests/slurm/start_slurm.sh $(SLURM_DIR)) timeout 1500 $(BIN)/python -m pytest -x -q tests/slurm

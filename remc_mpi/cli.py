@@ -180,6 +180,39 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_campaign(args) -> int:
+    from remc_mpi import campaign as cp
+
+    camp = cp.load_campaign(args.campaign)
+    tasks = cp.write_tasks(camp)
+    done = sum(cp.task_done(t) for t in tasks)
+    print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({done} finished)")
+    if args.slurm:
+        paths = cp.write_slurm(camp)
+        print(f"job scripts: {paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
+        if args.submit:
+            if not paths["todo"]:
+                print("nothing to submit: every task is finished")
+            else:
+                job, col = cp.submit(paths)
+                print(f"submitted array job {job} and collection job {col}")
+    else:
+        cp.run_local(camp)
+        from remc_mpi.collect import collect
+
+        for p in collect(camp.folder):
+            print(p)
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from remc_mpi.collect import collect
+
+    for p in collect(args.folder):
+        print(p)
+    return 0
+
+
 def cmd_simulate(args) -> int:
     import numpy as np
 
@@ -284,6 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("results")
     ex.add_argument("output", help="netCDF file to write, e.g. run.nc")
     ex.set_defaults(func=cmd_export)
+
+    cm = sub.add_parser("campaign", help="a grid of runs (noise, true parameters, seeds, models) or a list of "
+                                         "data files, run locally or as a SLURM job array")
+    cm.add_argument("campaign", help="campaign YAML file")
+    mode = cm.add_mutually_exclusive_group()
+    mode.add_argument("--local", action="store_true", help="run the unfinished tasks here, then collect (default)")
+    mode.add_argument("--slurm", action="store_true", help="write the SLURM array and collection scripts")
+    cm.add_argument("--submit", action="store_true", help="with --slurm: sbatch them (collection after the array)")
+    cm.set_defaults(func=cmd_campaign)
+
+    co = sub.add_parser("collect", help="one table (CSV, HDF5) and the phase diagram of a campaign folder")
+    co.add_argument("folder")
+    co.set_defaults(func=cmd_collect)
 
     v = sub.add_parser("validate", help="check a config and its data without running")
     v.add_argument("config")

@@ -1,0 +1,289 @@
+"""Campaigns: many runs over a grid of noise levels, true parameters, seeds and candidate models
+(or over a list of real data files), run locally or as a SLURM job array, then collected.
+
+A campaign file (YAML, paths relative to it)::
+
+    name: ceo2-delta                # optional, default: the file's stem
+    folder: ceo2-delta-out          # where tasks, job scripts and the table go
+    base: base.yaml                 # a run config: priors, ladder, sampler, models ...
+    models: [{name: cluster2}, {name: cluster3}]   # optional: override the base's candidates
+    grid:
+      noise: [0.005, 0.02]          # Gaussian sigma of the synthetic data (and noise.sigma)
+      truth:                        # true parameters: fixed ones and one or more swept
+        model: cluster3
+        params: {v: 0.76, uff: 10.5, ufc: 12.5, gamma: 0.7, shift: 0.0, amp: 1.0}
+        sweep: {delta: [12.5, 6.0, 1.6]}
+      grid: [-8.0, 16.0, 200]       # energy grid of the synthetic spectra
+      seeds: [1, 2]                 # data and sampler seeds
+    # or, for measured spectra instead of truth/noise:
+    # files: [a.csv, b.csv]
+    slurm: {ntasks: 2, time: "01:00:00", partition: null, launcher: srun, extra: []}
+
+Every grid point is a *task* with its own folder ``tasks/NNNN`` holding ``data.csv``,
+``config.yaml`` (the base config with this point's data, noise, seed and output) and
+``point.json`` (the grid coordinates). Tasks run with ``--resume`` semantics, so re-running a
+campaign skips finished tasks and continues interrupted ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+import yaml
+
+from remc_mpi.errors import InputError, did_you_mean
+
+CAMPAIGN_KEYS = {"name", "folder", "base", "models", "grid", "files", "slurm"}
+GRID_KEYS = {"noise", "truth", "grid", "seeds"}
+SLURM_KEYS = {"ntasks", "time", "partition", "launcher", "extra", "signal_seconds"}
+JOBS = Path(__file__).resolve().parent / "jobs"
+
+
+@dataclass
+class Task:
+    index: int
+    point: dict[str, Any]
+    folder: Path
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "config.yaml"
+
+
+@dataclass
+class Campaign:
+    name: str
+    source: Path
+    folder: Path
+    base: dict
+    tasks: list[Task]
+    slurm: dict[str, Any] = field(default_factory=dict)
+
+
+def _fail(src: Path, where: str, msg: str):
+    raise InputError(msg, str(src), where)
+
+
+def _mapping(src, obj, where, keys):
+    if not isinstance(obj, dict):
+        _fail(src, where, f"must be a mapping, got {type(obj).__name__}")
+    for k in obj:
+        if k not in keys:
+            _fail(src, f"{where}.{k}" if where else str(k), "unknown key" + did_you_mean(str(k), keys))
+    return obj
+
+
+def _numbers(src, obj, where, positive=False):
+    if not isinstance(obj, list) or not obj:
+        _fail(src, where, "must be a non-empty list of numbers")
+    for v in obj:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and not v > 0):
+            _fail(src, where, f"{v!r} is not a{' positive' if positive else ''} number")
+    return [float(v) for v in obj]
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file and expand its grid into tasks."""
+    src = Path(path)
+    try:
+        raw = yaml.safe_load(src.read_text())
+    except FileNotFoundError:
+        raise InputError("campaign file does not exist", str(src)) from None
+    except yaml.YAMLError as err:
+        raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", str(src)) from None
+    c = _mapping(src, raw, "", CAMPAIGN_KEYS)
+    for key in ("base",):
+        if key not in c:
+            _fail(src, key, "missing required key")
+    if ("grid" in c) == ("files" in c):
+        _fail(src, "grid", "give exactly one of 'grid' (synthetic data) or 'files' (measured spectra)")
+    here = src.parent
+    base_path = here / c["base"]
+    try:
+        base = yaml.safe_load(base_path.read_text())
+    except FileNotFoundError:
+        _fail(src, "base", f"{base_path} does not exist")
+    if not isinstance(base, dict):
+        _fail(src, "base", f"{base_path} is not a config mapping")
+    base = copy.deepcopy(base)
+    if "models" in c:
+        if not isinstance(c["models"], list) or not c["models"]:
+            _fail(src, "models", "must be a non-empty list of models")
+        base.pop("model", None)
+        base["models"] = c["models"]
+    folder = (here / c.get("folder", src.stem + "-out")).resolve()
+    name = str(c.get("name", src.stem))
+    points: list[dict[str, Any]] = []
+    if "files" in c:
+        files = c["files"]
+        if not isinstance(files, list) or not files:
+            _fail(src, "files", "must be a non-empty list of data files")
+        for f in files:
+            p = here / f
+            if not p.is_file():
+                _fail(src, "files", f"{p} does not exist")
+        seeds = [int(base.get("seed", 0))]
+        points = [{"file": str((here / f).resolve()), "seed": s} for f in files for s in seeds]
+    else:
+        g = _mapping(src, c["grid"], "grid", GRID_KEYS)
+        for key in ("noise", "truth"):
+            if key not in g:
+                _fail(src, f"grid.{key}", "missing required key")
+        noises = _numbers(src, g["noise"], "grid.noise", positive=True)
+        t = _mapping(src, g["truth"], "grid.truth", {"model", "options", "params", "sweep"})
+        if "model" not in t:
+            _fail(src, "grid.truth.model", "missing required key")
+        sweep = _mapping(src, t.get("sweep") or {}, "grid.truth.sweep", set(_model_params(src, t)))
+        sweep_vals = {k: _numbers(src, v, f"grid.truth.sweep.{k}") for k, v in sweep.items()}
+        seeds = g.get("seeds", [int(base.get("seed", 0))])
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                                  for s in seeds):
+            _fail(src, "grid.seeds", "must be a non-empty list of integers")
+        grid = g.get("grid", [-8.0, 16.0, 200])
+        fixed = dict(t.get("params") or {})
+        names = list(sweep_vals)
+        for combo in itertools.product(*(sweep_vals[k] for k in names)):
+            truth = {**fixed, **dict(zip(names, combo))}
+            missing = [p for p in _model_params(src, t) if p not in truth]
+            if missing:
+                _fail(src, "grid.truth.params", f"no value for {', '.join(missing)}")
+            for sigma in noises:
+                for seed in seeds:
+                    points.append({"truth_model": t["model"], "truth_options": t.get("options") or {},
+                                   "truth": truth, "noise": sigma, "seed": seed, "grid": grid,
+                                   **{f"sweep_{k}": v for k, v in zip(names, combo)}})
+    tasks = [Task(i, p, folder / "tasks" / f"{i:04d}") for i, p in enumerate(points)]
+    slurm = _mapping(src, c.get("slurm") or {}, "slurm", SLURM_KEYS)
+    return Campaign(name, src, folder, base, tasks, dict(slurm))
+
+
+def _model_params(src, truth: dict) -> tuple[str, ...]:
+    from remc_mpi.models import get_model
+
+    try:
+        return get_model(truth["model"], **(truth.get("options") or {})).param_names
+    except ValueError as err:
+        _fail(src, "grid.truth.model", str(err))
+
+
+def task_config(camp: Campaign, task: Task) -> dict:
+    """The full run config of one task (data file in the task folder)."""
+    cfg = copy.deepcopy(camp.base)
+    p = task.point
+    cfg["data"] = {"file": "data.csv" if "file" not in p else p["file"]}
+    if "noise" in p and not (cfg.get("noise") or {}).get("estimate"):
+        cfg["noise"] = {"sigma": p["noise"]}
+    cfg["seed"] = int(p["seed"])
+    cfg["output"] = "result.h5"
+    cfg["progress"] = False
+    return cfg
+
+
+def write_tasks(camp: Campaign) -> list[Task]:
+    """Write each task's data, config and grid point (existing task folders are kept as they
+    are, so a re-run never disturbs finished or interrupted work)."""
+    from remc_mpi.config import parse_config, synthesize
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.models import get_model
+
+    for task in camp.tasks:
+        if task.config.exists():
+            continue
+        task.folder.mkdir(parents=True, exist_ok=True)
+        p = task.point
+        if "truth" in p:
+            model = get_model(p["truth_model"], **p["truth_options"])
+            lo, hi, n = p["grid"]
+            e, y = synthesize(model, p["truth"], np.linspace(lo, hi, int(n)), p["noise"], int(p["seed"]))
+            write_spectrum(task.folder / "data.csv", e, y)
+        cfg = task_config(camp, task)
+        (task.folder / "point.json").write_text(json.dumps({"index": task.index, **p}, indent=1))
+        (task.folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        parse_config(cfg, str(task.config), base=task.folder)  # validate now, not on the cluster
+    return camp.tasks
+
+
+def task_done(task: Task) -> bool:
+    """All of the task's result files exist and are complete."""
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import output_paths
+    from remc_mpi.output import read_summary
+
+    try:
+        paths = output_paths(load_config(task.config))
+        for path in paths:
+            read_summary(path)
+        return True
+    except (OSError, KeyError, ValueError, InputError):
+        return False
+
+
+def run_local(camp: Campaign, comm=None) -> int:
+    """Run the unfinished tasks one after another on ``comm`` (resume semantics)."""
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import run
+
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    done = 0
+    for task in camp.tasks:
+        if comm.Get_rank() == 0:
+            print(f"campaign {camp.name}: task {task.index + 1}/{len(camp.tasks)} ({task.folder.name})", flush=True)
+        run(load_config(task.config), comm, resume=True, progress=False)
+        done += 1
+    return done
+
+
+def _render(name: str, **values: str) -> str:
+    return Template((JOBS / name).read_text()).substitute(values)
+
+
+def write_slurm(camp: Campaign) -> dict[str, Path]:
+    """Job scripts for the unfinished tasks (array) and the collection step."""
+    s = camp.slurm
+    todo = [t.index for t in camp.tasks if not task_done(t)]
+    launcher = s.get("launcher", "srun")
+    ntasks = int(s.get("ntasks", 2))
+    python = shlex.quote(sys.executable)
+    run_cmd = ("srun" if launcher == "srun" else f"mpiexec -n {ntasks}") + f" {python} -m remc_mpi"
+    extra = "\n".join(f"#SBATCH {x}" for x in s.get("extra", []))
+    partition = f"#SBATCH --partition={s['partition']}" if s.get("partition") else ""
+    jobs = camp.folder / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    array = _render("campaign-array.sbatch", NAME=camp.name, NTASKS=str(ntasks), TIME=str(s.get("time", "01:00:00")),
+                    PARTITION=partition, EXTRA=extra, ARRAY=",".join(map(str, todo)) or "0",
+                    SIGNAL=str(int(s.get("signal_seconds", 120))), FOLDER=shlex.quote(str(camp.folder)),
+                    RUN=run_cmd)
+    collect = _render("collect.sbatch", NAME=camp.name, PARTITION=partition, EXTRA=extra,
+                      FOLDER=shlex.quote(str(camp.folder)), PYTHON=python)
+    paths = {"array": jobs / "array.sbatch", "collect": jobs / "collect.sbatch"}
+    paths["array"].write_text(array)
+    paths["collect"].write_text(collect)
+    return paths | {"todo": todo}  # type: ignore[return-value]
+
+
+def submit(paths: dict) -> tuple[str, str]:
+    """sbatch the array, then the collection step after it (afterany)."""
+    import subprocess
+
+    def sbatch(*args: str) -> str:
+        out = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, check=True).stdout
+        return out.strip().split(";")[0]
+
+    job = sbatch(str(paths["array"]))
+    col = sbatch(f"--dependency=afterany:{job}", str(paths["collect"]))
+    return job, col
+
+
+__all__ = ["Campaign", "Task", "load_campaign", "write_tasks", "run_local", "write_slurm", "submit", "task_done"]

@@ -1,0 +1,93 @@
+"""On a real Slurm (tests/slurm/start_slurm.sh; `make test-slurm`): a campaign submitted as a
+job array with its collection job, and a run whose time limit interrupts it, checkpointed and
+requeued, finishing with exactly the uninterrupted result."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_campaign import BASE, CAMPAIGN  # noqa: E402
+from test_restart import CONFIG  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not os.environ.get("SLURM_CONF") or shutil.which("sbatch") is None,
+                                reason="needs a running Slurm (make test-slurm)")
+BIN = str(Path(sys.executable).parent)
+ENV = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
+
+
+def wait_jobs(ids, timeout=600):
+    t0 = time.time()
+    while True:
+        out = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True, text=True).stdout
+        if not out.strip():
+            return
+        assert time.time() - t0 < timeout, out
+        time.sleep(2)
+
+
+def job_info(job):
+    return subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+
+
+def test_campaign_array_and_collection(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    camp = dict(CAMPAIGN, grid=dict(CAMPAIGN["grid"], seeds=[3]))
+    (tmp_path / "camp.yaml").write_text(yaml.safe_dump(camp))
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "campaign", "camp.yaml", "--slurm", "--submit"],
+                       cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("submitted"))
+    ids = [w for w in line.split() if w.isdigit()]
+    assert len(ids) == 2, r.stdout
+    wait_jobs(ids)
+    out = tmp_path / "out"
+    rows = list(csv.DictReader(open(out / "collected.csv")))
+    assert len(rows) == 6 and all(r["status"] == "complete" for r in rows), rows
+    # each array task ran on 2 ranks: same result as a serial run of its config (rank invariance)
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import run
+
+    task = out / "tasks" / "0004"
+    ref = run(load_config(task / "config.yaml"), output=str(tmp_path / "ref.h5"), progress=False)
+    got = {r["task"]: r for r in rows}["4"]
+    for s in ref:
+        assert float(got[f"F_{s['label']}"]) == -s["log_evidence"]["value"]
+    logs = list((out / "jobs").glob("task-*.log"))
+    assert len(logs) == 6
+
+
+def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
+    cfg = dict(CONFIG, output="out.h5", sampler={"sweeps": 10000, "burn_in": 1000, "thin": 10})
+    cfg.pop("checkpoint")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "--time=1", "--signal=B:USR1@52",
+                        f"--output={tmp_path}/job-%j.log", f"--chdir={tmp_path}",
+                        "--export=ALL,CONFIG=c.yaml,LAUNCH=mpiexec -n 2", str(ROOT / "jobs" / "run.sbatch")],
+                       capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip()
+    wait_jobs([job], timeout=900)
+    info = job_info(job)
+    restarts = int(info.split("Restarts=")[1].split()[0]) if "Restarts=" in info else None
+    log = "".join(p.read_text() for p in tmp_path.glob("job-*.log"))
+    assert "checkpointing" in log and "stopped by SIGTERM" in log, log
+    assert restarts is None or restarts >= 1
+    # the uninterrupted run, here
+    ref = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q", "-o", "ref.h5"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    with h5py.File(tmp_path / "out.h5") as a, h5py.File(tmp_path / "ref.h5") as b:
+        for k in ("samples/energy", "samples/theta", "samples/replica", "free_energy/log_z_mbar"):
+            np.testing.assert_array_equal(a[k][()], b[k][()], err_msg=k)

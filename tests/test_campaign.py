@@ -1,0 +1,114 @@
+"""Campaigns: grid expansion, local runs that skip finished work, SLURM scripts, collection."""
+
+import csv
+import json
+import re
+
+import h5py
+import pytest
+import yaml
+
+from remc_mpi.campaign import load_campaign, task_done, write_slurm, write_tasks
+from remc_mpi.cli import main
+
+BASE = {
+    "data": {"file": "data.csv"},
+    "models": [{"name": "polynomial", "options": {"degree": 0}}, {"name": "polynomial", "options": {"degree": 1}}],
+    "noise": {"sigma": 0.1},
+    "priors": {"c0": {"normal": [0.0, 1.0]}, "c1": {"normal": [0.0, 1.0]}},
+    "ladder": {"n_temps": 4},
+    "sampler": {"sweeps": 150, "burn_in": 50, "thin": 1},
+    "seed": 1,
+}
+CAMPAIGN = {
+    "name": "tiny",
+    "folder": "out",
+    "base": "base.yaml",
+    "grid": {"noise": [0.05, 0.2],
+             "truth": {"model": "polynomial", "options": {"degree": 1}, "params": {"c0": 0.2},
+                       "sweep": {"c1": [0.0, 0.5, 1.0]}},
+             "grid": [-1.0, 1.0, 30], "seeds": [3, 4]},
+    "slurm": {"ntasks": 2, "time": "00:05:00", "launcher": "mpiexec"},
+}
+
+
+@pytest.fixture
+def camp_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    (tmp_path / "camp.yaml").write_text(yaml.safe_dump(CAMPAIGN))
+    return tmp_path / "camp.yaml"
+
+
+def test_grid_expansion_and_task_files(camp_file):
+    camp = load_campaign(camp_file)
+    assert len(camp.tasks) == 3 * 2 * 2
+    write_tasks(camp)
+    t = camp.tasks[5]
+    point = json.loads((t.folder / "point.json").read_text())
+    cfg = yaml.safe_load(t.config.read_text())
+    assert cfg["noise"] == {"sigma": point["noise"]} and cfg["seed"] == point["seed"]
+    assert point["truth"]["c1"] == point["sweep_c1"]
+    assert (t.folder / "data.csv").read_text().startswith("energy,intensity\n")
+    assert {(p.point["sweep_c1"], p.point["noise"], p.point["seed"]) for p in camp.tasks} == {
+        (c, n, s) for c in (0.0, 0.5, 1.0) for n in (0.05, 0.2) for s in (3, 4)}
+
+
+def test_local_run_skips_finished_tasks_and_collects(camp_file, capsys):
+    assert main(["campaign", str(camp_file), "--local"]) == 0
+    out = camp_file.parent / "out"
+    rows = list(csv.DictReader(open(out / "collected.csv")))
+    assert len(rows) == 12 and all(r["status"] == "complete" for r in rows)
+    for r in rows:
+        p0, p1 = float(r["P_polynomial0"]), float(r["P_polynomial1"])
+        assert abs(p0 + p1 - 1) < 1e-9
+        assert r["selected"] == ("polynomial1" if p1 > p0 else "polynomial0")
+    # a steep line at low noise needs the slope
+    steep = [r for r in rows if float(r["sweep_c1"]) == 1.0 and float(r["noise"]) == 0.05]
+    assert all(r["selected"] == "polynomial1" for r in steep)
+    with h5py.File(out / "collected.h5") as h5:
+        assert h5["sweep_c1"].shape == (12,)
+    assert (out / "phase_diagram.png").read_bytes()[:4] == b"\x89PNG"
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("tasks/*/result-*.h5")}
+    assert len(stamps) == 24
+    capsys.readouterr()
+    assert main(["campaign", str(camp_file), "--local"]) == 0
+    assert "(12 finished)" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.glob("tasks/*/result-*.h5")} == stamps
+
+
+def test_slurm_scripts_cover_only_unfinished_tasks(camp_file):
+    camp = load_campaign(camp_file)
+    write_tasks(camp)
+    paths = write_slurm(camp)
+    text = paths["array"].read_text()
+    assert "#SBATCH --array=0,1,2,3,4,5,6,7,8,9,10,11" in text
+    assert "#SBATCH --signal=B:USR1@" in text and "scontrol requeue" in text and "--resume" in text
+    assert "mpiexec -n 2" in text
+    leftover = re.findall(r"\$\{?[A-Z]+\}?", text.replace("${SLURM_ARRAY_TASK_ID}", "").replace("${SLURM_JOB_ID}", ""))
+    assert leftover == []  # every template knob was filled
+    assert f"cd {camp.folder}/tasks/" in text
+    assert "--dependency" not in text and "collect" in paths["collect"].read_text()
+    # finish two tasks by hand, the array shrinks
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import run
+
+    for t in camp.tasks[:2]:
+        run(load_config(t.config), resume=True, progress=False)
+    assert task_done(camp.tasks[0]) and not task_done(camp.tasks[2])
+    assert "#SBATCH --array=2,3,4,5,6,7,8,9,10,11" in write_slurm(camp)["array"].read_text()
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c.update(gird={}), "gird: unknown key"),
+    (lambda c: c["grid"].update(noise=[-1]), "grid.noise: -1 is not a positive number"),
+    (lambda c: c["grid"]["truth"]["sweep"].update(c9=[1]), "grid.truth.sweep.c9: unknown key"),
+    (lambda c: c["grid"]["truth"].update(params={}), "no value for c0"),
+    (lambda c: c.update(base="nope.yaml"), "nope.yaml does not exist"),
+])
+def test_bad_campaign_files(camp_file, capsys, mutate, match):
+    c = yaml.safe_load(camp_file.read_text())
+    mutate(c)
+    camp_file.write_text(yaml.safe_dump(c))
+    assert main(["campaign", str(camp_file), "--local"]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
