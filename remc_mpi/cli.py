@@ -134,7 +134,7 @@ def _load_summary(path: str) -> dict:
 def cmd_analyze(args) -> int:
     s = _load_summary(args.results)
     if args.json:
-        print(json.dumps({k: v for k, v in s.items() if k != "provenance"} | {"provenance": s.get("provenance")}))
+        print(json.dumps(s))
     else:
         print(format_summary(s))
     return 0
