@@ -22,6 +22,7 @@ import numpy as np
 
 FORMAT = "remc_mpi/1"
 SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
+COPY_ROWS = 16384  # rows per copy when assembling segments: bounded memory for any run length
 
 
 def part_path(path: str | os.PathLike) -> Path:
@@ -100,7 +101,7 @@ class ResultWriter:
         return self.segment
 
     def assemble(self) -> h5py.File:
-        """Copy all segments in order into ``OUT.h5.part`` (one segment in memory at a time)."""
+        """Copy all segments in order into ``OUT.h5.part``, COPY_ROWS rows at a time."""
         self.close_segment()
         self.h5 = h5py.File(self.path, "w")
         self.h5.attrs["format"] = FORMAT
@@ -109,7 +110,9 @@ class ResultWriter:
         for k in range(self.segment):
             with h5py.File(segment_path(self.final, k), "r") as seg:
                 for name in SAMPLE_SETS:
-                    _append(self.h5, name, seg["samples"][name][()])
+                    src = seg["samples"][name]
+                    for a in range(0, src.shape[0], COPY_ROWS):
+                        _append(self.h5, name, src[a:a + COPY_ROWS])
         return self.h5
 
     def append_local(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
