@@ -76,3 +76,12 @@ def test_run_analyze_select_json(cli, linear_case):
     assert [m["probability"] for m in sel["models"]] == [0.5, 0.5]
     assert set(sel["models"][0]) >= {"name", "file", "log_evidence", "stderr", "probability"}
     assert sel["best"] == "polynomial2"
+
+
+def test_demo_quick_selects_and_writes_results(cli, tmp_path):
+    r = cli("demo", "--quick", "-o", "demo")
+    assert r.returncode == 0, r.stderr
+    assert "selected: cluster3" in r.stdout
+    for name in ("ceo2-cluster3.h5", "ceo2-cluster2.h5", "ceo2_demo.yaml", "ceo2_synthetic.csv", "free_energy.png"):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert (tmp_path / "demo" / "plots-cluster3" / "fit.png").exists()
