@@ -5,6 +5,7 @@ import json
 import re
 
 import h5py
+import numpy as np
 import pytest
 import yaml
 
@@ -112,3 +113,22 @@ def test_bad_campaign_files(camp_file, capsys, mutate, match):
     assert main(["campaign", str(camp_file), "--local"]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
+
+
+def test_campaign_over_measured_files(tmp_path):
+    from remc_mpi.config import synthesize
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.models import get_model
+
+    m = get_model("polynomial", degree=1)
+    for i, slope in enumerate((0.0, 1.0)):
+        e, y = synthesize(m, {"c0": 0.1, "c1": slope}, np.linspace(-1, 1, 25), 0.05, i)
+        write_spectrum(tmp_path / f"s{i}.csv", e, y)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    camp = {"base": "base.yaml", "files": ["s0.csv", "s1.csv"], "folder": "out"}
+    (tmp_path / "camp.yaml").write_text(yaml.safe_dump(camp))
+    assert main(["campaign", str(tmp_path / "camp.yaml")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "collected.csv")))
+    assert [r["file"].endswith(f"s{i}.csv") for i, r in enumerate(rows)] == [True, True]
+    assert rows[1]["selected"] == "polynomial1"
+    assert not (tmp_path / "out" / "phase_diagram.png").exists()  # no grid to draw

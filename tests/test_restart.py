@@ -139,3 +139,20 @@ def test_checkpoint_roundtrip_and_checksum(tmp_path):
         h5["a"][0] = 99.0
     with pytest.raises(checkpoint.CheckpointError, match="checksum"):
         checkpoint.read(tmp_path / "x.h5")
+
+
+def test_wall_clock_checkpoints_do_not_change_the_result(tmp_path, reference, monkeypatch):
+    """checkpoint.every_minutes: checkpoints are written as the clock says (here every 30 ms)
+    and a run that wrote them ends with the same output as one that did not."""
+    from mpi4py import MPI
+
+    from remc_mpi.config import parse_config
+    from remc_mpi.engine import run
+
+    written = []
+    orig = checkpoint.write
+    monkeypatch.setattr(checkpoint, "write", lambda *a, **k: written.append(1) or orig(*a, **k))
+    raw = dict(CONFIG, output=str(tmp_path / "out.h5"), checkpoint={"every_minutes": 0.0005})
+    run(parse_config(raw, str(tmp_path / "c.yaml")), MPI.COMM_SELF)
+    assert len(written) >= 3
+    assert_same_output(reference, tmp_path / "out.h5")
