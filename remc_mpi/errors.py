@@ -20,12 +20,6 @@ class InputError(Exception):
         parts = [_one_line(p) for p in (source, where, message) if p]
         super().__init__(": ".join(parts))
 
-    def with_source(self, source: str) -> "InputError":
-        """The same error, attributed to ``source`` when it has no file yet."""
-        if self.source:
-            return self
-        return InputError(self.detail, source, self.where)
-
 
 def _one_line(text: str) -> str:
     """Escape control characters (newlines in a YAML key, say) so the message stays one line."""

@@ -80,24 +80,14 @@ class LadderComm:
         parts = self.comm.gather(local, root=0)
         return np.concatenate(parts, axis=axis) if self.rank == 0 else None
 
-    def allgather_slots(self, local: np.ndarray, axis: int = 0) -> np.ndarray:
-        return np.concatenate(self.comm.allgather(local), axis=axis)
-
     def reduce_sum(self, value):
+        """Sum over all ranks, on every rank."""
         return self.comm.allreduce(value)
 
     def reduce_max(self, value: int) -> int:
         from mpi4py import MPI
 
         return int(self.comm.allreduce(value, op=MPI.MAX))
-
-    def bcast(self, obj, root: int = 0):
-        return self.comm.bcast(obj, root=root)
-
-    def any(self, flag: bool) -> bool:
-        from mpi4py import MPI
-
-        return bool(self.comm.allreduce(bool(flag), op=MPI.LOR))
 
 
 def on_root(comm, fn: Callable[[], object]) -> object:
