@@ -379,6 +379,11 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
                 except (OSError, KeyError, ValueError):
                     pass
             todo.append("resume" if resume and checkpoint.exists(p) else "start")
+        if not (resume or force):
+            for p in paths:
+                if checkpoint.exists(p):
+                    raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
+                                     "--resume or start afresh with --force", cfg.source, "output")
         check_outputs([p for p, t in zip(paths, todo) if t == "start" and not resume], force, cfg.source)
         check_outputs([p for p, t in zip(paths, todo) if t != "done"], True, cfg.source)
         return todo

@@ -118,6 +118,17 @@ def test_corrupted_checkpoint_falls_back_to_previous_generation(tmp_path, refere
     assert_same_output(reference, tmp_path / "out.h5")
 
 
+def test_a_plain_run_refuses_to_discard_a_checkpoint(tmp_path):
+    proc = start(tmp_path, "out.h5")
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    proc.kill()
+    proc.communicate()
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--resume" in r.stderr and r.stderr.count("\n") == 1
+    assert checkpoint.exists(tmp_path / "out.h5")
+
+
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     proc = start(tmp_path, "out.h5")
     wait_for_checkpoint(tmp_path, "out.h5", proc)
