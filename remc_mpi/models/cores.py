@@ -51,7 +51,18 @@ def couplings(v: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class Cluster3Core(Core):
+class ClusterCore(Core):
+    """Shared placement of the cluster models: lines at e_j + shift with weights w_j and the
+    common Lorentzian width gamma (amp scales the whole spectrum afterwards)."""
+
+    def place(self, col, lev):
+        centres = lev["e"] + col["shift"][:, None]
+        widths = np.broadcast_to(col["gamma"][:, None], centres.shape)
+        return centres, lev["w"], widths
+
+
+@dataclass
+class Cluster3Core(ClusterCore):
     """CeO2-like 3-level model in the basis {4f0, 4f1L, 4f2L2}.
 
     H_i = [[0, t1, 0], [t1, delta, t2], [0, t2, 2 delta + uff]]; H_f has the diagonal
@@ -79,14 +90,9 @@ class Cluster3Core(Core):
         dot = x0[1] * g0 + x1[1] * g1 + x2[1] * g2
         return {"e": lam[1] - lam[0, :, :1], "w": dot * dot / (n2[1] * n2[0, :, :1])}
 
-    def place(self, col, lev):
-        centres = lev["e"] + col["shift"][:, None]
-        widths = np.broadcast_to(col["gamma"][:, None], centres.shape)
-        return centres, lev["w"], widths
-
 
 @dataclass
-class Cluster2Core(Core):
+class Cluster2Core(ClusterCore):
     """La2O3-like 2-level model in the basis {4f0, 4f1L}.
 
     H_f = [[0, t1], [t1, delta - ufc]]. The initial state is pure |4f0> with E_g = 0 (as in
@@ -114,8 +120,6 @@ class Cluster2Core(Core):
             e_g = zero
             overlap = f[:, :, 0]
         return {"e": lam_f - e_g[:, None], "w": overlap * overlap}
-
-    place = Cluster3Core.place
 
 
 @dataclass
