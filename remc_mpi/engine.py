@@ -163,168 +163,212 @@ def config_digest(cfg: RunConfig, cand: Candidate) -> str:
     return hashlib.sha256((cfg.text + "\0" + cand.label).encode()).hexdigest()
 
 
-def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                  resume: bool = False, hdf5: str = "auto") -> dict | None:
-    """Sample one candidate model; rank 0 writes ``out_path`` and returns the summary.
-
-    With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
-    number of ranks) and finishes with exactly the output of an uninterrupted run.
-    """
+def read_checkpoint(comm, out_path: Path, digest: str) -> tuple[dict, dict] | None:
+    """The newest usable checkpoint of ``out_path`` on every rank (read by rank 0), or None."""
     from remc_mpi import checkpoint
-    from remc_mpi.output import MpioWriter, ResultWriter, resolve_mode
-    from remc_mpi.summary import summarize
 
-    t_start = time.time()
-    data = cfg.data
-    n_data = data.n
-    lam, lam_max = build_ladder(cfg, cand)
-    L = len(lam)
-    if comm.Get_size() > L:
-        raise InputError(f"{comm.Get_size()} ranks for {L} temperatures; use at most one rank per temperature",
-                         cfg.source, "ladder.n_temps")
-    lc = LadderComm(comm, L)
-    block = SlotBlock(cand.model, cand.priors, data.energy, data.intensity, lam, lc.lo, lc.hi, cfg.seed,
-                      cfg.sampler.target_acceptance, joint=cfg.sampler.joint_moves and cfg.sampler.adapt_steps)
-    n_params = len(cand.model.param_names)
-    sp = cfg.sampler
-    swap_try = np.zeros(L - 1, dtype=np.int64)
-    swap_ok = np.zeros(L - 1, dtype=np.int64)
-    trips = np.zeros(L, dtype=np.int64)
-    start, n_exchange, n_segments = 0, 0, 0
-    digest = config_digest(cfg, cand)
+    def load():
+        if not checkpoint.exists(out_path):
+            return None
+        try:
+            arrays, scalars, used, warns = checkpoint.read(out_path)
+        except checkpoint.CheckpointError as err:
+            raise InputError(str(err), str(out_path)) from None
+        for w in warns:
+            print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
+        if scalars["digest"] != digest:
+            raise InputError("the checkpoint was written by a different config or model; "
+                             "start afresh with --force", str(used))
+        return arrays, scalars
 
-    loaded = None
-    if resume:
-        def load():
-            if not checkpoint.exists(out_path):
-                return None
-            try:
-                arrays, scalars, used, warns = checkpoint.read(out_path)
-            except checkpoint.CheckpointError as err:
-                raise InputError(str(err), str(out_path)) from None
-            for w in warns:
-                print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
-            if scalars["digest"] != digest:
-                raise InputError("the checkpoint was written by a different config or model; "
-                                 "start afresh with --force", str(used))
-            return arrays, scalars
-        loaded = on_root(comm, load)
-    if loaded is not None:
-        arrays, scalars = loaded
-        start, n_exchange, n_segments = scalars["sweep"], scalars["n_exchange"], scalars["n_segments"]
-        lam = arrays["lam"]
-        block.lam[:] = lam[lc.lo:lc.hi]
-        mine = {k[5:]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
+    return on_root(comm, load)
+
+
+class CandidateRun:
+    """One candidate model's replica-exchange run on a communicator: set-up (fresh or from a
+    checkpoint), the sweep loop, checkpoints, and rank 0's summary at the end."""
+
+    def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
+                 resume: bool = False, hdf5: str = "auto"):
+        from remc_mpi.output import MpioWriter, ResultWriter, resolve_mode
+
+        self.t_start = time.time()
+        self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
+        self.lam, self.lam_max = build_ladder(cfg, cand)
+        L = len(self.lam)
+        if comm.Get_size() > L:
+            raise InputError(f"{comm.Get_size()} ranks for {L} temperatures; use at most one rank per "
+                             "temperature", cfg.source, "ladder.n_temps")
+        self.lc = lc = LadderComm(comm, L)
+        sp = cfg.sampler
+        self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity, self.lam, lc.lo,
+                               lc.hi, cfg.seed, sp.target_acceptance, joint=sp.joint_moves and sp.adapt_steps)
+        self.swap_try = np.zeros(L - 1, dtype=np.int64)
+        self.swap_ok = np.zeros(L - 1, dtype=np.int64)
+        self.trips = np.zeros(L, dtype=np.int64)
+        self.start = self.n_exchange = n_segments = 0
+        self.digest = config_digest(cfg, cand)
+        loaded = read_checkpoint(comm, out_path, self.digest) if resume else None
+        if loaded is not None:
+            n_segments = self._restore(*loaded)
+        else:
+            self.block.mark_ends()
+        n_params = len(cand.model.param_names)
+        self.mpio = resolve_mode(hdf5, comm) == "mpio"
+        if self.mpio:
+            self.writer = MpioWriter(out_path, L, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
+        else:
+            self.writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
+        self.rec = _Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
+        self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
+        self.last_checkpoint = time.monotonic()
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def _restore(self, arrays: dict, scalars: dict) -> int:
+        """Load a checkpoint's state into this rank's slots; return the closed segment count."""
+        lc = self.lc
+        self.start, self.n_exchange = scalars["sweep"], scalars["n_exchange"]
+        self.lam = arrays["lam"]
+        self.block.lam[:] = self.lam[lc.lo:lc.hi]
+        mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
-        block.load_state({**mine, **scalars["block"]})
+        self.block.load_state({**mine, **scalars["block"]})
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
-            swap_try[:], swap_ok[:], trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
-    else:
-        block.mark_ends()
+            self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
+        return scalars["n_segments"]
 
-    mpio = resolve_mode(hdf5, comm) == "mpio"
-    if mpio:
-        writer = MpioWriter(out_path, L, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
-    else:
-        writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
-    rec = _Recorder(lc, writer, lc.hi - lc.lo, n_params, mpio)
-    bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=start)
-    ck = cfg.checkpoint
-    last_ck = time.monotonic()
+    def save_checkpoint(self, next_sweep: int) -> None:
+        """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
+        from remc_mpi import checkpoint
 
-    def save_checkpoint(next_sweep: int) -> None:
-        nonlocal last_ck
-        rec.flush()
-        st = block.state()
+        lc = self.lc
+        self.rec.flush()
+        st = self.block.state()
         rng = [json.dumps(r) for r in st.pop("rng")]
         shared = {k: st.pop(k) for k in ("n_adapt", "rand_pos", "stat_n", "joint_ready")}
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
-        rng_all = comm.gather(rng, root=0)
-        sums = [lc.reduce_sum(x) for x in (swap_try, swap_ok, trips)]
-        if writer is not None:
-            segs = writer.close_segment()  # collective in parallel-HDF5 mode
+        rng_all = self.comm.gather(rng, root=0)
+        sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
+        if self.writer is not None:
+            segments = self.writer.close_segment()  # collective in parallel-HDF5 mode
         if lc.rank == 0:
-            arrays = {**slot_arrays, "lam": lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
+            arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                       "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
-            scalars = {"sweep": next_sweep, "n_exchange": n_exchange, "n_segments": segs, "digest": digest,
+            scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": segments,
+                       "digest": self.digest,
                        "block": {k: (bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
                                  for k, v in shared.items()}}
-            checkpoint.write(out_path, arrays, scalars)
-        comm.Barrier()
-        last_ck = time.monotonic()
+            checkpoint.write(self.out_path, arrays, scalars)
+        self.comm.Barrier()
+        self.last_checkpoint = time.monotonic()
 
-    t_loop = time.perf_counter()
-    try:
-        with _Signals() as signals:
-            for sweep in range(start, sp.sweeps):
-                burn = sweep < sp.burn_in
-                block.sweep(adapt=burn and sp.adapt_steps)
-                if (sweep + 1) % sp.exchange_interval == 0:
-                    u = exchange_uniforms(cfg.seed, n_exchange, L - 1)
-                    for l, ok in lc.exchange(block, lam, u, n_exchange % 2).items():
-                        swap_try[l] += 1
-                        swap_ok[l] += ok
-                    n_exchange += 1
-                    for rep in block.mark_ends():
-                        trips[rep] += 1
-                if burn and cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
-                    rates = lc.reduce_sum(swap_ok) / np.maximum(1, lc.reduce_sum(swap_try))
-                    lam = adapt_ladder(lam, rates)
-                    block.lam[:] = lam[lc.lo:lc.hi]
-                    swap_try[:] = 0
-                    swap_ok[:] = 0
-                if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
-                    for arr in (swap_try, swap_ok, trips, block.accepted, block.tried, block.joint_accepted,
-                                block.joint_tried):
-                        arr[:] = 0
-                if not burn:
-                    k = sweep - sp.burn_in
-                    if k % sp.save_every == 0:
-                        rec.record(sweep, block, n_data, with_theta=k % sp.thin == 0)
-                        if len(rec.sweeps) >= FLUSH_EVERY:
-                            rec.flush()
-                if sweep + 1 < sp.sweeps:
-                    code = 1 if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
-                    if (sweep + 1) % CHECK_EVERY == 0:
-                        due = ck.every_minutes is not None and time.monotonic() - last_ck > 60 * ck.every_minutes
-                        code = lc.reduce_max(max(code, signals.code, int(due and lc.rank == 0)))
-                        signals.code = 0
-                    if code:
-                        save_checkpoint(sweep + 1)
-                    if code == 2:
-                        raise Interrupted(f"{cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
-                                          f"checkpoint written, continue with --resume")
-                if bar.enabled and (sweep + 1) % 10 == 0:
-                    rate = swap_ok.sum() / max(1, swap_try.sum())
-                    bar.update(sweep + 1, f"local swap rate {rate:.2f}")
-        rec.flush()
-        t_loop = time.perf_counter() - t_loop
-        bar.close(sp.sweeps)
-        swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (swap_try, swap_ok, trips))
+    def checkpoint_code(self, sweep: int, signal_code: int) -> int:
+        """0 go on, 1 checkpoint, 2 checkpoint and stop; the same on every rank (collective
+        every CHECK_EVERY sweeps, deterministic otherwise)."""
+        ck = self.cfg.checkpoint
+        code = 1 if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
+        if (sweep + 1) % CHECK_EVERY == 0:
+            due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
+            code = self.lc.reduce_max(max(code, signal_code, int(due and self.lc.rank == 0)))
+        return code
+
+    # ---- the loop --------------------------------------------------------------------------
+    def step(self, sweep: int) -> None:
+        """One sweep: Metropolis updates, exchanges, ladder adaptation, recording."""
+        sp, block, lc = self.cfg.sampler, self.block, self.lc
+        burn = sweep < sp.burn_in
+        block.sweep(adapt=burn and sp.adapt_steps)
+        if (sweep + 1) % sp.exchange_interval == 0:
+            u = exchange_uniforms(self.cfg.seed, self.n_exchange, len(self.lam) - 1)
+            for l, ok in lc.exchange(block, self.lam, u, self.n_exchange % 2).items():
+                self.swap_try[l] += 1
+                self.swap_ok[l] += ok
+            self.n_exchange += 1
+            for rep in block.mark_ends():
+                self.trips[rep] += 1
+        if burn and self.cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
+            rates = lc.reduce_sum(self.swap_ok) / np.maximum(1, lc.reduce_sum(self.swap_try))
+            self.lam = adapt_ladder(self.lam, rates)
+            block.lam[:] = self.lam[lc.lo:lc.hi]
+            self.swap_try[:] = 0
+            self.swap_ok[:] = 0
+        if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
+            for arr in (self.swap_try, self.swap_ok, self.trips, block.accepted, block.tried, block.joint_accepted,
+                        block.joint_tried):
+                arr[:] = 0
+        if not burn:
+            k = sweep - sp.burn_in
+            if k % sp.save_every == 0:
+                self.rec.record(sweep, block, self.cfg.data.n, with_theta=k % sp.thin == 0)
+                if len(self.rec.sweeps) >= FLUSH_EVERY:
+                    self.rec.flush()
+
+    def run(self) -> dict:
+        """Sweep to the end (checkpointing as asked), then summarise; the summary on every rank."""
+        sweeps = self.cfg.sampler.sweeps
+        t_loop = time.perf_counter()
+        try:
+            with _Signals() as signals:
+                for sweep in range(self.start, sweeps):
+                    self.step(sweep)
+                    if sweep + 1 < sweeps:
+                        code = self.checkpoint_code(sweep, signals.code)
+                        if (sweep + 1) % CHECK_EVERY == 0:
+                            signals.code = 0
+                        if code:
+                            self.save_checkpoint(sweep + 1)
+                        if code == 2:
+                            raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
+                                              f"checkpoint written, continue with --resume")
+                    if self.bar.enabled and (sweep + 1) % 10 == 0:
+                        rate = self.swap_ok.sum() / max(1, self.swap_try.sum())
+                        self.bar.update(sweep + 1, f"local swap rate {rate:.2f}")
+            self.rec.flush()
+            t_loop = time.perf_counter() - t_loop
+            self.bar.close(sweeps)
+            return self.finish(t_loop)
+        except BaseException:
+            if self.writer is not None:
+                self.writer.abort()
+            raise
+
+    def finish(self, t_loop: float) -> dict:
+        """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""
+        from remc_mpi import checkpoint
+        from remc_mpi.summary import summarize
+
+        lc, block = self.lc, self.block
+        swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips))
         acc = lc.gather_slots(block.accepted, axis=0)
         tried = lc.gather_slots(block.tried, axis=0)
         log_step = lc.gather_slots(block.log_step, axis=0)
         joint_rate = lc.gather_slots(block.joint_accepted / np.maximum(1, block.joint_tried), axis=0)
-        times = comm.gather((t_loop, block.t_model), root=0)
-        if mpio:
-            writer.close_segment()
+        times = self.comm.gather((t_loop, block.t_model), root=0)
+        if self.mpio:
+            self.writer.close_segment()
 
-        def finish() -> dict:
+        def on_rank0() -> dict:
             loop, model = np.mean(times, axis=0)
-            timings = {"wall_s": time.time() - t_start, "sampling_s": float(loop), "model_s": float(model),
-                       "resumed_at_sweep": start, "hdf5_mode": "mpio" if mpio else "gather"}
-            writer.assemble()
-            summary = summarize(cfg, cand, writer, lam=lam, lam_max=lam_max, accepted=acc, tried=tried,
-                                log_step=log_step, joint_rate=joint_rate, swap_try=swap_try, swap_ok=swap_ok,
-                                trips=trips, provenance=provenance(comm, cfg, timings))
-            checkpoint.remove(out_path)
+            timings = {"wall_s": time.time() - self.t_start, "sampling_s": float(loop), "model_s": float(model),
+                       "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
+            self.writer.assemble()
+            summary = summarize(self.cfg, self.cand, self.writer, lam=self.lam, lam_max=self.lam_max, accepted=acc,
+                                tried=tried, log_step=log_step, joint_rate=joint_rate, swap_try=swap_try,
+                                swap_ok=swap_ok, trips=trips, provenance=provenance(self.comm, self.cfg, timings))
+            checkpoint.remove(self.out_path)
             return summary
 
-        return on_root(comm, finish)
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        return on_root(self.comm, on_rank0)
+
+
+def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
+                  resume: bool = False, hdf5: str = "auto") -> dict:
+    """Sample one candidate model; rank 0 writes ``out_path``; the summary on every rank.
+
+    With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
+    number of ranks) and finishes with exactly the output of an uninterrupted run.
+    """
+    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5).run()
 
 
 def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
