@@ -162,7 +162,8 @@ def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
     n, L = U.shape
     pooled = np.ascontiguousarray(U.T).ravel()
     log_n = np.full(L, np.log(n))
-    f = -(bar_log_z(lam, U) if guess is None else np.asarray(guess, dtype=np.float64))
+    # start from stepping stone: close enough for Newton, and O(n) memory (BAR needs O(n L))
+    f = -(stepping_stone_log_z(lam, U) if guess is None else np.asarray(guess, dtype=np.float64))
     f = f - f[0]
     obj, grad, hess = _mbar_pass(lam, f, log_n, pooled)
     for _ in range(max_iter):

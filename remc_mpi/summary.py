@@ -120,7 +120,10 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
         "estimators": estimators, "free_energy": -log_evidence, "free_energy_stderr": primary_se,
         "posterior": posterior, "posterior_rung": slot,
         "diagnostics": {
-            "acceptance": accept_rung, "joint_acceptance": joint_rate.tolist(), "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
+            "acceptance": accept_rung,
+            "acceptance_by_parameter": {name: [None if not np.isfinite(a) else float(a) for a in acceptance[:, j]]
+                                        for j, name in enumerate(model.param_names) if free[j]},
+            "joint_acceptance": joint_rate.tolist(), "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
             "round_trips_per_replica": trips.tolist(), "ess": ess,
             "tau_energy": float(integrated_time(E[:, slot])), "bootstrap_block": int(est["block"]),
             "overlap": est["overlap"].tolist(),

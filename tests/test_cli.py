@@ -69,6 +69,8 @@ def test_run_analyze_select_json(cli, linear_case):
     assert set(s["posterior"]["c1"]) >= {"mean", "sd", "map", "q025", "q50", "q975"}
     assert set(s["diagnostics"]) >= {"acceptance", "swap_rate", "round_trips", "ess"}
     assert len(s["diagnostics"]["acceptance"]) == len(s["beta"]) == 8
+    by = s["diagnostics"]["acceptance_by_parameter"]
+    assert set(by) == {"c0", "c1", "c2"} and by["c0"][0] is None and 0 < by["c0"][-1] < 1
     assert len(s["diagnostics"]["swap_rate"]) == 7
     assert s["beta"][0] == 0.0 and s["beta"][-1] == 1.0
     assert s["free_energy"] == -s["log_evidence"]["value"]
