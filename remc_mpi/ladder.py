@@ -5,7 +5,8 @@ p_l(theta) ∝ exp(-lambda_l U(theta)) phi(theta), with lambda_0 = 0 (the prior)
 
 Default spacing is geometric above beta_1. Unless ``beta_min`` is given, beta_1 comes from the
 spread of U over the prior: lambda_1 = 1 / sd_prior(U), so that the first exchange
-(acceptance ~ exp(-lambda_1 |dU|)) succeeds often, capped so that the ladder still rises.
+(acceptance ~ exp(-lambda_1 |dU|)) succeeds often, capped so that the ladder still rises by a
+factor MIN_RATIO per rung.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 
+MIN_RATIO = 1.2  # the automatic ladder climbs by at least this factor per rung
+
+
 def auto_lambda_min(u_prior: np.ndarray, lam_max: float, n_temps: int) -> float:
-    """lambda_1 = 1 / sd(U over prior draws), capped at lam_max / 2^(n_temps - 2): where the
-    cap binds, the geometric ladder climbs by a factor 2 per rung."""
+    """lambda_1 = 1 / sd(U over prior draws), capped at lam_max / MIN_RATIO^(n_temps - 2) so
+    that the geometric ladder above it still climbs by at least MIN_RATIO per rung."""
     spread = float(np.std(u_prior))
-    cap = lam_max * 2.0 ** -(n_temps - 2)
+    cap = lam_max * MIN_RATIO ** -(n_temps - 2)
     return cap if not spread > 0 else float(min(1.0 / spread, cap))
 
 
