@@ -132,8 +132,11 @@ class Interrupted(Exception):
 CHECK_EVERY = 10  # sweeps between collective checks for signals and wall-clock checkpoints
 
 
-class _Signals:
-    """SIGTERM (stop) and SIGUSR1 (checkpoint and go on) set flags; the loop acts on them."""
+class Signals:
+    """SIGTERM (stop) and SIGUSR1 (checkpoint and go on) set a code; the loop acts on it.
+
+    Installed once for a whole run (all candidates), so a signal that arrives while results
+    are being written is kept for the next check instead of killing the process."""
 
     def __init__(self):
         self.code = 0
@@ -189,11 +192,12 @@ class CandidateRun:
     checkpoint), the sweep loop, checkpoints, and rank 0's summary at the end."""
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                 resume: bool = False, hdf5: str = "auto"):
+                 resume: bool = False, hdf5: str = "auto", signals: Signals | None = None):
         from remc_mpi.output import MpioWriter, ResultWriter, resolve_mode
 
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
+        self.signals = signals or Signals()
         self.lam, self.lam_max = build_ladder(cfg, cand)
         L = len(self.lam)
         if comm.Get_size() > L:
@@ -307,22 +311,22 @@ class CandidateRun:
         """Sweep to the end (checkpointing as asked), then summarise; the summary on every rank."""
         sweeps = self.cfg.sampler.sweeps
         t_loop = time.perf_counter()
+        signals = self.signals
         try:
-            with _Signals() as signals:
-                for sweep in range(self.start, sweeps):
-                    self.step(sweep)
-                    if sweep + 1 < sweeps:
-                        code = self.checkpoint_code(sweep, signals.code)
-                        if (sweep + 1) % CHECK_EVERY == 0:
-                            signals.code = 0
-                        if code:
-                            self.save_checkpoint(sweep + 1)
-                        if code == 2:
-                            raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
-                                              f"checkpoint written, continue with --resume")
-                    if self.bar.enabled and (sweep + 1) % 10 == 0:
-                        rate = self.swap_ok.sum() / max(1, self.swap_try.sum())
-                        self.bar.update(sweep + 1, f"local swap rate {rate:.2f}")
+            for sweep in range(self.start, sweeps):
+                self.step(sweep)
+                if sweep + 1 < sweeps:
+                    code = self.checkpoint_code(sweep, signals.code)
+                    if (sweep + 1) % CHECK_EVERY == 0:
+                        signals.code = 0
+                    if code:
+                        self.save_checkpoint(sweep + 1)
+                    if code == 2:
+                        raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
+                                          f"checkpoint written, continue with --resume")
+                if self.bar.enabled and (sweep + 1) % 10 == 0:
+                    rate = self.swap_ok.sum() / max(1, self.swap_try.sum())
+                    self.bar.update(sweep + 1, f"local swap rate {rate:.2f}")
             self.rec.flush()
             t_loop = time.perf_counter() - t_loop
             self.bar.close(sweeps)
@@ -362,13 +366,19 @@ class CandidateRun:
 
 
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                  resume: bool = False, hdf5: str = "auto") -> dict:
+                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None) -> dict:
     """Sample one candidate model; rank 0 writes ``out_path``; the summary on every rank.
 
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
-    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5).run()
+    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals).run()
+
+
+def _lor():
+    from mpi4py import MPI
+
+    return MPI.LOR
 
 
 def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
@@ -439,18 +449,28 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     color = comm.Get_rank() * groups // comm.Get_size()
     sub = comm.Split(color, comm.Get_rank()) if groups > 1 else comm
     mine: dict[int, dict | None] = {}
+    stopped: Interrupted | None = None
     try:
-        for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
-            if i % groups != color:
-                continue
-            if todo[i] == "done":
-                mine[i] = read_summary(path)
-            else:
-                mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
-                                        resume=todo[i] == "resume", hdf5=hdf5)
+        with Signals() as signals:
+            for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
+                if i % groups != color:
+                    continue
+                if sub.allreduce(signals.code == 2, op=_lor()):  # SIGTERM between candidates
+                    raise Interrupted(f"{cand.label}: not started, stopped by SIGTERM; continue with --resume")
+                if todo[i] == "done":
+                    mine[i] = read_summary(path)
+                else:
+                    mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
+                                            resume=todo[i] == "resume", hdf5=hdf5, signals=signals)
+    except Interrupted as err:
+        stopped = err
     finally:
         if sub is not comm:
             sub.Free()
+    # every group agrees before the final exchange, so an interrupted group never leaves the
+    # others waiting in a collective
+    if comm.allreduce(stopped is not None, op=_lor()):
+        raise stopped or Interrupted("stopped by SIGTERM in another candidate's group; continue with --resume")
     summaries: dict[int, dict] = {}
     for part in (comm.allgather(mine) if groups > 1 else [mine]):
         summaries.update(part)

@@ -163,3 +163,27 @@ def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, seco
         assert got["log_evidence"] == ref["log_evidence"]
         assert got["posterior"] == ref["posterior"]
     comm.Barrier()
+
+
+def test_interrupt_in_one_candidate_group_stops_all_without_hanging(comm, shared_dir, monkeypatch):
+    """Two candidates on rank groups; only world rank 0 gets SIGTERM. Its group checkpoints and
+    stops, the other group finishes its candidate, then every rank raises Interrupted (no rank
+    is left waiting in a collective); --resume completes both with the serial results."""
+    from remc_mpi.engine import Interrupted
+
+    if comm.Get_size() < 2:
+        pytest.skip("needs two rank groups")
+    raw = {k: v for k, v in CLUSTER.items() if k != "model"}
+    raw["models"] = [{"name": "cluster3"}, {"name": "cluster2"}]
+    raw["sampler"] = {"sweeps": 400, "burn_in": 100}
+    cfg = parse_config(dict(raw, output=str(shared_dir / "grp.h5")), "g.yaml")
+    orig = _interrupt_at(monkeypatch, comm, 150)
+    with pytest.raises(Interrupted):
+        run(cfg, comm)
+    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    got = run(cfg, comm, resume=True)
+    if comm.Get_rank() == 0:
+        ref = run(parse_config(dict(raw, output=str(shared_dir / "grp-ref.h5")), "g.yaml"), MPI.COMM_SELF)
+        for a, b in zip(got, ref):
+            assert a["log_evidence"] == b["log_evidence"] and a["posterior"] == b["posterior"]
+    comm.Barrier()
