@@ -132,11 +132,19 @@ def _load_summary(path: str) -> dict:
 
 
 def cmd_analyze(args) -> int:
-    s = _load_summary(args.results)
+    from remc_mpi.selection import format_table, select
+
+    if args.json and len(args.results) > 1:
+        raise InputError("--json takes one results file (use `remc-mpi select --json` to compare)",
+                         "command line", "--json")
+    summaries = [_load_summary(f) for f in args.results]
     if args.json:
-        print(json.dumps(s))
-    else:
-        print(format_summary(s))
+        print(json.dumps(summaries[0]))
+        return 0
+    print("\n\n".join(format_summary(s) for s in summaries))
+    if len(summaries) > 1:
+        print()
+        print(format_table(select(summaries, files=list(args.results))))
     return 0
 
 
@@ -297,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_simulate)
 
-    a = sub.add_parser("analyze", help="summary of one results file")
-    a.add_argument("results")
+    a = sub.add_parser("analyze", help="results table of a run (several files: plus P(H_k | D))")
+    a.add_argument("results", nargs="+")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_analyze)
 

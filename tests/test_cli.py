@@ -74,6 +74,9 @@ def test_run_analyze_select_json(cli, linear_case):
     assert len(s["diagnostics"]["swap_rate"]) == 7
     assert s["beta"][0] == 0.0 and s["beta"][-1] == 1.0
     assert s["free_energy"] == -s["log_evidence"]["value"]
+    both = cli("analyze", "out.h5", "out.h5", cwd=linear_case)
+    assert both.returncode == 0 and both.stdout.count("log evidence") == 2 and "P(H|D)" in both.stdout
+    assert cli("analyze", "out.h5", "out.h5", "--json", cwd=linear_case).returncode == 2
     sel = json.loads(cli("select", "out.h5", "out.h5", "--json", cwd=linear_case).stdout)
     assert [m["probability"] for m in sel["models"]] == [0.5, 0.5]
     assert set(sel["models"][0]) >= {"name", "file", "log_evidence", "stderr", "probability"}
