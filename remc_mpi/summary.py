@@ -47,7 +47,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
     warnings: list[str] = []
 
     def bhat_stat(Ub, log_z):
-        return np.array([find_b_hat(lam, Ub, log_z, n_data)]) if noise_mode else np.zeros(0)
+        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
 
     est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if noise_mode else None)
     if noise_mode:
