@@ -438,8 +438,8 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
                 if checkpoint.exists(p):
                     raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
                                      "--resume or start afresh with --force", cfg.source, "output")
-        check_outputs([p for p, t in zip(paths, todo) if t == "start" and not resume], force, cfg.source)
-        check_outputs([p for p, t in zip(paths, todo) if t != "done"], True, cfg.source)
+        # --resume may replace an unreadable leftover; otherwise an existing file needs --force
+        check_outputs([p for p, t in zip(paths, todo) if t != "done"], force or resume, cfg.source)
         return todo
 
     todo = on_root(comm, plan)

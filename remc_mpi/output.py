@@ -115,10 +115,6 @@ class ResultWriter:
                         _append(self.h5, name, src[a:a + COPY_ROWS])
         return self.h5
 
-    def append_local(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
-                     theta_sweeps: np.ndarray, theta: np.ndarray) -> None:  # pragma: no cover - mpio only
-        raise NotImplementedError
-
     def write_static(self, groups: dict[str, dict[str, Any]], attrs: dict[str, Any]) -> None:
         """Datasets ``groups[g][name]`` (arrays or strings) and root attributes."""
         for gname, items in groups.items():

@@ -68,7 +68,7 @@ class LadderComm:
                 l, u_lo, u_hi = mine, out[0], inc[0]
             else:
                 l, u_lo, u_hi = mine - 1, inc[0], out[0]
-            ok = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
+            ok = bool(swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l]))
             if ok:
                 block.unpack_row(mine, inc)
             if side == "right":

@@ -41,9 +41,10 @@ JOINT_EVERY = 50
 JOINT_TARGET = 0.25
 
 
-def swap_accepted(lam_lo: float, lam_hi: float, u_lo: float, u_hi: float, uniform: float) -> bool:
-    """Exchange test for neighbours (SPEC 4): accept with min(1, exp((lam_hi - lam_lo)(U_hi - U_lo)))."""
-    return bool(np.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo))
+def swap_accepted(lam_lo, lam_hi, u_lo, u_hi, uniform):
+    """Exchange test for neighbours (SPEC 4): accept with min(1, exp((lam_hi - lam_lo)(U_hi - U_lo))).
+    Elementwise, so the pairs inside a block and those across ranks share one formula."""
+    return np.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo)
 
 
 class SlotBlock:
@@ -242,8 +243,7 @@ class SlotBlock:
         if lows.size == 0:
             return {}
         i = lows - self.lo
-        log_acc = (lam[lows + 1] - lam[lows]) * (self.U[i + 1] - self.U[i])
-        ok = np.log(uniforms[lows]) < log_acc
+        ok = swap_accepted(lam[lows], lam[lows + 1], self.U[i], self.U[i + 1], uniforms[lows])
         if ok.any():
             perm = np.arange(len(self.lam))
             a = i[ok]
