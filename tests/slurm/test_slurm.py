@@ -68,8 +68,21 @@ def test_campaign_array_and_collection(tmp_path):
     assert len(logs) == 6
 
 
+def wait_for_text(folder, pattern, text, timeout):
+    t0 = time.time()
+    while True:
+        log = "".join(p.read_text() for p in folder.glob(pattern))
+        if text in log:
+            return log
+        assert time.time() - t0 < timeout, log
+        time.sleep(1)
+
+
 def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
-    cfg = dict(CONFIG, output="out.h5", sampler={"sweeps": 10000, "burn_in": 1000, "thin": 10})
+    # 30000 sweeps take longer than the first leg lasts: with a one-minute limit and the signal
+    # asked 52 s ahead, SLURM signals at its first time-limit check after the start (it may
+    # signal up to a minute early), a few seconds in.
+    cfg = dict(CONFIG, output="out.h5", sampler={"sweeps": 30000, "burn_in": 3000, "thin": 30})
     cfg.pop("checkpoint")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "--time=1", "--signal=B:USR1@52",
@@ -78,12 +91,15 @@ def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
                        capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
     job = r.stdout.strip()
+    log = wait_for_text(tmp_path, "job-*.log", "checkpoint written", timeout=300)
+    assert "time limit near, checkpointing" in log and "stopped by SIGTERM" in log, log
+    # the requeued job gets a limit its remaining sweeps fit in; a second early signal would
+    # only add another checkpoint-and-requeue round, which the script also survives
+    subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"], check=True)
     wait_jobs([job], timeout=900)
     info = job_info(job)
-    restarts = int(info.split("Restarts=")[1].split()[0]) if "Restarts=" in info else None
-    log = "".join(p.read_text() for p in tmp_path.glob("job-*.log"))
-    assert "checkpointing" in log and "stopped by SIGTERM" in log, log
-    assert restarts is None or restarts >= 1
+    assert int(info.split("Restarts=")[1].split()[0]) >= 1, info
+    assert "JobState=COMPLETED" in info and "ExitCode=0:0" in info, info
     # the uninterrupted run, here
     ref = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q", "-o", "ref.h5"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
