@@ -62,6 +62,15 @@ def _parse_grid(text: str) -> tuple[float, float, int]:
 
 
 def cmd_run(args) -> int:
+    from remc_mpi.signals import Signals
+
+    # the handlers go in before numpy, MPI and h5py load: a job signalled during start-up
+    # stops cleanly before its first candidate starts instead of being killed
+    with Signals() as signals:
+        return _run(args, signals)
+
+
+def _run(args, signals) -> int:
     from mpi4py import MPI
 
     from remc_mpi.config import load_config
@@ -76,7 +85,8 @@ def cmd_run(args) -> int:
     comm = MPI.COMM_WORLD
     try:
         summaries = run(cfg, comm, output=args.output, force=args.force,
-                        progress=False if args.quiet else None, resume=args.resume, hdf5=args.hdf5)
+                        progress=False if args.quiet else None, resume=args.resume, hdf5=args.hdf5,
+                        signals=signals)
     except Interrupted as err:
         if comm.Get_rank() == 0:
             print(f"remc-mpi: {err}", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from remc_mpi.parallel import LadderComm, on_root
 from remc_mpi.progress import Progress
 from remc_mpi.streams import exchange_uniforms, ladder_generator
 from remc_mpi.sampler import SlotBlock
+from remc_mpi.signals import CHECKPOINT, STOP, Signals
 
 FLUSH_EVERY = 512
 LADDER_ADAPT_EVERY = 100
@@ -130,35 +132,6 @@ class Interrupted(Exception):
 
 
 CHECK_EVERY = 10  # sweeps between collective checks for signals and wall-clock checkpoints
-
-
-class Signals:
-    """SIGTERM (stop) and SIGUSR1 (checkpoint and go on) set a code; the loop acts on it.
-
-    Installed once for a whole run (all candidates), so a signal that arrives while results
-    are being written is kept for the next check instead of killing the process."""
-
-    def __init__(self):
-        self.code = 0
-        self._old = {}
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig, code in ((signal.SIGTERM, 2), (signal.SIGUSR1, 1)):
-                self._old[sig] = signal.signal(sig, lambda *_a, c=code: self._set(c))
-        return self
-
-    def _set(self, code: int) -> None:
-        self.code = max(self.code, code)
-
-    def __exit__(self, *exc):
-        import signal
-
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def config_digest(cfg: RunConfig, cand: Candidate) -> str:
@@ -270,7 +243,7 @@ class CandidateRun:
         """0 go on, 1 checkpoint, 2 checkpoint and stop; the same on every rank (collective
         every CHECK_EVERY sweeps, deterministic otherwise)."""
         ck = self.cfg.checkpoint
-        code = 1 if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
+        code = CHECKPOINT if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
         if (sweep + 1) % CHECK_EVERY == 0:
             due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
             code = self.lc.reduce_max(max(code, signal_code, int(due and self.lc.rank == 0)))
@@ -321,7 +294,7 @@ class CandidateRun:
                         signals.code = 0
                     if code:
                         self.save_checkpoint(sweep + 1)
-                    if code == 2:
+                    if code == STOP:
                         raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
                                           f"checkpoint written, continue with --resume")
                 if self.bar.enabled and (sweep + 1) % 10 == 0:
@@ -394,14 +367,16 @@ def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
 
 
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
-        progress: bool | None = None, resume: bool = False, hdf5: str = "auto") -> list[dict]:
+        progress: bool | None = None, resume: bool = False, hdf5: str = "auto",
+        signals: Signals | None = None) -> list[dict]:
     """Run every candidate of a config (a :class:`RunConfig` or a config mapping).
 
     The Python API and ``remc-mpi run`` share this function. With several candidates and
     several ranks, the ranks split into groups that run candidates side by side. With
     ``resume``, finished candidates are read back, interrupted ones continue from their
     checkpoints and the rest start. Returns the candidates' summaries on every rank (the same
-    list), in config order.
+    list), in config order. ``signals``: handlers the caller installed already (the command
+    line does so before its imports); by default the run installs its own for its duration.
     """
     from remc_mpi import checkpoint
     from remc_mpi.output import read_summary
@@ -451,11 +426,11 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     mine: dict[int, dict | None] = {}
     stopped: Interrupted | None = None
     try:
-        with Signals() as signals:
+        with nullcontext(signals) if signals is not None else Signals() as signals:
             for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
                 if i % groups != color:
                     continue
-                if sub.allreduce(signals.code == 2, op=_lor()):  # SIGTERM between candidates
+                if sub.allreduce(signals.code == STOP, op=_lor()):  # SIGTERM between candidates
                     raise Interrupted(f"{cand.label}: not started, stopped by SIGTERM; continue with --resume")
                 if todo[i] == "done":
                     mine[i] = read_summary(path)

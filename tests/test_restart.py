@@ -90,6 +90,29 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tmp_path, reference
     assert resume(tmp_path).returncode == 0
 
 
+def test_sigterm_during_start_up_stops_cleanly_before_sampling(tmp_path, reference, monkeypatch, capsys):
+    """A job signalled while its ranks are still loading (SLURM may signal a requeued job at
+    once) must not be killed: ``run`` holds the signal and stops before the candidate starts."""
+    from remc_mpi import cli, config
+
+    load = config.load_config
+
+    def signalled_while_loading(path):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return load(path)
+
+    monkeypatch.setattr(config, "load_config", signalled_while_loading)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5")))
+    assert cli.main(["run", "c.yaml", "-q"]) == 1
+    assert "gauss_peaks2: not started, stopped by SIGTERM; continue with --resume" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    assert not list(tmp_path.glob("out.h5*"))
+    r = resume(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert_same_output(reference, tmp_path / "out.h5")
+
+
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path, reference):
     proc = start(tmp_path, "out.h5")
     wait_for_checkpoint(tmp_path, "out.h5", proc)
