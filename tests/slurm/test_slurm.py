@@ -91,8 +91,8 @@ def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
                        capture_output=True, text=True, env=ENV)
     assert r.returncode == 0, r.stderr
     job = r.stdout.strip()
-    log = wait_for_text(tmp_path, "job-*.log", "checkpoint written", timeout=300)
-    assert "time limit near, checkpointing" in log and "stopped by SIGTERM" in log, log
+    log = wait_for_text(tmp_path, "job-*.log", "stopped by SIGTERM", timeout=300)
+    assert "time limit near, checkpointing" in log and "checkpoint written" in log, log
     # the requeued job gets a limit its remaining sweeps fit in; a second early signal would
     # only add another checkpoint-and-requeue round, which the script also survives
     subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"], check=True)
