@@ -101,9 +101,8 @@ def load_campaign(path: str | Path) -> Campaign:
     except yaml.YAMLError as err:
         raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", str(src)) from None
     c = _mapping(src, raw, "", CAMPAIGN_KEYS)
-    for key in ("base",):
-        if key not in c:
-            _fail(src, key, "missing required key")
+    if "base" not in c:
+        _fail(src, "base", "missing required key")
     if ("grid" in c) == ("files" in c):
         _fail(src, "grid", "give exactly one of 'grid' (synthetic data) or 'files' (measured spectra)")
     here = src.parent
@@ -216,15 +215,13 @@ def task_done(task: Task) -> bool:
     """All of the task's result files exist and are complete."""
     from remc_mpi.config import load_config
     from remc_mpi.engine import output_paths
-    from remc_mpi.output import read_summary
+    from remc_mpi.output import complete_summary
 
     try:
         paths = output_paths(load_config(task.config))
-        for path in paths:
-            read_summary(path)
-        return True
-    except (OSError, KeyError, ValueError, InputError):
+    except InputError:
         return False
+    return all(complete_summary(path) is not None for path in paths)
 
 
 def run_local(camp: Campaign, comm=None) -> int:

@@ -21,6 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from remc_mpi.output import fsync_path
+
 FORMAT = "remc_mpi-checkpoint/1"
 
 
@@ -55,19 +57,11 @@ def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict
         h5.attrs["sha256"] = _digest(arrays, scalars)
         for name, a in arrays.items():
             h5.create_dataset(name, data=a)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(tmp)
     if new.exists():
         os.replace(new, prev)
     os.replace(tmp, new)
-    dfd = os.open(new.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_path(new.parent)  # the renames themselves
     return new
 
 

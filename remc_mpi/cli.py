@@ -203,10 +203,10 @@ def cmd_campaign(args) -> int:
 
     camp = cp.load_campaign(args.campaign)
     tasks = cp.write_tasks(camp)
-    done = sum(cp.task_done(t) for t in tasks)
-    print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({done} finished)")
-    if args.slurm:
-        paths = cp.write_slurm(camp)
+    paths = cp.write_slurm(camp) if args.slurm else None  # it lists the unfinished tasks itself
+    todo = paths["todo"] if paths else [t for t in tasks if not cp.task_done(t)]
+    print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({len(tasks) - len(todo)} finished)")
+    if paths:
         print(f"job scripts: {paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
         if args.submit:
             if not paths["todo"]:

@@ -23,7 +23,7 @@ from remc_mpi.errors import InputError
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
     from remc_mpi.config import load_config
     from remc_mpi.engine import output_paths
-    from remc_mpi.output import read_summary
+    from remc_mpi.output import complete_summary
     from remc_mpi.selection import select
 
     folder = Path(folder)
@@ -39,9 +39,8 @@ def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
                 row[k] = point[k]
         row.update({k: v for k, v in point.items() if k.startswith("sweep_")})
         cfg = load_config(pj.parent / "config.yaml")
-        try:
-            summaries = [read_summary(p) for p in output_paths(cfg)]
-        except (OSError, KeyError, ValueError):
+        summaries = [complete_summary(p) for p in output_paths(cfg)]
+        if None in summaries:
             row["status"] = "missing"
             rows.append(row)
             continue

@@ -222,7 +222,7 @@ class CandidateRun:
         self.rec.flush()
         st = self.block.state()
         rng = [json.dumps(r) for r in st.pop("rng")]
-        shared = {k: st.pop(k) for k in ("n_adapt", "rand_pos", "stat_n", "joint_ready")}
+        shared = {k: st.pop(k) for k in SlotBlock.STATE_SCALARS}
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
         rng_all = self.comm.gather(rng, root=0)
         sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
@@ -239,14 +239,14 @@ class CandidateRun:
         self.comm.Barrier()
         self.last_checkpoint = time.monotonic()
 
-    def checkpoint_code(self, sweep: int, signal_code: int) -> int:
+    def checkpoint_code(self, sweep: int) -> int:
         """0 go on, 1 checkpoint, 2 checkpoint and stop; the same on every rank (collective
-        every CHECK_EVERY sweeps, deterministic otherwise)."""
+        every CHECK_EVERY sweeps, where pending signals are taken, deterministic otherwise)."""
         ck = self.cfg.checkpoint
         code = CHECKPOINT if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
         if (sweep + 1) % CHECK_EVERY == 0:
             due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
-            code = self.lc.reduce_max(max(code, signal_code, int(due and self.lc.rank == 0)))
+            code = self.lc.reduce_max(max(code, self.signals.take(), int(due and self.lc.rank == 0)))
         return code
 
     # ---- the loop --------------------------------------------------------------------------
@@ -284,14 +284,11 @@ class CandidateRun:
         """Sweep to the end (checkpointing as asked), then summarise; the summary on every rank."""
         sweeps = self.cfg.sampler.sweeps
         t_loop = time.perf_counter()
-        signals = self.signals
         try:
             for sweep in range(self.start, sweeps):
                 self.step(sweep)
                 if sweep + 1 < sweeps:
-                    code = self.checkpoint_code(sweep, signals.code)
-                    if (sweep + 1) % CHECK_EVERY == 0:
-                        signals.code = 0
+                    code = self.checkpoint_code(sweep)
                     if code:
                         self.save_checkpoint(sweep + 1)
                     if code == STOP:
@@ -379,7 +376,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     line does so before its imports); by default the run installs its own for its duration.
     """
     from remc_mpi import checkpoint
-    from remc_mpi.output import read_summary
+    from remc_mpi.output import complete_summary, read_summary, resolve_mode
 
     if comm is None:
         from mpi4py import MPI
@@ -387,27 +384,16 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
         comm = MPI.COMM_WORLD
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
-    if hdf5 not in ("auto", "mpio", "gather"):
-        raise InputError(f"--hdf5 must be auto, mpio or gather, got {hdf5!r}", "command line", "--hdf5")
-    if hdf5 == "mpio":
-        import h5py
-
-        if not h5py.get_config().mpi:
-            raise InputError("--hdf5 mpio needs h5py built with MPI (parallel HDF5); see the README",
-                             "command line", "--hdf5")
+    resolve_mode(hdf5, comm)  # a bad --hdf5 fails here, before any sampling
 
     def plan() -> list[str]:
         """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'."""
         todo = []
         for p in paths:
-            if resume and p.exists():
-                try:
-                    read_summary(p)
-                    todo.append("done")
-                    continue
-                except (OSError, KeyError, ValueError):
-                    pass
-            todo.append("resume" if resume and checkpoint.exists(p) else "start")
+            if resume and complete_summary(p) is not None:
+                todo.append("done")
+            else:
+                todo.append("resume" if resume and checkpoint.exists(p) else "start")
         if not (resume or force):
             for p in paths:
                 if checkpoint.exists(p):

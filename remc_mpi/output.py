@@ -20,6 +20,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from remc_mpi.errors import InputError
+
 FORMAT = "remc_mpi/1"
 SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
 COPY_ROWS = 16384  # rows per copy when assembling segments: bounded memory for any run length
@@ -33,7 +35,8 @@ def segment_path(path: str | os.PathLike, k: int) -> Path:
     return Path(f"{path}.seg{k:04d}")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file (or a directory's entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -66,18 +69,24 @@ class ResultWriter:
     refers to them), any later ones (written after that checkpoint) are discarded.
     """
 
-    def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int, start_segment: int = 0):
+    def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int, start_segment: int = 0,
+                 owns_files: bool = True):
         self.final = Path(path)
         self.path = part_path(path)
         self.n_slots, self.n_params = n_slots, n_params
         self.segment = start_segment
         self.seg: h5py.File | None = None
         self.h5: h5py.File | None = None
+        if owns_files:
+            self._discard_stale()
+
+    def _discard_stale(self) -> None:
+        """Delete segments from ``self.segment`` on, and a fresh run's leftover ``.part``."""
         for old in self.final.parent.glob(self.final.name + ".seg*"):
             suffix = old.name[len(self.final.name) + 4:]
-            if suffix.isdigit() and int(suffix) >= start_segment:
+            if suffix.isdigit() and int(suffix) >= self.segment:
                 old.unlink()
-        if start_segment == 0:
+        if self.segment == 0:
             self.path.unlink(missing_ok=True)
 
     def append(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
@@ -95,7 +104,7 @@ class ResultWriter:
         """Close the segment being written (durably); return the number of closed segments."""
         if self.seg is not None:
             self.seg.close()
-            _fsync(segment_path(self.final, self.segment))
+            fsync_path(segment_path(self.final, self.segment))
             self.seg = None
             self.segment += 1
         return self.segment
@@ -137,7 +146,7 @@ class ResultWriter:
         """Store the JSON summary, mark complete, close and move into place atomically."""
         self.write_static({"results": {"summary_json": json.dumps(summary)}}, {"complete": True})
         self.h5.close()
-        _fsync(self.path)
+        fsync_path(self.path)
         os.replace(self.path, self.final)
         for k in range(self.segment):
             segment_path(self.final, k).unlink(missing_ok=True)
@@ -161,6 +170,15 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
         return json.loads(h5["results/summary_json"][()])
 
 
+def complete_summary(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The summary of a finished results file; None if the file is missing, unfinished or
+    unreadable (what --resume, campaigns and collect treat as "still to do")."""
+    try:
+        return read_summary(path)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class MpioWriter(ResultWriter):
     """Parallel-HDF5 writer: every rank writes its own slots' columns of each segment.
 
@@ -174,13 +192,8 @@ class MpioWriter(ResultWriter):
     def __init__(self, path: str | os.PathLike, n_slots: int, n_params: int, comm, lo: int, hi: int,
                  start_segment: int = 0):
         self.comm, self.lo, self.hi = comm, lo, hi
-        if comm.Get_rank() == 0:
-            super().__init__(path, n_slots, n_params, start_segment)
-        else:
-            self.final, self.path = Path(path), part_path(path)
-            self.n_slots, self.n_params = n_slots, n_params
-            self.segment, self.seg, self.h5 = start_segment, None, None
-        comm.Barrier()
+        super().__init__(path, n_slots, n_params, start_segment, owns_files=comm.Get_rank() == 0)
+        comm.Barrier()  # stale segments are gone before any rank opens one
 
     def append_local(self, sweeps, energy, replica, theta_sweeps, theta) -> None:
         """Collective: rows of this rank's slot columns (energy (n, lo:hi), theta (m, lo:hi, P))."""
@@ -208,7 +221,7 @@ class MpioWriter(ResultWriter):
         if self.seg is not None:
             self.seg.close()
             if self.comm.Get_rank() == 0:
-                _fsync(segment_path(self.final, self.segment))
+                fsync_path(segment_path(self.final, self.segment))
             self.seg = None
             self.segment += 1
             self.comm.Barrier()
@@ -216,10 +229,14 @@ class MpioWriter(ResultWriter):
 
 
 def resolve_mode(mode: str, comm) -> str:
-    """'auto' -> 'mpio' where h5py has MPI and there are several ranks, else 'gather'."""
+    """'auto' -> 'mpio' where h5py has MPI and there are several ranks, else 'gather';
+    'mpio' without parallel HDF5, or an unknown mode, is an input error."""
+    if mode not in ("auto", "mpio", "gather"):
+        raise InputError(f"--hdf5 must be auto, mpio or gather, got {mode!r}", "command line", "--hdf5")
     has_mpi = bool(h5py.get_config().mpi)
     if mode == "mpio" and not has_mpi:
-        raise ValueError("--hdf5 mpio needs h5py built with MPI (parallel HDF5); see the README")
+        raise InputError("--hdf5 mpio needs h5py built with MPI (parallel HDF5); see the README",
+                         "command line", "--hdf5")
     if mode == "auto":
         return "mpio" if has_mpi and comm.Get_size() > 1 else "gather"
     return mode

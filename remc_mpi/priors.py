@@ -162,5 +162,5 @@ class PriorSet:
         return out
 
     def logpdf(self, theta: np.ndarray) -> np.ndarray:
-        theta = np.atleast_2d(theta)
-        return sum((self.priors[j].logpdf(theta[:, j]) for j in self.free_index), np.zeros(theta.shape[0]))
+        """Joint log density of each row of theta (R, P)."""
+        return self.logpdf_rows(theta).sum(axis=1)

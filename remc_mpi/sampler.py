@@ -269,12 +269,14 @@ class SlotBlock:
     #: per-slot arrays of the state (rows in slot order), besides the configurations
     _STATE_ARRAYS = ("log_step", "accepted", "tried", "replica", "direction", "rand_z", "rand_logu",
                      "stat_mean", "stat_m2", "chol", "log_jscale", "joint_accepted", "joint_tried")
+    #: block-wide scalars of the state (the same on every rank)
+    STATE_SCALARS = ("n_adapt", "rand_pos", "stat_n", "joint_ready")
 
     def state(self) -> dict[str, Any]:
         """Everything that defines the block, per slot (for checkpoints and redistribution)."""
         st: dict[str, Any] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
-        st.update(theta=self.theta.copy(), energy=self.U.copy(), rng=[g.bit_generator.state for g in self.rngs],
-                  n_adapt=self.n_adapt, rand_pos=self.rand_pos, stat_n=self.stat_n, joint_ready=self.joint_ready)
+        st.update({name: getattr(self, name) for name in self.STATE_SCALARS})
+        st.update(theta=self.theta.copy(), energy=self.U.copy(), rng=[g.bit_generator.state for g in self.rngs])
         return st
 
     def load_state(self, st: dict[str, Any]) -> None:
@@ -287,7 +289,5 @@ class SlotBlock:
             getattr(self, name)[...] = st[name]
         for g, s in zip(self.rngs, st["rng"]):
             g.bit_generator.state = s
-        self.n_adapt = int(st["n_adapt"])
-        self.rand_pos = int(st["rand_pos"])
-        self.stat_n = int(st["stat_n"])
-        self.joint_ready = bool(st["joint_ready"])
+        for name in self.STATE_SCALARS:
+            setattr(self, name, type(getattr(self, name))(st[name]))

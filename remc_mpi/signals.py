@@ -34,6 +34,11 @@ class Signals:
     def _set(self, code: int) -> None:
         self.code = max(self.code, code)
 
+    def take(self) -> int:
+        """The pending code, cleared (a signal arriving after this is kept for the next take)."""
+        code, self.code = self.code, 0
+        return code
+
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
