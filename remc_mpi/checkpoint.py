@@ -23,7 +23,8 @@ import numpy as np
 
 from remc_mpi.output import fsync_path
 
-FORMAT = "remc_mpi-checkpoint/1"
+#: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
+FORMAT = "remc_mpi-checkpoint/2"
 
 
 class CheckpointError(Exception):
@@ -67,7 +68,11 @@ def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict
 
 def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     with h5py.File(path, "r") as h5:
-        if h5.attrs.get("format") != FORMAT:
+        fmt = h5.attrs.get("format")
+        if fmt != FORMAT:
+            if isinstance(fmt, str) and fmt.startswith("remc_mpi-checkpoint/"):
+                raise CheckpointError(f"{path}: checkpoint format {fmt} was written by another version of remc_mpi "
+                                      f"and cannot be resumed by this one ({FORMAT}); start afresh with --force")
             raise CheckpointError(f"{path}: not a remc_mpi checkpoint")
         scalars = json.loads(h5.attrs["scalars"])
         arrays: dict[str, np.ndarray] = {}

@@ -209,7 +209,7 @@ class CandidateRun:
         self.block.lam[:] = self.lam[lc.lo:lc.hi]
         mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
-        self.block.load_state({**mine, **scalars["block"]})
+        self.block.load_state({**mine, "scalars": scalars["block"]})
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
         return scalars["n_segments"]
@@ -222,7 +222,7 @@ class CandidateRun:
         self.rec.flush()
         st = self.block.state()
         rng = [json.dumps(r) for r in st.pop("rng")]
-        shared = {k: st.pop(k) for k in SlotBlock.STATE_SCALARS}
+        shared = st.pop("scalars")
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
         rng_all = self.comm.gather(rng, root=0)
         sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
@@ -233,8 +233,7 @@ class CandidateRun:
                       "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
             scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": segments,
                        "digest": self.digest,
-                       "block": {k: (bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
-                                 for k, v in shared.items()}}
+                       "block": shared}
             checkpoint.write(self.out_path, arrays, scalars)
         self.comm.Barrier()
         self.last_checkpoint = time.monotonic()
@@ -270,9 +269,9 @@ class CandidateRun:
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
         if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
-            for arr in (self.swap_try, self.swap_ok, self.trips, block.accepted, block.tried, block.joint_accepted,
-                        block.joint_tried):
+            for arr in (self.swap_try, self.swap_ok, self.trips):
                 arr[:] = 0
+            block.reset_counters()
         if not burn:
             k = sweep - sp.burn_in
             if k % sp.save_every == 0:
@@ -316,7 +315,7 @@ class CandidateRun:
         acc = lc.gather_slots(block.accepted, axis=0)
         tried = lc.gather_slots(block.tried, axis=0)
         log_step = lc.gather_slots(block.log_step, axis=0)
-        joint_rate = lc.gather_slots(block.joint_accepted / np.maximum(1, block.joint_tried), axis=0)
+        joint_rate = lc.gather_slots(block.joint_rate(), axis=0)
         times = self.comm.gather((t_loop, block.t_model), root=0)
         if self.mpio:
             self.writer.close_segment()

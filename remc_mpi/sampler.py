@@ -2,48 +2,44 @@
 
 Knows nothing of MPI or files. A :class:`SlotBlock` holds slots [lo, hi) of a ladder
 lambda_0 < ... < lambda_{L-1} and, per slot, a configuration theta, its energy
-U = N E(theta) = (1/2) sum_i (y_i - f(omega_i; theta))^2, its own random generator, per-parameter
-step sizes and counters. One sweep updates every free parameter once, for all slots at once
-(component-wise Metropolis random walk, batched model evaluation):
+U = N E(theta) = (1/2) sum_i (y_i - f(omega_i; theta))^2, its model state (the stages of
+:mod:`remc_mpi.kernels.spectra`), its own random generator and the state of every move.
 
-    theta'_j = theta_j + s_{l,j} z,  z ~ N(0, 1);
-    accept with prob min(1, exp(-lambda_l (U' - U) + log phi_j(theta'_j) - log phi_j(theta_j))),
-
-proposals outside the prior's support being rejected. The lambda = 0 slot is redrawn from
-the prior exactly. During burn-in the log step sizes follow Robbins-Monro toward the target
-acceptance a*: log s <- log s + (1[accepted] - a*) / (n + 1)^0.6.
-
-After each sweep, with ``joint`` on, one more move updates all free parameters together along
-the slot's own posterior covariance, learnt during burn-in (adaptive Metropolis, Haario et
-al. 2001; frozen with the step sizes after burn-in): strongly correlated parameters, such as
-delta, uff, ufc and shift along the cluster models' near-degenerate ridges, then mix in
-sweeps instead of thousands.
+One sweep is one call of the compiled sweep kernel (:mod:`remc_mpi.moves.sweep`) over all
+local slots: the lambda = 0 slot is redrawn from the prior exactly, every other slot gets one
+component-wise Metropolis update of each free parameter and, once its covariance is learnt
+during burn-in, one joint adaptive move (:mod:`remc_mpi.moves`). Random numbers come from
+per-slot buffers that each slot's own generator refills every RAND_BLOCK sweeps, so a slot's
+draws do not depend on which rank owns it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from remc_mpi.kernels.priors import kernel_priors
+from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
 from remc_mpi.models import Model
+from remc_mpi.moves.base import adapt_gain
+from remc_mpi.moves.componentwise import ComponentwiseMove
+from remc_mpi.moves.joint import JOINT_TARGET, JointMove
+from remc_mpi.moves.prior_draw import PriorDrawMove
+from remc_mpi.moves.sweep import sweep_kernel
 from remc_mpi.priors import PriorSet
 from remc_mpi.streams import slot_generator
 
 
 #: sweeps of random numbers each slot draws at once (part of the state: buffers are saved)
 RAND_BLOCK = 64
-#: joint moves start after this many burn-in sweeps of covariance learning, renewed every JOINT_EVERY
-JOINT_START = 200
-JOINT_EVERY = 50
-JOINT_TARGET = 0.25
 
 
 def swap_accepted(lam_lo, lam_hi, u_lo, u_hi, uniform):
-    """Exchange test for neighbours (SPEC 4): accept with min(1, exp((lam_hi - lam_lo)(U_hi - U_lo))).
-    Elementwise, so the pairs inside a block and those across ranks share one formula."""
+    """Exchange test for neighbours (docs/free_energy.md): accept with
+    min(1, exp((lam_hi - lam_lo)(U_hi - U_lo))). Elementwise, so the pairs inside a block and
+    those across ranks share one formula."""
     return np.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo)
 
 
@@ -53,10 +49,12 @@ class SlotBlock:
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
                  joint: bool = True):
-        self.model = model
         self.priors = priors
-        self.ev = model.evaluator(energy)
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
+        self.km = km = kernel_model(model, energy)
+        kp = kernel_priors(priors)
+        self.model_arrays = (km.ispec, km.fspec, km.stage, km.peak, km.basis, km.energy, self.data)
+        self.prior_arrays = (kp.form, kp.args, kp.const, kp.free)
         self.lo, self.hi = lo, hi
         self.n_slots_total = len(lam)
         self.lam = np.asarray(lam, dtype=np.float64)[lo:hi].copy()
@@ -64,168 +62,108 @@ class SlotBlock:
         self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
         self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
-        self.cache = self.ev.full(self.theta)
-        self._buf = np.empty((hi - lo, self.data.size))
-        self.U = self.energies(self.cache["y"])
-        self.logprior = priors.logpdf_rows(self.theta)
-        scale = np.array([pr.scale() for pr in priors.priors])
-        self.log_step = np.tile(np.log(np.where(scale > 0, 0.1 * scale, 1.0)), (r, 1))
-        self.accepted = np.zeros((r, p), dtype=np.int64)
-        self.tried = np.zeros((r, p), dtype=np.int64)
+        self.rows = RowBuffers(km, r)
+        self.tbuf = self.rows.trial_buffers()
+        self.scratch = np.zeros((3, p))
+        self.U = np.zeros(r)
+        self.logprior = np.zeros((r, p))
+        for i in range(r):
+            self.set_row(i, self.theta[i])
+        # the moves, their per-slot state and their columns of the random buffers
+        self.component, self.joint, self.prior_draw = ComponentwiseMove(), JointMove(joint), PriorDrawMove()
+        self.moves = (self.component, self.joint, self.prior_draw)
+        self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
+        n_free = len(kp.free)
+        n_z = [m.normals(n_free) for m in self.moves]
+        n_u = [m.uniforms(n_free) for m in self.moves]
+        self.z_off = np.cumsum([0] + n_z[:-1]).astype(np.int64)
+        self.u_off = np.cumsum([0] + n_u[:-1]).astype(np.int64)
+        self.rand_z = np.zeros((r, RAND_BLOCK, sum(n_z)))
+        self.rand_logu = np.zeros((r, RAND_BLOCK, sum(n_u)))
+        self.rand_prior = np.zeros((r, RAND_BLOCK, p))
+        self.rand_pos = RAND_BLOCK
         self.n_adapt = 0
         self.replica = np.arange(lo, hi, dtype=np.int64)
         self.direction = np.zeros(r, dtype=np.int64)
-        self.t_model = 0.0  # seconds inside model evaluation and energies (for benchmarks)
-        n_free = len(priors.free_index)
-        self.rand_z = np.zeros((r, RAND_BLOCK, 2 * n_free))
-        self.rand_logu = np.zeros((r, RAND_BLOCK, n_free + 1))
-        self.rand_pos = RAND_BLOCK
-        # joint moves: per-slot covariance of the free parameters learnt during burn-in
-        self.joint = bool(joint) and n_free > 1
-        self.stat_n = 0
-        self.stat_mean = np.zeros((r, n_free))
-        self.stat_m2 = np.zeros((r, n_free, n_free))
-        self.chol = np.zeros((r, n_free, n_free))
-        self.joint_ready = False
-        self.log_jscale = np.full(r, np.log(2.38 / np.sqrt(max(1, n_free))))
-        self.joint_accepted = np.zeros(r, dtype=np.int64)
-        self.joint_tried = np.zeros(r, dtype=np.int64)
-
-    # ---- energies -------------------------------------------------------------------
-    def energies(self, y: np.ndarray) -> np.ndarray:
-        """U = (1/2) sum_i (y_i - d_i)^2 per row (row-wise, exact whatever the batch size)."""
-        buf = self._buf if self._buf.shape == y.shape else np.empty_like(y)
-        np.subtract(y, self.data, out=buf)
-        np.multiply(buf, buf, out=buf)
-        return 0.5 * np.add.reduce(buf, axis=1)
+        self.t_model = 0.0  # seconds inside the compiled sweep kernel (for benchmarks)
 
     # ---- one sweep -------------------------------------------------------------------
-    def _draws(self) -> tuple[np.ndarray, np.ndarray]:
-        """This sweep's normals z and log-uniforms (R, n_free), from per-slot buffers that
-        each slot's own generator refills every RAND_BLOCK sweeps (one call per slot)."""
-        if self.rand_pos == RAND_BLOCK:
-            n = len(self.priors.free_index)
-            for i, g in enumerate(self.rngs):
-                if self.lam[i] > 0.0:
-                    self.rand_z[i] = g.standard_normal((RAND_BLOCK, 2 * n))
-                    self.rand_logu[i] = np.log(g.random((RAND_BLOCK, n + 1)))
-            self.rand_pos = 0
-        k = self.rand_pos
-        self.rand_pos += 1
-        return self.rand_z[:, k], self.rand_logu[:, k]
+    def _refill(self) -> None:
+        """Every RAND_BLOCK sweeps each slot's own generator refills its buffers: prior draws
+        for the lambda = 0 slot, normals and uniforms for the others."""
+        for i, g in enumerate(self.rngs):
+            if self.lam[i] > 0.0:
+                g.standard_normal(out=self.rand_z[i])
+                g.random(out=self.rand_logu[i])
+                np.log(self.rand_logu[i], out=self.rand_logu[i])
+            else:
+                self.rand_prior[i] = self.prior_draw.draw(self.priors, g, RAND_BLOCK)
+        self.rand_pos = 0
 
     def sweep(self, adapt: bool = False) -> None:
-        """Update every free parameter once in every slot (see module docstring).
-
-        The lambda = 0 slot gets a fresh prior draw, evaluated inside the first batched
-        update (from scratch for every row, so no extra model call and no imbalance between
-        the rank that owns it and the others)."""
-        mc = self.lam > 0.0
-        prior_rows = ~mc
-        redraw = bool(prior_rows.any())
-        if redraw:
-            fresh = np.array([self.priors.sample(self.rngs[i]) for i in np.flatnonzero(prior_rows)])
-        z, logu = self._draws()
-        theta, U, logprior = self.theta, self.U, self.logprior
-        for k, j in enumerate(self.priors.free_index):
-            prop = theta.copy()
-            prop[:, j] += np.exp(self.log_step[:, j]) * z[:, k]
-            lp = self.priors.logpdf_col(j, prop[:, j])
-            inside = (lp > -np.inf) & mc
-            prop[:, j] = np.where(inside, prop[:, j], theta[:, j])
-            first = redraw and k == 0
-            if first:
-                prop[prior_rows] = fresh
-            t0 = time.perf_counter()
-            trial = self.ev.update(self.cache, prop, None if first else j)
-            u_new = self.energies(trial["y"])
-            self.t_model += time.perf_counter() - t0
-            # lp = -inf outside the support makes log_a = -inf: rejected, and no NaN arises
-            log_a = self.lam * (U - u_new) + (lp - logprior[:, j])
-            ok = inside & (logu[:, k] < log_a)
-            if first:
-                ok |= prior_rows
-                theta[prior_rows] = fresh
-                logprior[prior_rows] = self.priors.logpdf_rows(fresh)
-            theta[:, j] = np.where(ok, prop[:, j], theta[:, j])
-            np.copyto(U, u_new, where=ok)
-            if first:
-                lp = np.where(prior_rows, logprior[:, j], lp)
-            logprior[:, j] = np.where(ok, lp, logprior[:, j])
-            self.ev.accept(self.cache, trial, ok)
-            self.accepted[:, j] += ok & mc
-            self.tried[:, j] += mc
-            if adapt:
-                gain = 1.0 / (self.n_adapt + 1.0) ** 0.6
-                self.log_step[:, j] += np.where(mc, gain * (ok - self.target), 0.0)
-        if self.joint_ready:
-            self._joint_move(z[:, len(self.priors.free_index):], logu[:, -1], mc, adapt)
+        """Update every slot once (see module docstring); ``adapt`` during burn-in."""
+        if self.rand_pos == RAND_BLOCK:
+            self._refill()
+        cs, js = self.move_state["componentwise"], self.move_state["joint"]
+        learn_n = self.joint.scalars["stat_n"] + 1 if self.joint.learning(adapt) else 0
+        t0 = time.perf_counter()
+        sweep_kernel(self.lam, self.theta, self.U, self.logprior, self.rows.lev, self.rows.lines, self.rows.S,
+                     self.rows.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
+                     self.rand_z, self.rand_logu, self.rand_prior, self.rand_pos, self.z_off, self.u_off,
+                     cs["log_step"], cs["accepted"], cs["tried"], self.target,
+                     bool(self.joint.scalars["ready"]), js["chol"], js["log_scale"], js["accepted"], js["tried"],
+                     JOINT_TARGET, learn_n, js["mean"], js["m2"], bool(adapt), adapt_gain(self.n_adapt))
+        self.t_model += time.perf_counter() - t0
+        self.rand_pos += 1
         if adapt:
             self.n_adapt += 1
-            if self.joint:
-                self._learn_covariance()
-
-    def _learn_covariance(self) -> None:
-        """Running mean and covariance of the free parameters per slot (Welford); every
-        JOINT_EVERY sweeps after JOINT_START the joint proposal's Cholesky factor is renewed."""
-        x = self.theta[:, self.priors.free_index]
-        self.stat_n += 1
-        delta = x - self.stat_mean
-        self.stat_mean += delta / self.stat_n
-        self.stat_m2 += delta[:, :, None] * (x - self.stat_mean)[:, None, :]
-        if self.stat_n >= JOINT_START and self.stat_n % JOINT_EVERY == 0:
-            cov = self.stat_m2 / (self.stat_n - 1)
-            # a floor from the component step sizes keeps every factor positive definite
-            floor = np.exp(2 * self.log_step[:, self.priors.free_index]) * 1e-4
-            idx = np.arange(cov.shape[1])
-            cov[:, idx, idx] += floor + 1e-300
-            self.chol = np.linalg.cholesky(cov)
-            self.joint_ready = True
-
-    def _joint_move(self, z: np.ndarray, logu: np.ndarray, mc: np.ndarray, adapt: bool) -> None:
-        """One Metropolis move of all free parameters together: theta' = theta + s C z with
-        C the slot's learnt covariance factor (adaptive Metropolis, Haario et al. 2001)."""
-        free = self.priors.free_index
-        prop = self.theta.copy()
-        step = np.einsum("rij,rj->ri", self.chol, z) * np.exp(self.log_jscale)[:, None]
-        prop[:, free] += step
-        lp_new = self.priors.logpdf_rows(prop)
-        lp_sum = lp_new.sum(axis=1)
-        inside = (lp_sum > -np.inf) & mc
-        prop = np.where(inside[:, None], prop, self.theta)
-        t0 = time.perf_counter()
-        trial = self.ev.update(self.cache, prop, None)
-        u_new = self.energies(trial["y"])
-        self.t_model += time.perf_counter() - t0
-        log_a = self.lam * (self.U - u_new) + (lp_sum - self.logprior.sum(axis=1))
-        ok = inside & (logu < log_a)
-        self.theta[...] = np.where(ok[:, None], prop, self.theta)
-        np.copyto(self.U, u_new, where=ok)
-        self.logprior[...] = np.where(ok[:, None], lp_new, self.logprior)
-        self.ev.accept(self.cache, trial, ok)
-        self.joint_accepted += ok
-        self.joint_tried += mc
-        if adapt:
-            gain = 1.0 / (self.n_adapt + 1.0) ** 0.6
-            self.log_jscale += np.where(mc, gain * (ok - JOINT_TARGET), 0.0)
+        self.joint.after_sweep(js, adapt, cs["log_step"])
 
     def set_row(self, i: int, theta: np.ndarray) -> None:
-        """Put configuration ``theta`` into row i, computing its cache and energy."""
+        """Put configuration ``theta`` into row i, computing its model state and energy."""
         self.theta[i] = theta
-        sub = self.ev.full(self.theta[i:i + 1])
-        self.ev.assign(self.cache, np.array([i]), sub)
-        self.U[i] = self.energies(sub["y"])[0]
+        rows = self.rows
+        self.U[i] = full_row(self.theta[i], *self.model_arrays[:2], self.km.basis, self.km.energy, self.data,
+                             rows.lev[i], rows.lines[i], rows.S[i], rows.y[i], *self.tbuf)
         self.logprior[i] = self.priors.logpdf_rows(self.theta[i:i + 1])[0]
 
+    # ---- counters and diagnostics ------------------------------------------------------
+    def reset_counters(self) -> None:
+        """Zero every move's statistics counters (after burn-in)."""
+        for m in self.moves:
+            for name in m.counters:
+                self.move_state[m.name][name][...] = 0
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.move_state["componentwise"]["accepted"]
+
+    @property
+    def tried(self) -> np.ndarray:
+        return self.move_state["componentwise"]["tried"]
+
+    @property
+    def log_step(self) -> np.ndarray:
+        return self.move_state["componentwise"]["log_step"]
+
+    def joint_rate(self) -> np.ndarray:
+        """Acceptance rate of the joint move per slot."""
+        return self.joint.acceptance(self.move_state["joint"])
+
     # ---- exchanges ------------------------------------------------------------------
+    def _travelling(self) -> tuple[np.ndarray, ...]:
+        """Per-row arrays that move with a configuration (not the slot's step sizes or streams)."""
+        return (self.theta, self.U, self.logprior, self.replica, self.direction,
+                *(getattr(self.rows, a) for a in RowBuffers.ROW_ARRAYS))
+
     def pack_row(self, slot: int) -> np.ndarray:
         """Everything that travels with the configuration in ``slot``, as one vector:
-        [U, replica, direction, theta (P), log prior (P), model cache row]. Sending the cache
-        row spares the receiver a model evaluation and moves exactly the bits a local swap
-        would (rank-count invariance)."""
+        [U, replica, direction, theta (P), log prior (P), model state row]. Sending the model
+        state spares the receiver an evaluation and moves exactly the bits a local swap would
+        (rank-count invariance)."""
         i = slot - self.lo
         return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
-                               self.ev.row_vector(self.cache, i)])
+                               *(getattr(self.rows, a)[i].ravel() for a in RowBuffers.ROW_ARRAYS)])
 
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         i = slot - self.lo
@@ -233,7 +171,11 @@ class SlotBlock:
         self.U[i], self.replica[i], self.direction[i] = vec[0], int(vec[1]), int(vec[2])
         self.theta[i] = vec[3:3 + p]
         self.logprior[i] = vec[3 + p:3 + 2 * p]
-        self.ev.set_row_vector(self.cache, i, vec[3 + 2 * p:])
+        pos = 3 + 2 * p
+        for a in RowBuffers.ROW_ARRAYS:
+            dst = getattr(self.rows, a)[i]
+            dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
+            pos += dst.size
 
     def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
         """Attempt the pairs (l, l+1) inside this block with l % 2 == parity, all at once;
@@ -245,12 +187,9 @@ class SlotBlock:
         i = lows - self.lo
         ok = swap_accepted(lam[lows], lam[lows + 1], self.U[i], self.U[i + 1], uniforms[lows])
         if ok.any():
-            perm = np.arange(len(self.lam))
             a = i[ok]
-            perm[a], perm[a + 1] = a + 1, a
-            for arr in (self.theta, self.U, self.logprior, self.replica, self.direction):
-                arr[...] = arr[perm]
-            self.ev.permute(self.cache, perm)
+            for arr in self._travelling():
+                arr[a], arr[a + 1] = arr[a + 1].copy(), arr[a].copy()
         return dict(zip(lows.tolist(), ok.tolist()))
 
     def mark_ends(self) -> np.ndarray:
@@ -266,17 +205,23 @@ class SlotBlock:
         return np.array(done, dtype=np.int64)
 
     # ---- state ----------------------------------------------------------------------
-    #: per-slot arrays of the state (rows in slot order), besides the configurations
-    _STATE_ARRAYS = ("log_step", "accepted", "tried", "replica", "direction", "rand_z", "rand_logu",
-                     "stat_mean", "stat_m2", "chol", "log_jscale", "joint_accepted", "joint_tried")
-    #: block-wide scalars of the state (the same on every rank)
-    STATE_SCALARS = ("n_adapt", "rand_pos", "stat_n", "joint_ready")
+    #: per-slot arrays of the state besides the moves' (rows in slot order)
+    _STATE_ARRAYS = ("replica", "direction", "rand_z", "rand_logu", "rand_prior")
+    #: block-wide scalars of the sampler itself (the moves add theirs as <move>/<name>)
+    _SCALARS = ("n_adapt", "rand_pos")
 
     def state(self) -> dict[str, Any]:
-        """Everything that defines the block, per slot (for checkpoints and redistribution)."""
+        """Everything that defines the block, per slot (for checkpoints and redistribution):
+        per-slot arrays (rows in slot order) and, under "scalars", the block-wide scalars."""
         st: dict[str, Any] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
-        st.update({name: getattr(self, name) for name in self.STATE_SCALARS})
+        for m in self.moves:
+            st.update({f"{m.name}/{k}": v.copy() for k, v in self.move_state[m.name].items()})
         st.update(theta=self.theta.copy(), energy=self.U.copy(), rng=[g.bit_generator.state for g in self.rngs])
+        scalars = {name: int(getattr(self, name)) for name in self._SCALARS}
+        for m in self.moves:
+            scalars.update({f"{m.name}/{k}": (bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
+                            for k, v in m.scalars.items()})
+        st["scalars"] = scalars
         return st
 
     def load_state(self, st: dict[str, Any]) -> None:
@@ -287,7 +232,14 @@ class SlotBlock:
                 raise RuntimeError(f"slot {self.lo + i}: the saved configuration's energy does not reproduce")
         for name in self._STATE_ARRAYS:
             getattr(self, name)[...] = st[name]
+        for m in self.moves:
+            for k, v in self.move_state[m.name].items():
+                v[...] = st[f"{m.name}/{k}"]
         for g, s in zip(self.rngs, st["rng"]):
             g.bit_generator.state = s
-        for name in self.STATE_SCALARS:
-            setattr(self, name, type(getattr(self, name))(st[name]))
+        scalars = st["scalars"]
+        for name in self._SCALARS:
+            setattr(self, name, int(scalars[name]))
+        for m in self.moves:
+            for k, v in m.scalars.items():
+                m.scalars[k] = type(v)(scalars[f"{m.name}/{k}"])

@@ -1,0 +1,86 @@
+"""Compiled prior log densities: a :class:`~remc_mpi.priors.PriorSet` as arrays.
+
+Each parameter j has a form code, up to four arguments and a normalising constant computed
+once in Python exactly as :meth:`remc_mpi.priors.Prior.logpdf` does, so the kernel's
+log phi_j(x) is the reference's to rounding:
+
+    uniform [lo, hi]           -log(hi - lo)                      on [lo, hi]
+    loguniform [lo, hi]        -log x - log log(hi / lo)          on [lo, hi]
+    normal [m, s]              -z^2 / 2 - log(s sqrt(2 pi))       z = (x - m) / s
+    truncnormal [m, s, lo, hi] -z^2 / 2 - log(s sqrt(2 pi) mass)  on [lo, hi]
+    gamma [k, rate]            k log rate - log Gamma(k) + (k - 1) log x - rate x,  x > 0
+    fixed [v]                  0 at v
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from remc_mpi.kernels import jit
+from remc_mpi.priors import PriorSet
+
+FORM_CODES = {"uniform": 0, "loguniform": 1, "normal": 2, "truncnormal": 3, "gamma": 4, "fixed": 5}
+
+
+@dataclass
+class KernelPriors:
+    form: np.ndarray  # (P,) int64
+    args: np.ndarray  # (P, 4)
+    const: np.ndarray  # (P,)
+    free: np.ndarray  # (n_free,) int64, the free columns
+
+
+def _constant(form: str, a: tuple[float, ...]) -> float:
+    if form == "uniform":
+        return -math.log(a[1] - a[0])
+    if form == "loguniform":
+        return -math.log(math.log(a[1] / a[0]))
+    if form == "normal":
+        return -math.log(a[1] * math.sqrt(2.0 * math.pi))
+    if form == "truncnormal":
+        m, s, lo, hi = a
+        mass = special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)
+        return -math.log(s * math.sqrt(2.0 * math.pi) * mass)
+    if form == "gamma":
+        return a[0] * math.log(a[1]) - float(special.gammaln(a[0]))
+    return 0.0
+
+
+def kernel_priors(priors: PriorSet) -> KernelPriors:
+    p = len(priors.priors)
+    form = np.empty(p, dtype=np.int64)
+    args = np.zeros((p, 4))
+    const = np.zeros(p)
+    for j, pr in enumerate(priors.priors):
+        form[j] = FORM_CODES[pr.form]
+        args[j, :len(pr.args)] = pr.args
+        const[j] = _constant(pr.form, pr.args)
+    return KernelPriors(form, args, const, np.asarray(priors.free_index, dtype=np.int64))
+
+
+@jit
+def logpdf(form, args, const, j, x):
+    """log phi_j(x), -inf outside the support (see module docstring)."""
+    f = form[j]
+    a = args[j]
+    if f == 0:
+        return const[j] if a[0] <= x <= a[1] else -math.inf
+    if f == 1:
+        return -math.log(x) + const[j] if a[0] <= x <= a[1] else -math.inf
+    if f == 2:
+        z = (x - a[0]) / a[1]
+        return -0.5 * z * z + const[j]
+    if f == 3:
+        if not a[2] <= x <= a[3]:
+            return -math.inf
+        z = (x - a[0]) / a[1]
+        return -0.5 * z * z + const[j]
+    if f == 4:
+        if not x > 0.0:
+            return -math.inf
+        return const[j] + (a[0] - 1.0) * math.log(x) - a[1] * x
+    return 0.0 if x == a[0] else -math.inf

@@ -1,0 +1,398 @@
+"""Compiled model evaluation for one replica: the numpy evaluators' stages, fused, in place.
+
+A model is flattened into a :class:`KernelModel` (integer and float arrays that numba can
+take), derived from the numpy model's own declarations (``lines_of``, ``level_params``,
+``param_names``), so the two cannot drift apart. Per replica the state is
+
+    lev (2K,)      e_j then w_j of the cluster cores (levels; empty for peak models)
+    lines (J', N)  each line's contribution h_j f(omega - c_j; width_j), doublet copies last
+    S (N,)         sum_j lines_j, summed in line order
+    y (N,)         scale * S + background (polynomial: sum_k c_k omega^k)
+
+and every stage is a pure function of theta, so recomputing only the stages a parameter
+touches gives the same bits as recomputing all of them (the Evaluator contract). What a
+parameter touches is its *stage*:
+
+    LEVELS   (delta, v, uff, ufc)  levels, every line, S, y
+    LINES    (gamma, shift)        every line, S, y
+    PEAK     (a_k, mu_k, b_k/w_k)  line k and its doublet copy, S, y
+    DOUBLET  (so_split, so_ratio)  the doublet copies, S, y
+    OUTPUT   (amp, bg_*, c_k)      y only
+
+The energy U = (1/2) sum_i (y_i - d_i)^2 is accumulated in the same loop that writes y.
+Cluster levels are the closed forms of :mod:`remc_mpi.models.eigen`, written for scalars with
+the same operations in the same order; the numpy evaluators are the reference these kernels
+are tested against (1e-12 relative).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from remc_mpi.kernels import jit
+
+# stages (see module docstring)
+LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
+# core kinds and line shapes
+KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY = 0, 1, 2, 3
+SHAPE_GAUSS, SHAPE_LORENTZ = 0, 1
+# slots of the integer spec vector
+(I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
+ I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, N_ISPEC) = range(19)
+F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
+
+_INV_PI = 1.0 / np.pi
+_TWO_PI_3 = 2.0 * np.pi / 3.0
+
+
+@dataclass
+class KernelModel:
+    """A model on one energy grid as the arrays the kernels take (see module docstring)."""
+
+    ispec: np.ndarray  # (N_ISPEC,) int64
+    fspec: np.ndarray  # (N_FSPEC,) float64
+    stage: np.ndarray  # (P,) int64, the stage of each parameter
+    peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
+    basis: np.ndarray  # (K, N) polynomial basis omega^k (empty for spectral models)
+    energy: np.ndarray  # (N,)
+    n_lev: int
+    n_lines: int
+
+    @property
+    def n(self) -> int:
+        return self.energy.size
+
+
+def kernel_model(model, energy: np.ndarray) -> KernelModel:
+    """Flatten ``model`` on ``energy`` for the kernels (from the model's own declarations)."""
+    from remc_mpi.models.polynomial import PolynomialModel
+
+    energy = np.ascontiguousarray(energy, dtype=np.float64)
+    model.evaluator(energy)  # the reference's checks (the Shirley background's grid)
+    names = model.param_names
+    ispec = np.full(N_ISPEC, -1, dtype=np.int64)
+    fspec = np.zeros(N_FSPEC)
+    peak = np.full(len(names), -1, dtype=np.int64)
+    if isinstance(model, PolynomialModel):
+        ispec[[I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_HYB]] = [KIND_POLY, 0, 0, 0, 0, 0]
+        stage = np.full(len(names), OUTPUT, dtype=np.int64)
+        basis = np.ascontiguousarray(model.design(energy).T)
+        return KernelModel(ispec, fspec, stage, peak, basis, energy, 0, 0)
+    core = model.core
+    kind = {"Cluster2Core": KIND_CLUSTER2, "Cluster3Core": KIND_CLUSTER3, "PeaksCore": KIND_PEAKS}[type(core).__name__]
+    ispec[I_KIND] = kind
+    ispec[I_SHAPE] = SHAPE_GAUSS if core.lineshape == "gauss" else SHAPE_LORENTZ
+    ispec[I_K] = core.n_peaks
+    ispec[I_DOUBLET] = int(model.doublet)
+    ispec[I_NLINES] = model.n_lines
+    ispec[I_HYB] = int(getattr(core, "hybridized_initial", False))
+    col = {n: i for i, n in enumerate(names)}
+    for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
+                       (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
+                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, "gamma"), (I_SHIFT, "shift")):
+        ispec[slot] = col.get(name, -1)
+    if kind != KIND_PEAKS:
+        nf = float(core.nf)
+        fspec[[F_NF, F_SQRT_NF, F_SQRT_2NF1]] = nf, np.sqrt(nf), np.sqrt(2.0 * (nf - 1))
+    stage = np.empty(len(names), dtype=np.int64)
+    for j, name in enumerate(names):
+        touched = model.lines_of(name)
+        if touched == ():
+            stage[j] = OUTPUT
+        elif touched is None:
+            stage[j] = LEVELS if name in core.level_params else LINES
+        elif name in ("so_split", "so_ratio"):
+            stage[j] = DOUBLET
+        else:
+            stage[j] = PEAK
+            peak[j] = touched[0]
+    n_lev = 2 * core.n_peaks if kind != KIND_PEAKS else 0
+    return KernelModel(ispec, fspec, stage, peak, np.zeros((0, energy.size)), energy, n_lev, model.n_lines)
+
+
+# ---- cluster levels ---------------------------------------------------------------------------
+@jit
+def _char_poly(lam, a1, a2, a3, b1sq, b2sq):
+    d1, d2, d3 = a1 - lam, a2 - lam, a3 - lam
+    m = d2 * d3 - b2sq
+    return d1 * m - b1sq * d3, b1sq - m - d1 * (d2 + d3)
+
+
+@jit
+def tridiag3_eigvals(a1, a2, a3, b1, b2, out):
+    """Ascending eigenvalues of [[a1, b1, 0], [b1, a2, b2], [0, b2, a3]] into out (3,)
+    (the trigonometric solution and guarded Newton polish of :mod:`remc_mpi.models.eigen`)."""
+    b1sq, b2sq = b1 * b1, b2 * b2
+    q = (a1 + a2 + a3) * (1.0 / 3.0)
+    d1, d2, d3 = a1 - q, a2 - q, a3 - q
+    m = d2 * d3 - b2sq
+    p = math.sqrt((d1 * d1 + d2 * d2 + d3 * d3 + 2.0 * (b1sq + b2sq)) * (1.0 / 6.0))
+    p = max(p, 1e-300)
+    r = (d1 * m - b1sq * d3) / (2.0 * p * p * p)
+    phi = math.acos(min(max(r, -1.0), 1.0)) * (1.0 / 3.0)
+    out[0] = q + 2.0 * p * math.cos(phi + _TWO_PI_3)
+    out[2] = q + 2.0 * p * math.cos(phi + 0.0)
+    out[1] = 3.0 * q - out[2] - out[0]
+    for k in range(3):
+        f, df = _char_poly(out[k], a1, a2, a3, b1sq, b2sq)
+        cand = out[k] - f / (math.inf if df == 0.0 else df)
+        fc, _ = _char_poly(cand, a1, a2, a3, b1sq, b2sq)
+        if abs(fc) < abs(f):
+            out[k] = cand
+
+
+@jit
+def tridiag3_eigvec(lam, a1, a2, a3, b1, b2):
+    """Unnormalised eigenvector (x0, x1, x2) of eigenvalue lam and its squared norm: the
+    largest of the three cross products of the rows of A - lam I."""
+    d1, d2, d3 = a1 - lam, a2 - lam, a3 - lam
+    b12 = b1 * b2
+    c0, c1, c2 = b12, -d1 * b2, d1 * d2 - b1 * b1
+    e0, e1, e2 = b1 * d3, -d1 * d3, d1 * b2
+    g0, g1, g2 = d2 * d3 - b2 * b2, -b1 * d3, b12
+    n12 = c0 * c0 + c1 * c1 + c2 * c2
+    n13 = e0 * e0 + e1 * e1 + e2 * e2
+    n23 = g0 * g0 + g1 * g1 + g2 * g2
+    if n13 > n12:
+        c0, c1, c2, n12 = e0, e1, e2, n13
+    if n23 > n12:
+        c0, c1, c2, n12 = g0, g1, g2, n23
+    return c0, c1, c2, n12
+
+
+@jit
+def _cluster3_levels(theta, ispec, fspec, lev, work):
+    delta, v = theta[ispec[I_DELTA]], theta[ispec[I_V]]
+    uff, ufc = theta[ispec[I_UFF]], theta[ispec[I_UFC]]
+    t1, t2 = fspec[F_SQRT_NF] * v, fspec[F_SQRT_2NF1] * v
+    top = 2.0 * delta + uff
+    tridiag3_eigvals(0.0, delta, top, t1, t2, work[:3])
+    tridiag3_eigvals(0.0, delta - ufc, top - 2.0 * ufc, t1, t2, work[3:6])
+    e_g = work[0]
+    x0, x1, x2, n_g = tridiag3_eigvec(e_g, 0.0, delta, top, t1, t2)
+    for k in range(3):
+        f0, f1, f2, n_f = tridiag3_eigvec(work[3 + k], 0.0, delta - ufc, top - 2.0 * ufc, t1, t2)
+        dot = f0 * x0 + f1 * x1 + f2 * x2
+        lev[k] = work[3 + k] - e_g
+        lev[3 + k] = dot * dot / (n_f * n_g)
+
+
+@jit
+def _tridiag2(a, c, t, k):
+    """Eigenvalue k (0 lower) of [[a, t], [t, c]] and its unit eigenvector (as
+    :func:`remc_mpi.models.eigen.tridiag2_eig`)."""
+    m = 0.5 * (a + c)
+    rad = math.hypot(0.5 * (a - c), t)
+    lam = m - rad if k == 0 else m + rad
+    v10, v11 = t, lam - a
+    v20, v21 = lam - c, t
+    n1 = v10 * v10 + v11 * v11
+    n2 = v20 * v20 + v21 * v21
+    if n1 >= n2:
+        nrm = math.sqrt(n1)
+        u0, u1 = v10, v11
+    else:
+        nrm = math.sqrt(n2)
+        u0, u1 = v20, v21
+    if not nrm > 0.0:
+        nrm = 1.0
+    return lam, u0 / nrm, u1 / nrm
+
+
+@jit
+def _cluster2_levels(theta, ispec, fspec, lev):
+    delta, v, ufc = theta[ispec[I_DELTA]], theta[ispec[I_V]], theta[ispec[I_UFC]]
+    t1 = fspec[F_SQRT_NF] * v
+    e_g, g0, g1 = 0.0, 1.0, 0.0
+    hyb = ispec[I_HYB] == 1
+    if hyb:
+        e_g, g0, g1 = _tridiag2(0.0, delta, t1, 0)
+    for k in range(2):
+        lam, f0, f1 = _tridiag2(0.0, delta - ufc, t1, k)
+        ov = f0 * g0 + f1 * g1 if hyb else f0
+        lev[k] = lam - e_g
+        lev[2 + k] = ov * ov
+
+
+@jit
+def compute_levels(theta, ispec, fspec, lev, work):
+    kind = ispec[I_KIND]
+    if kind == KIND_CLUSTER3:
+        _cluster3_levels(theta, ispec, fspec, lev, work)
+    elif kind == KIND_CLUSTER2:
+        _cluster2_levels(theta, ispec, fspec, lev)
+
+
+# ---- lines, sum, output ---------------------------------------------------------------------------
+@jit
+def line_params(theta, ispec, lev, j):
+    """Centre, height and width of line j (doublet copies are lines K..2K-1)."""
+    n_core = ispec[I_K]
+    k = j % n_core
+    if ispec[I_KIND] == KIND_PEAKS:
+        c, h, w = theta[n_core + k], theta[k], theta[2 * n_core + k]
+    else:
+        c, h, w = lev[k] + theta[ispec[I_SHIFT]], lev[n_core + k], theta[ispec[I_GAMMA]]
+    if j >= n_core:
+        c = c + theta[ispec[I_SPLIT]]
+        h = h * theta[ispec[I_RATIO]]
+    return c, h, w
+
+
+@jit
+def compute_line(x, shape, c, h, w, out):
+    """out = h f(x - c; w): Gaussian h exp(-w (x-c)^2 / 2) or Lorentzian h (w/pi) / ((x-c)^2 + w^2)."""
+    if shape == SHAPE_GAUSS:
+        s = -0.5 * w
+        for i in range(x.size):
+            d = x[i] - c
+            out[i] = math.exp(d * d * s) * h
+    else:
+        num = h * w * _INV_PI
+        w2 = w * w
+        for i in range(x.size):
+            d = x[i] - c
+            out[i] = num / (d * d + w2)
+
+
+@jit
+def output_energy(theta, ispec, basis, x, data, S, y):
+    """y = scale * S + background (or the polynomial) written into y; returns U."""
+    n = x.size
+    if ispec[I_KIND] == KIND_POLY:
+        for i in range(n):
+            y[i] = theta[0] * basis[0, i]
+        for k in range(1, basis.shape[0]):
+            c = theta[k]
+            for i in range(n):
+                y[i] += c * basis[k, i]
+        u = 0.0
+        for i in range(n):
+            r = y[i] - data[i]
+            u += r * r
+        return 0.5 * u
+    i_scale, i_sh, i_c, i_sl = ispec[I_SCALE], ispec[I_SHIRLEY], ispec[I_CONST], ispec[I_SLOPE]
+    scale = theta[i_scale] if i_scale >= 0 else 1.0
+    bs = theta[i_sh] if i_sh >= 0 else 0.0
+    b0 = theta[i_c] if i_c >= 0 else 0.0
+    b1 = theta[i_sl] if i_sl >= 0 else 0.0
+    u = 0.0
+    cum = 0.0
+    prev = 0.0
+    for i in range(n):
+        sy = S[i] * scale if i_scale >= 0 else S[i]
+        yi = sy
+        if i_sh >= 0:
+            if i > 0:
+                cum += 0.5 * (sy + prev) * (x[i] - x[i - 1])
+            prev = sy
+            yi += cum * bs
+        if i_c >= 0:
+            yi += b0
+        if i_sl >= 0:
+            yi += b1 * x[i]
+        y[i] = yi
+        r = yi - data[i]
+        u += r * r
+    return 0.5 * u
+
+
+@jit
+def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work):
+    """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given the
+    current lev/lines/S of the row (from the old theta). Recomputed stages go to the trial
+    buffers tlev, tlines (lines with redo[j] = True), tS, ty; the row is not modified."""
+    n_lines = ispec[I_NLINES]
+    n_core = ispec[I_K]
+    for j in range(n_lines):
+        if stage == LEVELS or stage == LINES:
+            redo[j] = True
+        elif stage == PEAK:
+            redo[j] = j % n_core == peak
+        elif stage == DOUBLET:
+            redo[j] = j >= n_core
+        else:
+            redo[j] = False
+    src_lev = lev
+    if stage == LEVELS and ispec[I_KIND] != KIND_PEAKS and ispec[I_KIND] != KIND_POLY:
+        compute_levels(theta, ispec, fspec, tlev, work)
+        src_lev = tlev
+    any_line = False
+    for j in range(n_lines):
+        if redo[j]:
+            c, h, w = line_params(theta, ispec, src_lev, j)
+            compute_line(x, ispec[I_SHAPE], c, h, w, tlines[j])
+            any_line = True
+    src_S = S
+    if any_line:
+        first = tlines[0] if redo[0] else lines[0]
+        for i in range(x.size):
+            tS[i] = first[i]
+        for j in range(1, n_lines):
+            src = tlines[j] if redo[j] else lines[j]
+            for i in range(x.size):
+                tS[i] += src[i]
+        src_S = tS
+    return output_energy(theta, ispec, basis, x, data, src_S, ty)
+
+
+@jit
+def commit(stage, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo):
+    """Copy the trial buffers of the last :func:`trial` into the row."""
+    if stage == LEVELS:
+        lev[:] = tlev
+    any_line = False
+    for j in range(ispec[I_NLINES]):
+        if redo[j]:
+            lines[j, :] = tlines[j]
+            any_line = True
+    if any_line:
+        S[:] = tS
+    y[:] = ty
+
+
+@jit
+def full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work):
+    """Compute every stage of one row from theta; return its energy."""
+    u = trial(theta, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work)
+    commit(LEVELS, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
+    return u
+
+
+class RowBuffers:
+    """Per-replica model state (lev, lines, S, y) of R rows and one set of trial buffers."""
+
+    def __init__(self, km: KernelModel, n_rows: int):
+        n = km.n
+        self.lev = np.zeros((n_rows, km.n_lev))
+        self.lines = np.zeros((n_rows, km.n_lines, n))
+        self.S = np.zeros((n_rows, n))
+        self.y = np.zeros((n_rows, n))
+        self.tlev = np.zeros(km.n_lev)
+        self.tlines = np.zeros((km.n_lines, n))
+        self.tS = np.zeros(n)
+        self.ty = np.zeros(n)
+        self.redo = np.zeros(km.n_lines, dtype=np.bool_)
+        self.work = np.zeros(6)
+
+    #: the per-row arrays, which travel with a configuration
+    ROW_ARRAYS = ("lev", "lines", "S", "y")
+
+    def trial_buffers(self) -> tuple:
+        return self.tlev, self.tlines, self.tS, self.ty, self.redo, self.work
+
+
+def spectra(km: KernelModel, theta: np.ndarray, data: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra (R, N) and energies (R,) of theta (R, P) computed by the kernels (for tests
+    against the numpy evaluators and for one-off evaluations)."""
+    theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=np.float64)
+    data = np.zeros(km.n) if data is None else np.ascontiguousarray(data, dtype=np.float64)
+    buf = RowBuffers(km, theta.shape[0])
+    u = np.empty(theta.shape[0])
+    for r in range(theta.shape[0]):
+        u[r] = full_row(theta[r], km.ispec, km.fspec, km.basis, km.energy, data, buf.lev[r], buf.lines[r], buf.S[r],
+                        buf.y[r], *buf.trial_buffers())
+    return buf.y, u

@@ -1,0 +1,80 @@
+"""What every move is: a declaration (Python) and a step (a compiled kernel).
+
+A move of the sampler, in the manner of emcee's ``moves/``, is one small class that declares
+
+- ``normals(n_free)`` / ``uniforms(n_free)``: how many standard normals and log-uniforms one
+  slot consumes per sweep (the sampler sizes the slot's random buffers from the sum, and gives
+  each move its offset into them);
+- ``init_state(...)``: its per-slot arrays (step sizes, counters, learnt covariances...),
+  which the sampler keeps, checkpoints under ``<move name>/<array>`` and restores;
+- ``scalars``: its block-wide scalars (the same on every rank), checkpointed too;
+- ``counters``: which of its arrays count post-burn-in statistics (reset after burn-in);
+- ``after_sweep(state, adapt)``: adaptation done in Python between sweeps (rare work such as a
+  Cholesky factorisation), while per-sweep adaptation runs inside its kernel.
+
+Its kernel, a ``@jit`` function in the same module, updates one slot; the sweep kernel
+(:mod:`remc_mpi.moves.sweep`) calls every move's kernel for every slot in one compiled call.
+All moves accept by the one rule :func:`metropolis`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from remc_mpi.kernels import jit
+
+
+@jit
+def metropolis(log_ratio, log_u):
+    """Accept when log u < log of the acceptance ratio (log_ratio = -inf always rejects)."""
+    return log_u < log_ratio
+
+
+@jit
+def adapted(log_scale, gain, accepted, target):
+    """Robbins-Monro step on a log scale toward the target acceptance rate:
+    log s <- log s + gain (1[accepted] - target)."""
+    return log_scale + gain * ((1.0 if accepted else 0.0) - target)
+
+
+#: exponent of the Robbins-Monro gain 1 / (n + 1)^ADAPT_EXPONENT (in (1/2, 1]: the steps stop
+#: shrinking too fast to adapt and still vanish; 0.6 as in Andrieu & Thoms 2008, section 4)
+ADAPT_EXPONENT = 0.6
+
+
+def adapt_gain(n_adapted: int) -> float:
+    return 1.0 / (n_adapted + 1.0) ** ADAPT_EXPONENT
+
+
+class Move:
+    """Base of the moves (see module docstring)."""
+
+    name: str = ""
+    counters: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.scalars: dict[str, Any] = {}
+
+    def normals(self, n_free: int) -> int:
+        return 0
+
+    def uniforms(self, n_free: int) -> int:
+        return 0
+
+    def init_state(self, n_slots: int, priors) -> dict[str, np.ndarray]:
+        return {}
+
+    def after_sweep(self, state: dict[str, np.ndarray], adapt: bool) -> None:
+        """Python-side adaptation after a sweep (the kernel did the per-sweep part)."""
+
+    def acceptance(self, state: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Accepted / tried per slot (and parameter, where the move has one), or None."""
+        return None
+
+
+def log_scale_init(scale: float) -> float:
+    """Initial log step size: a tenth of the prior's typical width (1 when it has none)."""
+    return math.log(0.1 * scale) if scale > 0 else 0.0

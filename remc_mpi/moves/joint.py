@@ -1,0 +1,136 @@
+"""Adaptive joint Metropolis: all free parameters together along the slot's learnt covariance.
+
+    theta' = theta + s C z,   z ~ N(0, I),  C C^T = Sigma (the slot's posterior covariance),
+
+accepted with the tempered Metropolis ratio of the whole vector (Haario, Saksman, Tamminen,
+Bernoulli 7, 223 (2001)). Strongly correlated parameters, such as delta, uff, ufc and shift
+along the cluster models' near-degenerate ridges, then mix in sweeps instead of thousands.
+
+Sigma is learnt during burn-in by Welford's running mean and covariance of every slot's state
+after each sweep; from JOINT_START sweeps on, every JOINT_EVERY sweeps, C is renewed by a
+Cholesky factorisation of Sigma plus a floor of 1e-4 s_j^2 on the diagonal (s_j the
+component-wise step sizes) that keeps it positive definite. The scale s starts at
+2.38 / sqrt(d) (the optimal random-walk scale for d-dimensional Gaussian targets, Gelman,
+Roberts, Gilks 1996) and follows Robbins-Monro toward JOINT_TARGET acceptance during burn-in;
+C and s are frozen after burn-in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from remc_mpi.kernels import jit
+from remc_mpi.kernels.priors import logpdf
+from remc_mpi.kernels.spectra import LEVELS, commit, trial
+from remc_mpi.moves.base import Move, adapted, metropolis
+
+#: burn-in sweeps of covariance learning before the first joint move, and between renewals
+JOINT_START = 200
+JOINT_EVERY = 50
+#: acceptance targeted by the joint scale (near the 0.234 optimum of Roberts, Gelman, Gilks 1997)
+JOINT_TARGET = 0.25
+#: optimal random-walk scale 2.38 / sqrt(d) for d-dimensional Gaussian targets (Gelman et al. 1996)
+OPTIMAL_RW_SCALE = 2.38
+#: floor on the learnt variances, relative to the component step sizes squared
+VARIANCE_FLOOR = 1e-4
+
+
+class JointMove(Move):
+    name = "joint"
+    counters = ("accepted", "tried")
+
+    def __init__(self, enabled: bool = True) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.scalars = {"stat_n": 0, "ready": False}
+
+    def normals(self, n_free: int) -> int:
+        return n_free
+
+    def uniforms(self, n_free: int) -> int:
+        return 1
+
+    def init_state(self, n_slots: int, priors) -> dict[str, np.ndarray]:
+        d = len(priors.free_index)
+        self.free = np.asarray(priors.free_index)
+        self.enabled = self.enabled and d > 1
+        return {"mean": np.zeros((n_slots, d)), "m2": np.zeros((n_slots, d, d)), "chol": np.zeros((n_slots, d, d)),
+                "log_scale": np.full(n_slots, np.log(OPTIMAL_RW_SCALE / np.sqrt(max(1, d)))),
+                "accepted": np.zeros(n_slots, dtype=np.int64), "tried": np.zeros(n_slots, dtype=np.int64)}
+
+    def learning(self, adapt: bool) -> bool:
+        return self.enabled and adapt
+
+    def after_sweep(self, state, adapt, log_step=None) -> None:
+        """Count the sweep the kernel learnt from; renew C every JOINT_EVERY sweeps."""
+        if not self.learning(adapt):
+            return
+        n = self.scalars["stat_n"] = self.scalars["stat_n"] + 1
+        if n >= JOINT_START and n % JOINT_EVERY == 0:
+            cov = state["m2"] / (n - 1)
+            floor = np.exp(2 * log_step[:, self.free]) * VARIANCE_FLOOR
+            idx = np.arange(cov.shape[1])
+            cov[:, idx, idx] += floor + 1e-300
+            state["chol"][...] = np.linalg.cholesky(cov)
+            self.scalars["ready"] = True
+
+    def acceptance(self, state):
+        return state["accepted"] / np.maximum(1, state["tried"])
+
+
+@jit
+def welford(theta, free, n, mean, m2, delta):
+    """Add the n-th observation x = theta[free] to the running mean and co-moment m2:
+    delta = x - mean; mean += delta / n; m2 += delta (x - mean)^T (``delta`` is scratch)."""
+    d = free.size
+    for a in range(d):
+        delta[a] = theta[free[a]] - mean[a]
+        mean[a] += delta[a] / n
+    for a in range(d):
+        for b in range(d):
+            m2[a, b] += delta[a] * (theta[free[b]] - mean[b])
+
+
+@jit
+def joint_step(lam, theta, logprior, u, model, prior, row, tbuf, z, log_u, chol, log_scale, scratch, target,
+               adapt, gain):
+    """One joint move on one slot. Returns (new energy, accepted, new log scale)."""
+    ispec, fspec, stage, peak, basis, x, data = model
+    form, args, const, free = prior
+    lev, lines, S, y = row
+    tlev, tlines, tS, ty, redo, work = tbuf
+    p = theta.size
+    prop, lp_new = scratch[0], scratch[1]
+    s = math.exp(log_scale)
+    for j in range(p):
+        prop[j] = theta[j]
+        lp_new[j] = logprior[j]
+    d = free.size
+    for a in range(d):
+        step = 0.0
+        for b in range(a + 1):
+            step += chol[a, b] * z[b]
+        prop[free[a]] += step * s
+    lp_sum = 0.0
+    lp_old = 0.0
+    for a in range(d):
+        j = free[a]
+        lp_new[j] = logpdf(form, args, const, j, prop[j])
+    for j in range(p):
+        lp_sum += lp_new[j]
+        lp_old += logprior[j]
+    ok = False
+    if lp_sum > -math.inf:
+        u_new = trial(prop, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work)
+        ok = metropolis(lam * (u - u_new) + (lp_sum - lp_old), log_u)
+        if ok:
+            commit(LEVELS, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
+            u = u_new
+            for j in range(p):
+                theta[j] = prop[j]
+                logprior[j] = lp_new[j]
+    if adapt:
+        log_scale = adapted(log_scale, gain, ok, target)
+    return u, ok, log_scale
