@@ -34,7 +34,7 @@ def main() -> None:
         row = []
         for name in ("mbar", "bar", "stepping_stone", "ti"):
             t0 = time.perf_counter()
-            fe.ESTIMATORS[name](lam, U)
+            fe.ESTIMATORS[name].point(lam, U)
             row.append(time.perf_counter() - t0)
         tracemalloc.start()
         fe.mbar_log_z(lam, U)

@@ -48,7 +48,7 @@ class SlotBlock:
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
-                 joint: bool = True):
+                 joint: bool = True, component: bool = True):
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy)
@@ -72,6 +72,7 @@ class SlotBlock:
         # the moves, their per-slot state and their columns of the random buffers
         self.component, self.joint, self.prior_draw = ComponentwiseMove(), JointMove(joint), PriorDrawMove()
         self.moves = (self.component, self.joint, self.prior_draw)
+        self.component_on = bool(component)  # off only to test the other moves alone
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
         n_z = [m.normals(n_free) for m in self.moves]
@@ -110,7 +111,7 @@ class SlotBlock:
         sweep_kernel(self.lam, self.theta, self.U, self.logprior, self.rows.lev, self.rows.lines, self.rows.S,
                      self.rows.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
                      self.rand_z, self.rand_logu, self.rand_prior, self.rand_pos, self.z_off, self.u_off,
-                     cs["log_step"], cs["accepted"], cs["tried"], self.target,
+                     self.component_on, cs["log_step"], cs["accepted"], cs["tried"], self.target,
                      bool(self.joint.scalars["ready"]), js["chol"], js["log_scale"], js["accepted"], js["tried"],
                      JOINT_TARGET, learn_n, js["mean"], js["m2"], bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0

@@ -15,6 +15,8 @@ import numpy as np
 
 _EXCHANGE_KEY = 2**31
 _LADDER_KEY = 2**31 + 1
+#: the stream of the free-energy bootstrap's block draws
+BOOTSTRAP_KEY = 2**31 + 2
 
 
 def slot_generator(seed: int, slot: int) -> np.random.Generator:

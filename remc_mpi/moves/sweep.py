@@ -23,7 +23,7 @@ from remc_mpi.moves.prior_draw import prior_draw_step
 @jit
 def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, scratch,
                  z, logu, fresh, pos, z_off, u_off,
-                 log_step, accepted, tried, target,
+                 component_on, log_step, accepted, tried, target,
                  joint_ready, chol, log_jscale, j_accepted, j_tried, j_target, learn_n, mean, m2,
                  adapt, gain):
     free = prior[3]
@@ -32,9 +32,10 @@ def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, 
         if lam[i] == 0.0:
             U[i] = prior_draw_step(theta[i], logprior[i], model, prior, row, tbuf, fresh[i, pos])
         else:
-            U[i] = componentwise_step(lam[i], theta[i], logprior[i], U[i], model, prior, row, tbuf,
-                                      z[i, pos, z_off[0]:], logu[i, pos, u_off[0]:], log_step[i], accepted[i],
-                                      tried[i], adapt, gain, target)
+            if component_on:
+                U[i] = componentwise_step(lam[i], theta[i], logprior[i], U[i], model, prior, row, tbuf,
+                                          z[i, pos, z_off[0]:], logu[i, pos, u_off[0]:], log_step[i], accepted[i],
+                                          tried[i], adapt, gain, target)
             if joint_ready:
                 u, ok, ls = joint_step(lam[i], theta[i], logprior[i], U[i], model, prior, row, tbuf,
                                        z[i, pos, z_off[1]:], logu[i, pos, u_off[1]], chol[i], log_jscale[i], scratch,
