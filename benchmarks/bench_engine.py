@@ -1,12 +1,21 @@
-"""Engine throughput and weak scaling (issue 4).
+"""Engine throughput per model family, kernel share, post-processing, strong and weak scaling.
 
-    python benchmarks/bench_engine.py [--sweeps 400]
+    python benchmarks/bench_engine.py [--families k3,cluster2,cluster3] [--scale 1.0]
 
-Relaunches itself under the venv's ``mpiexec -n 2``. In one invocation it runs cluster3
-(N = 400) twice with the same number of slots per rank: on rank 0 alone with L = 16, then on
-both ranks with L = 32, and prints replica-sweeps per second, the share of the sampling loop's
-wall time spent inside model evaluation (model + energies), and the weak-scaling efficiency
-t(1 rank, 16 slots) / t(2 ranks, 32 slots) per sweep.
+Relaunches itself under the venv's ``mpiexec -n 2``. For every problem of benchmarks/problems.py
+it runs the whole engine (``remc_mpi.engine.run``, as ``remc-mpi run`` does) on rank 0 alone
+and then on both ranks with the same ladder, and prints, all from one invocation:
+
+- evaluations/s per core: sweeps x L x free parameters (one model evaluation per parameter per
+  replica-sweep) / (sampling seconds x ranks);
+- kernel share: time inside the compiled sweep kernel / sampling time;
+- post-processing: estimators with their bootstrap errors, posterior table and diagnostics
+  (seconds, and as a share of the sampling time);
+- strong scaling: sampling time on 1 rank / on 2 ranks, same L; and the same for the whole run
+  (``run()``, set-up to results file, without the interpreter's start);
+- weak scaling (cluster3): 1 rank at L/2 against 2 ranks at L, time per sweep.
+
+``--scale`` multiplies the sweeps (0.25 for a quick look).
 """
 
 from __future__ import annotations
@@ -16,59 +25,75 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import os as _os
-EXI = int(_os.environ.get("EXI", "1"))
+from problems import n_free, problem  # noqa: E402
 
 
-def config(n_temps: int, sweeps: int, out: str) -> dict:
-    return {
-        "data": {"synthetic": {"model": "cluster3",
-                               "params": {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "gamma": 0.7,
-                                          "shift": 0.0, "amp": 1.0},
-                               "grid": [-8.0, 16.0, 400], "noise": 0.01, "seed": 1}},
-        "model": {"name": "cluster3"},
-        "noise": {"sigma": 0.01},
-        "priors": {"delta": {"uniform": [-5.0, 15.0]}, "v": {"uniform": [0.1, 2.0]},
-                   "uff": {"uniform": [5.0, 15.0]}, "ufc": {"uniform": [5.0, 20.0]},
-                   "gamma": {"uniform": [0.1, 2.0]}, "shift": {"uniform": [-3.0, 3.0]}, "amp": {"fixed": 1.0}},
-        "ladder": {"n_temps": n_temps},
-        "sampler": {"sweeps": sweeps, "burn_in": sweeps // 4, "thin": 10, "exchange_interval": EXI},
-        "seed": 3, "progress": False, "output": out,
-    }
+def timed_run(comm, cfg_dict):
+    from remc_mpi.config import parse_config
+    from remc_mpi.engine import run
+
+    comm.Barrier()
+    t0 = time.perf_counter()
+    summary = run(parse_config(cfg_dict), comm, force=True)[0]
+    return summary, time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sweeps", type=int, default=400)
+    ap.add_argument("--families", default="k3,cluster2,cluster3")
+    ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args()
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     if comm.Get_size() == 1 and "REMC_BENCH_CHILD" not in os.environ:
         mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
-        env = dict(os.environ, REMC_BENCH_CHILD="1")
+        env = dict(os.environ, REMC_BENCH_CHILD="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         os.execvpe(mpiexec, [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", __file__, *sys.argv[1:]], env)
-    from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
-
-    folder = comm.bcast(tempfile.mkdtemp() if comm.Get_rank() == 0 else None)
-    rows = []
-    s1 = None
-    if comm.Get_rank() == 0:
-        s1 = run(parse_config(config(16, args.sweeps, f"{folder}/one.h5")), MPI.COMM_SELF, force=True)[0]
-    comm.Barrier()
-    s2 = run(parse_config(config(32, args.sweeps, f"{folder}/two.h5")), comm, force=True)[0]
-    if comm.Get_rank() == 0:
-        for label, s, L, ranks in (("1 rank, L=16", s1, 16, 1), ("2 ranks, L=32", s2, 32, 2)):
-            p = s["provenance"]
-            rate = args.sweeps * L / p["sampling_s"]
-            rows.append((label, rate, p["model_s"] / p["sampling_s"], p["sampling_s"] / args.sweeps))
-            print(f"{label:<16} {rate:10.0f} replica-sweeps/s   model share {p['model_s'] / p['sampling_s']:.2f}   "
-                  f"{1e3 * p['sampling_s'] / args.sweeps:.2f} ms/sweep")
-        print(f"weak-scaling efficiency (1 -> 2 ranks, 16 slots each): {rows[0][3] / rows[1][3]:.3f}")
+    rank = comm.Get_rank()
+    folder = Path(comm.bcast(tempfile.mkdtemp() if rank == 0 else None))
+    if rank == 0:
+        print(f"{'problem':<10}{'ranks':>6}{'L':>4}{'evals/s/core':>14}{'kernel':>8}{'post s':>8}{'post/samp':>10}"
+              f"{'sampling s':>12}{'run s':>8}{'log Z':>12}{'+-':>8}")
+    for name in args.families.split(","):
+        base = problem(name, "x.h5")
+        L, sweeps = base["ladder"]["n_temps"], int(base["sampler"]["sweeps"] * args.scale)
+        rows = {}
+        for ranks in (1, 2):
+            cfg = problem(name, str(folder / f"{name}-{ranks}.h5"), sweeps=sweeps)
+            if ranks == 1:
+                res = timed_run(MPI.COMM_SELF, cfg) if rank == 0 else None
+                comm.Barrier()
+            else:
+                res = timed_run(comm, cfg)
+            if rank == 0:
+                s, wall = res
+                p = s["provenance"]
+                rate = sweeps * L * n_free(name) / (p["sampling_s"] * ranks)
+                rows[ranks] = (p["sampling_s"], wall)
+                print(f"{name:<10}{ranks:>6}{L:>4}{rate:>14.3g}{p['model_s'] / p['sampling_s']:>8.2f}"
+                      f"{p['postprocess_s']:>8.3f}{p['postprocess_s'] / p['sampling_s']:>10.3f}"
+                      f"{p['sampling_s']:>12.3f}{wall:>8.3f}{s['log_evidence']['value']:>12.4f}"
+                      f"{s['log_evidence']['stderr']:>8.4f}", flush=True)
+        if rank == 0:
+            print(f"{'':<10}strong scaling 1 -> 2 ranks (L = {L}): sampling {rows[1][0] / rows[2][0]:.2f}x, "
+                  f"whole run {rows[1][1] / rows[2][1]:.2f}x", flush=True)
+    if "cluster3" in args.families.split(","):
+        L, sweeps = 32, int(2000 * args.scale)
+        half = timed_run(MPI.COMM_SELF, problem("cluster3", str(folder / "w1.h5"), n_temps=L // 2,
+                                                sweeps=sweeps)) if rank == 0 else None
+        comm.Barrier()
+        full = timed_run(comm, problem("cluster3", str(folder / "w2.h5"), n_temps=L, sweeps=sweeps))
+        if rank == 0:
+            t1, t2 = half[0]["provenance"]["sampling_s"], full[0]["provenance"]["sampling_s"]
+            print(f"weak scaling (cluster3, {L // 2} slots per rank): 1 rank L={L // 2} {t1:.3f} s, "
+                  f"2 ranks L={L} {t2:.3f} s: efficiency {t1 / t2:.2f}")
+    if rank == 0:
         shutil.rmtree(folder, ignore_errors=True)
 
 

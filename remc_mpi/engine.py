@@ -29,7 +29,7 @@ from remc_mpi import __version__
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
-from remc_mpi.parallel import LadderComm, on_root
+from remc_mpi.parallel import LadderComm, idle_barrier, on_root
 from remc_mpi.progress import Progress
 from remc_mpi.streams import exchange_uniforms, ladder_generator
 from remc_mpi.sampler import SlotBlock
@@ -235,7 +235,7 @@ class CandidateRun:
                        "digest": self.digest,
                        "block": shared}
             checkpoint.write(self.out_path, arrays, scalars)
-        self.comm.Barrier()
+        idle_barrier(self.comm)
         self.last_checkpoint = time.monotonic()
 
     def checkpoint_code(self, sweep: int) -> int:
@@ -428,7 +428,8 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
         if sub is not comm:
             sub.Free()
     # every group agrees before the final exchange, so an interrupted group never leaves the
-    # others waiting in a collective
+    # others waiting in a collective (asleep: a finished group must not spin on a busy core)
+    idle_barrier(comm)
     if comm.allreduce(stopped is not None, op=_lor()):
         raise stopped or Interrupted("stopped by SIGTERM in another candidate's group; continue with --resume")
     summaries: dict[int, dict] = {}

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from remc_mpi.diagnostics import integrated_time
+from remc_mpi.kernels.reweight import cholesky_solve, counted, mbar_accumulate, mbar_block_sums
 from remc_mpi.streams import BOOTSTRAP_KEY
 
 _CHUNK = 8192
@@ -163,47 +164,51 @@ def _log_denominator(lam: np.ndarray, f: np.ndarray, log_n: np.ndarray, u: np.nd
     return logsumexp(f[None, :] + log_n[None, :] - u[:, None] * lam[None, :], axis=1)
 
 
-def _mbar_weights(lam: np.ndarray, shift: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows a_n = N_k W_nk (each sums to 1) of a chunk u, and log sum_l N_l exp(f_l - lam_l U_n)
-    (``shift`` = f + log N)."""
-    a = shift[None, :] - u[:, None] * lam[None, :]
-    # subtracting each row's largest term keeps exp() in range
-    top = a.max(axis=1)
-    a -= top[:, None]
-    np.exp(a, out=a)
-    tot = a @ np.ones(len(lam))  # BLAS row sums: much faster than a.sum(axis=1) for short rows
-    a /= tot[:, None]
-    return a, np.log(tot) + top
+#: The MBAR Hessian only steers Newton's method (the gradient decides where it stops) and the
+#: bootstrap's one-step replicates, so beyond this many sweeps it comes from evenly strided
+#: sweeps, scaled to all: its cost stays bounded (O(L^2) per sample against O(L) for the
+#: gradient) and its relative error, O(1/sqrt(HESSIAN_SWEEPS)), changes nothing that is reported.
+HESSIAN_SWEEPS = 4000
+
+
+def _mbar_sums_at(lam, shift, U, with_h):
+    L = len(lam)
+    wsum, wtw = np.zeros(L), np.zeros((L, L))
+    obj = mbar_accumulate(U, 0, U.shape[0], lam, shift, wsum, wtw, with_h, np.empty(L), np.empty(L),
+                          np.empty(2 * L, dtype=np.int64))
+    return obj, wsum, np.triu(wtw) + np.triu(wtw, 1).T
 
 
 def _mbar_pass(lam, f, log_n, U):
     """Objective, gradient and Hessian of the MBAR objective at f.
 
     Objective g(f) = sum_n log sum_l N_l exp(f_l - lam_l U_n) - sum_l N_l f_l (convex; its
-    minimum with f_0 = 0 is the MBAR solution); gradient sum_n N_k W_nk - N_k.
+    minimum with f_0 = 0 is the MBAR solution); gradient sum_n N_k W_nk - N_k; Hessian
+    diag(sum_n N W) - sum_n (N W)(N W)^T (from at most HESSIAN_SWEEPS sweeps). Sums in a
+    fixed order (:mod:`remc_mpi.kernels.reweight`).
     """
-    L = len(lam)
-    obj = 0.0
-    wsum = np.zeros(L)
-    wtw = np.zeros((L, L))  # sum_n (N W)^T (N W), for the Hessian
-    shift = f + log_n
-    for u in _row_chunks(U):
-        a, log_den = _mbar_weights(lam, shift, u)
-        obj += float(log_den.sum())
-        wsum += np.ones(a.shape[0]) @ a
-        wtw += a.T @ a
+    n = U.shape[0]
+    stride = -(-n // HESSIAN_SWEEPS)
+    obj, wsum, wtw = _mbar_sums_at(lam, f + log_n, U, stride == 1)
+    if stride == 1:
+        hess = np.diag(wsum) - wtw
+    else:
+        sub = np.ascontiguousarray(U[::stride])
+        _, sub_sum, sub_wtw = _mbar_sums_at(lam, f + log_n, sub, True)
+        hess = (np.diag(sub_sum) - sub_wtw) * (n / sub.shape[0])
     n_k = np.exp(log_n)
     obj -= float(n_k @ f)
-    return obj, wsum - n_k, np.diag(wsum) - wtw
+    return obj, wsum - n_k, hess
 
 
 def _newton_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
-    """Newton step on f_1..f_{L-1} (f_0 = 0 is fixed), batched over leading axes."""
-    g, h = grad[..., 1:], hess[..., 1:, 1:]
-    try:
-        return np.linalg.solve(h, -g[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return -g / np.maximum(np.diagonal(h, axis1=-2, axis2=-1), 1e-300)
+    """Newton steps on f_1..f_{L-1} (f_0 = 0 is fixed) for gradients (L,) or (R, L) at one
+    Hessian (L, L); a diagonal step where the Hessian is not positive definite."""
+    g = np.atleast_2d(grad)[:, 1:]
+    h = np.ascontiguousarray(hess[1:, 1:])
+    x, ok = cholesky_solve(h, np.ascontiguousarray(-g.T))
+    step = x.T if ok else -g / np.maximum(np.diagonal(h), 1e-300)
+    return step if np.ndim(grad) == 2 else step[0]
 
 
 def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
@@ -268,80 +273,82 @@ def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.n
 
 # ---- block-bootstrap replicates from per-block sums (see module docstring) ------------------------
 def _ti_sums(lam, U, point, edges):
-    """Per block b and rung l: (count, sum (U - m_l), sum (U - m_l)^2), m_l the rung's mean."""
+    """Per block b and rung l: sum (U - m_l) and sum (U - m_l)^2, m_l the rung's mean (one
+    rung at a time: O(n) temporaries)."""
     m = U.mean(axis=0)
-    d = U - m
-    return m, np.add.reduceat(d, edges[:-1], axis=0), np.add.reduceat(d * d, edges[:-1], axis=0)
+    s1, s2 = np.empty((2, len(edges) - 1, U.shape[1]))
+    for l in range(U.shape[1]):
+        d = U[:, l] - m[l]
+        s1[:, l] = np.add.reduceat(d, edges[:-1])
+        s2[:, l] = np.add.reduceat(d * d, edges[:-1])
+    return m, s1, s2
 
 
 def _ti_replicates(lam, sums, counts, n_rows, point):
     m, s1, s2 = sums
-    n = (counts @ n_rows)[:, None]
-    d1 = counts @ s1 / n
-    return _ti_from_moments(lam, m + d1, counts @ s2 / n - d1 * d1)
+    n = counted(counts, n_rows[:, None])
+    d1 = counted(counts, s1) / n
+    return _ti_from_moments(lam, m + d1, counted(counts, s2) / n - d1 * d1)
 
 
 def _ss_sums(lam, U, point, edges):
     """Per block and pair l: sum exp(w - w_max) with w = -(lam_{l+1} - lam_l) U_l."""
-    w = -np.diff(lam)[None, :] * U[:, :-1]
-    top = w.max(axis=0)
-    return top, np.add.reduceat(np.exp(w - top), edges[:-1], axis=0)
+    top = np.empty(len(lam) - 1)
+    e = np.empty((len(edges) - 1, len(lam) - 1))
+    for l in range(len(lam) - 1):
+        w = -(lam[l + 1] - lam[l]) * U[:, l]
+        top[l] = w.max()
+        e[:, l] = np.add.reduceat(np.exp(w - top[l]), edges[:-1])
+    return top, e
 
 
 def _ss_replicates(lam, sums, counts, n_rows, point):
     top, e = sums
-    steps = top + np.log(counts @ e) - np.log(counts @ n_rows)[:, None]
+    steps = top + np.log(counted(counts, e)) - np.log(counted(counts, n_rows[:, None]))
     return np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
 
 
 def _bar_sums(lam, U, point, edges):
-    """Per block and pair, at the full-data root df: sums of s_i and s_i (1 - s_i) (forward)
-    and of t_j and t_j (1 - t_j) (reverse), scaled by each pair's largest term."""
+    """Per block and pair, at the full-data root df: sums of s_i (forward) and of t_j
+    (reverse), scaled by the pair's largest term; and h'(df) of the full data."""
     df = -np.diff(point)
-    out = np.empty((4, len(edges) - 1, len(lam) - 1))
+    sums = np.empty((2, len(edges) - 1, len(lam) - 1))
+    slope = np.empty(len(lam) - 1)
     for l in range(len(lam) - 1):
+        slope[l] = 0.0
         for k, log_terms in enumerate(_bar_terms(df[l], *_bar_pair_works(lam, U, l))):
             x = np.exp(log_terms - log_terms.max())
-            out[2 * k, :, l] = np.add.reduceat(x, edges[:-1])
-            out[2 * k + 1, :, l] = np.add.reduceat(x * (1.0 - np.exp(log_terms)), edges[:-1])
-    return df, out
+            sums[k, :, l] = np.add.reduceat(x, edges[:-1])
+            slope[l] += np.sum(x * (1.0 - np.exp(log_terms))) / np.sum(x)
+    return df, sums, slope
 
 
 def _bar_replicates(lam, sums, counts, n_rows, point):
-    """One Newton step of each replicate's Bennett equation from the full-data root
-    (the scales of the sums cancel in h - h(full) and in h')."""
-    df, out = sums
-    sa, dsa, sb, dsb = (counts @ x for x in out)
-    h = np.log(sa) - np.log(sb) - (np.log(out[0].sum(axis=0)) - np.log(out[2].sum(axis=0)))
-    dh = dsa / sa + dsb / sb
-    df_rep = df[None, :] - h / dh
+    """One Newton step of each replicate's Bennett equation from the full-data root, with the
+    full data's slope h' (the scales of the sums cancel in h - h(full))."""
+    df, (sa, sb), slope = sums
+    h = (np.log(counted(counts, sa)) - np.log(counted(counts, sb))
+         - (np.log(sa.sum(axis=0)) - np.log(sb.sum(axis=0))))
+    df_rep = df[None, :] - h / slope
     return np.concatenate([np.zeros((counts.shape[0], 1)), -np.cumsum(df_rep, axis=1)], axis=1)
 
 
 def _mbar_sums(lam, U, point, edges):
-    """Per block: sum_n a_n and sum_n a_n a_n^T at the full-data solution (a_n = N W_n)."""
-    L = len(lam)
-    shift = -point + np.log(U.shape[0])
-    g = np.zeros((len(edges) - 1, L))
-    h = np.zeros((len(edges) - 1, L, L))
-    for b in range(len(edges) - 1):
-        a, _ = _mbar_weights(lam, shift, U[edges[b]:edges[b + 1]].ravel())
-        g[b] = np.ones(a.shape[0]) @ a
-        h[b] = a.T @ a
-    return g, h
+    """Per block: sum_n a_n at the full-data solution (a_n = N W_n), and the full data's Hessian."""
+    f = -np.asarray(point)
+    log_n = np.full(len(lam), np.log(U.shape[0]))
+    g = np.zeros((len(edges) - 1, len(lam)))
+    mbar_block_sums(U, edges, lam, f + log_n, g)
+    return g, _mbar_pass(lam, f, log_n, U)[2]
 
 
 def _mbar_replicates(lam, sums, counts, n_rows, point):
     """One Newton step of each replicate's MBAR objective from the full-data solution:
-    gradient sum_b c_b g_b - N_rep, Hessian diag(sum_b c_b g_b) - sum_b c_b h_b."""
-    g, h = sums
-    L = len(lam)
-    cg = counts @ g
-    grad = cg - (counts @ n_rows)[:, None]
-    hess = -(counts @ h.reshape(len(h), L * L)).reshape(-1, L, L)
-    idx = np.arange(L)
-    hess[:, idx, idx] += cg
-    f = np.tile(-point, (counts.shape[0], 1))
+    gradient sum_b c_b g_b - N_rep, with the full data's Hessian (the replicate's differs by
+    O(stderr), which changes the step by O(stderr^2), like the step itself)."""
+    g, hess = sums
+    grad = counted(counts, g) - counted(counts, n_rows[:, None])
+    f = np.tile(-np.asarray(point), (counts.shape[0], 1))
     f[:, 1:] += _newton_direction(grad, hess)
     return -f
 

@@ -10,6 +10,7 @@ apply the same test with the same uniform, so no further message is needed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -90,14 +91,32 @@ class LadderComm:
         return int(self.comm.allreduce(value, op=MPI.MAX))
 
 
+#: seconds between polls of a rank that waits for others (idle_barrier): short against any
+#: work worth waiting for, long enough that the waiting core is free for the worker
+IDLE_POLL_S = 0.002
+
+
+def idle_barrier(comm) -> None:
+    """A barrier that sleeps while it waits: MPI implementations busy-poll inside blocking
+    collectives (MPICH always), which would take the core a working rank needs while rank 0
+    alone writes results or one group of ranks finishes its candidate."""
+    if comm.Get_size() == 1:
+        return
+    req = comm.Ibarrier()
+    while not req.Test():
+        time.sleep(IDLE_POLL_S)
+
+
 def on_root(comm, fn: Callable[[], object]) -> object:
-    """Run ``fn`` on rank 0 only and broadcast its result (or its exception) to all ranks."""
+    """Run ``fn`` on rank 0 only and broadcast its result (or its exception) to all ranks;
+    the other ranks sleep meanwhile (:func:`idle_barrier`)."""
     result, error = None, None
     if comm.Get_rank() == 0:
         try:
             result = fn()
         except Exception as err:  # noqa: BLE001 - re-raised on every rank below
             error = err
+    idle_barrier(comm)
     error = comm.bcast(error, root=0)
     if error is not None:
         raise error

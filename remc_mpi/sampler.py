@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.kernels.priors import kernel_priors
+from remc_mpi.kernels.rows import swap_rows
 from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
@@ -188,9 +189,7 @@ class SlotBlock:
         i = lows - self.lo
         ok = swap_accepted(lam[lows], lam[lows + 1], self.U[i], self.U[i + 1], uniforms[lows])
         if ok.any():
-            a = i[ok]
-            for arr in self._travelling():
-                arr[a], arr[a + 1] = arr[a + 1].copy(), arr[a].copy()
+            swap_rows(i[ok], *self._travelling())
         return dict(zip(lows.tolist(), ok.tolist()))
 
     def mark_ends(self) -> np.ndarray:

@@ -6,6 +6,7 @@ The summary dict is exactly what ``remc-mpi analyze --json`` prints (SPEC sectio
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,11 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
               accepted: np.ndarray, tried: np.ndarray, log_step: np.ndarray, joint_rate: np.ndarray,
               swap_try: np.ndarray,
               swap_ok: np.ndarray, trips: np.ndarray, provenance: dict[str, Any]) -> dict[str, Any]:
+    t_start = time.perf_counter()
     h5 = writer.h5
     n_data = cfg.data.n
-    E = h5["samples/energy"][:]
-    U = E * n_data
+    U = h5["samples/energy"][:]
+    U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
     theta_all = h5["samples/theta"]
     noise_mode = cfg.noise.estimate
     warnings: list[str] = []
@@ -104,7 +106,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
     map_theta = theta[int(np.argmax(log_post))]
     posterior = posterior_table(theta, model.param_names, priors.free, map_theta)
     ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
-    ess["energy"] = effective_sample_size(E[:, slot])
+    ess["energy"] = effective_sample_size(U[:, slot])
     low = [k for k, v in ess.items() if v < ESS_WARN]
     if low:
         warnings.append(f"effective sample size below {ESS_WARN:g} at the reported rung for: {', '.join(low)}")
@@ -125,15 +127,16 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
                                         for j, name in enumerate(model.param_names) if free[j]},
             "joint_acceptance": joint_rate.tolist(), "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
             "round_trips_per_replica": trips.tolist(), "ess": ess,
-            "tau_energy": float(integrated_time(E[:, slot])), "bootstrap_block": int(est["block"]),
+            "tau_energy": float(integrated_time(U[:, slot])), "bootstrap_block": int(est["block"]),
             "overlap": est["overlap"].tolist(),
         },
         "beta": betas, "lambda": lam.tolist(), "warnings": warnings,
-        "n_saved": int(E.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
+        "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
     }
     if noise is not None:
         summary["noise"] = noise
 
+    provenance = dict(provenance, postprocess_s=time.perf_counter() - t_start)
     writer.write_static(
         {
             "config": {"yaml": cfg.text},

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from remc_mpi.kernels.priors import kernel_priors, logpdf
-from remc_mpi.kernels.spectra import RowBuffers, commit, full_row, kernel_model, spectra, trial
+from remc_mpi.kernels.spectra import RowBuffers, commit, exp_into, full_row, kernel_model, spectra, trial
 from remc_mpi.models import get_model
 from remc_mpi.priors import Prior, PriorSet
 
@@ -67,8 +67,7 @@ def test_one_stage_recomputed_equals_every_stage_bitwise(name, opts):
     full_row(th, *args, *row, *state.trial_buffers())
     for j in rng.permutation(len(m.param_names)):
         th[j] *= 1.1
-        u = trial(th, km.stage[j], km.peak[j], *args[:2], *args[2:], row[0], row[1], row[2],
-                  *state.trial_buffers()[:4], state.redo, state.work)
+        u = trial(th, km.stage[j], km.peak[j], *args, *row[:3], *state.trial_buffers())
         commit(km.stage[j], km.ispec, *row, *state.trial_buffers()[:5])
         u_full = full_row(th, *args, ref.lev[0], ref.lines[0], ref.S[0], ref.y[0], *ref.trial_buffers())
         assert u == u_full, m.param_names[j]
@@ -97,3 +96,15 @@ def test_kernel_prior_log_densities_match_the_reference(form, args):
     assert np.array_equal(np.isinf(got), np.isinf(ref))
     finite = np.isfinite(ref)
     np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-13, atol=1e-13)
+
+
+def test_vectorisable_exp_is_within_one_ulp_of_libm():
+    t = np.concatenate([np.linspace(-745.5, 0.0, 2_000_001), np.linspace(0.0, 709.7, 200_001),
+                        [-746.0, -800.0, -1e300, -708.4, -0.0, 1e-300, 710.0, 1e300]])
+    out = np.empty_like(t)
+    exp_into(t, out, np.empty(2 * t.size, dtype=np.int64))
+    ref = np.exp(t)
+    ulp = np.spacing(np.maximum(np.abs(ref), 5e-324))
+    finite = np.isfinite(ref)
+    assert np.all(np.abs(out[finite] - ref[finite]) <= ulp[finite])
+    assert np.all(out[~finite] == np.inf)

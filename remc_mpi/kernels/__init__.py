@@ -5,34 +5,47 @@ Every kernel is compiled with :data:`jit`: ``nopython`` mode, ``cache=True``, no
 zero gives inf or NaN, as in the numpy reference, instead of raising).
 
 The compiled code is cached on disk so that only the first run on a machine pays the compile
-(see the README for the figure). The cache folder is ``$NUMBA_CACHE_DIR`` when set, otherwise
-``$XDG_CACHE_HOME/remc_mpi/numba`` (``~/.cache/remc_mpi/numba``): a per-user folder, so a
-read-only install on a cluster still caches, and no compiled file lands in the source tree.
+(see the README for the figure). The cache folder is ``kernels-<digest>`` inside
+``$NUMBA_CACHE_DIR`` when set, otherwise inside ``$XDG_CACHE_HOME/remc_mpi/numba``
+(``~/.cache/remc_mpi/numba``): a per-user folder, so a read-only install on a cluster still
+caches and no compiled file lands in the source tree; the digest covers the kernels' sources,
+so another version of remc_mpi never loads stale machine code.
 Numba writes cache files through a temporary name and an atomic rename, so many ranks starting
 at once at worst compile twice; :func:`warm_up` lets rank 0 compile before the others load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 
+def _sources_digest() -> str:
+    """A digest of every file whose code the kernels compile: numba checks only the timestamp
+    of the file that defines a cached function, not of the functions it calls, so the cache
+    folder is keyed by all of them (a changed line anywhere recompiles everything once)."""
+    h = hashlib.sha256()
+    for folder in ("kernels", "moves"):
+        for path in sorted((_PACKAGE / folder).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
 def cache_dir() -> Path:
-    """The folder where numba keeps remc_mpi's compiled kernels."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "remc_mpi" / "numba"
+    """The folder where numba keeps this version of remc_mpi's compiled kernels."""
+    base = os.environ.get("NUMBA_CACHE_DIR")
+    if not base:
+        base = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "remc_mpi" / "numba")
+    return Path(base) / f"kernels-{_sources_digest()}"
 
 
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir())
+import numba  # noqa: E402
 
-import numba  # noqa: E402  (after NUMBA_CACHE_DIR is set: numba reads it on import)
-
-if numba.config.CACHE_DIR != os.environ["NUMBA_CACHE_DIR"]:  # numba was imported before us
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+numba.config.CACHE_DIR = str(cache_dir())
 
 #: the decorator of every kernel (see module docstring)
 jit = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)

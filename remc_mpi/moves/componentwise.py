@@ -53,7 +53,7 @@ def componentwise_step(lam, theta, logprior, u, model, prior, row, tbuf, z, logu
     ispec, fspec, stage, peak, basis, x, data = model
     form, args, const, free = prior
     lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work = tbuf
+    tlev, tlines, tS, ty, redo, work, bits = tbuf
     for k in range(free.size):
         j = free[k]
         old = theta[j]
@@ -63,7 +63,7 @@ def componentwise_step(lam, theta, logprior, u, model, prior, row, tbuf, z, logu
         if lp > -math.inf:
             theta[j] = prop
             u_new = trial(theta, stage[j], peak[j], ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS,
-                          ty, redo, work)
+                          ty, redo, work, bits)
             ok = metropolis(lam * (u - u_new) + (lp - logprior[j]), logu[k])
             if ok:
                 commit(stage[j], ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)

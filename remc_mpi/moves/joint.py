@@ -100,7 +100,7 @@ def joint_step(lam, theta, logprior, u, model, prior, row, tbuf, z, log_u, chol,
     ispec, fspec, stage, peak, basis, x, data = model
     form, args, const, free = prior
     lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work = tbuf
+    tlev, tlines, tS, ty, redo, work, bits = tbuf
     p = theta.size
     prop, lp_new = scratch[0], scratch[1]
     s = math.exp(log_scale)
@@ -123,7 +123,8 @@ def joint_step(lam, theta, logprior, u, model, prior, row, tbuf, z, log_u, chol,
         lp_old += logprior[j]
     ok = False
     if lp_sum > -math.inf:
-        u_new = trial(prop, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work)
+        u_new = trial(prop, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work,
+                      bits)
         ok = metropolis(lam * (u - u_new) + (lp_sum - lp_old), log_u)
         if ok:
             commit(LEVELS, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)

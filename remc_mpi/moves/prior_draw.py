@@ -32,11 +32,11 @@ def prior_draw_step(theta, logprior, model, prior, row, tbuf, fresh):
     ispec, fspec, stage, peak, basis, x, data = model
     form, args, const, free = prior
     lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work = tbuf
+    tlev, tlines, tS, ty, redo, work, bits = tbuf
     for j in range(theta.size):
         theta[j] = fresh[j]
         logprior[j] = 0.0
     for k in range(free.size):
         j = free[k]
         logprior[j] = logpdf(form, args, const, j, theta[j])
-    return full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work)
+    return full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work, bits)
