@@ -31,7 +31,7 @@ from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
 from remc_mpi.parallel import LadderComm, idle_barrier, on_root
 from remc_mpi.progress import Progress
-from remc_mpi.streams import exchange_uniforms, ladder_generator
+from remc_mpi.streams import ExchangeUniforms, ladder_generator
 from remc_mpi.sampler import SlotBlock
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 
@@ -180,6 +180,7 @@ class CandidateRun:
         sp = cfg.sampler
         self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity, self.lam, lc.lo,
                                lc.hi, cfg.seed, sp.target_acceptance, joint=sp.joint_moves and sp.adapt_steps)
+        self.uniforms = ExchangeUniforms(cfg.seed, L - 1)
         self.swap_try = np.zeros(L - 1, dtype=np.int64)
         self.swap_ok = np.zeros(L - 1, dtype=np.int64)
         self.trips = np.zeros(L, dtype=np.int64)
@@ -255,10 +256,10 @@ class CandidateRun:
         burn = sweep < sp.burn_in
         block.sweep(adapt=burn and sp.adapt_steps)
         if (sweep + 1) % sp.exchange_interval == 0:
-            u = exchange_uniforms(self.cfg.seed, self.n_exchange, len(self.lam) - 1)
-            for l, ok in lc.exchange(block, self.lam, u, self.n_exchange % 2).items():
-                self.swap_try[l] += 1
-                self.swap_ok[l] += ok
+            u = self.uniforms.get(self.n_exchange)
+            lows, ok = lc.exchange(block, self.lam, u, self.n_exchange % 2)
+            self.swap_try[lows] += 1
+            self.swap_ok[lows] += ok
             self.n_exchange += 1
             for rep in block.mark_ends():
                 self.trips[rep] += 1

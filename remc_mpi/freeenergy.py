@@ -176,11 +176,11 @@ def _mbar_sums_at(lam, shift, U, with_h):
     wsum, wtw = np.zeros(L), np.zeros((L, L))
     obj = mbar_accumulate(U, 0, U.shape[0], lam, shift, wsum, wtw, with_h, np.empty(L), np.empty(L),
                           np.empty(2 * L, dtype=np.int64))
-    return obj, wsum, np.triu(wtw) + np.triu(wtw, 1).T
+    return obj, wsum, wtw
 
 
-def _mbar_pass(lam, f, log_n, U):
-    """Objective, gradient and Hessian of the MBAR objective at f.
+def _mbar_pass(lam, f, log_n, U, with_hessian=True):
+    """Objective, gradient and (``with_hessian``, else None) Hessian of the MBAR objective at f.
 
     Objective g(f) = sum_n log sum_l N_l exp(f_l - lam_l U_n) - sum_l N_l f_l (convex; its
     minimum with f_0 = 0 is the MBAR solution); gradient sum_n N_k W_nk - N_k; Hessian
@@ -189,10 +189,11 @@ def _mbar_pass(lam, f, log_n, U):
     """
     n = U.shape[0]
     stride = -(-n // HESSIAN_SWEEPS)
-    obj, wsum, wtw = _mbar_sums_at(lam, f + log_n, U, stride == 1)
-    if stride == 1:
+    obj, wsum, wtw = _mbar_sums_at(lam, f + log_n, U, with_hessian and stride == 1)
+    hess = None
+    if with_hessian and stride == 1:
         hess = np.diag(wsum) - wtw
-    else:
+    elif with_hessian:
         sub = np.ascontiguousarray(U[::stride])
         _, sub_sum, sub_wtw = _mbar_sums_at(lam, f + log_n, sub, True)
         hess = (np.diag(sub_sum) - sub_wtw) * (n / sub.shape[0])
@@ -211,9 +212,22 @@ def _newton_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     return step if np.ndim(grad) == 2 else step[0]
 
 
-def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
-               tol: float = 1e-7, max_iter: int = 100) -> np.ndarray:
-    """log Z at every rung by MBAR (Newton's method from ``guess``, by default stepping stone)."""
+#: Newton on the MBAR objective stops when the last step was below this (in f = -log Z):
+#: the error left is then O(MBAR_TOL^2) with the exact Hessian, and at most O(1e-2 MBAR_TOL)
+#: with the strided one (HESSIAN_SWEEPS), either way far below any error bar
+MBAR_TOL = 1e-6
+
+
+def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
+               max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """log Z at every rung by MBAR, and the objective's Hessian (for the bootstrap).
+
+    Newton's method from ``guess`` (by default stepping stone). The Hessian of the first
+    iterate is kept while full steps lower the objective (near the solution, as from a BAR
+    start, it changes by O(stderr), so the iteration still converges in a step or two, and a
+    pass without the Hessian costs a third of one with it); it is renewed after a step that
+    needed a line search.
+    """
     lam = np.asarray(lam, dtype=np.float64)
     n, L = U.shape
     log_n = np.full(L, np.log(n))
@@ -224,7 +238,6 @@ def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
     for _ in range(max_iter):
         step = _newton_direction(grad, hess)
         if np.max(np.abs(step)) < tol:
-            # Newton converges quadratically: the error after this step is O(tol^2)
             f = f.copy()
             f[1:] += step
             break
@@ -232,12 +245,20 @@ def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None,
         while True:
             trial = f.copy()
             trial[1:] += t * step
-            obj_t, grad_t, hess_t = _mbar_pass(lam, trial, log_n, U)
+            obj_t, grad_t, _ = _mbar_pass(lam, trial, log_n, U, with_hessian=False)
             if obj_t <= obj + 1e-12 * abs(obj) or t < 1e-6:
                 break
             t *= 0.5
-        f, obj, grad, hess = trial, obj_t, grad_t, hess_t
-    return -f
+        f, obj, grad = trial, obj_t, grad_t
+        if t < 1.0:
+            hess = _mbar_pass(lam, f, log_n, U)[2]
+    return -f, hess
+
+
+def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
+               max_iter: int = 100) -> np.ndarray:
+    """log Z at every rung by MBAR (see :func:`mbar_solve`)."""
+    return mbar_solve(lam, U, guess, tol, max_iter)[0]
 
 
 def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -272,7 +293,7 @@ def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.n
 
 
 # ---- block-bootstrap replicates from per-block sums (see module docstring) ------------------------
-def _ti_sums(lam, U, point, edges):
+def _ti_sums(lam, U, point, edges, aux=None):
     """Per block b and rung l: sum (U - m_l) and sum (U - m_l)^2, m_l the rung's mean (one
     rung at a time: O(n) temporaries)."""
     m = U.mean(axis=0)
@@ -291,7 +312,7 @@ def _ti_replicates(lam, sums, counts, n_rows, point):
     return _ti_from_moments(lam, m + d1, counted(counts, s2) / n - d1 * d1)
 
 
-def _ss_sums(lam, U, point, edges):
+def _ss_sums(lam, U, point, edges, aux=None):
     """Per block and pair l: sum exp(w - w_max) with w = -(lam_{l+1} - lam_l) U_l."""
     top = np.empty(len(lam) - 1)
     e = np.empty((len(edges) - 1, len(lam) - 1))
@@ -308,7 +329,7 @@ def _ss_replicates(lam, sums, counts, n_rows, point):
     return np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
 
 
-def _bar_sums(lam, U, point, edges):
+def _bar_sums(lam, U, point, edges, aux=None):
     """Per block and pair, at the full-data root df: sums of s_i (forward) and of t_j
     (reverse), scaled by the pair's largest term; and h'(df) of the full data."""
     df = -np.diff(point)
@@ -333,13 +354,14 @@ def _bar_replicates(lam, sums, counts, n_rows, point):
     return np.concatenate([np.zeros((counts.shape[0], 1)), -np.cumsum(df_rep, axis=1)], axis=1)
 
 
-def _mbar_sums(lam, U, point, edges):
-    """Per block: sum_n a_n at the full-data solution (a_n = N W_n), and the full data's Hessian."""
+def _mbar_sums(lam, U, point, edges, aux=None):
+    """Per block: sum_n a_n at the full-data solution (a_n = N W_n); and the full data's
+    Hessian (``aux``, from :func:`mbar_solve`, or computed here)."""
     f = -np.asarray(point)
     log_n = np.full(len(lam), np.log(U.shape[0]))
     g = np.zeros((len(edges) - 1, len(lam)))
     mbar_block_sums(U, edges, lam, f + log_n, g)
-    return g, _mbar_pass(lam, f, log_n, U)[2]
+    return g, aux if aux is not None else _mbar_pass(lam, f, log_n, U)[2]
 
 
 def _mbar_replicates(lam, sums, counts, n_rows, point):
@@ -356,7 +378,8 @@ def _mbar_replicates(lam, sums, counts, n_rows, point):
 @dataclass(frozen=True)
 class Estimator:
     """An estimator of log Z at every rung: its point estimate from the energies, and its
-    bootstrap replicates from per-block sums (``block_sums(lam, U, point, edges)``, then
+    bootstrap replicates from per-block sums (``block_sums(lam, U, point, edges, aux)``, with
+    ``aux`` what the point estimate left for it or None, then
     ``replicates(lam, sums, counts (n_boot, B), rows per block (B,), point)``)."""
 
     point: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -424,14 +447,15 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(BOOTSTRAP_KEY,))))
     point = {"stepping_stone": stepping_stone_log_z(lam, U)}
     point["bar"] = bar_log_z(lam, U)
-    point["mbar"] = mbar_log_z(lam, U, guess=point["bar"])  # BAR is within O(stderr) of MBAR
+    point["mbar"], mbar_hessian = mbar_solve(lam, U, guess=point["bar"])  # BAR is within O(stderr) of MBAR
     point["ti"] = ti_log_z(lam, U)
+    aux = {"mbar": mbar_hessian}
     block = block_length(U)
     edges = block_edges(U.shape[0], block)
     counts = bootstrap_counts(len(edges) - 1, n_boot, rng)
     n_rows = np.diff(edges).astype(np.float64)
-    boot = {name: est.replicates(lam, est.block_sums(lam, U, point[name], edges), counts, n_rows, point[name])
-            for name, est in ESTIMATORS.items()}
+    boot = {name: est.replicates(lam, est.block_sums(lam, U, point[name], edges, aux.get(name)), counts, n_rows,
+                                 point[name]) for name, est in ESTIMATORS.items()}
     extra_boot = [extra(resample(U, edges, c), boot[PRIMARY][i]) for i, c in enumerate(counts)] if extra else []
     stderr = {name: b.std(axis=0, ddof=1) if n_boot > 1 else np.zeros(len(lam)) for name, b in boot.items()}
     # TI's error bar also carries its discretisation error (the others have none)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from remc_mpi.sampler import SlotBlock, swap_accepted
+from remc_mpi.kernels.rows import swap_accepted
+from remc_mpi.sampler import SlotBlock
 
 
 def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
@@ -42,39 +43,37 @@ class LadderComm:
         self.blocks = partition(n_slots, self.size)
         self.lo, self.hi = self.blocks[self.rank]
 
-    def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
-        """Attempt every pair (l, l+1) with l % 2 == parity; return {l: accepted} for the
-        pairs whose lower slot this rank owns."""
-        outcome = block.exchange_local(lam, uniforms, parity)
+    def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray,
+                 parity: int) -> tuple[np.ndarray, np.ndarray]:
+        """Attempt every pair (l, l+1) with l % 2 == parity; return the lower slots l of the
+        pairs this rank owns the lower slot of, and whether each was accepted."""
+        lows, ok = block.exchange_local(lam, uniforms, parity)
         lo, hi = self.lo, self.hi
         right = hi < self.n_slots and (hi - 1) % 2 == parity
         left = lo > 0 and (lo - 1) % 2 == parity
         if not (right or left):
-            return outcome
+            return lows, ok
         from mpi4py import MPI
 
-        reqs, recv = [], {}
-        for side, active, mine, peer in (("right", right, hi - 1, self.rank + 1), ("left", left, lo, self.rank - 1)):
+        reqs, recv = [], []
+        for is_right, active, mine, peer in ((True, right, hi - 1, self.rank + 1), (False, left, lo, self.rank - 1)):
             if not active:
                 continue
             out = block.pack_row(mine)
             inc = np.empty_like(out)
-            recv[side] = (mine, inc, out)
-            tag = min(mine, mine + (1 if side == "right" else -1))
+            recv.append((is_right, mine, inc, out))
+            tag = mine if is_right else mine - 1  # the pair's lower slot
             reqs.append(self.comm.Isend(out, dest=peer, tag=tag))
             reqs.append(self.comm.Irecv(inc, source=peer, tag=tag))
         MPI.Request.Waitall(reqs)
-        for side, (mine, inc, out) in recv.items():
-            if side == "right":
-                l, u_lo, u_hi = mine, out[0], inc[0]
-            else:
-                l, u_lo, u_hi = mine - 1, inc[0], out[0]
-            ok = bool(swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l]))
-            if ok:
+        for is_right, mine, inc, out in recv:
+            l, u_lo, u_hi = (mine, out[0], inc[0]) if is_right else (mine - 1, inc[0], out[0])
+            accepted = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
+            if accepted:
                 block.unpack_row(mine, inc)
-            if side == "right":
-                outcome[l] = ok
-        return outcome
+            if is_right:
+                lows, ok = np.append(lows, l), np.append(ok, accepted)
+        return lows, ok
 
     def gather_slots(self, local: np.ndarray, axis: int = 1) -> np.ndarray | None:
         """Concatenate per-rank arrays along the slot ``axis`` on rank 0 (None elsewhere)."""

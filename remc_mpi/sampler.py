@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.kernels.priors import kernel_priors
-from remc_mpi.kernels.rows import swap_rows
+from remc_mpi.kernels.rows import exchange_block
 from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
@@ -35,13 +35,6 @@ from remc_mpi.streams import slot_generator
 
 #: sweeps of random numbers each slot draws at once (part of the state: buffers are saved)
 RAND_BLOCK = 64
-
-
-def swap_accepted(lam_lo, lam_hi, u_lo, u_hi, uniform):
-    """Exchange test for neighbours (docs/free_energy.md): accept with
-    min(1, exp((lam_hi - lam_lo)(U_hi - U_lo))). Elementwise, so the pairs inside a block and
-    those across ranks share one formula."""
-    return np.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo)
 
 
 class SlotBlock:
@@ -179,18 +172,11 @@ class SlotBlock:
             dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
             pos += dst.size
 
-    def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> dict[int, bool]:
-        """Attempt the pairs (l, l+1) inside this block with l % 2 == parity, all at once;
-        return {l: accepted}. Uniforms are indexed by the pair's lower slot l."""
-        first = self.lo + (parity - self.lo) % 2
-        lows = np.arange(first, self.hi - 1, 2)
-        if lows.size == 0:
-            return {}
-        i = lows - self.lo
-        ok = swap_accepted(lam[lows], lam[lows + 1], self.U[i], self.U[i + 1], uniforms[lows])
-        if ok.any():
-            swap_rows(i[ok], *self._travelling())
-        return dict(zip(lows.tolist(), ok.tolist()))
+    def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
+        """Attempt the pairs (l, l+1) inside this block with l % 2 == parity, all at once (one
+        compiled call); return their lower slots l and whether each was accepted. Uniforms
+        are indexed by the pair's lower slot l."""
+        return exchange_block(self.lo, parity, lam, uniforms, *self._travelling())
 
     def mark_ends(self) -> np.ndarray:
         """Update the direction labels at the ladder's ends; return the replicas that just

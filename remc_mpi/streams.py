@@ -34,7 +34,33 @@ def _exchange_key(seed: int) -> np.ndarray:
     return np.random.SeedSequence(seed, spawn_key=(_EXCHANGE_KEY,)).generate_state(2, np.uint64)
 
 
+#: exchanges whose uniforms one Philox call generates (a generator costs ~15 us to set up,
+#: as much as a whole exchange step of a small problem)
+EXCHANGE_BATCH = 64
+
+
 def exchange_uniforms(seed: int, k: int, n_pairs: int) -> np.ndarray:
-    """Uniforms u[l] in [0, 1) deciding pair (l, l+1) at exchange number ``k``."""
-    bitgen = np.random.Philox(key=_exchange_key(seed), counter=np.array([0, k, 0, 0], dtype=np.uint64))
-    return np.random.Generator(bitgen).random(n_pairs)
+    """Uniforms u[l] in [0, 1) deciding pair (l, l+1) at exchange number ``k``: row
+    k mod EXCHANGE_BATCH of the batch k // EXCHANGE_BATCH, drawn from the Philox stream whose
+    counter is the batch number (so any exchange's uniforms follow from (seed, k) alone)."""
+    return _exchange_batch(seed, k // EXCHANGE_BATCH, n_pairs)[k % EXCHANGE_BATCH]
+
+
+def _exchange_batch(seed: int, batch: int, n_pairs: int) -> np.ndarray:
+    bitgen = np.random.Philox(key=_exchange_key(seed), counter=np.array([0, batch, 0, 0], dtype=np.uint64))
+    return np.random.Generator(bitgen).random((EXCHANGE_BATCH, n_pairs))
+
+
+class ExchangeUniforms:
+    """:func:`exchange_uniforms` with the current batch kept (no state beyond a cache: any
+    exchange number may be asked for, as after a restart)."""
+
+    def __init__(self, seed: int, n_pairs: int):
+        self.seed, self.n_pairs = seed, n_pairs
+        self.batch, self.values = -1, np.zeros((0, n_pairs))
+
+    def get(self, k: int) -> np.ndarray:
+        if k // EXCHANGE_BATCH != self.batch:
+            self.batch = k // EXCHANGE_BATCH
+            self.values = _exchange_batch(self.seed, self.batch, self.n_pairs)
+        return self.values[k % EXCHANGE_BATCH]

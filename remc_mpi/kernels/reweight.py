@@ -25,7 +25,8 @@ from remc_mpi.kernels.spectra import exp_into
 @jit
 def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
     """Over rows r0..r1-1 of U (every slot's sample of those sweeps): g += sum_n a_n and, with
-    ``with_h``, h += sum_n a_n a_n^T (upper triangle only). Returns sum_n log-denominator.
+    ``with_h``, h += sum_n a_n a_n^T (whole rows: they vectorise, where the triangle's short
+    rows did not). Returns sum_n log-denominator.
     ``terms``, ``a`` (L,) and ``bits`` (2L,) are scratch."""
     L = lam.size
     obj = 0.0
@@ -49,7 +50,7 @@ def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
             if with_h:
                 for k in range(L):
                     ak = a[k]
-                    for m in range(k, L):
+                    for m in range(L):
                         h[k, m] += ak * a[m]
     return obj
 

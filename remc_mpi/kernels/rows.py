@@ -1,14 +1,26 @@
-"""Compiled row swaps for the exchanges inside one block of slots.
+"""Compiled exchanges inside one block of slots.
 
-A local exchange of slots (l, l+1) moves the configuration and everything computed from it
-(theta, U, log prior, replica label and direction, and the model state rows) between the two
-rows; the slots' own step sizes and random streams stay. Done for all accepted pairs in one
-call, element by element, instead of a dozen fancy-indexing copies per array in numpy.
+The exchange test of neighbours (l, l+1) (docs/free_energy.md): accept with
+min(1, exp((lam_{l+1} - lam_l)(U_{l+1} - U_l))), decided by the pair's uniform u as
+log u < (lam_{l+1} - lam_l)(U_{l+1} - U_l) — one function for the pairs inside a block and
+those across ranks. An accepted local exchange moves the configuration and everything computed
+from it (theta, U, log prior, replica label and direction, and the model state rows) between the
+two rows; the slots' own step sizes and random streams stay. All pairs of a block in one call.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from remc_mpi.kernels import jit
+
+
+@jit
+def swap_accepted(lam_lo, lam_hi, u_lo, u_hi, uniform):
+    """The exchange test of one pair (see module docstring)."""
+    return math.log(uniform) < (lam_hi - lam_lo) * (u_hi - u_lo)
 
 
 @jit
@@ -18,18 +30,35 @@ def _swap(a, i, j):
 
 
 @jit
-def swap_rows(rows, theta, U, logprior, replica, direction, lev, lines, S, y):
-    """Swap rows i and i + 1 of every per-configuration array, for each i in ``rows``."""
-    for i in rows:
-        j = i + 1
-        U[i], U[j] = U[j], U[i]
-        replica[i], replica[j] = replica[j], replica[i]
-        direction[i], direction[j] = direction[j], direction[i]
-        _swap(theta, i, j)
-        _swap(logprior, i, j)
-        _swap(lev, i, j)
-        _swap(S, i, j)
-        _swap(y, i, j)
-        for m in range(lines.shape[1]):
-            for k in range(lines.shape[2]):
-                lines[i, m, k], lines[j, m, k] = lines[j, m, k], lines[i, m, k]
+def swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y):
+    """Swap rows i and i + 1 of every per-configuration array."""
+    j = i + 1
+    U[i], U[j] = U[j], U[i]
+    replica[i], replica[j] = replica[j], replica[i]
+    direction[i], direction[j] = direction[j], direction[i]
+    _swap(theta, i, j)
+    _swap(logprior, i, j)
+    _swap(lev, i, j)
+    _swap(S, i, j)
+    _swap(y, i, j)
+    for m in range(lines.shape[1]):
+        for k in range(lines.shape[2]):
+            lines[i, m, k], lines[j, m, k] = lines[j, m, k], lines[i, m, k]
+
+
+@jit
+def exchange_block(lo, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, y):
+    """Attempt every pair (l, l+1) inside the block [lo, lo + len(U)) with l % 2 == parity
+    (``lam`` and ``uniforms`` are the whole ladder's); swap the accepted ones. Returns the
+    lower slots of the pairs tried and whether each was accepted."""
+    n = U.size
+    first = lo + (parity - lo) % 2
+    lows = np.arange(first, lo + n - 1, 2)
+    ok = np.zeros(lows.size, dtype=np.bool_)
+    for k in range(lows.size):
+        l = lows[k]
+        i = l - lo
+        if swap_accepted(lam[l], lam[l + 1], U[i], U[i + 1], uniforms[l]):
+            ok[k] = True
+            swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y)
+    return lows, ok
