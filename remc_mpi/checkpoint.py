@@ -31,6 +31,10 @@ class CheckpointError(Exception):
     """No usable checkpoint generation."""
 
 
+class CheckpointFormatError(CheckpointError):
+    """A checkpoint written by another version's format: no generation of it can be used."""
+
+
 def paths(final: str | os.PathLike) -> tuple[Path, Path, Path]:
     """(newest, previous, temporary) checkpoint paths of results file ``final``."""
     base = str(final)
@@ -71,8 +75,9 @@ def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         fmt = h5.attrs.get("format")
         if fmt != FORMAT:
             if isinstance(fmt, str) and fmt.startswith("remc_mpi-checkpoint/"):
-                raise CheckpointError(f"{path}: checkpoint format {fmt} was written by another version of remc_mpi "
-                                      f"and cannot be resumed by this one ({FORMAT}); start afresh with --force")
+                raise CheckpointFormatError(f"{path}: checkpoint format {fmt} was written by another version of "
+                                            f"remc_mpi and cannot be resumed by this one ({FORMAT}); "
+                                            "start afresh with --force")
             raise CheckpointError(f"{path}: not a remc_mpi checkpoint")
         scalars = json.loads(h5.attrs["scalars"])
         arrays: dict[str, np.ndarray] = {}
@@ -91,6 +96,8 @@ def read(final: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any
         try:
             arrays, scalars = _read_one(path)
             return arrays, scalars, path, warnings
+        except CheckpointFormatError:
+            raise
         except (OSError, KeyError, ValueError, CheckpointError) as err:
             warnings.append(f"checkpoint {path} is unusable ({err.__class__.__name__}: {err}); "
                             "trying the previous generation")

@@ -32,7 +32,7 @@ from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
 from remc_mpi.parallel import LadderComm, idle_barrier, on_root
 from remc_mpi.progress import Progress
 from remc_mpi.streams import ExchangeUniforms, ladder_generator
-from remc_mpi.sampler import SlotBlock
+from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 
 FLUSH_EVERY = 512
@@ -404,6 +404,8 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
         return todo
 
     todo = on_root(comm, plan)
+    if comm.Get_size() > 1:  # rank 0 compiles the kernels (first run) while the others sleep
+        on_root(comm, warm_up)
     show = cfg.progress if progress is None else progress
     n_c = len(cfg.candidates)
     groups = min(n_c, comm.Get_size())

@@ -229,3 +229,19 @@ class SlotBlock:
         for m in self.moves:
             for k, v in m.scalars.items():
                 m.scalars[k] = type(v)(scalars[f"{m.name}/{k}"])
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the sampler's kernels on a tiny problem. Every kernel
+    has one signature whatever the model, so a parallel run lets rank 0 do this first and the
+    other ranks then load the compiled code instead of all compiling at once."""
+    from remc_mpi.models import get_model
+    from remc_mpi.priors import Prior
+
+    model = get_model("polynomial", degree=1)
+    priors = PriorSet(model.param_names, {n: Prior("normal", (0.0, 1.0)) for n in model.param_names})
+    x = np.linspace(0.0, 1.0, 4)
+    lam = np.array([0.0, 1.0])
+    block = SlotBlock(model, priors, x, x, lam, 0, 2, 0)
+    block.sweep(adapt=True)
+    block.exchange_local(lam, np.array([0.5]), 0)

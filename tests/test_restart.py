@@ -163,6 +163,20 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     assert "different config" in r.stderr and r.stderr.count("\n") == 1
 
 
+def test_checkpoint_of_an_older_format_is_refused_with_its_reason(tmp_path):
+    proc = start(tmp_path, "out.h5")
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    proc.kill()
+    proc.communicate()
+    for path in checkpoint.paths(tmp_path / "out.h5")[:2]:
+        if path.exists():
+            with h5py.File(path, "r+") as h5:
+                h5.attrs["format"] = "remc_mpi-checkpoint/1"
+    r = resume(tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "remc_mpi-checkpoint/1" in r.stderr and "--force" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_checkpoint_roundtrip_and_checksum(tmp_path):
     arrays = {"a": np.arange(5.0), "slot/b": np.ones((2, 3))}
     checkpoint.write(tmp_path / "x.h5", arrays, {"sweep": 3})

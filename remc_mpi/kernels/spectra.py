@@ -391,18 +391,25 @@ def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev,
 
 
 @jit
+def copy_into(dst, src):
+    """dst[i] = src[i] (an explicit loop: numba compiles slice assignment ten times slower)."""
+    for i in range(src.size):
+        dst[i] = src[i]
+
+
+@jit
 def commit(stage, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo):
     """Copy the trial buffers of the last :func:`trial` into the row."""
     if stage == LEVELS:
-        lev[:] = tlev
+        copy_into(lev, tlev)
     any_line = False
     for j in range(ispec[I_NLINES]):
         if redo[j]:
-            lines[j, :] = tlines[j]
+            copy_into(lines[j], tlines[j])
             any_line = True
     if any_line:
-        S[:] = tS
-    y[:] = ty
+        copy_into(S, tS)
+    copy_into(y, ty)
 
 
 @jit

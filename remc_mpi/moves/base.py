@@ -12,9 +12,11 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
 - ``after_sweep(state, adapt)``: adaptation done in Python between sweeps (rare work such as a
   Cholesky factorisation), while per-sweep adaptation runs inside its kernel.
 
-Its kernel, a ``@jit`` function in the same module, updates one slot; the sweep kernel
-(:mod:`remc_mpi.moves.sweep`) calls every move's kernel for every slot in one compiled call.
-All moves accept by the one rule :func:`metropolis`.
+Its kernels, ``@jit`` functions in the same module, are a *propose* (fill the proposed state
+and its log prior, say which model stage it changes and the log prior ratio) and a *record*
+(counters, per-sweep adaptation). The sweep kernel (:mod:`remc_mpi.moves.sweep`) runs every
+proposal of every slot in one compiled call through one model evaluation and the one accept
+rule :func:`metropolis`.
 """
 
 from __future__ import annotations

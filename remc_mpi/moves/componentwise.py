@@ -19,8 +19,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.kernels.spectra import commit, trial
-from remc_mpi.moves.base import Move, adapted, log_scale_init, metropolis
+from remc_mpi.moves.base import Move, adapted, log_scale_init
 
 
 class ComponentwiseMove(Move):
@@ -44,35 +43,24 @@ class ComponentwiseMove(Move):
 
 
 @jit
-def componentwise_step(lam, theta, logprior, u, model, prior, row, tbuf, z, logu, log_step, accepted, tried,
-                       adapt, gain, target):
-    """One sweep of component-wise moves on one slot; returns the slot's new energy.
-    ``model`` = (ispec, fspec, stage, peak, basis, x, data), ``prior`` = (form, args, const,
-    free), ``row`` = the slot's (lev, lines, S, y), ``tbuf`` the trial buffers; z and logu
-    are this move's draws for this sweep."""
-    ispec, fspec, stage, peak, basis, x, data = model
+def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak, z, log_step):
+    """Proposal k of the sweep: free parameter j = free[k] moved by s_j z_k. Fills the proposed
+    state and its log prior; returns (stage to recompute, peak, log prior ratio, inside support)."""
     form, args, const, free = prior
-    lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work, bits = tbuf
-    for k in range(free.size):
-        j = free[k]
-        old = theta[j]
-        prop = old + math.exp(log_step[j]) * z[k]
-        lp = logpdf(form, args, const, j, prop)
-        ok = False
-        if lp > -math.inf:
-            theta[j] = prop
-            u_new = trial(theta, stage[j], peak[j], ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS,
-                          ty, redo, work, bits)
-            ok = metropolis(lam * (u - u_new) + (lp - logprior[j]), logu[k])
-            if ok:
-                commit(stage[j], ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
-                u = u_new
-                logprior[j] = lp
-            else:
-                theta[j] = old
-        accepted[j] += ok
-        tried[j] += 1
-        if adapt:
-            log_step[j] = adapted(log_step[j], gain, ok, target)
-    return u
+    j = free[k]
+    for m in range(theta.size):
+        prop[m] = theta[m]
+        lp_prop[m] = logprior[m]
+    prop[j] = theta[j] + math.exp(log_step[j]) * z[k]
+    lp_prop[j] = logpdf(form, args, const, j, prop[j])
+    return stage[j], peak[j], lp_prop[j] - logprior[j], lp_prop[j] > -math.inf
+
+
+@jit
+def componentwise_record(k, free, accepted, tried, log_step, ok, adapt, gain, target):
+    """Count proposal k's outcome and, during burn-in, adapt its step size."""
+    j = free[k]
+    accepted[j] += ok
+    tried[j] += 1
+    if adapt:
+        log_step[j] = adapted(log_step[j], gain, ok, target)

@@ -23,8 +23,8 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.kernels.spectra import LEVELS, commit, trial
-from remc_mpi.moves.base import Move, adapted, metropolis
+from remc_mpi.kernels.spectra import LEVELS
+from remc_mpi.moves.base import Move, adapted
 
 #: burn-in sweeps of covariance learning before the first joint move, and between renewals
 JOINT_START = 200
@@ -94,44 +94,33 @@ def welford(theta, free, n, mean, m2, delta):
 
 
 @jit
-def joint_step(lam, theta, logprior, u, model, prior, row, tbuf, z, log_u, chol, log_scale, scratch, target,
-               adapt, gain):
-    """One joint move on one slot. Returns (new energy, accepted, new log scale)."""
-    ispec, fspec, stage, peak, basis, x, data = model
+def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
+    """theta' = theta + s C z on the free parameters. Fills the proposed state and its log
+    prior; returns (stage LEVELS, -1, log prior ratio, inside support)."""
     form, args, const, free = prior
-    lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work, bits = tbuf
     p = theta.size
-    prop, lp_new = scratch[0], scratch[1]
-    s = math.exp(log_scale)
     for j in range(p):
         prop[j] = theta[j]
-        lp_new[j] = logprior[j]
+        lp_prop[j] = logprior[j]
+    s = math.exp(log_scale)
     d = free.size
     for a in range(d):
         step = 0.0
         for b in range(a + 1):
             step += chol[a, b] * z[b]
         prop[free[a]] += step * s
-    lp_sum = 0.0
-    lp_old = 0.0
     for a in range(d):
         j = free[a]
-        lp_new[j] = logpdf(form, args, const, j, prop[j])
+        lp_prop[j] = logpdf(form, args, const, j, prop[j])
+    lp_sum = 0.0
+    lp_old = 0.0
     for j in range(p):
-        lp_sum += lp_new[j]
+        lp_sum += lp_prop[j]
         lp_old += logprior[j]
-    ok = False
-    if lp_sum > -math.inf:
-        u_new = trial(prop, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work,
-                      bits)
-        ok = metropolis(lam * (u - u_new) + (lp_sum - lp_old), log_u)
-        if ok:
-            commit(LEVELS, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
-            u = u_new
-            for j in range(p):
-                theta[j] = prop[j]
-                logprior[j] = lp_new[j]
-    if adapt:
-        log_scale = adapted(log_scale, gain, ok, target)
-    return u, ok, log_scale
+    return LEVELS, -1, lp_sum - lp_old, lp_sum > -math.inf
+
+
+@jit
+def joint_record(ok, adapt, gain, target, log_scale):
+    """The joint scale after one joint move (adapted during burn-in)."""
+    return adapted(log_scale, gain, ok, target) if adapt else log_scale

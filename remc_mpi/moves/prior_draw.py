@@ -12,7 +12,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.kernels.spectra import full_row
+from remc_mpi.kernels.spectra import LEVELS
 from remc_mpi.moves.base import Move
 
 
@@ -27,16 +27,15 @@ class PriorDrawMove(Move):
 
 
 @jit
-def prior_draw_step(theta, logprior, model, prior, row, tbuf, fresh):
-    """Replace the slot's configuration by the draw ``fresh``; returns its energy."""
-    ispec, fspec, stage, peak, basis, x, data = model
+def prior_draw_propose(fresh, prop, lp_prop, prior):
+    """The draw ``fresh`` as the proposal: an independence proposal from the prior itself,
+    whose Metropolis-Hastings ratio at lambda = 0 is exactly 1 (log ratio 0, always accepted).
+    Returns (stage LEVELS, -1, log ratio 0, True)."""
     form, args, const, free = prior
-    lev, lines, S, y = row
-    tlev, tlines, tS, ty, redo, work, bits = tbuf
-    for j in range(theta.size):
-        theta[j] = fresh[j]
-        logprior[j] = 0.0
+    for j in range(prop.size):
+        prop[j] = fresh[j]
+        lp_prop[j] = 0.0
     for k in range(free.size):
         j = free[k]
-        logprior[j] = logpdf(form, args, const, j, theta[j])
-    return full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work, bits)
+        lp_prop[j] = logpdf(form, args, const, j, prop[j])
+    return LEVELS, -1, 0.0, True
