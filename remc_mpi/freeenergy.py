@@ -68,9 +68,16 @@ def _ti_from_moments(lam: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.n
     return -np.concatenate([zero, np.cumsum(pieces, axis=-1)], axis=-1)
 
 
+def _moments(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of every rung's energies, one rung at a time (numpy's var of the
+    whole array would make an n x L temporary: 800 MB at 2e6 sweeps and 50 rungs)."""
+    mean = U.mean(axis=0)
+    return mean, np.array([np.mean((U[:, l] - mean[l]) ** 2) for l in range(U.shape[1])])
+
+
 def ti_log_z(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
     """log Z at every rung by thermodynamic integration with the Hermite correction."""
-    return _ti_from_moments(np.asarray(lam, dtype=np.float64), U.mean(axis=0), U.var(axis=0))
+    return _ti_from_moments(np.asarray(lam, dtype=np.float64), *_moments(U))
 
 
 def ti_discretization(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
@@ -79,7 +86,7 @@ def ti_discretization(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
     The Hermite rule's global error is O(h^4), so with I_h on the ladder up to rung l and I_2h
     on every other rung of it (rung l kept), the error of I_h is about (I_h - I_2h) / 15.
     """
-    mean, var = U.mean(axis=0), U.var(axis=0)
+    mean, var = _moments(U)
     full = _ti_from_moments(lam, mean, var)
     err = np.zeros(len(lam))
     for l in range(2, len(lam)):

@@ -82,9 +82,9 @@ def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
     # slurmctld acts on time limits in a pass every 30 s and sends the signal at the first pass
     # within 30 s of the asked-for time: with a one-minute limit and --signal=B:USR1@18 it comes
     # 12 to 42 s after the start (probe jobs here: 26-35 s at @20), well after the ranks have
-    # started (2-3 s) and before these 55000 sweeps (about 60 s on 2 ranks, more while the
-    # reference runs beside them) are done.
-    cfg = dict(CONFIG, output="out.h5", sampler={"sweeps": 55000, "burn_in": 5000, "thin": 50})
+    # started (2-3 s) and before these 1500000 sweeps (about 65 s on 2 ranks with the compiled
+    # kernels, more while the reference runs beside them) are done.
+    cfg = dict(CONFIG, output="out.h5", sampler={"sweeps": 1500000, "burn_in": 5000, "thin": 500, "save_every": 10})
     cfg.pop("checkpoint")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "--time=1", "--signal=B:USR1@18",
