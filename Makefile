@@ -54,7 +54,7 @@ $(MPIO_VENV)/.installed: pyproject.toml
 	  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev pkg-config >/dev/null; }
 	test -x $(MPIO_BIN)/python || $(PYTHON) -m venv $(MPIO_VENV)
 	$(MPIO_BIN)/python -m pip install -q -U pip setuptools wheel
-	$(MPIO_BIN)/python -m pip install -q mpi4py numpy cython pkgconfig scipy pyyaml pytest hypothesis
+	$(MPIO_BIN)/python -m pip install -q mpi4py numpy cython pkgconfig scipy pyyaml numba pytest hypothesis
 	mkdir -p $(WHEELS)
 	ls $(WHEELS)/h5py-*.whl >/dev/null 2>&1 || CC=mpicc HDF5_MPI=ON HDF5_DIR=$(HDF5_DIR) \
 	  $(MPIO_BIN)/python -m pip wheel -q --no-deps --no-binary=h5py --no-build-isolation -w $(WHEELS) h5py
