@@ -214,7 +214,7 @@ def write_tasks(camp: Campaign) -> list[Task]:
 def task_done(task: Task) -> bool:
     """All of the task's result files exist and are complete."""
     from remc_mpi.config import load_config
-    from remc_mpi.engine import output_paths
+    from remc_mpi.output import output_paths
     from remc_mpi.output import complete_summary
 
     try:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from remc_mpi.errors import InputError
 from remc_mpi.output import fsync_path
 
 #: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
@@ -111,3 +113,29 @@ def exists(final: str | os.PathLike) -> bool:
 def remove(final: str | os.PathLike) -> None:
     for p in paths(final):
         p.unlink(missing_ok=True)
+
+
+def config_digest(cfg, cand) -> str:
+    """What a checkpoint must match to be resumed: the config text and the candidate."""
+    return hashlib.sha256((cfg.text + "\0" + cand.label).encode()).hexdigest()
+
+
+def read_checkpoint(comm, out_path: Path, digest: str) -> tuple[dict, dict] | None:
+    """The newest usable checkpoint of ``out_path`` on every rank (read by rank 0), or None."""
+    from remc_mpi.parallel import on_root
+
+    def load():
+        if not exists(out_path):
+            return None
+        try:
+            arrays, scalars, used, warns = read(out_path)
+        except CheckpointError as err:
+            raise InputError(str(err), str(out_path)) from None
+        for w in warns:
+            print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
+        if scalars["digest"] != digest:
+            raise InputError("the checkpoint was written by a different config or model; "
+                             "start afresh with --force", str(used))
+        return arrays, scalars
+
+    return on_root(comm, load)

@@ -1,6 +1,6 @@
 """Command line: remc-mpi run | simulate | analyze | select | validate | demo.
 
-Exit status (SPEC section 6): 0 success; 2 bad input, reported as one line naming the file
+Exit status (docs/contract.md, section 5): 0 success; 2 bad input, reported as one line naming the file
 and key or line, before any sampling and without touching earlier output; 1 anything else.
 Under MPI every rank parses and validates the same input; only rank 0 prints.
 """
@@ -75,7 +75,7 @@ def _run(args, signals) -> int:
 
     from remc_mpi.config import load_config
     from remc_mpi.engine import Interrupted, run
-    from remc_mpi.selection import format_table, select
+    from remc_mpi.report import format_report
 
     if args.no_file_locking:
         import os
@@ -92,41 +92,8 @@ def _run(args, signals) -> int:
             print(f"remc-mpi: {err}", file=sys.stderr, flush=True)
         return 1
     if comm.Get_rank() == 0:
-        for s in summaries:
-            print(format_summary(s))
-        if len(summaries) > 1:
-            print()
-            print(format_table(select(summaries, prior=cfg.model_priors)))
+        print(format_report(summaries))
     return 0
-
-
-def format_summary(s: dict) -> str:
-    """The text report of one run (what ``analyze`` prints)."""
-    lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, sigma = {s['sigma']:.6g}"
-             + ("  [noise estimated]" if "noise" in s else ""),
-             f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
-             f"({s['log_evidence']['method']}),  F = {s['free_energy']:.4f}"]
-    for name, e in s["estimators"].items():
-        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
-    if "noise" in s:
-        n = s["noise"]
-        lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "
-                     f"sigma_hat = {n['sigma_hat']:.6g} +- {n['sigma_hat_stderr']:.3g}")
-    truth = s.get("truth") or {}
-    lines.append(f"  {'parameter':<10} {'mean':>10} {'sd':>9} {'MAP':>10} {'2.5%':>10} {'97.5%':>10}"
-                 + (f" {'true':>9}" if truth else ""))
-    for name, p in s["posterior"].items():
-        if p.get("fixed"):
-            continue
-        t = f" {truth[name]:9.4g}" if name in truth else ""
-        lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
-                     f"{p['q975']:10.4g}{t}")
-    d = s["diagnostics"]
-    lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
-                 f"ESS(energy) {d['ess']['energy']:.0f}")
-    for w in s.get("warnings", []):
-        lines.append(f"  warning: {w}")
-    return "\n".join(lines)
 
 
 def _load_summary(path: str) -> dict:
@@ -142,7 +109,7 @@ def _load_summary(path: str) -> dict:
 
 
 def cmd_analyze(args) -> int:
-    from remc_mpi.selection import format_table, select
+    from remc_mpi.report import format_report
 
     if args.json and len(args.results) > 1:
         raise InputError("--json takes one results file (use `remc-mpi select --json` to compare)",
@@ -151,10 +118,7 @@ def cmd_analyze(args) -> int:
     if args.json:
         print(json.dumps(summaries[0]))
         return 0
-    print("\n\n".join(format_summary(s) for s in summaries))
-    if len(summaries) > 1:
-        print()
-        print(format_table(select(summaries, files=list(args.results))))
+    print(format_report(summaries, files=list(args.results)))
     return 0
 
 
@@ -268,7 +232,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
-    from remc_mpi.engine import output_paths
+    from remc_mpi.output import output_paths
 
     cfg = load_config(args.config)
     labels = ", ".join(c.label for c in cfg.candidates)

@@ -22,7 +22,7 @@ from remc_mpi.errors import InputError
 
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
     from remc_mpi.config import load_config
-    from remc_mpi.engine import output_paths
+    from remc_mpi.output import output_paths
     from remc_mpi.output import complete_summary
     from remc_mpi.selection import select
 
@@ -90,9 +90,9 @@ def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
     sweep = next((k for k in (done[0] if done else {}) if k.startswith("sweep_")), None)
     if not done or sweep is None or "noise" not in done[0]:
         return None
-    from remc_mpi.plots import _pyplot
+    from remc_mpi.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     models = [k[2:] for k in done[0] if k.startswith("P_")]
     target = models[-1]
     xs = sorted({r[sweep] for r in done})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,6 @@ TOP_KEYS = {
 DATA_KEYS = {"file", "synthetic", "window", "normalize"}
 SYNTH_KEYS = {"model", "options", "params", "grid", "noise", "seed"}
 MODEL_KEYS = {"name", "options", "label", "priors"}
-NOISE_KEYS = {"sigma", "estimate", "b_max"}
-LADDER_KEYS = {"n_temps", "spacing", "beta_min", "betas", "adapt"}
-SAMPLER_KEYS = {"sweeps", "burn_in", "thin", "exchange_interval", "adapt_steps", "target_acceptance",
-                "save_every", "joint_moves"}
-CHECKPOINT_KEYS = {"every_sweeps", "every_minutes"}
 
 
 @dataclass
@@ -77,6 +72,15 @@ class NoiseSpec:
 class CheckpointSpec:
     every_sweeps: int | None = None
     every_minutes: float | None = 10.0
+
+
+def _keys(spec) -> set[str]:
+    """The config keys of a section: its dataclass's fields (one list, not two to keep in step)."""
+    return {f.name for f in fields(spec)}
+
+
+NOISE_KEYS, LADDER_KEYS, SAMPLER_KEYS, CHECKPOINT_KEYS = (_keys(c) for c in (NoiseSpec, LadderSpec, SamplerSpec,
+                                                                            CheckpointSpec))
 
 
 @dataclass
@@ -354,12 +358,11 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
 
     sam_raw = ctx.mapping(cfg.get("sampler") or {}, "sampler", SAMPLER_KEYS)
     sampler = SamplerSpec()
-    for key in ("sweeps", "burn_in", "thin", "exchange_interval", "save_every"):
-        if key in sam_raw:
-            setattr(sampler, key, ctx.integer(sam_raw[key], f"sampler.{key}", 0 if key == "burn_in" else 1))
-    for key in ("adapt_steps", "joint_moves"):
-        if key in sam_raw:
-            setattr(sampler, key, ctx.boolean(sam_raw[key], f"sampler.{key}"))
+    for f in fields(SamplerSpec):  # integers and switches by their declared type
+        if f.name in sam_raw and f.type == "int":
+            setattr(sampler, f.name, ctx.integer(sam_raw[f.name], f"sampler.{f.name}", 0 if f.name == "burn_in" else 1))
+        elif f.name in sam_raw and f.type == "bool":
+            setattr(sampler, f.name, ctx.boolean(sam_raw[f.name], f"sampler.{f.name}"))
     if "target_acceptance" in sam_raw:
         t = ctx.number(sam_raw["target_acceptance"], "sampler.target_acceptance")
         if not 0 < t < 1:

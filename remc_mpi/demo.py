@@ -25,11 +25,10 @@ def demo_config(quick: bool = False) -> dict:
 def run_demo(folder: str, quick: bool = False) -> int:
     from mpi4py import MPI
 
-    from remc_mpi.cli import format_summary
     from remc_mpi.config import parse_config
     from remc_mpi.data import write_spectrum
     from remc_mpi.engine import run
-    from remc_mpi.selection import format_table, select
+    from remc_mpi.report import format_report
 
     comm = MPI.COMM_WORLD
     out = Path(folder)
@@ -45,10 +44,7 @@ def run_demo(folder: str, quick: bool = False) -> int:
               f"candidates {', '.join(c.label for c in cfg.candidates)}, {comm.Get_size()} rank(s)", flush=True)
     summaries = run(cfg, comm, force=True)
     if comm.Get_rank() == 0:
-        for s in summaries:
-            print(format_summary(s))
-        print()
-        print(format_table(select(summaries)))
+        print(format_report(summaries))
         print(f"results: {', '.join(s['file'] for s in summaries)}")
         if importlib.util.find_spec("matplotlib") is None:
             print("plots skipped: matplotlib is not installed (pip install 'remc-mpi[plot]')")

@@ -21,7 +21,12 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
     return acf / acf[0] if acf[0] > 0 else np.zeros(n)
 
 
-def integrated_time(x: np.ndarray, c: float = 5.0) -> float:
+#: Sokal's window constant: the sum stops at the first lag M >= c tau(M) (Sokal 1997, whose
+#: c = 4-6 keeps the window's bias and noise both small; 5 as in emcee)
+SOKAL_C = 5.0
+
+
+def integrated_time(x: np.ndarray, c: float = SOKAL_C) -> float:
     """Integrated autocorrelation time with Sokal's window (1 for a constant series)."""
     x = np.asarray(x, dtype=np.float64)
     if x.size < 4 or np.ptp(x) == 0:

@@ -12,119 +12,27 @@ This module ties the pieces together and is the single code path behind both
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import platform
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from remc_mpi import __version__
+from remc_mpi import checkpoint
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError
-from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
+from remc_mpi.ladder import adapt_ladder, build_ladder
+from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_outputs, complete_summary, output_paths,
+                             provenance, read_summary, resolve_mode)
 from remc_mpi.parallel import LadderComm, idle_barrier, on_root
 from remc_mpi.progress import Progress
-from remc_mpi.streams import ExchangeUniforms, ladder_generator
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
+from remc_mpi.streams import ExchangeUniforms
 
 FLUSH_EVERY = 512
 LADDER_ADAPT_EVERY = 100
-
-
-def noise_scale_guess(intensity: np.ndarray) -> float:
-    """A rough noise precision from first differences: sigma_d^2 = var(diff y) / 2."""
-    d = np.diff(intensity)
-    var = float(np.var(d)) / 2.0
-    return 1.0 / var if var > 0 else 1.0
-
-
-def build_ladder(cfg: RunConfig, cand: Candidate) -> tuple[np.ndarray, float]:
-    """(lambda (L,), lambda_max): lambda = beta b0 (known noise) or b itself (estimation)."""
-    spec = cfg.ladder
-    if cfg.noise.estimate:
-        lam_max = cfg.noise.b_max or 25.0 * noise_scale_guess(cfg.data.intensity)
-    else:
-        lam_max = 1.0 / cfg.noise.sigma**2
-    if spec.betas is not None:
-        betas = np.array(spec.betas, dtype=np.float64)
-        return betas / betas[-1] * lam_max, lam_max
-    if spec.beta_min is not None:
-        lam_min = spec.beta_min * lam_max
-    else:
-        rng = ladder_generator(cfg.seed)
-        draws = np.array([cand.priors.sample(rng) for _ in range(256)])
-        y = cand.model.spectrum(draws, cfg.data.energy)
-        u = 0.5 * np.sum((y - cfg.data.intensity) ** 2, axis=1)
-        lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
-    return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max
-
-
-def output_paths(cfg: RunConfig, output: str | None = None) -> list[Path]:
-    """One results file per candidate: OUT.h5 for one model, OUT-<label>.h5 for several
-    (or the ``{model}`` placeholder replaced by each label)."""
-    out = output or cfg.output
-    if len(cfg.candidates) == 1 and "{model}" not in out:
-        return [Path(out)]
-    if "{model}" in out:
-        return [Path(out.replace("{model}", c.label)) for c in cfg.candidates]
-    p = Path(out)
-    suffix = p.suffix or ".h5"
-    return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
-
-
-def check_outputs(paths: list[Path], force: bool, source: str) -> None:
-    """Refuse to overwrite results and report unwritable folders, before any sampling."""
-    for p in paths:
-        if p.exists() and not force:
-            raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
-        folder = p.parent if str(p.parent) else Path(".")
-        if not folder.is_dir():
-            raise InputError(f"output folder {folder} does not exist", source, "output")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise InputError(f"output folder {folder} is not writable", source, "output")
-
-
-class _Recorder:
-    """Local buffers of saved sweeps, flushed in chunks: gathered to rank 0's writer, or
-    written by every rank into its own columns (parallel HDF5)."""
-
-    def __init__(self, lc: LadderComm, writer, n_local: int, n_params: int, mpio: bool = False):
-        self.lc, self.writer, self.mpio = lc, writer, mpio
-        self.sweeps: list[int] = []
-        self.energy: list[np.ndarray] = []
-        self.replica: list[np.ndarray] = []
-        self.theta_sweeps: list[int] = []
-        self.theta: list[np.ndarray] = []
-        self.shape = (n_local, n_params)
-
-    def record(self, sweep: int, block: SlotBlock, n_data: int, with_theta: bool) -> None:
-        self.sweeps.append(sweep)
-        self.energy.append(block.U / n_data)
-        self.replica.append(block.replica.astype(np.int32))
-        if with_theta:
-            self.theta_sweeps.append(sweep)
-            self.theta.append(block.theta.copy())
-
-    def flush(self) -> None:
-        e = np.array(self.energy).reshape(-1, self.shape[0])
-        r = np.array(self.replica, dtype=np.int32).reshape(-1, self.shape[0])
-        t = np.array(self.theta).reshape(-1, *self.shape)
-        sweeps, tsweeps = np.array(self.sweeps, dtype=np.int64), np.array(self.theta_sweeps, dtype=np.int64)
-        if self.mpio:
-            self.writer.append_local(sweeps, e, r, tsweeps, t)
-        else:
-            e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
-            if self.writer is not None:
-                self.writer.append(sweeps, e, r, tsweeps, t)
-        self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
 
 
 class Interrupted(Exception):
@@ -134,40 +42,12 @@ class Interrupted(Exception):
 CHECK_EVERY = 10  # sweeps between collective checks for signals and wall-clock checkpoints
 
 
-def config_digest(cfg: RunConfig, cand: Candidate) -> str:
-    """What a checkpoint must match to be resumed: the config text and the candidate."""
-    return hashlib.sha256((cfg.text + "\0" + cand.label).encode()).hexdigest()
-
-
-def read_checkpoint(comm, out_path: Path, digest: str) -> tuple[dict, dict] | None:
-    """The newest usable checkpoint of ``out_path`` on every rank (read by rank 0), or None."""
-    from remc_mpi import checkpoint
-
-    def load():
-        if not checkpoint.exists(out_path):
-            return None
-        try:
-            arrays, scalars, used, warns = checkpoint.read(out_path)
-        except checkpoint.CheckpointError as err:
-            raise InputError(str(err), str(out_path)) from None
-        for w in warns:
-            print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
-        if scalars["digest"] != digest:
-            raise InputError("the checkpoint was written by a different config or model; "
-                             "start afresh with --force", str(used))
-        return arrays, scalars
-
-    return on_root(comm, load)
-
-
 class CandidateRun:
     """One candidate model's replica-exchange run on a communicator: set-up (fresh or from a
     checkpoint), the sweep loop, checkpoints, and rank 0's summary at the end."""
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None):
-        from remc_mpi.output import MpioWriter, ResultWriter, resolve_mode
-
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
@@ -185,8 +65,8 @@ class CandidateRun:
         self.swap_ok = np.zeros(L - 1, dtype=np.int64)
         self.trips = np.zeros(L, dtype=np.int64)
         self.start = self.n_exchange = n_segments = 0
-        self.digest = config_digest(cfg, cand)
-        loaded = read_checkpoint(comm, out_path, self.digest) if resume else None
+        self.digest = checkpoint.config_digest(cfg, cand)
+        loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume else None
         if loaded is not None:
             n_segments = self._restore(*loaded)
         else:
@@ -197,7 +77,7 @@ class CandidateRun:
             self.writer = MpioWriter(out_path, L, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
         else:
             self.writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
-        self.rec = _Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
+        self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
         self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.last_checkpoint = time.monotonic()
 
@@ -207,7 +87,7 @@ class CandidateRun:
         lc = self.lc
         self.start, self.n_exchange = scalars["sweep"], scalars["n_exchange"]
         self.lam = arrays["lam"]
-        self.block.lam[:] = self.lam[lc.lo:lc.hi]
+        self.block.set_ladder(self.lam)
         mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
         self.block.load_state({**mine, "scalars": scalars["block"]})
@@ -217,8 +97,6 @@ class CandidateRun:
 
     def save_checkpoint(self, next_sweep: int) -> None:
         """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
-        from remc_mpi import checkpoint
-
         lc = self.lc
         self.rec.flush()
         st = self.block.state()
@@ -266,7 +144,7 @@ class CandidateRun:
         if burn and self.cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
             rates = lc.reduce_sum(self.swap_ok) / np.maximum(1, lc.reduce_sum(self.swap_try))
             self.lam = adapt_ladder(self.lam, rates)
-            block.lam[:] = self.lam[lc.lo:lc.hi]
+            block.set_ladder(self.lam)
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
         if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
@@ -308,16 +186,12 @@ class CandidateRun:
 
     def finish(self, t_loop: float) -> dict:
         """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""
-        from remc_mpi import checkpoint
         from remc_mpi.summary import summarize
 
         lc, block = self.lc, self.block
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips))
-        acc = lc.gather_slots(block.accepted, axis=0)
-        tried = lc.gather_slots(block.tried, axis=0)
-        log_step = lc.gather_slots(block.log_step, axis=0)
-        joint_rate = lc.gather_slots(block.joint_rate(), axis=0)
-        times = self.comm.gather((t_loop, block.t_model), root=0)
+        diag = {k: lc.gather_slots(v, axis=0) for k, v in block.diagnostics().items()}
+        times = self.comm.gather((t_loop, block.kernel_seconds), root=0)
         if self.mpio:
             self.writer.close_segment()
 
@@ -326,9 +200,9 @@ class CandidateRun:
             timings = {"wall_s": time.time() - self.t_start, "sampling_s": float(loop), "model_s": float(model),
                        "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
             self.writer.assemble()
-            summary = summarize(self.cfg, self.cand, self.writer, lam=self.lam, lam_max=self.lam_max, accepted=acc,
-                                tried=tried, log_step=log_step, joint_rate=joint_rate, swap_try=swap_try,
-                                swap_ok=swap_ok, trips=trips, provenance=provenance(self.comm, self.cfg, timings))
+            summary = summarize(self.cfg, self.cand, self.writer, lam=self.lam, lam_max=self.lam_max, **diag,
+                                swap_try=swap_try, swap_ok=swap_ok, trips=trips,
+                                provenance=provenance(self.comm, self.cfg, timings))
             checkpoint.remove(self.out_path)
             return summary
 
@@ -351,18 +225,6 @@ def _lor():
     return MPI.LOR
 
 
-def provenance(comm, cfg: RunConfig, timings: dict) -> dict[str, Any]:
-    import h5py
-    from mpi4py import MPI
-
-    return {
-        "package_version": __version__, "seed": cfg.seed, "ranks": comm.Get_size(),
-        "mpi_library": MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0],
-        "h5py_mpi": bool(h5py.get_config().mpi), "python": sys.version.split()[0],
-        "host": platform.node(), **timings,
-    }
-
-
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
         progress: bool | None = None, resume: bool = False, hdf5: str = "auto",
         signals: Signals | None = None) -> list[dict]:
@@ -375,9 +237,6 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     list), in config order. ``signals``: handlers the caller installed already (the command
     line does so before its imports); by default the run installs its own for its duration.
     """
-    from remc_mpi import checkpoint
-    from remc_mpi.output import complete_summary, read_summary, resolve_mode
-
     if comm is None:
         from mpi4py import MPI
 

@@ -11,10 +11,23 @@ factor MIN_RATIO per rung.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from remc_mpi.likelihood import energies
+from remc_mpi.streams import ladder_generator
+
+if TYPE_CHECKING:
+    from remc_mpi.config import Candidate, RunConfig
 
 MIN_RATIO = 1.2  # the automatic ladder climbs by at least this factor per rung
+#: prior draws whose energies set the automatic beta_1 (the spread of U to about 5 %)
+PROBE_DRAWS = 256
+#: noise estimation without ``b_max``: the ladder tops out at this multiple of the precision
+#: guessed from first differences of the data, whose variance 2 sigma^2 + (signal slope)^2
+#: overestimates the noise: the factor lets b reach well above the true precision
+NOISE_B_MAX_FACTOR = 25.0
 
 
 def auto_lambda_min(u_prior: np.ndarray, lam_max: float, n_temps: int) -> float:
@@ -58,3 +71,30 @@ def adapt_ladder(lam: np.ndarray, swap_rate: np.ndarray, damping: float = 0.5) -
     new = np.exp(logs[0] + np.concatenate([[0.0], np.cumsum(gaps)]))
     new[-1] = lam[-1]
     return np.concatenate([[0.0], new])
+
+
+def noise_scale_guess(intensity: np.ndarray) -> float:
+    """A rough noise precision from first differences: sigma_d^2 = var(diff y) / 2."""
+    d = np.diff(intensity)
+    var = float(np.var(d)) / 2.0
+    return 1.0 / var if var > 0 else 1.0
+
+
+def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float]:
+    """(lambda (L,), lambda_max): lambda = beta b0 (known noise) or b itself (estimation)."""
+    spec = cfg.ladder
+    if cfg.noise.estimate:
+        lam_max = cfg.noise.b_max or NOISE_B_MAX_FACTOR * noise_scale_guess(cfg.data.intensity)
+    else:
+        lam_max = 1.0 / cfg.noise.sigma**2
+    if spec.betas is not None:
+        betas = np.array(spec.betas, dtype=np.float64)
+        return betas / betas[-1] * lam_max, lam_max
+    if spec.beta_min is not None:
+        lam_min = spec.beta_min * lam_max
+    else:
+        rng = ladder_generator(cfg.seed)
+        draws = np.array([cand.priors.sample(rng) for _ in range(PROBE_DRAWS)])
+        u = energies(cand.model.spectrum(draws, cfg.data.energy), cfg.data.intensity)
+        lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
+    return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max

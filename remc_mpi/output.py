@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import sys
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from remc_mpi import __version__
 from remc_mpi.errors import InputError
 
 FORMAT = "remc_mpi/1"
@@ -240,3 +243,77 @@ def resolve_mode(mode: str, comm) -> str:
     if mode == "auto":
         return "mpio" if has_mpi and comm.Get_size() > 1 else "gather"
     return mode
+
+
+def output_paths(cfg, output: str | None = None) -> list[Path]:
+    """One results file per candidate: OUT.h5 for one model, OUT-<label>.h5 for several
+    (or the ``{model}`` placeholder replaced by each label)."""
+    out = output or cfg.output
+    if len(cfg.candidates) == 1 and "{model}" not in out:
+        return [Path(out)]
+    if "{model}" in out:
+        return [Path(out.replace("{model}", c.label)) for c in cfg.candidates]
+    p = Path(out)
+    suffix = p.suffix or ".h5"
+    return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
+
+
+def check_outputs(paths: list[Path], force: bool, source: str) -> None:
+    """Refuse to overwrite results and report unwritable folders, before any sampling."""
+    for p in paths:
+        if p.exists() and not force:
+            raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
+        folder = p.parent if str(p.parent) else Path(".")
+        if not folder.is_dir():
+            raise InputError(f"output folder {folder} does not exist", source, "output")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"output folder {folder} is not writable", source, "output")
+
+
+class Recorder:
+    """Local buffers of saved sweeps, flushed in chunks: gathered to rank 0's writer, or
+    written by every rank into its own columns (parallel HDF5)."""
+
+    def __init__(self, lc, writer, n_local: int, n_params: int, mpio: bool = False):
+        self.lc, self.writer, self.mpio = lc, writer, mpio
+        self.sweeps: list[int] = []
+        self.energy: list[np.ndarray] = []
+        self.replica: list[np.ndarray] = []
+        self.theta_sweeps: list[int] = []
+        self.theta: list[np.ndarray] = []
+        self.shape = (n_local, n_params)
+
+    def record(self, sweep: int, block, n_data: int, with_theta: bool) -> None:
+        u, replica, theta = block.snapshot(with_theta)
+        self.sweeps.append(sweep)
+        self.energy.append(u / n_data)
+        self.replica.append(replica)
+        if with_theta:
+            self.theta_sweeps.append(sweep)
+            self.theta.append(theta)
+
+    def flush(self) -> None:
+        e = np.array(self.energy).reshape(-1, self.shape[0])
+        r = np.array(self.replica, dtype=np.int32).reshape(-1, self.shape[0])
+        t = np.array(self.theta).reshape(-1, *self.shape)
+        sweeps, tsweeps = np.array(self.sweeps, dtype=np.int64), np.array(self.theta_sweeps, dtype=np.int64)
+        if self.mpio:
+            self.writer.append_local(sweeps, e, r, tsweeps, t)
+        else:
+            e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
+            if self.writer is not None:
+                self.writer.append(sweeps, e, r, tsweeps, t)
+        self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
+
+
+def provenance(comm, cfg, timings: dict) -> dict[str, Any]:
+    """Where and how a run was made: versions, MPI library, host, timings."""
+    import h5py
+    from mpi4py import MPI
+
+    return {
+        "package_version": __version__, "seed": cfg.seed, "ranks": comm.Get_size(),
+        "mpi_library": MPI.Get_library_version().replace("\x00", "").strip().splitlines()[0],
+        "h5py_mpi": bool(h5py.get_config().mpi), "python": sys.version.split()[0],
+        "host": platform.node(), **timings,
+    }

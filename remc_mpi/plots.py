@@ -18,7 +18,7 @@ import numpy as np
 from remc_mpi.models import get_model
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError as err:  # pragma: no cover - depends on the installation
@@ -44,7 +44,7 @@ def _load(path: str | Path) -> dict:
 
 def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Path]:
     """Write the figures of one results file into ``folder``; return their paths."""
-    plt = _pyplot()
+    plt = pyplot()
     d = _load(path)
     s = d["summary"]
     out = Path(folder)
@@ -66,21 +66,16 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
     ax.fill_between(x, lo, hi, color="C0", alpha=0.25, label="95% posterior predictive")
     ax.plot(x, y, ".", ms=3, color="k", label="data")
     ax.plot(x, model.spectrum(theta_map, x), color="C3", lw=1.5, label="MAP fit")
-    if hasattr(model, "peaks"):
-        try:
-            pk = model.peaks(theta_map[None, :])
-        except NotImplementedError:
-            pk = None
-        if pk is not None:
-            scale = theta_map[names.index("amp")] if "amp" in names else 1.0
-            for k in range(pk["center"].shape[1]):
-                one = np.zeros_like(pk["height"])
-                one[0, k] = pk["height"][0, k]
-                line = model.evaluator(x).shape_fn(x, pk["center"][0, k:k + 1], one[0, k:k + 1],
-                                                   pk["width"][0, k:k + 1], np.empty((1, x.size)))[0] * scale
-                ax.plot(x, line, "--", lw=0.8, color="C2")
-            ax2.vlines(pk["center"][0], 0, pk["height"][0] * scale, color="C2", lw=2)
-            ax2.set_ylabel("weight")
+    try:
+        pk, lines = model.peaks(theta_map[None, :]), model.line_spectra(theta_map, x)
+    except NotImplementedError:
+        pk = None
+    if pk is not None:
+        scale = theta_map[names.index("amp")] if "amp" in names else 1.0
+        for line in lines:
+            ax.plot(x, line, "--", lw=0.8, color="C2")
+        ax2.vlines(pk["center"][0], 0, pk["height"][0] * scale, color="C2", lw=2)
+        ax2.set_ylabel("weight")
     ax.set_ylabel("intensity")
     ax.set_title(f"{s['label']}: log Z = {s['log_evidence']['value']:.2f} ± {s['log_evidence']['stderr']:.2f}")
     ax.legend(fontsize=8)
@@ -176,7 +171,7 @@ def plot_selection(summaries: list[dict], path: str | Path) -> Path:
     """Bayes free energy per model with error bars, and P(H_k | D)."""
     from remc_mpi.selection import select
 
-    plt = _pyplot()
+    plt = pyplot()
     sel = select(summaries)
     models = sel["models"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -122,6 +122,16 @@ class SlotBlock:
                              rows.lev[i], rows.lines[i], rows.S[i], rows.y[i], *self.tbuf)
         self.logprior[i] = self.priors.logpdf_rows(self.theta[i:i + 1])[0]
 
+    def set_ladder(self, lam: np.ndarray) -> None:
+        """Take the whole ladder's new values (after an adaptation or a restore); keep this
+        block's slots."""
+        self.lam[:] = lam[self.lo:self.hi]
+
+    def snapshot(self, with_theta: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Copies of what a recorded sweep saves, in slot order: the energies U, the replica
+        labels (int32) and, ``with_theta``, the configurations."""
+        return self.U.copy(), self.replica.astype(np.int32), self.theta.copy() if with_theta else None
+
     # ---- counters and diagnostics ------------------------------------------------------
     def reset_counters(self) -> None:
         """Zero every move's statistics counters (after burn-in)."""
@@ -141,9 +151,20 @@ class SlotBlock:
     def log_step(self) -> np.ndarray:
         return self.move_state["componentwise"]["log_step"]
 
+    @property
+    def kernel_seconds(self) -> float:
+        """Seconds spent inside the compiled sweep kernel so far (for benchmarks)."""
+        return self.t_model
+
     def joint_rate(self) -> np.ndarray:
         """Acceptance rate of the joint move per slot."""
         return self.joint.acceptance(self.move_state["joint"])
+
+    def diagnostics(self) -> dict[str, np.ndarray]:
+        """Per-slot diagnostics (rows in slot order): component-wise ``accepted`` and ``tried``
+        per parameter, the adapted ``log_step``, the joint move's ``joint_rate``."""
+        return {"accepted": self.accepted.copy(), "tried": self.tried.copy(), "log_step": self.log_step.copy(),
+                "joint_rate": self.joint_rate()}
 
     # ---- exchanges ------------------------------------------------------------------
     def _travelling(self) -> tuple[np.ndarray, ...]:

@@ -1,4 +1,4 @@
-r"""Model selection from Bayes free energies (SPEC section 4).
+r"""Model selection from Bayes free energies (docs/contract.md, section 3).
 
 P(H_k | D) = pi_k exp(-F_k) / sum_j pi_j exp(-F_j), with model priors pi (equal by default).
 The uncertainty that the free-energy errors imply is propagated by Monte Carlo: F_k is drawn
@@ -33,11 +33,13 @@ def model_probabilities(log_ev: np.ndarray, stderr: np.ndarray, prior: np.ndarra
 
 def select(summaries: list[dict], files: list[str] | None = None, prior: dict[str, float] | None = None) -> dict:
     """The ``select --json`` object: {models: [{name, file, log_evidence, stderr, probability,
-    ...}], best} from run summaries."""
+    ...}], best} from run summaries. Model priors: ``prior`` by name when given, otherwise each
+    summary's stored ``model_prior`` (1 when absent)."""
     names = [s.get("label", s["model"]) for s in summaries]
     lev = np.array([s["log_evidence"]["value"] for s in summaries])
     se = np.array([s["log_evidence"]["stderr"] for s in summaries])
-    pri = None if not prior else np.array([prior.get(n, 1.0) for n in names])
+    weights = [prior.get(n, 1.0) if prior else s.get("model_prior", 1.0) for n, s in zip(names, summaries)]
+    pri = None if all(w == 1.0 for w in weights) else np.array(weights, dtype=np.float64)
     res = model_probabilities(lev, se, pri)
     models = []
     for i, s in enumerate(summaries):

@@ -1,4 +1,4 @@
-"""Random streams that belong to temperature slots, never to ranks (SPEC section 5).
+"""Random streams that belong to temperature slots, never to ranks (docs/contract.md, section 4).
 
 root = SeedSequence(seed). Slot l draws from PCG64(SeedSequence(seed, spawn_key=(l,))),
 i.e. the l-th child of ``root.spawn``; the stream moves with the slot's index, so the same

@@ -1,6 +1,6 @@
 """Rank 0's end of a run: estimators, posterior summary, diagnostics, warnings -> file.
 
-The summary dict is exactly what ``remc-mpi analyze --json`` prints (SPEC section 6).
+The summary dict is exactly what ``remc-mpi analyze --json`` prints (docs/contract.md, section 6).
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import numpy as np
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
+from remc_mpi.likelihood import energies
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
 
+#: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
+Z_95 = 1.959963984540054
 OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
 ESS_WARN = 100.0
@@ -61,8 +64,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
         noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)),
                  "sigma_hat": sigma, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
                  "sigma_posterior_sd": 0.5 * sigma * sd_log_b,
-                 "sigma_q025": sigma * math.exp(-0.5 * 1.96 * sd_log_b),
-                 "sigma_q975": sigma * math.exp(0.5 * 1.96 * sd_log_b),
+                 "sigma_q025": sigma * math.exp(-0.5 * Z_95 * sd_log_b),
+                 "sigma_q975": sigma * math.exp(0.5 * Z_95 * sd_log_b),
                  "curve": {"b": lam[1:].tolist(),
                            "F": free_energy_curve(lam[1:], est["log_z"][PRIMARY][1:], n_data).tolist(),
                            "stderr": est["stderr"][PRIMARY][1:].tolist()}}
@@ -100,8 +103,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
     # posterior at the reported rung
     theta = theta_all[:, slot, :]
     model, priors = cand.model, cand.priors
-    y = model.spectrum(theta, cfg.data.energy)
-    u = 0.5 * np.sum((y - cfg.data.intensity) ** 2, axis=1)
+    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity)
     log_post = -lam[slot] * u + priors.logpdf(theta)
     map_theta = theta[int(np.argmax(log_post))]
     posterior = posterior_table(theta, model.param_names, priors.free, map_theta)
@@ -132,6 +134,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_m
         },
         "beta": betas, "lambda": lam.tolist(), "warnings": warnings,
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
+        "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
     }
     if noise is not None:
         summary["noise"] = noise

@@ -90,3 +90,31 @@ def test_demo_quick_selects_and_writes_results(cli, tmp_path):
     for name in ("ceo2-cluster3.h5", "ceo2-cluster2.h5", "ceo2_demo.yaml", "ceo2_synthetic.csv", "free_energy.png"):
         assert (tmp_path / "demo" / name).exists(), name
     assert (tmp_path / "demo" / "plots-cluster3" / "fit.png").exists()
+
+
+def test_model_priors_reach_every_reader_of_the_results(cli, linear_case):
+    """The config's model_priors are stored in each results file's summary, so run, analyze and
+    select show the same P(H_k | D), and it is the one those priors imply."""
+    import yaml
+
+    from remc_mpi.selection import model_probabilities
+
+    cfg = yaml.safe_load((linear_case / "config.yaml").read_text())
+    del cfg["model"]
+    cfg["models"] = [{"name": "polynomial", "options": {"degree": 1}}, {"name": "polynomial", "options": {"degree": 2}}]
+    cfg["model_priors"] = {"polynomial1": 3.0, "polynomial2": 1.0}
+    (linear_case / "two.yaml").write_text(yaml.safe_dump(cfg))
+    r = cli("run", "two.yaml", cwd=linear_case)
+    assert r.returncode == 0, r.stderr
+    files = ["out-polynomial1.h5", "out-polynomial2.h5"]
+    sel = json.loads(cli("select", *files, "--json", cwd=linear_case).stdout)
+    lev = np.array([m["log_evidence"] for m in sel["models"]])
+    se = np.array([m["stderr"] for m in sel["models"]])
+    expect = model_probabilities(lev, se, np.array([3.0, 1.0]))["probability"]
+    np.testing.assert_allclose([m["probability"] for m in sel["models"]], expect, rtol=1e-12)
+    flat = model_probabilities(lev, se)["probability"]
+    assert abs(expect[0] - flat[0]) > 0.01  # the priors matter here
+    analyzed = cli("analyze", *files, cwd=linear_case).stdout
+    for m in sel["models"]:
+        row = f"{m['name']:<16} {m['free_energy']:14.3f} {m['stderr']:8.3f} {m['probability']:9.4f}"
+        assert row in r.stdout and row in analyzed, (row, r.stdout, analyzed)

@@ -85,7 +85,7 @@ def test_unwritable_output_folder_is_reported(linear_case, capsys):
 
 
 def test_minimal_spec_config_validates(tmp_path):
-    """SPEC section 8's minimal file, as written (with a generated ceo2.csv)."""
+    """The README's minimal config, as written (with a generated ceo2.csv)."""
     from remc_mpi.config import synthesize
     from remc_mpi.data import write_spectrum
     from remc_mpi.models import get_model

@@ -1,4 +1,4 @@
-"""Forward models against exact numbers (SPEC section 3) and their own contracts."""
+"""Forward models against exact numbers (docs/models.md) and their own contracts."""
 
 import numpy as np
 import pytest
@@ -212,3 +212,14 @@ def test_get_model_rejects_bad_names_and_options():
         get_model("cluster3", n_peaks=2)
     with pytest.raises(ValueError, match="n_peaks"):
         get_model("gauss_peaks", n_peaks=0)
+
+
+@pytest.mark.parametrize("name,opts", [("cluster3", {"doublet": True}), ("cluster2", {}), ("gauss_peaks", {"n_peaks": 3}),
+                                       ("lorentz_peaks", {"n_peaks": 2, "doublet": True})])
+def test_line_spectra_add_up_to_the_spectrum(name, opts):
+    m = get_model(name, **opts)
+    th = np.random.default_rng(5).uniform(0.5, 2.0, len(m.param_names))
+    x = np.linspace(-5, 15, 200)
+    lines = m.line_spectra(th, x)
+    assert lines.shape == (m.n_lines, x.size)
+    np.testing.assert_allclose(lines.sum(axis=0), m.spectrum(th, x), rtol=1e-13, atol=1e-15)

@@ -1,4 +1,4 @@
-"""Spectrum models (SPEC sections 2-3) and the registry behind ``get_model``.
+"""Spectrum models (docs/contract.md sections 1-2, docs/models.md) and the registry behind ``get_model``.
 
 Every model has ``param_names`` (theta's columns, in order) and ``spectrum(theta, energy)``:
 theta (R, P), energy (N,) -> (R, N) float64. Options common to the peak-based models:
@@ -40,7 +40,7 @@ def _positive_int(name: str, value: Any, minimum: int) -> int:
 
 
 def get_model(name: str, **options: Any) -> Model:
-    """The model ``name`` with ``options`` (SPEC section 7).
+    """The model ``name`` with ``options`` (docs/contract.md, section 7).
 
     cluster3(nf=14), cluster2(nf=14, hybridized_initial=False), gauss_peaks(n_peaks=1),
     lorentz_peaks(n_peaks=1), polynomial(degree=1); the peak models also take

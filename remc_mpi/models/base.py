@@ -132,6 +132,11 @@ class Model(ABC):
         """Peak centres, heights and widths (R, J) of theta (R, P); models add more keys."""
         raise NotImplementedError(f"{self.name} has no peak list")
 
+    def line_spectra(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        """Each line's contribution (J, N) to the spectrum of one theta (P,), scaled as in it
+        (without the background)."""
+        raise NotImplementedError(f"{self.name} has no peak list")
+
     def column(self, name: str) -> int:
         """Index of parameter ``name`` in theta's columns."""
         return self.param_names.index(name)

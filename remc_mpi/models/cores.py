@@ -3,7 +3,7 @@
 A core is the physics of a model; :mod:`remc_mpi.models.spectral` adds line shapes,
 spin-orbit copies and backgrounds on top of any core.
 
-Cluster cores (SPEC section 3) diagonalise the initial and final Hamiltonians in closed form
+Cluster cores (docs/models.md) diagonalise the initial and final Hamiltonians in closed form
 (:mod:`remc_mpi.models.eigen`) and give e_j = E_f,j - E_g and w_j = |<f_j|g>|^2; the
 spectrum is amp * sum_j w_j L(omega - e_j - shift; gamma). Only delta, v, uff and ufc need a
 diagonalisation; gamma, shift and amp reuse the cached levels.

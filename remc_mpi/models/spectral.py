@@ -97,6 +97,18 @@ class SpectralModel(Model):
         return {"center": c, "height": h, "width": w, **lev}
 
 
+    def line_spectra(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))[:1]
+        energy = np.asarray(energy, dtype=np.float64)
+        pk = self.peaks(theta)
+        scale = theta[0, self.column(self.core.scale_param)] if self.core.scale_param else 1.0
+        shape = LINESHAPES[self.core.lineshape]
+        out = np.empty((pk["center"].shape[1], energy.size))
+        for k in range(out.shape[0]):
+            shape(energy, pk["center"][:, k], pk["height"][:, k], pk["width"][:, k], out[k:k + 1])
+        return out * scale
+
+
 class SpectralEvaluator(Evaluator):
     """Incremental evaluator of a :class:`SpectralModel` on one grid."""
 

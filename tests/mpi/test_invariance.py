@@ -1,10 +1,9 @@
-"""Same seed, same samples whatever the number of ranks (SPEC section 5), to the last bit.
+"""Same seed, same samples whatever the number of ranks (docs/contract.md, section 4), to the last bit.
 
 Run under mpiexec at 1, 2 and 4 ranks: each run compares the world run, sub-communicators of
 other sizes, and a serial run on COMM_SELF, with L = 7 temperatures (not divisible by 2 or 4).
 """
 
-import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -13,6 +12,8 @@ from remc_mpi.cli import main
 from remc_mpi.config import parse_config
 from remc_mpi.engine import run
 from remc_mpi.parallel import partition
+
+from mpi_helpers import arrays, interrupt_at
 
 CLUSTER = {
     "data": {"synthetic": {"model": "cluster3", "params": {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5,
@@ -33,12 +34,6 @@ CLUSTER = {
 def _run(comm, raw, path):
     cfg = parse_config(dict(raw, output=str(path)), "inv.yaml")
     return run(cfg, comm)[0]
-
-
-def _arrays(path):
-    with h5py.File(path) as h5:
-        return {k: h5[f"samples/{k}"][:] for k in ("energy", "theta", "replica", "sweep")} | {
-            "lambda": h5["ladder/lambda"][:]}
 
 
 def test_partition_is_balanced_and_contiguous():
@@ -64,10 +59,10 @@ def test_same_samples_at_any_rank_count(comm, shared_dir):
     comm.Barrier()
     if rank == 0:
         serial = _run(MPI.COMM_SELF, CLUSTER, shared_dir / "self.h5")
-        ref = _arrays(shared_dir / "self.h5")
+        ref = arrays(shared_dir / "self.h5")
         files = [shared_dir / "world.h5"] + sorted(shared_dir.glob("sub*.h5"))
         for f in files:
-            got = _arrays(f)
+            got = arrays(f)
             for key in ref:
                 np.testing.assert_array_equal(got[key], ref[key], err_msg=f"{f.name}:{key}")
         for s in results.values():
@@ -115,26 +110,6 @@ def test_multi_candidate_groups_match_serial(comm, shared_dir):
             assert a["posterior"] == b["posterior"]
 
 
-def _interrupt_at(monkeypatch, comm, n_sweeps):
-    """SIGTERM to this process (rank 0 of ``comm``) after n_sweeps calls of SlotBlock.sweep."""
-    import os
-    import signal
-
-    from remc_mpi.sampler import SlotBlock
-
-    orig = SlotBlock.sweep
-    count = [0]
-
-    def sweep(self, adapt=False):
-        count[0] += 1
-        if count[0] == n_sweeps and comm.Get_rank() == 0:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return orig(self, adapt)
-
-    monkeypatch.setattr(SlotBlock, "sweep", sweep)
-    return orig
-
-
 @pytest.mark.parametrize("first,second", [("world", "self"), ("self", "world")])
 def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, second):
     from remc_mpi.engine import Interrupted
@@ -145,7 +120,7 @@ def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, seco
     comms = {"world": comm, "self": MPI.COMM_SELF}
     c1 = comms[first]
     if c1 is comm or comm.Get_rank() == 0:
-        orig = _interrupt_at(monkeypatch, c1, 333)
+        orig = interrupt_at(monkeypatch, c1, 333)
         with pytest.raises(Interrupted):
             run(cfg, c1)
         monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
@@ -157,7 +132,7 @@ def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, seco
     comm.Barrier()
     if comm.Get_rank() == 0:
         ref = run(parse_config(dict(raw, output=str(shared_dir / f"ref-{first}.h5")), "r.yaml"), MPI.COMM_SELF)[0]
-        a, b = _arrays(out), _arrays(shared_dir / f"ref-{first}.h5")
+        a, b = arrays(out), arrays(shared_dir / f"ref-{first}.h5")
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
         assert got["log_evidence"] == ref["log_evidence"]
@@ -177,7 +152,7 @@ def test_interrupt_in_one_candidate_group_stops_all_without_hanging(comm, shared
     raw["models"] = [{"name": "cluster3"}, {"name": "cluster2"}]
     raw["sampler"] = {"sweeps": 400, "burn_in": 100}
     cfg = parse_config(dict(raw, output=str(shared_dir / "grp.h5")), "g.yaml")
-    orig = _interrupt_at(monkeypatch, comm, 150)
+    orig = interrupt_at(monkeypatch, comm, 150)
     with pytest.raises(Interrupted):
         run(cfg, comm)
     monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)

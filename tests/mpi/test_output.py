@@ -49,19 +49,19 @@ def test_gather_and_mpio_write_the_same_file(comm, shared_dir):
 def test_mpio_checkpoint_and_resume(comm, shared_dir, monkeypatch):
     if not HAS_MPIO:
         pytest.skip("h5py without MPI")
-    from test_invariance import _arrays, _interrupt_at
+    from mpi_helpers import arrays, interrupt_at
 
     from remc_mpi.engine import Interrupted
 
     raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2})
     cfg = parse_config(dict(raw, output=str(shared_dir / "mpio-r.h5")), "r.yaml")
-    orig = _interrupt_at(monkeypatch, comm, 333)
+    orig = interrupt_at(monkeypatch, comm, 333)
     with pytest.raises(Interrupted):
         run(cfg, comm, hdf5="mpio")
     monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
     run(cfg, comm, hdf5="mpio", resume=True)
     run(parse_config(dict(raw, output=str(shared_dir / "gather-r.h5")), "r.yaml"), comm, hdf5="gather")
     if comm.Get_rank() == 0:
-        a, b = _arrays(shared_dir / "mpio-r.h5"), _arrays(shared_dir / "gather-r.h5")
+        a, b = arrays(shared_dir / "mpio-r.h5"), arrays(shared_dir / "gather-r.h5")
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -1,0 +1,49 @@
+"""The text report of runs: what ``remc-mpi run``, ``analyze`` and ``demo`` print.
+
+One run: the free energies of every estimator, the noise estimate (noise mode), the parameter
+table (mean, sd, MAP, 95 % interval, true values when known), diagnostics and warnings. Several
+runs: each of those, then the model-selection table P(H_k | D) under the model priors stored
+in the runs' summaries (``model_prior``, from the config's ``model_priors``; 1 by default), so
+every reader of the same files shows the same table.
+"""
+
+from __future__ import annotations
+
+from remc_mpi.selection import format_table, select
+
+
+def format_summary(s: dict) -> str:
+    """The text report of one run (what ``analyze`` prints)."""
+    lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, sigma = {s['sigma']:.6g}"
+             + ("  [noise estimated]" if "noise" in s else ""),
+             f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
+             f"({s['log_evidence']['method']}),  F = {s['free_energy']:.4f}"]
+    for name, e in s["estimators"].items():
+        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
+    if "noise" in s:
+        n = s["noise"]
+        lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "
+                     f"sigma_hat = {n['sigma_hat']:.6g} +- {n['sigma_hat_stderr']:.3g}")
+    truth = s.get("truth") or {}
+    lines.append(f"  {'parameter':<10} {'mean':>10} {'sd':>9} {'MAP':>10} {'2.5%':>10} {'97.5%':>10}"
+                 + (f" {'true':>9}" if truth else ""))
+    for name, p in s["posterior"].items():
+        if p.get("fixed"):
+            continue
+        t = f" {truth[name]:9.4g}" if name in truth else ""
+        lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
+                     f"{p['q975']:10.4g}{t}")
+    d = s["diagnostics"]
+    lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
+                 f"ESS(energy) {d['ess']['energy']:.0f}")
+    for w in s.get("warnings", []):
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def format_report(summaries: list[dict], files: list[str] | None = None) -> str:
+    """Every run's report and, for several runs, the model-selection table."""
+    text = "\n\n".join(format_summary(s) for s in summaries)
+    if len(summaries) > 1:
+        text += "\n\n" + format_table(select(summaries, files=files))
+    return text
