@@ -18,7 +18,7 @@ import yaml
 
 from remc_mpi.data import Spectrum, load_spectrum, prepare
 from remc_mpi.errors import InputError, did_you_mean
-from remc_mpi.models import MODEL_OPTIONS, Model, get_model
+from remc_mpi.models import MODELS, Model, default_label, get_model
 from remc_mpi.priors import Prior, PriorSet, check_prior
 
 TOP_KEYS = {
@@ -162,13 +162,13 @@ def _resolve(base: Path, name: str) -> Path:
 def _model(ctx: _Ctx, obj: Any, where: str) -> tuple[str, Model, dict | None]:
     m = ctx.mapping(obj, where, MODEL_KEYS, ("name",))
     name = ctx.string(m["name"], _join(where, "name"))
-    if name not in MODEL_OPTIONS:
-        ctx.fail(_join(where, "name"), f"unknown model {name!r}" + did_you_mean(name, MODEL_OPTIONS)
-                 + f"; choose from {', '.join(MODEL_OPTIONS)}")
+    if name not in MODELS:
+        ctx.fail(_join(where, "name"), f"unknown model {name!r}" + did_you_mean(name, MODELS)
+                 + f"; choose from {', '.join(MODELS)}")
     opts = m.get("options") or {}
-    ctx.mapping(opts, _join(where, "options"), MODEL_OPTIONS[name])
+    ctx.mapping(opts, _join(where, "options"), MODELS[name].options)
     for key, val in opts.items():
-        kinds = MODEL_OPTIONS[name][key]
+        kinds = MODELS[name].options[key]
         ok = isinstance(val, kinds) and not (isinstance(val, bool) and bool not in kinds)
         if not ok:
             ctx.fail(_join(where, f"options.{key}"), f"must be {' or '.join(k.__name__ for k in kinds)}, got {val!r}")
@@ -177,16 +177,8 @@ def _model(ctx: _Ctx, obj: Any, where: str) -> tuple[str, Model, dict | None]:
     except ValueError as err:
         ctx.fail(_join(where, "options"), str(err))
     label = m.get("label")
-    label = ctx.string(label, _join(where, "label")) if label is not None else _default_label(name, opts)
+    label = ctx.string(label, _join(where, "label")) if label is not None else default_label(name, opts)
     return label, model, m.get("priors")
-
-
-def _default_label(name: str, opts: dict) -> str:
-    if "n_peaks" in opts:
-        return f"{name}{opts['n_peaks']}"
-    if "degree" in opts:
-        return f"{name}{opts['degree']}"
-    return name
 
 
 def _priors(ctx: _Ctx, obj: Any, where: str) -> dict[str, Prior]:

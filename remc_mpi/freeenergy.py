@@ -384,23 +384,62 @@ def _mbar_replicates(lam, sums, counts, n_rows, point):
 
 @dataclass(frozen=True)
 class Estimator:
-    """An estimator of log Z at every rung: its point estimate from the energies, and its
-    bootstrap replicates from per-block sums (``block_sums(lam, U, point, edges, aux)``, with
-    ``aux`` what the point estimate left for it or None, then
-    ``replicates(lam, sums, counts (n_boot, B), rows per block (B,), point)``)."""
+    """An estimator of log Z at every rung, as the registry :data:`ESTIMATORS` holds it.
+
+    - ``point(lam, U)``: log Z (L,) from the energies (U (n, L), sweeps by rungs);
+    - ``block_sums(lam, U, log_z, edges, aux)`` and ``replicates(lam, sums, counts, rows, log_z)``:
+      its bootstrap replicates (n_boot, L) from per-block sums (module docstring; ``counts``
+      (n_boot, B) multinomial block counts, ``rows`` (B,) sweeps per block);
+    - ``solve(lam, U, points)``: optional, (log z, aux) given the estimates already made
+      (``points``, those named in ``needs`` among them), when it can use them; ``aux`` goes to
+      ``block_sums``;
+    - ``systematic(lam, U)``: optional, an error (L,) added in quadrature to the bootstrap's.
+    """
 
     point: Callable[[np.ndarray, np.ndarray], np.ndarray]
     block_sums: Callable
     replicates: Callable
+    solve: Callable | None = None
+    needs: tuple[str, ...] = ()
+    systematic: Callable | None = None
+
+    def estimate(self, lam: np.ndarray, U: np.ndarray, points: dict) -> tuple[np.ndarray, object]:
+        return self.solve(lam, U, points) if self.solve else (self.point(lam, U), None)
 
 
-#: every estimator, by the name used in results files and the JSON; PRIMARY is the headline
+#: every estimator, by the name used in results files and the JSON (in this order); PRIMARY is
+#: the headline. MBAR starts from BAR (within O(stderr) of it) and keeps its Hessian for the
+#: bootstrap; TI's bar carries its discretisation error.
 ESTIMATORS: dict[str, Estimator] = {
-    "mbar": Estimator(mbar_log_z, _mbar_sums, _mbar_replicates),
+    "mbar": Estimator(mbar_log_z, _mbar_sums, _mbar_replicates,
+                      solve=lambda lam, U, points: mbar_solve(lam, U, guess=points.get("bar")), needs=("bar",)),
     "bar": Estimator(bar_log_z, _bar_sums, _bar_replicates),
     "stepping_stone": Estimator(stepping_stone_log_z, _ss_sums, _ss_replicates),
-    "ti": Estimator(ti_log_z, _ti_sums, _ti_replicates),
+    "ti": Estimator(ti_log_z, _ti_sums, _ti_replicates, systematic=ti_discretization),
 }
+
+
+def register_estimator(name: str, estimator: Estimator) -> None:
+    """Add (or replace) an estimator: every run then reports it (docs/extending.md)."""
+    ESTIMATORS[name] = estimator
+
+
+def _solve_order() -> list[str]:
+    """The estimators in an order where each comes after those it ``needs``."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name not in order:
+            for dep in ESTIMATORS[name].needs:
+                if dep in ESTIMATORS:
+                    visit(dep)
+            order.append(name)
+
+    for name in ESTIMATORS:
+        visit(name)
+    return order
+
+
 PRIMARY = "mbar"
 #: bootstrap blocks are this many integrated autocorrelation times long (Kunsch 1989 and
 #: Politis & Romano 1994: a few tau keep the within-block correlation; 3 was chosen as
@@ -452,22 +491,21 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     """
     lam = np.asarray(lam, dtype=np.float64)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(BOOTSTRAP_KEY,))))
-    point = {"stepping_stone": stepping_stone_log_z(lam, U)}
-    point["bar"] = bar_log_z(lam, U)
-    point["mbar"], mbar_hessian = mbar_solve(lam, U, guess=point["bar"])  # BAR is within O(stderr) of MBAR
-    point["ti"] = ti_log_z(lam, U)
-    aux = {"mbar": mbar_hessian}
+    point, aux = {}, {}
+    for name in _solve_order():
+        point[name], aux[name] = ESTIMATORS[name].estimate(lam, U, point)
     block = block_length(U)
     edges = block_edges(U.shape[0], block)
     counts = bootstrap_counts(len(edges) - 1, n_boot, rng)
     n_rows = np.diff(edges).astype(np.float64)
-    boot = {name: est.replicates(lam, est.block_sums(lam, U, point[name], edges, aux.get(name)), counts, n_rows,
+    boot = {name: est.replicates(lam, est.block_sums(lam, U, point[name], edges, aux[name]), counts, n_rows,
                                  point[name]) for name, est in ESTIMATORS.items()}
     extra_boot = [extra(resample(U, edges, c), boot[PRIMARY][i]) for i, c in enumerate(counts)] if extra else []
     stderr = {name: b.std(axis=0, ddof=1) if n_boot > 1 else np.zeros(len(lam)) for name, b in boot.items()}
-    # TI's error bar also carries its discretisation error (the others have none)
-    stderr["ti"] = np.hypot(stderr["ti"], ti_discretization(lam, U))
-    overlap = neighbour_overlap(lam, U, point["bar"])
+    for name, est in ESTIMATORS.items():
+        if est.systematic is not None:
+            stderr[name] = np.hypot(stderr[name], est.systematic(lam, U))
+    overlap = neighbour_overlap(lam, U, point["bar"])  # the two-state overlap uses the pairwise estimate
     return {"log_z": {name: point[name] for name in ESTIMATORS}, "stderr": stderr, "boot": boot,
             "overlap": overlap, "block": block, "extra": extra(U, point[PRIMARY]) if extra is not None else None,
             "extra_boot": np.array(extra_boot)}

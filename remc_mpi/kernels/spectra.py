@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from remc_mpi.kernels import jit
+from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
 
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
@@ -43,6 +44,9 @@ SHAPE_GAUSS, SHAPE_LORENTZ = 0, 1
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
  I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, N_ISPEC) = range(19)
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
+
+#: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
+KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core: KIND_CLUSTER3}
 
 _INV_PI = 1.0 / np.pi
 _TWO_PI_3 = 2.0 * np.pi / 3.0
@@ -82,7 +86,9 @@ def kernel_model(model, energy: np.ndarray) -> KernelModel:
         basis = np.ascontiguousarray(model.design(energy).T)
         return KernelModel(ispec, fspec, stage, peak, basis, energy, 0, 0)
     core = model.core
-    kind = {"Cluster2Core": KIND_CLUSTER2, "Cluster3Core": KIND_CLUSTER3, "PeaksCore": KIND_PEAKS}[type(core).__name__]
+    if type(core) not in KERNEL_KINDS:
+        raise ValueError(f"model {model.name}: no compiled kernel for {type(core).__name__} (docs/extending.md)")
+    kind = KERNEL_KINDS[type(core)]
     ispec[I_KIND] = kind
     ispec[I_SHAPE] = SHAPE_GAUSS if core.lineshape == "gauss" else SHAPE_LORENTZ
     ispec[I_K] = core.n_peaks

@@ -1,68 +1,103 @@
-"""Spectrum models (docs/contract.md sections 1-2, docs/models.md) and the registry behind ``get_model``.
+"""Spectrum models (docs/contract.md sections 1-2, docs/models.md) and the registry that
+drives ``get_model``, the config validator and the default labels.
 
 Every model has ``param_names`` (theta's columns, in order) and ``spectrum(theta, energy)``:
-theta (R, P), energy (N,) -> (R, N) float64. Options common to the peak-based models:
-``background`` (a list from constant, linear, shirley) and ``doublet`` (bool); see
-docs/models.md.
+theta (R, P), energy (N,) -> (R, N) float64. A model family is one :class:`ModelSpec` in
+:data:`MODELS`: how to build it from its options, which options it takes (with their types,
+checked by the config validator) and which option completes its default label
+(``gauss_peaks3``, ``polynomial2``). The peak-based models also take ``background`` (a list
+from constant, linear, shirley) and ``doublet`` (bool). docs/extending.md adds one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from remc_mpi.models.base import Evaluator, Model
-from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
+from remc_mpi.models.cores import Cluster2Core, Cluster3Core, Core, PeaksCore
 from remc_mpi.models.polynomial import PolynomialModel
 from remc_mpi.models.spectral import SpectralModel
 
-__all__ = ["Evaluator", "Model", "get_model", "MODEL_OPTIONS", "model_names"]
-
-_COMMON = {"background": (list, tuple, str), "doublet": (bool,)}
-
-#: the options each model accepts, with their types (checked by the config validator)
-MODEL_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
-    "cluster3": {"nf": (int,), **_COMMON},
-    "cluster2": {"nf": (int,), "hybridized_initial": (bool,), **_COMMON},
-    "gauss_peaks": {"n_peaks": (int,), **_COMMON},
-    "lorentz_peaks": {"n_peaks": (int,), **_COMMON},
-    "polynomial": {"degree": (int,)},
-}
+__all__ = ["Evaluator", "Model", "ModelSpec", "MODELS", "SPECTRAL_OPTIONS", "default_label", "get_model",
+           "register_model", "spectral"]
 
 
-def model_names() -> tuple[str, ...]:
-    return tuple(MODEL_OPTIONS)
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model family (see module docstring)."""
+
+    build: Callable[..., Model]
+    options: dict[str, tuple[type, ...]]
+    label_option: str | None = None
 
 
-def _positive_int(name: str, value: Any, minimum: int) -> int:
+#: every model family by name, in the order the documentation lists them
+MODELS: dict[str, ModelSpec] = {}
+
+#: options every peak-based (spectral) model takes besides its core's
+SPECTRAL_OPTIONS: dict[str, tuple[type, ...]] = {"background": (list, tuple, str), "doublet": (bool,)}
+
+
+def register_model(name: str, build: Callable[..., Model], options: dict[str, tuple[type, ...]],
+                   label_option: str | None = None) -> None:
+    """Add (or replace) model family ``name``: ``build(**options)`` returns the model."""
+    MODELS[name] = ModelSpec(build, dict(options), label_option)
+
+
+def positive_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an option that must be an integer >= minimum (ValueError otherwise)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
-def get_model(name: str, **options: Any) -> Model:
-    """The model ``name`` with ``options`` (docs/contract.md, section 7).
+def spectral(name: str, make_core: Callable[..., Core]) -> Callable[..., Model]:
+    """A builder of a :class:`SpectralModel` around the core ``make_core(**core_options)``,
+    with the ``background`` and ``doublet`` options."""
 
-    cluster3(nf=14), cluster2(nf=14, hybridized_initial=False), gauss_peaks(n_peaks=1),
-    lorentz_peaks(n_peaks=1), polynomial(degree=1); the peak models also take
-    ``background`` and ``doublet``.
-    """
-    if name not in MODEL_OPTIONS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_OPTIONS)}")
+    def build(**options: Any) -> Model:
+        core_options = {k: v for k, v in options.items() if k not in SPECTRAL_OPTIONS}
+        background = options.get("background", ())
+        kinds = (background,) if isinstance(background, str) else tuple(background)
+        return SpectralModel(name, make_core(**core_options), background=tuple(b for b in kinds if b != "none"),
+                             doublet=bool(options.get("doublet", False)), options=dict(options))
+
+    return build
+
+
+register_model("cluster3", spectral("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2))),
+               {"nf": (int,), **SPECTRAL_OPTIONS})
+register_model("cluster2", spectral("cluster2", lambda nf=14, hybridized_initial=False: Cluster2Core(
+    nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial))),
+    {"nf": (int,), "hybridized_initial": (bool,), **SPECTRAL_OPTIONS})
+register_model("gauss_peaks", spectral("gauss_peaks", lambda n_peaks=1: PeaksCore(
+    n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="gauss")), {"n_peaks": (int,), **SPECTRAL_OPTIONS},
+    label_option="n_peaks")
+register_model("lorentz_peaks", spectral("lorentz_peaks", lambda n_peaks=1: PeaksCore(
+    n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="lorentz")), {"n_peaks": (int,), **SPECTRAL_OPTIONS},
+    label_option="n_peaks")
+register_model("polynomial", lambda degree=1: PolynomialModel(positive_int("degree", degree, 0)), {"degree": (int,)},
+               label_option="degree")
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(MODELS)
+
+
+def get_model(name: str, **options: Any) -> Model:
+    """The model ``name`` with ``options`` (docs/contract.md, section 7)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     for key in options:
-        if key not in MODEL_OPTIONS[name]:
+        if key not in MODELS[name].options:
             raise ValueError(f"model {name} has no option {key!r}")
-    if name == "polynomial":
-        return PolynomialModel(_positive_int("degree", options.get("degree", 1), 0))
-    background = options.get("background", ())
-    background = (background,) if isinstance(background, str) else tuple(background)
-    background = tuple(b for b in background if b != "none")
-    doublet = bool(options.get("doublet", False))
-    if name == "cluster3":
-        core = Cluster3Core(nf=_positive_int("nf", options.get("nf", 14), 2))
-    elif name == "cluster2":
-        core = Cluster2Core(nf=_positive_int("nf", options.get("nf", 14), 1),
-                            hybridized_initial=bool(options.get("hybridized_initial", False)))
-    else:
-        core = PeaksCore(n_peaks=_positive_int("n_peaks", options.get("n_peaks", 1), 1),
-                         lineshape="gauss" if name == "gauss_peaks" else "lorentz")
-    return SpectralModel(name, core, background=background, doublet=doublet, options=dict(options))
+    return MODELS[name].build(**options)
+
+
+def default_label(name: str, options: dict[str, Any]) -> str:
+    """The candidate label a config gets without a ``label``: the name, completed by the
+    family's label option when given (``gauss_peaks3``)."""
+    key = MODELS[name].label_option
+    return f"{name}{options[key]}" if key and key in options else name
