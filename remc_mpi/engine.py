@@ -186,7 +186,7 @@ class CandidateRun:
 
     def finish(self, t_loop: float) -> dict:
         """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""
-        from remc_mpi.summary import summarize
+        from remc_mpi.summary import RunStats, summarize
 
         lc, block = self.lc, self.block
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips))
@@ -200,9 +200,9 @@ class CandidateRun:
             timings = {"wall_s": time.time() - self.t_start, "sampling_s": float(loop), "model_s": float(model),
                        "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
             self.writer.assemble()
-            summary = summarize(self.cfg, self.cand, self.writer, lam=self.lam, lam_max=self.lam_max, **diag,
-                                swap_try=swap_try, swap_ok=swap_ok, trips=trips,
-                                provenance=provenance(self.comm, self.cfg, timings))
+            stats = RunStats(self.lam, self.lam_max, **diag, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
+                             provenance=provenance(self.comm, self.cfg, timings))
+            summary = summarize(self.cfg, self.cand, self.writer, stats)
             checkpoint.remove(self.out_path)
             return summary
 

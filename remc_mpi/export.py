@@ -9,11 +9,11 @@ its energy axis), and the attributes the model, the log evidence and its error.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
+
+from remc_mpi.output import ResultsFile
 
 
 def to_inference_data(path: str | Path):
@@ -22,15 +22,13 @@ def to_inference_data(path: str | Path):
         import arviz as az
     except ImportError as err:
         raise RuntimeError("export needs ArviZ: pip install 'remc-mpi[arviz]'") from err
-    with h5py.File(path, "r") as h5:
-        s = json.loads(h5["results/summary_json"][()])
+    with ResultsFile(path) as rf:
+        s = rf.summary()
         rung = s["posterior_rung"]
-        theta = h5["samples/theta"][:, rung, :]
-        tsweep = h5["samples/theta_sweep"][:]
-        sweep = h5["samples/sweep"][:]
-        energy = h5["samples/energy"][:, rung][np.searchsorted(sweep, tsweep)]
-        lam = h5["ladder/lambda"][rung]
-        x, y = h5["data/energy"][:], h5["data/intensity"][:]
+        theta = rf.samples("theta", rung)
+        energy = rf.samples("energy", rung)[np.searchsorted(rf.samples("sweep"), rf.samples("theta_sweep"))]
+        lam = rf.ladder()[rung]
+        x, y = rf.data()
     n = s["n_data"]
     posterior = {name: theta[None, :, j] for j, name in enumerate(s["param_names"])
                  if not s["posterior"][name]["fixed"]}

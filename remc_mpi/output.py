@@ -26,6 +26,8 @@ from remc_mpi import __version__
 from remc_mpi.errors import InputError
 
 FORMAT = "remc_mpi/1"
+#: the groups and datasets of the layout (docs/format.md) that readers use
+SAMPLES, SUMMARY_JSON = "samples", "results/summary_json"
 SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
 COPY_ROWS = 16384  # rows per copy when assembling segments: bounded memory for any run length
 
@@ -48,7 +50,7 @@ def fsync_path(path: str | os.PathLike) -> None:
 
 
 def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
-    s = h5.require_group("samples")
+    s = h5.require_group(SAMPLES)
     chunk = max(1, min(1024, 2**20 // (8 * max(1, n_slots * n_params))))
     s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="f8")
     s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="i4")
@@ -59,7 +61,7 @@ def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
 
 
 def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
-    ds = h5["samples"][name]
+    ds = h5[SAMPLES][name]
     n = ds.shape[0]
     ds.resize(n + arr.shape[0], axis=0)
     ds[n:] = arr
@@ -122,7 +124,7 @@ class ResultWriter:
         for k in range(self.segment):
             with h5py.File(segment_path(self.final, k), "r") as seg:
                 for name in SAMPLE_SETS:
-                    src = seg["samples"][name]
+                    src = seg[SAMPLES][name]
                     for a in range(0, src.shape[0], COPY_ROWS):
                         _append(self.h5, name, src[a:a + COPY_ROWS])
         return self.h5
@@ -147,7 +149,8 @@ class ResultWriter:
 
     def finish(self, summary: dict[str, Any]) -> Path:
         """Store the JSON summary, mark complete, close and move into place atomically."""
-        self.write_static({"results": {"summary_json": json.dumps(summary)}}, {"complete": True})
+        group, name = SUMMARY_JSON.split("/")
+        self.write_static({group: {name: json.dumps(summary)}}, {"complete": True})
         self.h5.close()
         fsync_path(self.path)
         os.replace(self.path, self.final)
@@ -165,12 +168,57 @@ class ResultWriter:
                 pass
 
 
+class ResultsFile:
+    """Read access to a results file, the one place that knows its layout (docs/format.md).
+
+    Open it with ``with ResultsFile(path) as rf`` (a finished file), or wrap the writer's open
+    file (``ResultsFile(h5=writer.h5)``) while the summary is made. Arrays are read on demand,
+    one rung at a time where a reader needs only that.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, h5: h5py.File | None = None):
+        self.path, self.h5, self._own = path, h5, h5 is None
+
+    def __enter__(self) -> "ResultsFile":
+        if self._own:
+            self.h5 = h5py.File(self.path, "r")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._own and self.h5 is not None:
+            self.h5.close()
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.h5.attrs.get("complete", False))
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary (ValueError when the run is not complete)."""
+        if not self.complete:
+            raise ValueError("run is not complete")
+        return json.loads(self.h5[SUMMARY_JSON][()])
+
+    def samples(self, name: str, rung: int | None = None) -> np.ndarray:
+        """Sample set ``name`` (one of SAMPLE_SETS), all rungs or one."""
+        ds = self.h5[SAMPLES][name]
+        return ds[:] if rung is None or ds.ndim == 1 else ds[:, rung]
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The spectrum the run fitted: (energy, intensity)."""
+        return self.h5["data/energy"][:], self.h5["data/intensity"][:]
+
+    def ladder(self) -> np.ndarray:
+        """lambda per rung."""
+        return self.h5["ladder/lambda"][:]
+
+    def diagnostic(self, name: str) -> np.ndarray:
+        return self.h5["diagnostics"][name][:]
+
+
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON summary of a finished results file."""
-    with h5py.File(path, "r") as h5:
-        if not h5.attrs.get("complete", False):
-            raise ValueError("run is not complete")
-        return json.loads(h5["results/summary_json"][()])
+    with ResultsFile(path) as rf:
+        return rf.summary()
 
 
 def complete_summary(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -203,7 +251,7 @@ class MpioWriter(ResultWriter):
         if self.seg is None:
             self.seg = h5py.File(segment_path(self.final, self.segment), "w", driver="mpio", comm=self.comm)
             _create_samples(self.seg, self.n_slots, self.n_params)
-        g = self.seg["samples"]
+        g = self.seg[SAMPLES]
         for name, arr, cols in (("sweep", sweeps, False), ("energy", energy, True), ("replica", replica, True),
                                 ("theta_sweep", theta_sweeps, False), ("theta", theta, True)):
             ds = g[name]

@@ -9,13 +9,12 @@ noise.png (F(b)). ``plot_selection(summaries, path)`` draws the free energy per 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from remc_mpi.models import get_model
+from remc_mpi.output import ResultsFile
 
 
 def pyplot():
@@ -30,15 +29,14 @@ def pyplot():
 
 
 def _load(path: str | Path) -> dict:
-    with h5py.File(path, "r") as h5:
-        s = json.loads(h5["results/summary_json"][()])
-        rung = s["posterior_rung"]
+    with ResultsFile(path) as rf:
+        s = rf.summary()
+        energy, intensity = rf.data()
         return {
-            "summary": s,
-            "energy": h5["data/energy"][:], "intensity": h5["data/intensity"][:],
-            "theta": h5["samples/theta"][:, rung, :], "replica": h5["samples/replica"][:],
-            "E": h5["samples/energy"][:], "lam": h5["ladder/lambda"][:],
-            "acceptance": h5["diagnostics/acceptance"][:], "swap_rate": h5["diagnostics/swap_rate"][:],
+            "summary": s, "energy": energy, "intensity": intensity,
+            "theta": rf.samples("theta", s["posterior_rung"]), "replica": rf.samples("replica"),
+            "E": rf.samples("energy"), "lam": rf.ladder(),
+            "acceptance": rf.diagnostic("acceptance"), "swap_rate": rf.diagnostic("swap_rate"),
         }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z
 from remc_mpi.likelihood import energies
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
+from remc_mpi.output import ResultsFile
 
 #: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
 Z_95 = 1.959963984540054
@@ -38,122 +40,159 @@ def posterior_table(theta: np.ndarray, names: tuple[str, ...], free: np.ndarray,
     return out
 
 
-def summarize(cfg: RunConfig, cand: Candidate, writer, *, lam: np.ndarray, lam_max: float,
-              accepted: np.ndarray, tried: np.ndarray, log_step: np.ndarray, joint_rate: np.ndarray,
-              swap_try: np.ndarray,
-              swap_ok: np.ndarray, trips: np.ndarray, provenance: dict[str, Any]) -> dict[str, Any]:
-    t_start = time.perf_counter()
-    h5 = writer.h5
-    n_data = cfg.data.n
-    U = h5["samples/energy"][:]
-    U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
-    theta_all = h5["samples/theta"]
-    noise_mode = cfg.noise.estimate
-    warnings: list[str] = []
+@dataclass
+class RunStats:
+    """What a run's ranks reduce to at its end (per-slot arrays in slot order)."""
 
-    def bhat_stat(Ub, log_z):
-        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
+    lam: np.ndarray  # the ladder (L,)
+    lam_max: float  # lambda of beta = 1 (b0), or the top precision in noise mode
+    accepted: np.ndarray  # component-wise acceptances (L, P)
+    tried: np.ndarray  # component-wise proposals (L, P)
+    log_step: np.ndarray  # adapted log step sizes (L, P)
+    joint_rate: np.ndarray  # joint-move acceptance rate (L,)
+    swap_try: np.ndarray  # exchange attempts per pair (L-1,)
+    swap_ok: np.ndarray  # accepted exchanges per pair (L-1,)
+    trips: np.ndarray  # round trips per replica (L,)
+    provenance: dict[str, Any]
 
-    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if noise_mode else None)
-    if noise_mode:
-        b_hat = float(est["extra"][0])
-        b_boot = est["extra_boot"][:, 0]
-        log_z_hat = float(mbar_log_z_at(lam, U, est["log_z"][PRIMARY], [b_hat])[0])
-        sd_log_b = log_b_sd(lam, U, est["log_z"][PRIMARY], n_data, b_hat)
-        sigma = b_hat ** -0.5
-        noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)),
-                 "sigma_hat": sigma, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
-                 "sigma_posterior_sd": 0.5 * sigma * sd_log_b,
-                 "sigma_q025": sigma * math.exp(-0.5 * Z_95 * sd_log_b),
-                 "sigma_q975": sigma * math.exp(0.5 * Z_95 * sd_log_b),
-                 "curve": {"b": lam[1:].tolist(),
-                           "F": free_energy_curve(lam[1:], est["log_z"][PRIMARY][1:], n_data).tolist(),
-                           "stderr": est["stderr"][PRIMARY][1:].tolist()}}
-        slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
-        # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
-        estimators = {name: {"value": float(-free_energy_curve(lam[slot], v[slot], n_data)),
-                             "stderr": float(est["stderr"][name][slot]), "b": float(lam[slot])}
-                      for name, v in est["log_z"].items()}
-        estimators[PRIMARY] = {"value": float(-free_energy_curve(b_hat, log_z_hat, n_data)),
-                               "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
-    else:
-        const = 0.5 * n_data * math.log(lam_max / (2.0 * math.pi))
+
+def evidence(cfg: RunConfig, stats: RunStats, U: np.ndarray, est: dict) -> tuple[dict, int, float, dict | None]:
+    """Every estimator's log evidence with its error, the rung whose posterior is reported,
+    the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
+    lam, n_data = stats.lam, cfg.data.n
+    if not cfg.noise.estimate:
+        const = 0.5 * n_data * math.log(stats.lam_max / (2.0 * math.pi))
         estimators = {name: {"value": float(const + v[-1]), "stderr": float(est["stderr"][name][-1])}
                       for name, v in est["log_z"].items()}
-        slot = len(lam) - 1
-        sigma = float(cfg.noise.sigma)
-        noise = None
-    log_evidence = estimators[PRIMARY]["value"]
+        return estimators, len(lam) - 1, float(cfg.noise.sigma), None
+    b_hat = float(est["extra"][0])
+    b_boot = est["extra_boot"][:, 0]
+    primary = est["log_z"][PRIMARY]
+    log_z_hat = float(mbar_log_z_at(lam, U, primary, [b_hat])[0])
+    sd_log_b = log_b_sd(lam, U, primary, n_data, b_hat)
+    sigma = b_hat ** -0.5
+    noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)),
+             "sigma_hat": sigma, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
+             "sigma_posterior_sd": 0.5 * sigma * sd_log_b,
+             "sigma_q025": sigma * math.exp(-0.5 * Z_95 * sd_log_b),
+             "sigma_q975": sigma * math.exp(0.5 * Z_95 * sd_log_b),
+             "curve": {"b": lam[1:].tolist(), "F": free_energy_curve(lam[1:], primary[1:], n_data).tolist(),
+                       "stderr": est["stderr"][PRIMARY][1:].tolist()}}
+    slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
+    # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
+    estimators = {name: {"value": float(-free_energy_curve(lam[slot], v[slot], n_data)),
+                         "stderr": float(est["stderr"][name][slot]), "b": float(lam[slot])}
+                  for name, v in est["log_z"].items()}
+    estimators[PRIMARY] = {"value": float(-free_energy_curve(b_hat, log_z_hat, n_data)),
+                           "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
+    return estimators, slot, sigma, noise
 
-    primary_se = estimators[PRIMARY]["stderr"]
+
+def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.ndarray, u_slot: np.ndarray):
+    """The posterior table (with the MAP among the samples) and the ESS of every free
+    parameter and of the energy, from the reported rung's samples."""
+    model, priors = cand.model, cand.priors
+    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity)
+    map_theta = theta[int(np.argmax(-lam_slot * u + priors.logpdf(theta)))]
+    ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
+    ess["energy"] = effective_sample_size(u_slot)
+    return posterior_table(theta, model.param_names, priors.free, map_theta), ess
+
+
+def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_rate: np.ndarray, trips: np.ndarray,
+                 ess: dict) -> list[str]:
+    """What a reader should be told about a run's reliability."""
+    warnings: list[str] = []
     if not noise_mode:
         for msg in disagreements({k: v["value"] for k, v in estimators.items()},
                                  {k: v["stderr"] for k, v in estimators.items()}):
             warnings.append("estimators disagree: " + msg)
-    for l, o in enumerate(est["overlap"]):
-        if o < OVERLAP_WARN:
-            warnings.append(f"rungs {l} and {l + 1} barely overlap (overlap {o:.3f} < {OVERLAP_WARN})")
-    swap_rate = swap_ok / np.maximum(1, swap_try)
-    for l, r in enumerate(swap_rate):
-        if r < SWAP_WARN:
-            warnings.append(f"swap rate between rungs {l} and {l + 1} is {r:.3f} (< {SWAP_WARN})")
+    warnings += [f"rungs {l} and {l + 1} barely overlap (overlap {o:.3f} < {OVERLAP_WARN})"
+                 for l, o in enumerate(overlap) if o < OVERLAP_WARN]
+    warnings += [f"swap rate between rungs {l} and {l + 1} is {r:.3f} (< {SWAP_WARN})"
+                 for l, r in enumerate(swap_rate) if r < SWAP_WARN]
     if trips.sum() == 0:
         warnings.append("no replica made a round trip between the ends of the ladder; add rungs or sweeps")
-
-    # posterior at the reported rung
-    theta = theta_all[:, slot, :]
-    model, priors = cand.model, cand.priors
-    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity)
-    log_post = -lam[slot] * u + priors.logpdf(theta)
-    map_theta = theta[int(np.argmax(log_post))]
-    posterior = posterior_table(theta, model.param_names, priors.free, map_theta)
-    ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
-    ess["energy"] = effective_sample_size(U[:, slot])
     low = [k for k, v in ess.items() if v < ESS_WARN]
     if low:
         warnings.append(f"effective sample size below {ESS_WARN:g} at the reported rung for: {', '.join(low)}")
+    return warnings
 
-    acceptance = np.where(tried > 0, accepted / np.maximum(1, tried), np.nan)
-    free = priors.free
-    accept_rung = [float(np.nanmean(acceptance[l, free])) if tried[l, free].sum() else 1.0 for l in range(len(lam))]
-    betas = (lam / lam_max).tolist()
+
+def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: dict, u_slot: np.ndarray,
+                est: dict) -> dict[str, Any]:
+    """The ``diagnostics`` object of the summary (docs/contract.md, section 6)."""
+    acceptance = np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
+    rungs = range(len(stats.lam))
+    return {
+        "acceptance": [float(np.nanmean(acceptance[l, free])) if stats.tried[l, free].sum() else 1.0 for l in rungs],
+        "acceptance_by_parameter": {name: [None if not np.isfinite(a) else float(a) for a in acceptance[:, j]]
+                                    for j, name in enumerate(names) if free[j]},
+        "joint_acceptance": stats.joint_rate.tolist(), "swap_rate": swap_rates(stats).tolist(),
+        "round_trips": int(stats.trips.sum()), "round_trips_per_replica": stats.trips.tolist(), "ess": ess,
+        "tau_energy": float(integrated_time(u_slot)), "bootstrap_block": int(est["block"]),
+        "overlap": est["overlap"].tolist(),
+    }
+
+
+def swap_rates(stats: RunStats) -> np.ndarray:
+    return stats.swap_ok / np.maximum(1, stats.swap_try)
+
+
+def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[str, Any]:
+    """Rank 0's end of a run: estimators, posterior, diagnostics and warnings from the
+    assembled samples, then one write of everything into the results file."""
+    t_start = time.perf_counter()
+    results = ResultsFile(h5=writer.h5)
+    n_data, lam = cfg.data.n, stats.lam
+    U = results.samples("energy")
+    U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
+
+    def bhat_stat(Ub, log_z):
+        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
+
+    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None)
+    estimators, slot, sigma, noise = evidence(cfg, stats, U, est)
+    posterior, ess = posterior_at(cfg, cand, lam[slot], results.samples("theta", slot), U[:, slot])
+    model = cand.model
+    log_evidence = estimators[PRIMARY]
     summary: dict[str, Any] = {
         "model": model.name, "label": cand.label, "options": dict(model.options),
         "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data, "sigma": sigma,
-        "log_evidence": {"value": log_evidence, "stderr": primary_se, "method": PRIMARY},
-        "estimators": estimators, "free_energy": -log_evidence, "free_energy_stderr": primary_se,
+        "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": PRIMARY},
+        "estimators": estimators, "free_energy": -log_evidence["value"], "free_energy_stderr": log_evidence["stderr"],
         "posterior": posterior, "posterior_rung": slot,
-        "diagnostics": {
-            "acceptance": accept_rung,
-            "acceptance_by_parameter": {name: [None if not np.isfinite(a) else float(a) for a in acceptance[:, j]]
-                                        for j, name in enumerate(model.param_names) if free[j]},
-            "joint_acceptance": joint_rate.tolist(), "swap_rate": swap_rate.tolist(), "round_trips": int(trips.sum()),
-            "round_trips_per_replica": trips.tolist(), "ess": ess,
-            "tau_energy": float(integrated_time(U[:, slot])), "bootstrap_block": int(est["block"]),
-            "overlap": est["overlap"].tolist(),
-        },
-        "beta": betas, "lambda": lam.tolist(), "warnings": warnings,
+        "diagnostics": diagnostics(stats, cand.priors.free, model.param_names, ess, U[:, slot], est),
+        "beta": (lam / stats.lam_max).tolist(), "lambda": lam.tolist(),
+        "warnings": run_warnings(estimators, cfg.noise.estimate, est["overlap"], swap_rates(stats), stats.trips, ess),
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
         "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
     }
     if noise is not None:
         summary["noise"] = noise
+    summary["provenance"] = dict(stats.provenance, postprocess_s=time.perf_counter() - t_start)
+    write_results(writer, cfg, cand, stats, est, summary)
+    return summary
 
-    provenance = dict(provenance, postprocess_s=time.perf_counter() - t_start)
+
+def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est: dict, summary: dict) -> None:
+    """Everything the summary came from, into the results file (docs/format.md), then the
+    summary itself; the file becomes complete."""
+    model = cand.model
+    acceptance = np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
     writer.write_static(
         {
             "config": {"yaml": cfg.text},
             "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
-            "ladder": {"beta": np.array(betas), "lambda": lam},
-            "diagnostics": {"acceptance": acceptance, "joint_acceptance": joint_rate, "swap_rate": swap_rate, "round_trips": trips,
-                            "log_step": log_step, "overlap": est["overlap"]},
+            "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam},
+            "diagnostics": {"acceptance": acceptance, "joint_acceptance": stats.joint_rate,
+                            "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
+                            "overlap": est["overlap"]},
             "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},
                             **{f"stderr_{k}": v for k, v in est["stderr"].items()}},
-            "provenance": {"info": {k: v for k, v in provenance.items()}},
+            "provenance": {"info": dict(summary["provenance"])},
         },
-        {"model": model.name, "label": cand.label, "n_data": n_data, "seed": cfg.seed,
-         "param_names": list(model.param_names), "noise_mode": noise_mode},
+        {"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed,
+         "param_names": list(model.param_names), "noise_mode": cfg.noise.estimate},
     )
-    summary["provenance"] = provenance
     writer.finish(summary)
-    return summary
