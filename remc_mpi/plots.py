@@ -40,22 +40,21 @@ def _load(path: str | Path) -> dict:
         }
 
 
-def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Path]:
-    """Write the figures of one results file into ``folder``; return their paths."""
-    plt = pyplot()
+def _run_view(path: str | Path, n_band: int) -> dict:
+    """Everything the figures of one run draw from."""
     d = _load(path)
     s = d["summary"]
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    model = get_model(s["model"], **s["options"])
     names = s["param_names"]
-    free = [n for n in names if not s["posterior"][n]["fixed"]]
-    theta_map = np.array([s["posterior"][n]["map"] for n in names])
-    truth = s.get("truth") or {}
-    x, y = d["energy"], d["intensity"]
-    files = []
+    return dict(d=d, s=s, model=get_model(s["model"], **s["options"]), names=names, n_band=n_band,
+                free=[n for n in names if not s["posterior"][n]["fixed"]],
+                theta_map=np.array([s["posterior"][n]["map"] for n in names]), truth=s.get("truth") or {},
+                x=d["energy"], y=d["intensity"])
 
-    # ---- data, MAP fit, peaks, predictive band, sticks
+
+def _fit(plt, v: dict):
+    """Data, MAP fit, its lines, the 95 % posterior-predictive band, the levels as sticks."""
+    s, d, model, names, theta_map, x, y, n_band = (
+        v["s"], v["d"], v["model"], v["names"], v["theta_map"], v["x"], v["y"], v["n_band"])
     rng = np.random.default_rng(0)
     pick = d["theta"][rng.integers(0, len(d["theta"]), min(n_band, len(d["theta"])))]
     pred = model.spectrum(pick, x) + rng.normal(0.0, s["sigma"], (len(pick), x.size))
@@ -79,11 +78,12 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
     ax.legend(fontsize=8)
     ax2.set_xlabel("relative binding energy (eV)")
     fig.tight_layout()
-    files.append(out / "fit.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
-    # ---- marginals
+
+def _marginals(plt, v: dict):
+    """beta = 1 marginals with their 95 % intervals and the true values."""
+    s, d, names, free, truth = v["s"], v["d"], v["names"], v["free"], v["truth"]
     cols = min(3, len(free))
     rows = int(np.ceil(len(free) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
@@ -98,11 +98,12 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
     for ax in axes.ravel()[len(free):]:
         ax.axis("off")
     fig.tight_layout()
-    files.append(out / "marginals.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
-    # ---- pairs
+
+def _pairs(plt, v: dict):
+    """Pairwise scatter of the free parameters."""
+    d, names, free, truth = v["d"], v["names"], v["free"], v["truth"]
     k = len(free)
     fig, axes = plt.subplots(k, k, figsize=(1.8 * k + 1, 1.8 * k + 1), squeeze=False)
     for a, na in enumerate(free):
@@ -124,11 +125,12 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
                 ax.set_ylabel(na, fontsize=8)
             ax.tick_params(labelsize=6)
     fig.tight_layout()
-    files.append(out / "pairs.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
+    return fig
 
-    # ---- ladder diagnostics
+
+def _ladder(plt, v: dict):
+    """Swap rates, acceptance per rung, replica traces, the TI integrand."""
+    s, d = v["s"], v["d"]
     lam = d["lam"]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     axes[0, 0].bar(np.arange(len(d["swap_rate"])) + 0.5, d["swap_rate"])
@@ -146,22 +148,43 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
     axes[1, 1].semilogx(lam[1:], U.mean(axis=0)[1:], "o-")
     axes[1, 1].set(xlabel="lambda = beta b0", ylabel="<N E>", title="TI integrand")
     fig.tight_layout()
-    files.append(out / "ladder.png")
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
-    if "noise" in s:
-        c = s["noise"]["curve"]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.errorbar(c["b"], c["F"], yerr=c["stderr"], fmt="o-", ms=3)
-        ax.axvline(s["noise"]["b_hat"], color="C3", label=f"b_hat (sigma = {s['noise']['sigma_hat']:.4g})")
-        ax.set_xscale("log")
-        ax.set(xlabel="noise precision b", ylabel="F(b)")
-        ax.legend()
-        fig.tight_layout()
-        files.append(out / "noise.png")
-        fig.savefig(files[-1], dpi=110)
-        plt.close(fig)
+
+def _noise(plt, v: dict):
+    """F(b) in noise-estimation mode (None otherwise)."""
+    s = v["s"]
+    if "noise" not in s:
+        return None
+    c = s["noise"]["curve"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(c["b"], c["F"], yerr=c["stderr"], fmt="o-", ms=3)
+    ax.axvline(s["noise"]["b_hat"], color="C3", label=f"b_hat (sigma = {s['noise']['sigma_hat']:.4g})")
+    ax.set_xscale("log")
+    ax.set(xlabel="noise precision b", ylabel="F(b)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+#: the figures of one run: file name, how to draw it (None: not for this run), resolution
+FIGURES = (("fit.png", _fit, 110), ("marginals.png", _marginals, 110), ("pairs.png", _pairs, 100),
+           ("ladder.png", _ladder, 110), ("noise.png", _noise, 110))
+
+
+def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Path]:
+    """Write the figures of one results file into ``folder``; return their paths."""
+    plt = pyplot()
+    view = _run_view(path, n_band)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, draw, dpi in FIGURES:
+        fig = draw(plt, view)
+        if fig is not None:
+            files.append(out / name)
+            fig.savefig(files[-1], dpi=dpi)
+            plt.close(fig)
     return files
 
 
