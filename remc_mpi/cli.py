@@ -248,6 +248,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # one flat declaration per subcommand and option: a table, read top to bottom, kept in one piece
     p = _Parser(prog="remc-mpi", description="Bayesian Hamiltonian selection for XPS by exchange Monte Carlo over MPI.")
     p.add_argument("--version", action="version", version=f"remc-mpi {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -275,12 +275,8 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(raw, src, text, path.parent)
 
 
-def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
-                 base: Path | None = None) -> RunConfig:
-    """Validate an already-parsed config mapping (the Python API's entry point)."""
-    ctx = _Ctx(source)
-    base = base or Path.cwd()
-    cfg = ctx.mapping(raw, "", TOP_KEYS, ("data", "noise", "priors"))
+def _candidates(ctx: _Ctx, cfg: dict) -> list[Candidate]:
+    """The candidate models (``model`` or ``models``) with their merged priors."""
     if ("model" in cfg) == ("models" in cfg):
         ctx.fail("model", "give exactly one of 'model' or 'models'")
     if "models" in cfg:
@@ -311,17 +307,22 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
             if pname not in merged:
                 ctx.fail(f"priors.{pname}", f"missing prior for parameter of model {label}")
         candidates.append(Candidate(label, model, PriorSet(model.param_names, merged)))
+    return candidates
 
+
+def _noise(ctx: _Ctx, cfg: dict) -> NoiseSpec:
     noise_raw = ctx.mapping(cfg["noise"], "noise", NOISE_KEYS)
     estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
     if estimate == ("sigma" in noise_raw):
         ctx.fail("noise", "give exactly one of 'sigma' or 'estimate: true'")
-    noise = NoiseSpec(
+    return NoiseSpec(
         sigma=ctx.number(noise_raw["sigma"], "noise.sigma", positive=True) if "sigma" in noise_raw else None,
         estimate=estimate,
         b_max=ctx.number(noise_raw["b_max"], "noise.b_max", positive=True) if "b_max" in noise_raw else None,
     )
 
+
+def _ladder(ctx: _Ctx, cfg: dict, estimate: bool) -> LadderSpec:
     lad_raw = ctx.mapping(cfg.get("ladder") or {}, "ladder", LADDER_KEYS)
     ladder = LadderSpec()
     if "n_temps" in lad_raw:
@@ -347,7 +348,10 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
             ctx.fail("ladder.betas", "must be strictly increasing")
         ladder.betas = betas
         ladder.n_temps = len(betas)
+    return ladder
 
+
+def _sampler(ctx: _Ctx, cfg: dict) -> SamplerSpec:
     sam_raw = ctx.mapping(cfg.get("sampler") or {}, "sampler", SAMPLER_KEYS)
     sampler = SamplerSpec()
     for f in fields(SamplerSpec):  # integers and switches by their declared type
@@ -362,22 +366,38 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
         sampler.target_acceptance = t
     if sampler.burn_in >= sampler.sweeps:
         ctx.fail("sampler.burn_in", f"must be less than sampler.sweeps ({sampler.sweeps})")
+    return sampler
 
+
+def _checkpoint(ctx: _Ctx, cfg: dict) -> CheckpointSpec:
     ck_raw = ctx.mapping(cfg.get("checkpoint") or {}, "checkpoint", CHECKPOINT_KEYS)
     checkpoint = CheckpointSpec()
     if "every_sweeps" in ck_raw:
         checkpoint.every_sweeps = ctx.integer(ck_raw["every_sweeps"], "checkpoint.every_sweeps", 1)
     if "every_minutes" in ck_raw:
         checkpoint.every_minutes = ctx.number(ck_raw["every_minutes"], "checkpoint.every_minutes", positive=True)
+    return checkpoint
 
+
+def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
+                 base: Path | None = None) -> RunConfig:
+    """Validate an already-parsed config mapping (the Python API's entry point). Sections are
+    checked in file order of importance: models and priors, noise, ladder, sampler,
+    checkpoint, the top-level scalars, then the data (whose loading is the slow part)."""
+    ctx = _Ctx(source)
+    base = base or Path.cwd()
+    cfg = ctx.mapping(raw, "", TOP_KEYS, ("data", "noise", "priors"))
+    candidates = _candidates(ctx, cfg)
+    noise = _noise(ctx, cfg)
+    ladder = _ladder(ctx, cfg, noise.estimate)
+    sampler = _sampler(ctx, cfg)
+    checkpoint = _checkpoint(ctx, cfg)
     seed = ctx.integer(cfg.get("seed", 0), "seed")
-    output = cfg.get("output", "remc-out.h5")
-    output = str(_resolve(base, ctx.string(output, "output")))
+    output = str(_resolve(base, ctx.string(cfg.get("output", "remc-out.h5"), "output")))
     mp_raw = cfg.get("model_priors") or {}
-    ctx.mapping(mp_raw, "model_priors", set(labels))
+    ctx.mapping(mp_raw, "model_priors", {c.label for c in candidates})
     model_priors = {k: ctx.number(v, f"model_priors.{k}", positive=True) for k, v in mp_raw.items()}
     progress = ctx.boolean(cfg.get("progress", True), "progress")
-
     data, truth = _data(ctx, cfg["data"], base)
     if text is None:
         text = yaml.safe_dump(raw, sort_keys=False)

@@ -225,6 +225,25 @@ def _lor():
     return MPI.LOR
 
 
+def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool) -> list[str]:
+    """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'; refuses,
+    before any sampling, to discard a checkpoint or overwrite results without being told."""
+    todo = []
+    for p in paths:
+        if resume and complete_summary(p) is not None:
+            todo.append("done")
+        else:
+            todo.append("resume" if resume and checkpoint.exists(p) else "start")
+    if not (resume or force):
+        for p in paths:
+            if checkpoint.exists(p):
+                raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
+                                 "--resume or start afresh with --force", cfg.source, "output")
+    # --resume may replace an unreadable leftover; otherwise an existing file needs --force
+    check_outputs([p for p, t in zip(paths, todo) if t != "done"], force or resume, cfg.source)
+    return todo
+
+
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
         progress: bool | None = None, resume: bool = False, hdf5: str = "auto",
         signals: Signals | None = None) -> list[dict]:
@@ -244,25 +263,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
     resolve_mode(hdf5, comm)  # a bad --hdf5 fails here, before any sampling
-
-    def plan() -> list[str]:
-        """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'."""
-        todo = []
-        for p in paths:
-            if resume and complete_summary(p) is not None:
-                todo.append("done")
-            else:
-                todo.append("resume" if resume and checkpoint.exists(p) else "start")
-        if not (resume or force):
-            for p in paths:
-                if checkpoint.exists(p):
-                    raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
-                                     "--resume or start afresh with --force", cfg.source, "output")
-        # --resume may replace an unreadable leftover; otherwise an existing file needs --force
-        check_outputs([p for p, t in zip(paths, todo) if t != "done"], force or resume, cfg.source)
-        return todo
-
-    todo = on_root(comm, plan)
+    todo = on_root(comm, lambda: plan_outputs(cfg, paths, resume, force))
     if comm.Get_size() > 1:  # rank 0 compiles the kernels (first run) while the others sleep
         on_root(comm, warm_up)
     show = cfg.progress if progress is None else progress
