@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from remc_mpi.errors import InputError, did_you_mean
+from remc_mpi.config import Validator, read_yaml
+from remc_mpi.errors import InputError
 
 CAMPAIGN_KEYS = {"name", "folder", "base", "models", "grid", "files", "slurm"}
 GRID_KEYS = {"noise", "truth", "grid", "seeds"}
@@ -69,109 +70,77 @@ class Campaign:
     slurm: dict[str, Any] = field(default_factory=dict)
 
 
-def _fail(src: Path, where: str, msg: str):
-    raise InputError(msg, str(src), where)
-
-
-def _mapping(src, obj, where, keys):
-    if not isinstance(obj, dict):
-        _fail(src, where, f"must be a mapping, got {type(obj).__name__}")
-    for k in obj:
-        if k not in keys:
-            _fail(src, f"{where}.{k}" if where else str(k), "unknown key" + did_you_mean(str(k), keys))
-    return obj
-
-
-def _numbers(src, obj, where, positive=False):
-    if not isinstance(obj, list) or not obj:
-        _fail(src, where, "must be a non-empty list of numbers")
-    for v in obj:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and not v > 0):
-            _fail(src, where, f"{v!r} is not a{' positive' if positive else ''} number")
-    return [float(v) for v in obj]
-
-
 def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign file and expand its grid into tasks."""
+    """Read and validate a campaign file (through the config's validator: the same one-line
+    errors, with line numbers for invalid YAML) and expand its grid into tasks."""
     src = Path(path)
-    try:
-        raw = yaml.safe_load(src.read_text())
-    except FileNotFoundError:
-        raise InputError("campaign file does not exist", str(src)) from None
-    except yaml.YAMLError as err:
-        raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", str(src)) from None
-    c = _mapping(src, raw, "", CAMPAIGN_KEYS)
-    if "base" not in c:
-        _fail(src, "base", "missing required key")
+    raw, _ = read_yaml(src, "campaign")
+    v = Validator(str(src))
+    c = v.mapping(raw, "", CAMPAIGN_KEYS, ("base",))
     if ("grid" in c) == ("files" in c):
-        _fail(src, "grid", "give exactly one of 'grid' (synthetic data) or 'files' (measured spectra)")
+        v.fail("grid", "give exactly one of 'grid' (synthetic data) or 'files' (measured spectra)")
     here = src.parent
-    base_path = here / c["base"]
-    try:
-        base = yaml.safe_load(base_path.read_text())
-    except FileNotFoundError:
-        _fail(src, "base", f"{base_path} does not exist")
+    base_path = here / v.string(c["base"], "base")
+    if not base_path.is_file():
+        v.fail("base", f"{base_path} does not exist")
+    base, _ = read_yaml(base_path)
     if not isinstance(base, dict):
-        _fail(src, "base", f"{base_path} is not a config mapping")
+        v.fail("base", f"{base_path} is not a config mapping")
     base = copy.deepcopy(base)
     if "models" in c:
         if not isinstance(c["models"], list) or not c["models"]:
-            _fail(src, "models", "must be a non-empty list of models")
+            v.fail("models", "must be a non-empty list of models")
         base.pop("model", None)
         base["models"] = c["models"]
     folder = (here / c.get("folder", src.stem + "-out")).resolve()
-    name = str(c.get("name", src.stem))
-    points: list[dict[str, Any]] = []
-    if "files" in c:
-        files = c["files"]
-        if not isinstance(files, list) or not files:
-            _fail(src, "files", "must be a non-empty list of data files")
-        for f in files:
-            p = here / f
-            if not p.is_file():
-                _fail(src, "files", f"{p} does not exist")
-        seeds = [int(base.get("seed", 0))]
-        points = [{"file": str((here / f).resolve()), "seed": s} for f in files for s in seeds]
-    else:
-        g = _mapping(src, c["grid"], "grid", GRID_KEYS)
-        for key in ("noise", "truth"):
-            if key not in g:
-                _fail(src, f"grid.{key}", "missing required key")
-        noises = _numbers(src, g["noise"], "grid.noise", positive=True)
-        t = _mapping(src, g["truth"], "grid.truth", {"model", "options", "params", "sweep"})
-        if "model" not in t:
-            _fail(src, "grid.truth.model", "missing required key")
-        sweep = _mapping(src, t.get("sweep") or {}, "grid.truth.sweep", set(_model_params(src, t)))
-        sweep_vals = {k: _numbers(src, v, f"grid.truth.sweep.{k}") for k, v in sweep.items()}
-        seeds = g.get("seeds", [int(base.get("seed", 0))])
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                                  for s in seeds):
-            _fail(src, "grid.seeds", "must be a non-empty list of integers")
-        grid = g.get("grid", [-8.0, 16.0, 200])
-        fixed = dict(t.get("params") or {})
-        names = list(sweep_vals)
-        for combo in itertools.product(*(sweep_vals[k] for k in names)):
-            truth = {**fixed, **dict(zip(names, combo))}
-            missing = [p for p in _model_params(src, t) if p not in truth]
-            if missing:
-                _fail(src, "grid.truth.params", f"no value for {', '.join(missing)}")
-            for sigma in noises:
-                for seed in seeds:
-                    points.append({"truth_model": t["model"], "truth_options": t.get("options") or {},
-                                   "truth": truth, "noise": sigma, "seed": seed, "grid": grid,
-                                   **{f"sweep_{k}": v for k, v in zip(names, combo)}})
+    points = _file_points(v, c, here, base) if "files" in c else _grid_points(v, c, base)
     tasks = [Task(i, p, folder / "tasks" / f"{i:04d}") for i, p in enumerate(points)]
-    slurm = _mapping(src, c.get("slurm") or {}, "slurm", SLURM_KEYS)
-    return Campaign(name, src, folder, base, tasks, dict(slurm))
+    slurm = v.mapping(c.get("slurm") or {}, "slurm", SLURM_KEYS)
+    return Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, dict(slurm))
 
 
-def _model_params(src, truth: dict) -> tuple[str, ...]:
+def _file_points(v: Validator, c: dict, here: Path, base: dict) -> list[dict[str, Any]]:
+    """One task per measured spectrum of ``files``."""
+    files = c["files"]
+    if not isinstance(files, list) or not files:
+        v.fail("files", "must be a non-empty list of data files")
+    for f in files:
+        if not (here / f).is_file():
+            v.fail("files", f"{here / f} does not exist")
+    return [{"file": str((here / f).resolve()), "seed": int(base.get("seed", 0))} for f in files]
+
+
+def _grid_points(v: Validator, c: dict, base: dict) -> list[dict[str, Any]]:
+    """One task per (swept truth, noise level, seed) of ``grid``."""
+    g = v.mapping(c["grid"], "grid", GRID_KEYS, ("noise", "truth"))
+    noises = v.numbers(g["noise"], "grid.noise", positive=True)
+    t = v.mapping(g["truth"], "grid.truth", {"model", "options", "params", "sweep"}, ("model",))
+    params = _model_params(v, t)
+    sweep = v.mapping(t.get("sweep") or {}, "grid.truth.sweep", set(params))
+    sweep_vals = {k: v.numbers(x, f"grid.truth.sweep.{k}") for k, x in sweep.items()}
+    seeds = v.integers(g.get("seeds", [int(base.get("seed", 0))]), "grid.seeds")
+    grid = g.get("grid", [-8.0, 16.0, 200])
+    fixed = dict(t.get("params") or {})
+    names = list(sweep_vals)
+    points = []
+    for combo in itertools.product(*(sweep_vals[k] for k in names)):
+        truth = {**fixed, **dict(zip(names, combo))}
+        missing = [p for p in params if p not in truth]
+        if missing:
+            v.fail("grid.truth.params", f"no value for {', '.join(missing)}")
+        points += [{"truth_model": t["model"], "truth_options": t.get("options") or {}, "truth": truth,
+                    "noise": sigma, "seed": seed, "grid": grid, **{f"sweep_{k}": x for k, x in zip(names, combo)}}
+                   for sigma in noises for seed in seeds]
+    return points
+
+
+def _model_params(v: Validator, truth: dict) -> tuple[str, ...]:
     from remc_mpi.models import get_model
 
     try:
         return get_model(truth["model"], **(truth.get("options") or {})).param_names
     except ValueError as err:
-        _fail(src, "grid.truth.model", str(err))
+        v.fail("grid.truth.model", str(err))
 
 
 def task_config(camp: Campaign, task: Task) -> dict:

@@ -100,8 +100,9 @@ class RunConfig:
     truth: dict[str, float] | None = None
 
 
-class _Ctx:
-    """The file being validated; raises errors that name it and a key path."""
+class Validator:
+    """The file being validated; raises errors that name it and a key path (used by the run
+    config and by campaign files alike)."""
 
     def __init__(self, source: str):
         self.source = source
@@ -149,6 +150,22 @@ class _Ctx:
             self.fail(where, f"must be a non-empty string, got {obj!r}")
         return obj
 
+    def numbers(self, obj: Any, where: str, positive: bool = False) -> list[float]:
+        """A non-empty list of finite numbers."""
+        if not isinstance(obj, list) or not obj:
+            self.fail(where, "must be a non-empty list of numbers")
+        for v in obj:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or (positive and not v > 0):
+                self.fail(where, f"{v!r} is not a{' positive' if positive else ''} number")
+        return [float(v) for v in obj]
+
+    def integers(self, obj: Any, where: str) -> list[int]:
+        """A non-empty list of integers."""
+        if not isinstance(obj, list) or not obj:
+            self.fail(where, "must be a non-empty list of integers")
+        return [self.integer(v, where) for v in obj]
+
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
@@ -159,7 +176,7 @@ def _resolve(base: Path, name: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _model(ctx: _Ctx, obj: Any, where: str) -> tuple[str, Model, dict | None]:
+def _model(ctx: Validator, obj: Any, where: str) -> tuple[str, Model, dict | None]:
     m = ctx.mapping(obj, where, MODEL_KEYS, ("name",))
     name = ctx.string(m["name"], _join(where, "name"))
     if name not in MODELS:
@@ -181,7 +198,7 @@ def _model(ctx: _Ctx, obj: Any, where: str) -> tuple[str, Model, dict | None]:
     return label, model, m.get("priors")
 
 
-def _priors(ctx: _Ctx, obj: Any, where: str) -> dict[str, Prior]:
+def _priors(ctx: Validator, obj: Any, where: str) -> dict[str, Prior]:
     if obj is None:
         return {}
     if not isinstance(obj, dict):
@@ -205,7 +222,7 @@ def _priors(ctx: _Ctx, obj: Any, where: str) -> dict[str, Prior]:
     return out
 
 
-def _data(ctx: _Ctx, obj: Any, base: Path) -> tuple[Spectrum, dict[str, float] | None]:
+def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, float] | None]:
     d = ctx.mapping(obj, "data", DATA_KEYS)
     if ("file" in d) == ("synthetic" in d):
         ctx.fail("data", "give exactly one of 'file' or 'synthetic'")
@@ -255,27 +272,33 @@ def synthesize(model: Model, params: dict[str, float], energy: np.ndarray, sigma
     return energy, y
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config file (everything but MPI happens here)."""
+def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, str]:
+    """The parsed YAML of ``path`` and its text; a missing or unreadable file, or invalid YAML
+    (with its line number), is one InputError naming the file."""
     path = Path(path)
     src = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError("config file does not exist", src) from None
+        raise InputError(f"{what} file does not exist", src) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read config ({err.__class__.__name__})", src) from None
+        raise InputError(f"cannot read {what} ({err.__class__.__name__})", src) from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text), text
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise InputError(f"invalid YAML: {problem}", src, where) from None
-    return parse_config(raw, src, text, path.parent)
 
 
-def _candidates(ctx: _Ctx, cfg: dict) -> list[Candidate]:
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file (everything but MPI happens here)."""
+    raw, text = read_yaml(path)
+    return parse_config(raw, str(path), text, Path(path).parent)
+
+
+def _candidates(ctx: Validator, cfg: dict) -> list[Candidate]:
     """The candidate models (``model`` or ``models``) with their merged priors."""
     if ("model" in cfg) == ("models" in cfg):
         ctx.fail("model", "give exactly one of 'model' or 'models'")
@@ -310,7 +333,7 @@ def _candidates(ctx: _Ctx, cfg: dict) -> list[Candidate]:
     return candidates
 
 
-def _noise(ctx: _Ctx, cfg: dict) -> NoiseSpec:
+def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
     noise_raw = ctx.mapping(cfg["noise"], "noise", NOISE_KEYS)
     estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
     if estimate == ("sigma" in noise_raw):
@@ -322,7 +345,7 @@ def _noise(ctx: _Ctx, cfg: dict) -> NoiseSpec:
     )
 
 
-def _ladder(ctx: _Ctx, cfg: dict, estimate: bool) -> LadderSpec:
+def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
     lad_raw = ctx.mapping(cfg.get("ladder") or {}, "ladder", LADDER_KEYS)
     ladder = LadderSpec()
     if "n_temps" in lad_raw:
@@ -351,7 +374,7 @@ def _ladder(ctx: _Ctx, cfg: dict, estimate: bool) -> LadderSpec:
     return ladder
 
 
-def _sampler(ctx: _Ctx, cfg: dict) -> SamplerSpec:
+def _sampler(ctx: Validator, cfg: dict) -> SamplerSpec:
     sam_raw = ctx.mapping(cfg.get("sampler") or {}, "sampler", SAMPLER_KEYS)
     sampler = SamplerSpec()
     for f in fields(SamplerSpec):  # integers and switches by their declared type
@@ -369,7 +392,7 @@ def _sampler(ctx: _Ctx, cfg: dict) -> SamplerSpec:
     return sampler
 
 
-def _checkpoint(ctx: _Ctx, cfg: dict) -> CheckpointSpec:
+def _checkpoint(ctx: Validator, cfg: dict) -> CheckpointSpec:
     ck_raw = ctx.mapping(cfg.get("checkpoint") or {}, "checkpoint", CHECKPOINT_KEYS)
     checkpoint = CheckpointSpec()
     if "every_sweeps" in ck_raw:
@@ -384,7 +407,7 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     """Validate an already-parsed config mapping (the Python API's entry point). Sections are
     checked in file order of importance: models and priors, noise, ladder, sampler,
     checkpoint, the top-level scalars, then the data (whose loading is the slow part)."""
-    ctx = _Ctx(source)
+    ctx = Validator(source)
     base = base or Path.cwd()
     cfg = ctx.mapping(raw, "", TOP_KEYS, ("data", "noise", "priors"))
     candidates = _candidates(ctx, cfg)

@@ -1,20 +1,100 @@
-"""Prior distributions phi(theta), one per parameter, independent.
+"""Prior distributions phi(theta), one per parameter, independent; the registry of prior forms.
 
-Forms (config syntax ``name: {form: args}``):
-  uniform [lo, hi]; loguniform [lo, hi] (0 < lo); normal [mean, sd];
-  truncnormal [mean, sd, lo, hi]; gamma [shape, rate] (density ∝ x^(shape-1) e^(-rate x));
-  fixed value (not sampled).
-Each prior samples exactly (the beta = 0 rung draws from it), gives its log density (up to
-nothing: normalised, -inf outside the support), and a scale for initial step sizes.
+Forms (config syntax ``name: {form: args}``), each one :class:`PriorForm` in :data:`FORMS`:
+
+    uniform [lo, hi]            on [lo, hi]          log phi = -log(hi - lo)
+    loguniform [lo, hi], 0 < lo on [lo, hi]          log phi = -log x - log log(hi / lo)
+    normal [mean, sd]           on R                 log phi = -z^2/2 - log(sd sqrt(2 pi)),  z = (x - mean) / sd
+    truncnormal [m, sd, lo, hi] on [lo, hi]          log phi = -z^2/2 - log(sd sqrt(2 pi) mass),  mass = Phi(b) - Phi(a)
+    gamma [shape, rate]         on (0, inf)          log phi = (shape - 1) log x - rate x + shape log rate - log Gamma(shape)
+    fixed [value]               the value only       (not sampled)
+
+log phi = shape(x) + log_norm: the registry gives each part once, and the compiled kernels
+(:mod:`remc_mpi.kernels.priors`) take the form's code and its log_norm from here. Every form
+samples exactly (the beta = 0 rung draws from it) and gives a scale for initial step sizes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
+
+
+def _ndtr_mass(m: float, s: float, lo: float, hi: float) -> float:
+    return float(special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s))
+
+
+def _truncnormal_sample(rng, a, size):
+    m, s, lo, hi = a
+    u = rng.uniform(special.ndtr((lo - m) / s), special.ndtr((hi - m) / s), size)
+    return np.clip(m + s * special.ndtri(u), lo, hi)
+
+
+def _truncnormal_check(a) -> str | None:
+    m, s, lo, hi = a
+    if not s > 0:
+        return "truncnormal needs a positive sd"
+    if not lo < hi:
+        return f"truncnormal bounds [{lo}, {hi}] are empty or inverted"
+    if _ndtr_mass(m, s, lo, hi) <= 1e-300:
+        return "truncnormal has no probability mass between its bounds"
+    return None
+
+
+def _interval_check(name: str) -> Callable[[tuple[float, ...]], str | None]:
+    def check(a) -> str | None:
+        if not a[0] < a[1]:
+            return f"{name} bounds [{a[0]}, {a[1]}] are empty or inverted"
+        if name == "loguniform" and a[0] <= 0:
+            return "loguniform needs a positive lower bound"
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class PriorForm:
+    """A prior form: its number of arguments, exact sampler, log density on its support
+    (``shape(x, args) + log_norm(args)``), support, step-size scale and argument check."""
+
+    arity: int
+    sample: Callable  # (rng, args, size) -> draws
+    shape: Callable  # (x, args) -> unnormalised log density, x inside the support
+    log_norm: Callable  # args -> log normalising constant
+    support: Callable  # args -> (lo, hi, lo_open): x in [lo, hi], or (lo, hi] when lo_open
+    scale: Callable  # args -> a typical width (0 for fixed)
+    check: Callable = lambda a: None  # args -> why they are not a proper prior, or None
+
+
+#: every prior form by its config name; the position is the compiled kernels' form code
+FORMS: dict[str, PriorForm] = {
+    "uniform": PriorForm(2, lambda rng, a, n: rng.uniform(a[0], a[1], n), lambda x, a: np.zeros_like(x),
+                         lambda a: -math.log(a[1] - a[0]), lambda a: (a[0], a[1], False), lambda a: a[1] - a[0],
+                         _interval_check("uniform")),
+    "loguniform": PriorForm(2, lambda rng, a, n: np.exp(rng.uniform(math.log(a[0]), math.log(a[1]), n)),
+                            lambda x, a: -np.log(x), lambda a: -math.log(math.log(a[1] / a[0])),
+                            lambda a: (a[0], a[1], False), lambda a: a[1] - a[0], _interval_check("loguniform")),
+    "normal": PriorForm(2, lambda rng, a, n: rng.normal(a[0], a[1], n), lambda x, a: -0.5 * ((x - a[0]) / a[1]) ** 2,
+                        lambda a: -math.log(a[1] * math.sqrt(2.0 * math.pi)), lambda a: (-math.inf, math.inf, False),
+                        lambda a: a[1], lambda a: None if a[1] > 0 else "normal needs a positive sd"),
+    "truncnormal": PriorForm(4, _truncnormal_sample, lambda x, a: -0.5 * ((x - a[0]) / a[1]) ** 2,
+                             lambda a: -math.log(a[1] * math.sqrt(2.0 * math.pi) * _ndtr_mass(*a)),
+                             lambda a: (a[2], a[3], False), lambda a: min(a[1], a[3] - a[2]), _truncnormal_check),
+    "gamma": PriorForm(2, lambda rng, a, n: rng.gamma(a[0], 1.0 / a[1], n),
+                       lambda x, a: (a[0] - 1.0) * np.log(x) - a[1] * x,
+                       lambda a: a[0] * math.log(a[1]) - float(special.gammaln(a[0])), lambda a: (0.0, math.inf, True),
+                       lambda a: math.sqrt(a[0]) / a[1],
+                       lambda a: None if a[0] > 0 and a[1] > 0 else "gamma needs positive shape and rate"),
+    "fixed": PriorForm(1, lambda rng, a, n: np.full(n, a[0]) if n is not None else a[0], lambda x, a: np.zeros_like(x),
+                       lambda a: 0.0, lambda a: (a[0], a[0], False), lambda a: 0.0),
+}
+
+#: number of arguments of each form (derived from the registry)
+PRIOR_ARITY = {name: form.arity for name, form in FORMS.items()}
 
 
 @dataclass(frozen=True)
@@ -27,114 +107,39 @@ class Prior:
         return self.form == "fixed"
 
     def sample(self, rng: np.random.Generator, size: int | None = None) -> np.ndarray | float:
-        f, a = self.form, self.args
-        if f == "uniform":
-            return rng.uniform(a[0], a[1], size)
-        if f == "loguniform":
-            return np.exp(rng.uniform(math.log(a[0]), math.log(a[1]), size))
-        if f == "normal":
-            return rng.normal(a[0], a[1], size)
-        if f == "truncnormal":
-            m, s, lo, hi = a
-            plo, phi = special.ndtr((lo - m) / s), special.ndtr((hi - m) / s)
-            u = rng.uniform(plo, phi, size)
-            return np.clip(m + s * special.ndtri(u), lo, hi)
-        if f == "gamma":
-            return rng.gamma(a[0], 1.0 / a[1], size)
-        return np.full(size, a[0]) if size is not None else a[0]
+        return FORMS[self.form].sample(rng, self.args, size)
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
         """Normalised log density, -inf outside the support."""
         x = np.asarray(x, dtype=np.float64)
-        f, a = self.form, self.args
-        if f == "uniform":  # the common case, kept to two vector operations
-            return np.where((x >= a[0]) & (x <= a[1]), -math.log(a[1] - a[0]), -np.inf)
-        if f == "normal":
-            z = (x - a[0]) / a[1]
-            return -0.5 * z * z - math.log(a[1] * math.sqrt(2.0 * math.pi))
+        form = FORMS[self.form]
         inside = self.in_support(x)
-        safe = np.where(inside, x, self.bounds()[0] if f != "gamma" else 1.0)
-        if f == "loguniform":
-            out = -np.log(safe) - math.log(math.log(a[1] / a[0]))
-        elif f == "truncnormal":
-            m, s, lo, hi = a
-            z = (safe - m) / s
-            mass = special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)
-            out = -0.5 * z * z - math.log(s * math.sqrt(2.0 * math.pi) * mass)
-        elif f == "gamma":
-            k, rate = a
-            out = k * math.log(rate) - special.gammaln(k) + (k - 1.0) * np.log(safe) - rate * safe
-        else:
-            out = np.zeros_like(x)
-        return np.where(inside, out, -np.inf)
+        lo = self.bounds()[0]
+        safe = np.where(inside, x, lo if math.isfinite(lo) and not form.support(self.args)[2] else 1.0)
+        return np.where(inside, form.shape(safe, self.args) + form.log_norm(self.args), -np.inf)
 
     def in_support(self, x: np.ndarray) -> np.ndarray:
-        f, a = self.form, self.args
-        if f in ("uniform", "loguniform"):
-            return (x >= a[0]) & (x <= a[1])
-        if f == "truncnormal":
-            return (x >= a[2]) & (x <= a[3])
-        if f == "gamma":
-            return x > 0.0
-        if f == "normal":
-            return np.isfinite(x)
-        return x == a[0]
+        lo, hi, lo_open = FORMS[self.form].support(self.args)
+        return ((x > lo) if lo_open else (x >= lo)) & (x <= hi) & np.isfinite(x)
 
     def scale(self) -> float:
         """A typical width of the prior, for initial proposal step sizes."""
-        f, a = self.form, self.args
-        if f == "uniform":
-            return a[1] - a[0]
-        if f == "loguniform":
-            return a[1] - a[0]
-        if f == "normal":
-            return a[1]
-        if f == "truncnormal":
-            return min(a[1], a[3] - a[2])
-        if f == "gamma":
-            return math.sqrt(a[0]) / a[1]
-        return 0.0
+        return FORMS[self.form].scale(self.args)
 
     def bounds(self) -> tuple[float, float]:
-        f, a = self.form, self.args
-        if f in ("uniform", "loguniform"):
-            return a[0], a[1]
-        if f == "truncnormal":
-            return a[2], a[3]
-        if f == "gamma":
-            return 0.0, math.inf
-        if f == "fixed":
-            return a[0], a[0]
-        return -math.inf, math.inf
-
-
-#: number of arguments of each form
-PRIOR_ARITY = {"uniform": 2, "loguniform": 2, "normal": 2, "truncnormal": 4, "gamma": 2, "fixed": 1}
+        lo, hi, _ = FORMS[self.form].support(self.args)
+        return lo, hi
 
 
 def check_prior(form: str, args: tuple[float, ...]) -> str | None:
     """Why ``form``/``args`` is not a proper prior, or None when it is."""
-    if form not in PRIOR_ARITY:
+    if form not in FORMS:
         return f"unknown prior form {form!r}"
-    if len(args) != PRIOR_ARITY[form]:
-        return f"{form} takes {PRIOR_ARITY[form]} number(s), got {len(args)}"
+    if len(args) != FORMS[form].arity:
+        return f"{form} takes {FORMS[form].arity} number(s), got {len(args)}"
     if not all(math.isfinite(v) for v in args):
         return f"{form} arguments must be finite numbers"
-    if form in ("uniform", "loguniform") and not args[0] < args[1]:
-        return f"{form} bounds [{args[0]}, {args[1]}] are empty or inverted"
-    if form == "loguniform" and args[0] <= 0:
-        return "loguniform needs a positive lower bound"
-    if form in ("normal", "truncnormal") and args[1] <= 0:
-        return f"{form} needs a positive sd"
-    if form == "truncnormal" and not args[2] < args[3]:
-        return f"truncnormal bounds [{args[2]}, {args[3]}] are empty or inverted"
-    if form == "truncnormal":
-        m, s, lo, hi = args
-        if special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s) <= 1e-300:
-            return "truncnormal has no probability mass between its bounds"
-    if form == "gamma" and not (args[0] > 0 and args[1] > 0):
-        return "gamma needs positive shape and rate"
-    return None
+    return FORMS[form].check(args)
 
 
 class PriorSet:

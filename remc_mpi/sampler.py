@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from remc_mpi.kernels.priors import kernel_priors
+from remc_mpi.kernels.priors import kernel_priors, logprior_row
 from remc_mpi.kernels.rows import exchange_block
 from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
 from remc_mpi.models import Model
@@ -120,7 +120,7 @@ class SlotBlock:
         rows = self.rows
         self.U[i] = full_row(self.theta[i], *self.model_arrays[:2], self.km.basis, self.km.energy, self.data,
                              rows.lev[i], rows.lines[i], rows.S[i], rows.y[i], *self.tbuf)
-        self.logprior[i] = self.priors.logpdf_rows(self.theta[i:i + 1])[0]
+        logprior_row(*self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
 
     def set_ladder(self, lam: np.ndarray) -> None:
         """Take the whole ladder's new values (after an adaptation or a restore); keep this

@@ -132,3 +132,17 @@ def test_campaign_over_measured_files(tmp_path):
     assert [r["file"].endswith(f"s{i}.csv") for i, r in enumerate(rows)] == [True, True]
     assert rows[1]["selected"] == "polynomial1"
     assert not (tmp_path / "out" / "phase_diagram.png").exists()  # no grid to draw
+
+
+def test_invalid_yaml_in_a_campaign_or_its_base_names_the_line(camp_file, capsys):
+    text = camp_file.read_text()
+    camp_file.write_text(text + "grid: [unclosed\n")
+    assert main(["campaign", str(camp_file), "--local"]) == 2
+    err = capsys.readouterr().err
+    assert str(camp_file) in err and "line " in err and "invalid YAML" in err and err.count("\n") == 1
+    camp_file.write_text(text)
+    base = camp_file.parent / yaml.safe_load(text)["base"]
+    base.write_text(base.read_text() + "seed: [1,\n")
+    assert main(["campaign", str(camp_file), "--local"]) == 2
+    err = capsys.readouterr().err
+    assert str(base) in err and "line " in err and err.count("\n") == 1

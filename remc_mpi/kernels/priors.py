@@ -1,8 +1,8 @@
 """Compiled prior log densities: a :class:`~remc_mpi.priors.PriorSet` as arrays.
 
-Each parameter j has a form code, up to four arguments and a normalising constant computed
-once in Python exactly as :meth:`remc_mpi.priors.Prior.logpdf` does, so the kernel's
-log phi_j(x) is the reference's to rounding:
+Each parameter j has a form code (its position in :data:`remc_mpi.priors.FORMS`), up to four
+arguments and the registry's log normalising constant, so the kernel's log phi_j(x) is the
+reference's to rounding:
 
     uniform [lo, hi]           -log(hi - lo)                      on [lo, hi]
     loguniform [lo, hi]        -log x - log log(hi / lo)          on [lo, hi]
@@ -18,36 +18,22 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from remc_mpi.kernels import jit
-from remc_mpi.priors import PriorSet
+from remc_mpi.priors import FORMS, PriorSet
 
-FORM_CODES = {"uniform": 0, "loguniform": 1, "normal": 2, "truncnormal": 3, "gamma": 4, "fixed": 5}
+#: the kernel's branch of each form (logpdf below); its order is the registry's
+FORM_CODES = {name: code for code, name in enumerate(FORMS)}
+if list(FORM_CODES) != ["uniform", "loguniform", "normal", "truncnormal", "gamma", "fixed"]:  # pragma: no cover
+    raise ImportError("remc_mpi.priors.FORMS changed: give the new form its branch in kernels/priors.logpdf")
 
 
 @dataclass
 class KernelPriors:
     form: np.ndarray  # (P,) int64
     args: np.ndarray  # (P, 4)
-    const: np.ndarray  # (P,)
+    const: np.ndarray  # (P,) log normalising constants (the registry's log_norm)
     free: np.ndarray  # (n_free,) int64, the free columns
-
-
-def _constant(form: str, a: tuple[float, ...]) -> float:
-    if form == "uniform":
-        return -math.log(a[1] - a[0])
-    if form == "loguniform":
-        return -math.log(math.log(a[1] / a[0]))
-    if form == "normal":
-        return -math.log(a[1] * math.sqrt(2.0 * math.pi))
-    if form == "truncnormal":
-        m, s, lo, hi = a
-        mass = special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)
-        return -math.log(s * math.sqrt(2.0 * math.pi) * mass)
-    if form == "gamma":
-        return a[0] * math.log(a[1]) - float(special.gammaln(a[0]))
-    return 0.0
 
 
 def kernel_priors(priors: PriorSet) -> KernelPriors:
@@ -58,8 +44,17 @@ def kernel_priors(priors: PriorSet) -> KernelPriors:
     for j, pr in enumerate(priors.priors):
         form[j] = FORM_CODES[pr.form]
         args[j, :len(pr.args)] = pr.args
-        const[j] = _constant(pr.form, pr.args)
+        const[j] = FORMS[pr.form].log_norm(pr.args)
     return KernelPriors(form, args, const, np.asarray(priors.free_index, dtype=np.int64))
+
+
+@jit
+def logprior_row(form, args, const, free, theta, out):
+    """out[j] = log phi_j(theta[j]) for the free columns, 0 for the fixed ones."""
+    for j in range(theta.size):
+        out[j] = 0.0
+    for k in range(free.size):
+        out[free[k]] = logpdf(form, args, const, free[k], theta[free[k]])
 
 
 @jit
