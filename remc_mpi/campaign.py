@@ -17,7 +17,7 @@ A campaign file (YAML, paths relative to it)::
       seeds: [1, 2]                 # data and sampler seeds
     # or, for measured spectra instead of truth/noise:
     # files: [a.csv, b.csv]
-    slurm: {ntasks: 2, time: "01:00:00", partition: null, launcher: srun, extra: []}
+    slurm: {ntasks: 2, time: "01:00:00", partition: null, launcher: auto, extra: []}
 
 Every grid point is a *task* with its own folder ``tasks/NNNN`` holding ``data.csv``,
 ``config.yaml`` (the base config with this point's data, noise, seed and output) and
@@ -211,6 +211,18 @@ def run_local(camp: Campaign, comm=None) -> int:
     return done
 
 
+def launcher_command(launcher: str, ntasks: int) -> str:
+    """How a task's ranks are started: ``srun``, ``mpiexec`` (the one beside this Python when
+    there is one), or ``auto``: that mpiexec when this environment has it (the PyPI MPICH
+    runtime, with which srun would start independent one-rank runs), srun otherwise."""
+    local = Path(sys.executable).parent / "mpiexec"
+    if launcher == "auto":
+        launcher = "mpiexec" if local.exists() else "srun"
+    if launcher == "srun":
+        return "srun"
+    return f"{shlex.quote(str(local)) if local.exists() else 'mpiexec'} -n {ntasks}"
+
+
 def _render(name: str, **values: str) -> str:
     return Template((JOBS / name).read_text()).substitute(values)
 
@@ -219,10 +231,9 @@ def write_slurm(camp: Campaign) -> dict[str, Path]:
     """Job scripts for the unfinished tasks (array) and the collection step."""
     s = camp.slurm
     todo = [t.index for t in camp.tasks if not task_done(t)]
-    launcher = s.get("launcher", "srun")
     ntasks = int(s.get("ntasks", 2))
     python = shlex.quote(sys.executable)
-    run_cmd = ("srun" if launcher == "srun" else f"mpiexec -n {ntasks}") + f" {python} -m remc_mpi"
+    run_cmd = launcher_command(s.get("launcher", "auto"), ntasks) + f" {python} -m remc_mpi"
     extra = "\n".join(f"#SBATCH {x}" for x in s.get("extra", []))
     partition = f"#SBATCH --partition={s['partition']}" if s.get("partition") else ""
     jobs = camp.folder / "jobs"

@@ -350,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for var in THREAD_VARIABLES:
         os.environ.setdefault(var, "1")
+    import warnings
+
+    # mpi4py's own notice of a foreign launcher; the run checks the launch itself and says what
+    # to do in one line (parallel.check_launch)
+    warnings.filterwarnings("ignore", message="suspicious MPI execution environment")
     try:
         args = build_parser().parse_args(_join_grid(sys.argv[1:] if argv is None else list(argv)))
         return int(args.func(args) or 0)

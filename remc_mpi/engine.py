@@ -25,7 +25,7 @@ from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, build_ladder
 from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_outputs, complete_summary, output_paths,
                              provenance, read_summary, resolve_mode)
-from remc_mpi.parallel import LadderComm, idle_barrier, on_root
+from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
@@ -256,10 +256,12 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     list), in config order. ``signals``: handlers the caller installed already (the command
     line does so before its imports); by default the run installs its own for its duration.
     """
-    if comm is None:
-        from mpi4py import MPI
+    from mpi4py import MPI
 
-        comm = MPI.COMM_WORLD
+    comm = MPI.COMM_WORLD if comm is None else comm
+    why = check_launch(MPI.COMM_WORLD.Get_size())
+    if why is not None:
+        raise InputError(why, "command line")
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
     resolve_mode(hdf5, comm)  # a bad --hdf5 fails here, before any sampling

@@ -19,6 +19,42 @@ from remc_mpi.kernels.rows import swap_accepted
 from remc_mpi.sampler import SlotBlock
 
 
+#: environment variables through which launchers announce how many tasks they started
+#: (Slurm's srun inside a job step, MPICH/Hydra's and Intel MPI's PMI, Open MPI, PMIx)
+LAUNCHER_SIZE_VARIABLES = ("SLURM_STEP_NUM_TASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def launched_tasks(environ=None) -> tuple[int, str] | None:
+    """(tasks, variable) when a launcher says it started more than one task, else None.
+    Slurm's count is taken only inside a job step (``SLURM_STEP_ID`` set): a batch script's own
+    environment announces the allocation, not a launch."""
+    import os
+
+    env = os.environ if environ is None else environ
+    for var in LAUNCHER_SIZE_VARIABLES:
+        if var == "SLURM_STEP_NUM_TASKS" and "SLURM_STEP_ID" not in env:
+            continue
+        try:
+            n = int(env.get(var, "1"))
+        except ValueError:
+            continue
+        if n > 1:
+            return n, var
+    return None
+
+
+def check_launch(world_size: int, environ=None) -> str | None:
+    """Why this process should not run: the launcher started several tasks but MPI sees a world
+    of one (each task would run alone, all on the same output), or None."""
+    launched = launched_tasks(environ)
+    if world_size > 1 or launched is None:
+        return None
+    n, var = launched
+    return (f"the launcher started {n} tasks ({var}={n}) but MPI sees 1 rank: each would run alone on the same "
+            "output. With the PyPI MPICH runtime (pip install 'remc-mpi[mpich]') launch with its "
+            f"`mpiexec -n {n}`; with a Slurm-aware system MPI use `srun --mpi=pmix` (or pmi2)")
+
+
 def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
     """Contiguous balanced blocks [lo, hi) of ``n_slots`` over ``n_ranks`` (n_ranks <= n_slots)."""
     if not 1 <= n_ranks <= n_slots:

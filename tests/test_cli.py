@@ -118,3 +118,25 @@ def test_model_priors_reach_every_reader_of_the_results(cli, linear_case):
     for m in sel["models"]:
         row = f"{m['name']:<16} {m['free_energy']:14.3f} {m['stderr']:8.3f} {m['probability']:9.4f}"
         assert row in r.stdout and row in analyzed, (row, r.stdout, analyzed)
+
+
+def test_a_mis_launched_run_stops_before_any_work(cli, linear_case):
+    """A launcher that started several tasks while MPI sees one rank (srun of singletons,
+    another MPI's mpirun): exit 2, one line naming the variable and the fix, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    from remc_mpi.parallel import check_launch
+
+    for env in ({"OMPI_COMM_WORLD_SIZE": "2"}, {"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "3"}):
+        r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "config.yaml"], cwd=linear_case,
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ, **env))
+        n = list(env.values())[-1]
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert f"started {n} tasks" in r.stderr and f"mpiexec -n {n}" in r.stderr and "srun --mpi=pmix" in r.stderr
+        assert not list(linear_case.glob("out.h5*"))
+    # a batch script's own allocation (no job step) and a real multi-rank world are not mis-launches
+    assert check_launch(1, {"SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4"}) is None
+    assert check_launch(2, {"PMI_SIZE": "2"}) is None
+    assert check_launch(1, {"PMI_SIZE": "1"}) is None

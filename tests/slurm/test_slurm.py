@@ -109,3 +109,16 @@ def test_time_limit_signal_checkpoint_requeue_and_finish(tmp_path):
     with h5py.File(tmp_path / "out.h5") as a, h5py.File(tmp_path / "ref.h5") as b:
         for k in ("samples/energy", "samples/theta", "samples/replica", "free_energy/log_z_mbar"):
             np.testing.assert_array_equal(a[k][()], b[k][()], err_msg=k)
+
+
+def test_srun_of_one_rank_runtimes_stops_with_one_line(tmp_path):
+    """`srun -n 2` with the PyPI MPICH runtime on a Slurm whose MpiDefault is none starts two
+    independent one-rank processes: remc-mpi must refuse before any work (exit 2, one line
+    from task 0 naming the fix), not run twice on one output."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5")))
+    r = subprocess.run(["srun", "--ntasks=2", "--time=2", sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"],
+                       cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("remc-mpi:")]
+    assert len(errors) == 1 and "started 2 tasks" in errors[0] and "mpiexec -n 2" in errors[0], r.stderr
+    assert not list(tmp_path.glob("out.h5*"))
