@@ -193,8 +193,22 @@ def task_done(task: Task) -> bool:
     return all(complete_summary(path) is not None for path in paths)
 
 
+def task_running(task: Task) -> dict | None:
+    """The live holder of a lock on one of the task's outputs (another run is writing it), or None."""
+    from remc_mpi.config import load_config
+    from remc_mpi.lock import holder
+    from remc_mpi.output import output_paths
+
+    try:
+        paths = output_paths(load_config(task.config))
+    except InputError:
+        return None
+    return next((h for h in map(holder, paths) if h is not None), None)
+
+
 def run_local(camp: Campaign, comm=None) -> int:
-    """Run the unfinished tasks one after another on ``comm`` (resume semantics)."""
+    """Run the unfinished tasks one after another on ``comm`` (resume semantics), skipping those
+    another run is writing (a campaign re-run while its array is still running)."""
     from remc_mpi.config import load_config
     from remc_mpi.engine import run
 
@@ -204,8 +218,13 @@ def run_local(camp: Campaign, comm=None) -> int:
         comm = MPI.COMM_WORLD
     done = 0
     for task in camp.tasks:
+        live = comm.bcast(task_running(task) if comm.Get_rank() == 0 else None)
         if comm.Get_rank() == 0:
-            print(f"campaign {camp.name}: task {task.index + 1}/{len(camp.tasks)} ({task.folder.name})", flush=True)
+            state = f"skipped: running on {live.get('host')} (pid {live.get('pid')})" if live else "running"
+            print(f"campaign {camp.name}: task {task.index + 1}/{len(camp.tasks)} ({task.folder.name}) {state}",
+                  flush=True)
+        if live:
+            continue
         run(load_config(task.config), comm, resume=True, progress=False)
         done += 1
     return done
@@ -230,7 +249,7 @@ def _render(name: str, **values: str) -> str:
 def write_slurm(camp: Campaign) -> dict[str, Path]:
     """Job scripts for the unfinished tasks (array) and the collection step."""
     s = camp.slurm
-    todo = [t.index for t in camp.tasks if not task_done(t)]
+    todo = [t.index for t in camp.tasks if not task_done(t) and task_running(t) is None]
     ntasks = int(s.get("ntasks", 2))
     python = shlex.quote(sys.executable)
     run_cmd = launcher_command(s.get("launcher", "auto"), ntasks) + f" {python} -m remc_mpi"
@@ -263,4 +282,5 @@ def submit(paths: dict) -> tuple[str, str]:
     return job, col
 
 
-__all__ = ["Campaign", "Task", "load_campaign", "write_tasks", "run_local", "write_slurm", "submit", "task_done"]
+__all__ = ["Campaign", "Task", "load_campaign", "write_tasks", "run_local", "write_slurm", "submit", "task_done",
+           "task_running"]

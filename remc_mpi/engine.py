@@ -23,7 +23,8 @@ from remc_mpi import checkpoint
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, build_ladder
-from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_outputs, complete_summary, output_paths,
+from remc_mpi.lock import OutputLocks
+from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary, output_paths,
                              provenance, read_summary, resolve_mode)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress
@@ -78,6 +79,7 @@ class CandidateRun:
         else:
             self.writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
+        self.heartbeat = None  # called at the collective checks: refreshes the output locks
         self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.last_checkpoint = time.monotonic()
 
@@ -123,6 +125,8 @@ class CandidateRun:
         ck = self.cfg.checkpoint
         code = CHECKPOINT if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
         if (sweep + 1) % CHECK_EVERY == 0:
+            if self.heartbeat is not None:
+                self.heartbeat()  # the output lock's holder is alive (throttled)
             due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
             code = self.lc.reduce_max(max(code, self.signals.take(), int(due and self.lc.rank == 0)))
         return code
@@ -210,13 +214,15 @@ class CandidateRun:
 
 
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None) -> dict:
+                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None) -> dict:
     """Sample one candidate model; rank 0 writes ``out_path``; the summary on every rank.
 
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
-    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals).run()
+    cr = CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals)
+    cr.heartbeat = heartbeat
+    return cr.run()
 
 
 def _lor():
@@ -265,7 +271,29 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     cfg = config if isinstance(config, RunConfig) else parse_config(config)
     paths = output_paths(cfg, output)
     resolve_mode(hdf5, comm)  # a bad --hdf5 fails here, before any sampling
-    todo = on_root(comm, lambda: plan_outputs(cfg, paths, resume, force))
+    locks = OutputLocks(paths, cfg.source) if comm.Get_rank() == 0 else None
+
+    def plan() -> list[str]:
+        check_folders(paths, cfg.source)
+        locks.acquire()  # one run per output, before anything is looked at or written
+        try:
+            return plan_outputs(cfg, paths, resume, force)
+        except BaseException:
+            locks.release()
+            raise
+
+    todo = on_root(comm, plan)
+    try:
+        return _run_candidates(cfg, comm, paths, todo, progress, resume, hdf5, signals,
+                               heartbeat=locks.refresh if locks else None)
+    finally:
+        if locks is not None:
+            locks.release()
+
+
+def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[str], progress: bool | None, resume: bool,
+                    hdf5: str, signals: Signals | None, heartbeat=None) -> list[dict]:
+    """The candidates of a planned run, side by side in rank groups; summaries in config order."""
     if comm.Get_size() > 1:  # rank 0 compiles the kernels (first run) while the others sleep
         on_root(comm, warm_up)
     show = cfg.progress if progress is None else progress
@@ -286,7 +314,8 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
                     mine[i] = read_summary(path)
                 else:
                     mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
-                                            resume=todo[i] == "resume", hdf5=hdf5, signals=signals)
+                                            resume=todo[i] == "resume", hdf5=hdf5, signals=signals,
+                                            heartbeat=heartbeat)
     except Interrupted as err:
         stopped = err
     finally:

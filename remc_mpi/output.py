@@ -306,16 +306,22 @@ def output_paths(cfg, output: str | None = None) -> list[Path]:
     return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
 
 
-def check_outputs(paths: list[Path], force: bool, source: str) -> None:
-    """Refuse to overwrite results and report unwritable folders, before any sampling."""
+def check_folders(paths: list[Path], source: str) -> None:
+    """Report missing or unwritable output folders (exit 2), before anything is written."""
     for p in paths:
-        if p.exists() and not force:
-            raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
         folder = p.parent if str(p.parent) else Path(".")
         if not folder.is_dir():
             raise InputError(f"output folder {folder} does not exist", source, "output")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"output folder {folder} is not writable", source, "output")
+
+
+def check_outputs(paths: list[Path], force: bool, source: str) -> None:
+    """Refuse to overwrite results and report unwritable folders, before any sampling."""
+    for p in paths:
+        if p.exists() and not force:
+            raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
+    check_folders(paths, source)
 
 
 class Recorder:

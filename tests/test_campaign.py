@@ -146,3 +146,30 @@ def test_invalid_yaml_in_a_campaign_or_its_base_names_the_line(camp_file, capsys
     assert main(["campaign", str(camp_file), "--local"]) == 2
     err = capsys.readouterr().err
     assert str(base) in err and "line " in err and err.count("\n") == 1
+
+
+def test_tasks_another_run_is_writing_are_skipped(camp_file, capsys):
+    """A campaign re-run while its tasks run elsewhere (a live lock on their outputs) neither
+    resumes them under the live run nor puts them in the next job array."""
+    import json
+    import os
+    import socket
+
+    from remc_mpi.campaign import run_local, task_running
+    from remc_mpi.config import load_config
+    from remc_mpi.lock import lock_path
+    from remc_mpi.output import output_paths
+
+    camp = load_campaign(camp_file)
+    write_tasks(camp)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "job": None, "started": 0}
+    for t in camp.tasks[:3]:
+        for p in output_paths(load_config(t.config)):
+            lock_path(p).write_text(json.dumps(me))
+    assert task_running(camp.tasks[0])["pid"] == os.getpid() and task_running(camp.tasks[3]) is None
+    todo = write_slurm(camp)["todo"]
+    assert todo == list(range(3, len(camp.tasks)))
+    camp.tasks = camp.tasks[:4]
+    assert run_local(camp) == 1
+    out = capsys.readouterr().out
+    assert out.count("skipped: running on") == 3 and task_done(camp.tasks[3]) and not task_done(camp.tasks[0])

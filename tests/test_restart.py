@@ -204,3 +204,37 @@ def test_wall_clock_checkpoints_do_not_change_the_result(tmp_path, reference, mo
     run(parse_config(raw, str(tmp_path / "c.yaml")), MPI.COMM_SELF)
     assert len(written) >= 3
     assert_same_output(reference, tmp_path / "out.h5")
+
+
+def test_a_second_run_on_the_same_output_refuses_at_once(tmp_path):
+    """One run per output: while a run holds OUT.h5.lock, a second run of the same config
+    stops at once (exit 2, one line naming the holder) and leaves the first run's files alone;
+    the lock goes when the first run ends, and a lock whose holder is dead is taken over."""
+    import json
+    import socket
+
+    from remc_mpi.lock import lock_path
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5",
+                                                         sampler={"sweeps": 10**8, "burn_in": 1000, "thin": 3})))
+    proc = subprocess.Popen([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_checkpoint(tmp_path, "out.h5", proc)
+    before = {p.name for p in tmp_path.glob("out.h5*") if "lock" not in p.name}
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q", "--resume"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "being written by another run" in r.stderr and f"pid {proc.pid}" in r.stderr
+    assert set(before) <= {p.name for p in tmp_path.glob("out.h5*")}  # nothing of the first run removed
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "stopped by SIGTERM" in err  # the first run went on undisturbed
+    assert not lock_path(tmp_path / "out.h5").exists()
+    # a lock left by a dead process on this host is stale: the resumed run takes it over
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5")))
+    lock_path(tmp_path / "out.h5").write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345,
+                                                          "job": None, "started": 0}))
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q", "--force"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out.h5").exists() and not lock_path(tmp_path / "out.h5").exists()
