@@ -232,12 +232,19 @@ def cmd_simulate(args) -> int:
 
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
-    from remc_mpi.output import output_paths
+    from remc_mpi.output import output_bytes, output_paths, space_warning
 
     cfg = load_config(args.config)
     labels = ", ".join(c.label for c in cfg.candidates)
+    paths = output_paths(cfg)
+    size = sum(output_bytes(cfg, c) for c in cfg.candidates)
     print(f"{args.config}: OK ({cfg.data.n} data points; models {labels}; "
-          f"outputs {', '.join(map(str, output_paths(cfg)))})")
+          f"outputs {', '.join(map(str, paths))}; about {size / 2**20:.1f} MB of samples, "
+          f"twice that while the results are assembled)")
+    folders_exist = all((p.parent if str(p.parent) else Path(".")).is_dir() for p in paths)
+    warning = space_warning(cfg, paths) if folders_exist else None
+    if warning:
+        print(f"warning: {warning}")
     return 0
 
 

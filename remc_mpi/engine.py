@@ -13,6 +13,7 @@ This module ties the pieces together and is the single code path behind both
 from __future__ import annotations
 
 import json
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,7 +25,7 @@ from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, build_ladder
 from remc_mpi.lock import OutputLocks
-from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary, output_paths,
+from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, space_warning, complete_summary, output_paths,
                              provenance, read_summary, resolve_mode)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress
@@ -275,6 +276,9 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
 
     def plan() -> list[str]:
         check_folders(paths, cfg.source)
+        warning = space_warning(cfg, paths)
+        if warning:
+            print(f"remc-mpi: warning: {warning}", file=sys.stderr, flush=True)
         locks.acquire()  # one run per output, before anything is looked at or written
         try:
             return plan_outputs(cfg, paths, resume, force)

@@ -13,8 +13,10 @@ never destroys an earlier result.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,15 +51,24 @@ def fsync_path(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+#: rows per HDF5 chunk of the per-sweep sample sets
+CHUNK_ROWS = 1024
+
+
+def theta_chunk_rows(n_slots: int, n_params: int) -> int:
+    """Rows per chunk of the theta samples: about 1 MB a chunk."""
+    return max(1, min(CHUNK_ROWS, 2**20 // (8 * max(1, n_slots * n_params))))
+
+
 def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
     s = h5.require_group(SAMPLES)
-    chunk = max(1, min(1024, 2**20 // (8 * max(1, n_slots * n_params))))
-    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="f8")
-    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(1024, n_slots), dtype="i4")
+    chunk = theta_chunk_rows(n_slots, n_params)
+    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype="f8")
+    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype="i4")
     s.create_dataset("theta", (0, n_slots, n_params), maxshape=(None, n_slots, n_params),
                      chunks=(chunk, n_slots, n_params), dtype="f8")
-    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
-    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(1024,), dtype="i8")
+    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="i8")
+    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="i8")
 
 
 def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
@@ -304,6 +315,43 @@ def output_paths(cfg, output: str | None = None) -> list[Path]:
     p = Path(out)
     suffix = p.suffix or ".h5"
     return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
+
+
+#: bytes per stored value of each sample set (docs/format.md): float64 energies and theta,
+#: int32 replica labels, int64 sweep numbers
+_BYTES = {"energy": 8, "replica": 4, "sweep": 8, "theta": 8, "theta_sweep": 8}
+
+
+def output_bytes(cfg, cand) -> int:
+    """The size of one candidate's samples on disk (the results file; while it is assembled
+    from its segments at the end, about twice this is in use)."""
+    sp = cfg.sampler
+    kept = sp.sweeps - sp.burn_in
+    L, P = cfg.ladder.n_temps, len(cand.model.param_names)
+
+    def rows(n: int, chunk: int) -> int:  # HDF5 allocates whole chunks
+        return -(-n // chunk) * chunk
+
+    n_saved = rows(-(-kept // sp.save_every), CHUNK_ROWS)
+    n_theta = -(-kept // math.lcm(sp.save_every, sp.thin))
+    return (n_saved * (L * (_BYTES["energy"] + _BYTES["replica"]) + _BYTES["sweep"])
+            + rows(n_theta, theta_chunk_rows(L, P)) * L * P * _BYTES["theta"]
+            + rows(n_theta, CHUNK_ROWS) * _BYTES["theta_sweep"])
+
+
+def space_warning(cfg, paths: list[Path]) -> str | None:
+    """A warning when an output folder has less free space than the run will need at its peak
+    (segments and the assembled file side by side, for every candidate writing there)."""
+    need: dict[Path, int] = {}
+    for cand, p in zip(cfg.candidates, paths):
+        folder = (p.parent if str(p.parent) else Path(".")).resolve()
+        need[folder] = need.get(folder, 0) + 2 * output_bytes(cfg, cand)
+    for folder, n in need.items():
+        free = shutil.disk_usage(folder).free
+        if free < n:
+            return (f"output folder {folder} has {free / 2**20:.1f} MB free, and this run needs about "
+                    f"{n / 2**20:.1f} MB at its peak; it will stop when the disk is full (continue with --resume)")
+    return None
 
 
 def check_folders(paths: list[Path], source: str) -> None:

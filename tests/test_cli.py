@@ -140,3 +140,27 @@ def test_a_mis_launched_run_stops_before_any_work(cli, linear_case):
     assert check_launch(1, {"SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4"}) is None
     assert check_launch(2, {"PMI_SIZE": "2"}) is None
     assert check_launch(1, {"PMI_SIZE": "1"}) is None
+
+
+def test_validate_states_the_output_size_and_warns_when_space_is_short(cli, linear_case, monkeypatch):
+    """The estimate of the samples' size agrees with what a run writes, and too little free
+    space is a warning (printed by validate and before a run), not an error."""
+    import shutil
+    from collections import namedtuple
+
+    import h5py
+
+    from remc_mpi.config import load_config
+    from remc_mpi.output import output_bytes, space_warning
+
+    v = cli("validate", "config.yaml", cwd=linear_case)
+    assert v.returncode == 0 and "MB of samples" in v.stdout and "warning" not in v.stdout
+    assert cli("run", "config.yaml", cwd=linear_case).returncode == 0
+    cfg = load_config(linear_case / "config.yaml")
+    with h5py.File(linear_case / "out.h5") as h5:
+        stored = sum(h5["samples"][k].id.get_storage_size() for k in h5["samples"])
+    assert stored == output_bytes(cfg, cfg.candidates[0])
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1000))
+    warning = space_warning(cfg, [linear_case / "out.h5"])
+    assert warning and "1000" not in warning and "0.0 MB free" in warning and "--resume" in warning
