@@ -155,9 +155,6 @@ class PriorSet:
         """One draw theta (P,), free parameters in column order from ``rng``."""
         return np.array([p.sample(rng) for p in self.priors], dtype=np.float64)
 
-    def logpdf_col(self, j: int, x: np.ndarray) -> np.ndarray:
-        return self.priors[j].logpdf(x)
-
     def logpdf_rows(self, theta: np.ndarray) -> np.ndarray:
         """Per-parameter log densities (R, P) of theta (R, P) (0 for fixed parameters)."""
         theta = np.atleast_2d(theta)

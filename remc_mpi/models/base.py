@@ -1,8 +1,9 @@
 """Shared machinery of all spectrum models: batched evaluation with incremental updates.
 
-A model turns a batch of parameter vectors theta (R, P) into spectra (R, N). The sampler
-changes one parameter at a time for all R replicas a rank owns, so each model also offers an
-*evaluator* bound to one energy grid, with three operations:
+A model turns a batch of parameter vectors theta (R, P) into spectra (R, N). Each model also
+offers an *evaluator* bound to one energy grid — the numpy reference that the sampler's
+compiled kernels (:mod:`remc_mpi.kernels.spectra`) reproduce stage by stage — with three
+operations:
 
 - ``full(theta)`` -> cache: everything needed to update cheaply later, and ``cache["y"]``;
 - ``update(cache, theta, p)`` -> trial cache after parameter column ``p`` changed (the other
@@ -12,8 +13,8 @@ changes one parameter at a time for all R replicas a rank owns, so each model al
 - ``accept(cache, trial, mask)``: copy the rows ``mask`` of ``trial`` into ``cache`` in place.
 
 ``full`` is ``update`` with every stage recomputed, so a cache built incrementally is bitwise
-equal to one built from scratch (restarts and cross-rank exchanges rely on this), and every
-operation is row-wise, so a batch gives exactly the single-vector results.
+equal to one built from scratch (the contract the kernels keep too), and every operation is
+row-wise, so a batch gives exactly the single-vector results.
 """
 
 from __future__ import annotations
@@ -65,43 +66,6 @@ class Evaluator(ABC):
     def accept(cache: Cache, trial: Cache, mask: np.ndarray) -> None:
         """Copy rows ``mask`` of ``trial`` into ``cache`` in place."""
         tree_rows(_copy_rows(mask), cache, trial)
-
-    @staticmethod
-    def permute(cache: Cache, perm: np.ndarray) -> None:
-        """Reorder the rows of every array of ``cache`` in place: row i <- row perm[i]."""
-
-        def take(a: np.ndarray) -> None:
-            a[...] = a[perm]
-
-        tree_rows(take, cache)
-
-    @staticmethod
-    def row_vector(cache: Cache, i: int) -> np.ndarray:
-        """Row i of every array of ``cache``, flattened into one float64 vector."""
-        parts: list[np.ndarray] = []
-        tree_rows(lambda a: parts.append(np.asarray(a[i], dtype=np.float64).ravel()), cache)
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-    @staticmethod
-    def set_row_vector(cache: Cache, i: int, vec: np.ndarray) -> None:
-        """Inverse of :meth:`row_vector`: write ``vec`` into row i of ``cache``."""
-        pos = [0]
-
-        def put(a: np.ndarray) -> None:
-            n = a[i].size
-            a[i] = vec[pos[0]:pos[0] + n].reshape(a[i].shape)
-            pos[0] += n
-
-        tree_rows(put, cache)
-
-    @staticmethod
-    def assign(cache: Cache, rows: np.ndarray, src: Cache) -> None:
-        """Overwrite rows ``rows`` of ``cache`` with all rows of ``src`` (same layout)."""
-
-        def put(dst: np.ndarray, s: np.ndarray) -> None:
-            dst[rows] = s
-
-        tree_rows(put, cache, src)
 
 
 class Model(ABC):

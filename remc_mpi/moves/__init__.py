@@ -8,7 +8,4 @@ from remc_mpi.moves.componentwise import ComponentwiseMove
 from remc_mpi.moves.joint import JointMove
 from remc_mpi.moves.prior_draw import PriorDrawMove
 
-#: the moves a slot block runs, by name, in the order the sweep kernel applies them
-MOVES = {m.name: m for m in (ComponentwiseMove, JointMove, PriorDrawMove)}
-
-__all__ = ["MOVES", "ComponentwiseMove", "JointMove", "PriorDrawMove"]
+__all__ = ["ComponentwiseMove", "JointMove", "PriorDrawMove"]
