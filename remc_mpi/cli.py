@@ -241,8 +241,7 @@ def cmd_validate(args) -> int:
     print(f"{args.config}: OK ({cfg.data.n} data points; models {labels}; "
           f"outputs {', '.join(map(str, paths))}; about {size / 2**20:.1f} MB of samples, "
           f"twice that while the results are assembled)")
-    folders_exist = all((p.parent if str(p.parent) else Path(".")).is_dir() for p in paths)
-    warning = space_warning(cfg, paths) if folders_exist else None
+    warning = space_warning(cfg, paths)
     if warning:
         print(f"warning: {warning}")
     return 0

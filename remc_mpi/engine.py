@@ -25,8 +25,8 @@ from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError
 from remc_mpi.ladder import adapt_ladder, build_ladder
 from remc_mpi.lock import OutputLocks
-from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, space_warning, complete_summary, output_paths,
-                             provenance, read_summary, resolve_mode)
+from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary,
+                             output_paths, provenance, read_summary, resolve_mode, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress
 from remc_mpi.sampler import SlotBlock, warm_up
@@ -49,7 +49,7 @@ class CandidateRun:
     checkpoint), the sweep loop, checkpoints, and rank 0's summary at the end."""
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                 resume: bool = False, hdf5: str = "auto", signals: Signals | None = None):
+                 resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None):
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
@@ -80,7 +80,7 @@ class CandidateRun:
         else:
             self.writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
-        self.heartbeat = None  # called at the collective checks: refreshes the output locks
+        self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
         self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.last_checkpoint = time.monotonic()
 
@@ -114,8 +114,7 @@ class CandidateRun:
             arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                       "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
             scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": segments,
-                       "digest": self.digest,
-                       "block": shared}
+                       "digest": self.digest, "block": shared}
             checkpoint.write(self.out_path, arrays, scalars)
         idle_barrier(self.comm)
         self.last_checkpoint = time.monotonic()
@@ -221,9 +220,7 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
-    cr = CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals)
-    cr.heartbeat = heartbeat
-    return cr.run()
+    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat).run()
 
 
 def _lor():

@@ -150,10 +150,10 @@ def _bar_pair_works(lam: np.ndarray, U: np.ndarray, l: int) -> tuple[np.ndarray,
     return d * U[:, l], -d * U[:, l + 1]
 
 
-def bar_log_z(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
+def bar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None) -> np.ndarray:
     """log Z at every rung by Bennett's acceptance ratio between neighbours (one pair at a
-    time: O(n) temporaries)."""
-    ss = stepping_stone_log_z(lam, U)
+    time: O(n) temporaries), starting from ``guess`` (by default stepping stone)."""
+    ss = stepping_stone_log_z(lam, U) if guess is None else guess
     df = [_bar_solve(*_bar_pair_works(lam, U, l), -(ss[l + 1] - ss[l])) for l in range(len(lam) - 1)]
     return np.concatenate([[0.0], -np.cumsum(df)])
 
@@ -408,12 +408,14 @@ class Estimator:
 
 
 #: every estimator, by the name used in results files and the JSON (in this order); PRIMARY is
-#: the headline. MBAR starts from BAR (within O(stderr) of it) and keeps its Hessian for the
-#: bootstrap; TI's bar carries its discretisation error.
+#: the headline. BAR starts from stepping stone, MBAR from BAR (within O(stderr) of it) and
+#: keeps its Hessian for the bootstrap; TI's bar carries its discretisation error.
 ESTIMATORS: dict[str, Estimator] = {
     "mbar": Estimator(mbar_log_z, _mbar_sums, _mbar_replicates,
                       solve=lambda lam, U, points: mbar_solve(lam, U, guess=points.get("bar")), needs=("bar",)),
-    "bar": Estimator(bar_log_z, _bar_sums, _bar_replicates),
+    "bar": Estimator(bar_log_z, _bar_sums, _bar_replicates,
+                     solve=lambda lam, U, points: (bar_log_z(lam, U, guess=points.get("stepping_stone")), None),
+                     needs=("stepping_stone",)),
     "stepping_stone": Estimator(stepping_stone_log_z, _ss_sums, _ss_replicates),
     "ti": Estimator(ti_log_z, _ti_sums, _ti_replicates, systematic=ti_discretization),
 }

@@ -53,6 +53,8 @@ def fsync_path(path: str | os.PathLike) -> None:
 
 #: rows per HDF5 chunk of the per-sweep sample sets
 CHUNK_ROWS = 1024
+#: the stored type of each sample set (docs/format.md)
+SAMPLE_DTYPES = {"energy": "f8", "replica": "i4", "sweep": "i8", "theta": "f8", "theta_sweep": "i8"}
 
 
 def theta_chunk_rows(n_slots: int, n_params: int) -> int:
@@ -63,12 +65,14 @@ def theta_chunk_rows(n_slots: int, n_params: int) -> int:
 def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
     s = h5.require_group(SAMPLES)
     chunk = theta_chunk_rows(n_slots, n_params)
-    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype="f8")
-    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype="i4")
+    d = SAMPLE_DTYPES
+    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype=d["energy"])
+    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots),
+                     dtype=d["replica"])
     s.create_dataset("theta", (0, n_slots, n_params), maxshape=(None, n_slots, n_params),
-                     chunks=(chunk, n_slots, n_params), dtype="f8")
-    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="i8")
-    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype="i8")
+                     chunks=(chunk, n_slots, n_params), dtype=d["theta"])
+    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype=d["sweep"])
+    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype=d["theta_sweep"])
 
 
 def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
@@ -317,11 +321,6 @@ def output_paths(cfg, output: str | None = None) -> list[Path]:
     return [p.with_name(f"{p.stem}-{c.label}{suffix}") for c in cfg.candidates]
 
 
-#: bytes per stored value of each sample set (docs/format.md): float64 energies and theta,
-#: int32 replica labels, int64 sweep numbers
-_BYTES = {"energy": 8, "replica": 4, "sweep": 8, "theta": 8, "theta_sweep": 8}
-
-
 def output_bytes(cfg, cand) -> int:
     """The size of one candidate's samples on disk (the results file; while it is assembled
     from its segments at the end, about twice this is in use)."""
@@ -332,11 +331,12 @@ def output_bytes(cfg, cand) -> int:
     def rows(n: int, chunk: int) -> int:  # HDF5 allocates whole chunks
         return -(-n // chunk) * chunk
 
+    size = {name: np.dtype(t).itemsize for name, t in SAMPLE_DTYPES.items()}
     n_saved = rows(-(-kept // sp.save_every), CHUNK_ROWS)
     n_theta = -(-kept // math.lcm(sp.save_every, sp.thin))
-    return (n_saved * (L * (_BYTES["energy"] + _BYTES["replica"]) + _BYTES["sweep"])
-            + rows(n_theta, theta_chunk_rows(L, P)) * L * P * _BYTES["theta"]
-            + rows(n_theta, CHUNK_ROWS) * _BYTES["theta_sweep"])
+    return (n_saved * (L * (size["energy"] + size["replica"]) + size["sweep"])
+            + rows(n_theta, theta_chunk_rows(L, P)) * L * P * size["theta"]
+            + rows(n_theta, CHUNK_ROWS) * size["theta_sweep"])
 
 
 def space_warning(cfg, paths: list[Path]) -> str | None:
@@ -344,9 +344,11 @@ def space_warning(cfg, paths: list[Path]) -> str | None:
     (segments and the assembled file side by side, for every candidate writing there)."""
     need: dict[Path, int] = {}
     for cand, p in zip(cfg.candidates, paths):
-        folder = (p.parent if str(p.parent) else Path(".")).resolve()
+        folder = p.parent.resolve()
         need[folder] = need.get(folder, 0) + 2 * output_bytes(cfg, cand)
     for folder, n in need.items():
+        if not folder.is_dir():
+            continue  # check_folders reports it
         free = shutil.disk_usage(folder).free
         if free < n:
             return (f"output folder {folder} has {free / 2**20:.1f} MB free, and this run needs about "
@@ -357,7 +359,7 @@ def space_warning(cfg, paths: list[Path]) -> str | None:
 def check_folders(paths: list[Path], source: str) -> None:
     """Report missing or unwritable output folders (exit 2), before anything is written."""
     for p in paths:
-        folder = p.parent if str(p.parent) else Path(".")
+        folder = p.parent
         if not folder.is_dir():
             raise InputError(f"output folder {folder} does not exist", source, "output")
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -365,11 +367,11 @@ def check_folders(paths: list[Path], source: str) -> None:
 
 
 def check_outputs(paths: list[Path], force: bool, source: str) -> None:
-    """Refuse to overwrite results and report unwritable folders, before any sampling."""
+    """Refuse to overwrite results without ``force`` (the folders are checked first, by
+    :func:`check_folders`)."""
     for p in paths:
         if p.exists() and not force:
             raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
-    check_folders(paths, source)
 
 
 class Recorder:

@@ -4,10 +4,13 @@ Forms (config syntax ``name: {form: args}``), each one :class:`PriorForm` in :da
 
     uniform [lo, hi]            on [lo, hi]          log phi = -log(hi - lo)
     loguniform [lo, hi], 0 < lo on [lo, hi]          log phi = -log x - log log(hi / lo)
-    normal [mean, sd]           on R                 log phi = -z^2/2 - log(sd sqrt(2 pi)),  z = (x - mean) / sd
-    truncnormal [m, sd, lo, hi] on [lo, hi]          log phi = -z^2/2 - log(sd sqrt(2 pi) mass),  mass = Phi(b) - Phi(a)
-    gamma [shape, rate]         on (0, inf)          log phi = (shape - 1) log x - rate x + shape log rate - log Gamma(shape)
+    normal [mean, sd]           on R                 log phi = -z^2/2 - log(sd sqrt(2 pi))
+    truncnormal [m, sd, lo, hi] on [lo, hi]          log phi = -z^2/2 - log(sd sqrt(2 pi) mass)
+    gamma [shape, rate]         on (0, inf)          log phi = (shape - 1) log x - rate x
+                                                               + shape log rate - log Gamma(shape)
     fixed [value]               the value only       (not sampled)
+
+with z = (x - mean) / sd and mass = Phi((hi - m) / sd) - Phi((lo - m) / sd).
 
 log phi = shape(x) + log_norm: the registry gives each part once, and the compiled kernels
 (:mod:`remc_mpi.kernels.priors`) take the form's code and its log_norm from here. Every form

@@ -122,7 +122,7 @@ def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_r
 def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: dict, u_slot: np.ndarray,
                 est: dict) -> dict[str, Any]:
     """The ``diagnostics`` object of the summary (docs/contract.md, section 6)."""
-    acceptance = np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
+    acceptance = acceptance_rates(stats)
     rungs = range(len(stats.lam))
     return {
         "acceptance": [float(np.nanmean(acceptance[l, free])) if stats.tried[l, free].sum() else 1.0 for l in rungs],
@@ -137,6 +137,11 @@ def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: 
 
 def swap_rates(stats: RunStats) -> np.ndarray:
     return stats.swap_ok / np.maximum(1, stats.swap_try)
+
+
+def acceptance_rates(stats: RunStats) -> np.ndarray:
+    """Component-wise acceptance per rung and parameter (NaN where nothing was tried)."""
+    return np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
 
 
 def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[str, Any]:
@@ -179,13 +184,12 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
     """Everything the summary came from, into the results file (docs/format.md), then the
     summary itself; the file becomes complete."""
     model = cand.model
-    acceptance = np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
     writer.write_static(
         {
             "config": {"yaml": cfg.text},
             "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
             "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam},
-            "diagnostics": {"acceptance": acceptance, "joint_acceptance": stats.joint_rate,
+            "diagnostics": {"acceptance": acceptance_rates(stats), "joint_acceptance": stats.joint_rate,
                             "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
                             "overlap": est["overlap"]},
             "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},
