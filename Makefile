@@ -45,7 +45,8 @@ WHEELS     ?= $(HOME)/.cache/remc_mpi/wheels
 HDF5_DIR   ?= /usr/lib/x86_64-linux-gnu/hdf5/openmpi
 OMPI_ENV   := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIO_TEST   = $(OMPI_ENV) timeout 900 mpiexec.openmpi -n $(1) tests/rank0_output.sh $(MPIO_BIN)/python -m mpi4py \
-              -m pytest -x -q --color=no tests/mpi/test_output.py tests/mpi/test_invariance.py
+              -m pytest -x -q --color=no tests/mpi/test_output.py tests/mpi/test_invariance.py \
+              tests/mpi/test_disk_full.py
 
 .PHONY: test-mpio
 $(MPIO_VENV)/.installed: pyproject.toml

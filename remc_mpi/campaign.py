@@ -42,6 +42,7 @@ import yaml
 
 from remc_mpi.config import Validator, read_yaml
 from remc_mpi.errors import InputError
+from remc_mpi.safeio import write_text_atomic
 
 CAMPAIGN_KEYS = {"name", "folder", "base", "models", "grid", "files", "slurm"}
 GRID_KEYS = {"noise", "truth", "grid", "seeds"}
@@ -174,8 +175,9 @@ def write_tasks(camp: Campaign) -> list[Task]:
             e, y = synthesize(model, p["truth"], np.linspace(lo, hi, int(n)), p["noise"], int(p["seed"]))
             write_spectrum(task.folder / "data.csv", e, y)
         cfg = task_config(camp, task)
-        (task.folder / "point.json").write_text(json.dumps({"index": task.index, **p}, indent=1))
-        (task.folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        write_text_atomic(task.folder / "point.json", json.dumps({"index": task.index, **p}, indent=1))
+        # written last and whole: its presence marks a task folder as complete
+        write_text_atomic(task.folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
         parse_config(cfg, str(task.config), base=task.folder)  # validate now, not on the cluster
     return camp.tasks
 
@@ -264,8 +266,8 @@ def write_slurm(camp: Campaign) -> dict[str, Path]:
     collect = _render("collect.sbatch", NAME=camp.name, PARTITION=partition, EXTRA=extra,
                       FOLDER=shlex.quote(str(camp.folder)), PYTHON=python)
     paths = {"array": jobs / "array.sbatch", "collect": jobs / "collect.sbatch"}
-    paths["array"].write_text(array)
-    paths["collect"].write_text(collect)
+    write_text_atomic(paths["array"], array)
+    write_text_atomic(paths["collect"], collect)
     return paths | {"todo": todo}  # type: ignore[return-value]
 
 

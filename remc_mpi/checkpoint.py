@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 from remc_mpi.errors import InputError
-from remc_mpi.output import fsync_path
+from remc_mpi.safeio import GuardedH5, fsync_path, output_error
 
 #: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
 FORMAT = "remc_mpi-checkpoint/2"
@@ -55,20 +55,32 @@ def _digest(arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> str:
 
 
 def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> Path:
-    """Atomically write a new generation; the previous newest becomes ``.ckpt.1``."""
+    """Atomically write a new generation; the previous newest becomes ``.ckpt.1``.
+
+    A refused write (full disk, quota) raises :class:`~remc_mpi.errors.OutputError` with the
+    existing generations untouched and the temporary file removed."""
     new, prev, tmp = paths(final)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    with h5py.File(tmp, "w") as h5:
+    out = GuardedH5(tmp)
+    try:
+        h5 = out.h5
         h5.attrs["format"] = FORMAT
         h5.attrs["scalars"] = json.dumps(scalars, sort_keys=True)
         h5.attrs["sha256"] = _digest(arrays, scalars)
         for name, a in arrays.items():
             h5.create_dataset(name, data=a)
-    fsync_path(tmp)
-    if new.exists():
-        os.replace(new, prev)
-    os.replace(tmp, new)
-    fsync_path(new.parent)  # the renames themselves
+        out.close()  # fsynced; raises if a write was refused
+    except BaseException:
+        out.abort()
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        if new.exists():
+            os.replace(new, prev)
+        os.replace(tmp, new)
+        fsync_path(new.parent)  # the renames themselves
+    except OSError as err:
+        raise output_error(new, err) from None
     return new
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from remc_mpi import __version__
-from remc_mpi.errors import InputError
+from remc_mpi.errors import WRITE_FAULTS, InputError, OutputError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -370,13 +370,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OutputError as err:
+        return _write_fault(err)
+    except OSError as err:
+        if err.errno not in WRITE_FAULTS or err.filename is None:
+            return _failed(err)
+        return _write_fault(OutputError(err.filename, err))
     except Exception as err:  # noqa: BLE001 - any other failure: exit 1, and end every rank
-        import traceback
+        return _failed(err)
 
-        traceback.print_exc()
-        print(f"remc-mpi: failed on rank {_rank()}: {err.__class__.__name__}: {err}", file=sys.stderr)
-        _abort_all(1)
+
+def _failed(err: BaseException) -> int:
+    """An unexpected failure: its traceback, one line naming the rank, and the job ended."""
+    import traceback
+
+    traceback.print_exception(err)
+    print(f"remc-mpi: failed on rank {_rank()}: {err.__class__.__name__}: {err}", file=sys.stderr)
+    _abort_all(1)
+    return 1
+
+
+def _write_fault(err: OutputError) -> int:
+    """A refused write: one line, exit status 1. Raised on every rank alike by a run (printed
+    once); raised on one rank only, it ends the MPI job so that no rank is left waiting."""
+    if err.collective and _rank() != 0:
         return 1
+    print(f"remc-mpi: error: {err}", file=sys.stderr, flush=True)
+    if not err.collective:
+        _abort_all(1)
+    return 1
 
 
 def _abort_all(code: int) -> None:

@@ -11,6 +11,7 @@ the probability of the last-listed candidate over the swept parameter and the no
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.errors import InputError
+from remc_mpi.safeio import atomic_h5, write_text_atomic
 
 
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
@@ -69,12 +71,13 @@ def write_table(rows: list[dict[str, Any]], folder: str | Path) -> tuple[Path, P
     for r in rows:
         cols += [c for c in r if c not in cols]
     csv_path, h5_path = folder / "collected.csv", folder / "collected.h5"
-    with open(csv_path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
-    with h5py.File(h5_path, "w") as h5:
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=cols)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    write_text_atomic(csv_path, text.getvalue())
+    with atomic_h5(h5_path) as h5:
         for c in cols:
             vals = [r.get(c) for r in rows]
             if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
@@ -90,7 +93,7 @@ def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
     sweep = next((k for k in (done[0] if done else {}) if k.startswith("sweep_")), None)
     if not done or sweep is None or "noise" not in done[0]:
         return None
-    from remc_mpi.plots import pyplot
+    from remc_mpi.plots import pyplot, save_figure
 
     plt = pyplot()
     models = [k[2:] for k in done[0] if k.startswith("P_")]
@@ -118,10 +121,7 @@ def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
     fig.colorbar(im, ax=ax, label=f"P({target} | D)")
     ax.set_title("selected Hamiltonian")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def collect(folder: str | Path) -> list[Path]:

@@ -128,7 +128,7 @@ def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,
 
 def write_spectrum(path: str | Path, energy: np.ndarray, intensity: np.ndarray) -> None:
     """A CSV with header ``energy,intensity`` and full float precision (round-trips exactly)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("energy,intensity\n")
-        for x, y in zip(energy, intensity):
-            fh.write(f"{float(x)!r},{float(y)!r}\n")
+    from remc_mpi.safeio import write_text_atomic
+
+    rows = "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(energy, intensity))
+    write_text_atomic(path, "energy,intensity\n" + rows)

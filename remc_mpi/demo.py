@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from remc_mpi.safeio import write_text_atomic
+
 
 def demo_config(quick: bool = False) -> dict:
     raw = yaml.safe_load(resources.files("remc_mpi").joinpath("examples/ceo2_demo.yaml").read_text())
@@ -35,7 +37,7 @@ def run_demo(folder: str, quick: bool = False) -> int:
     raw = demo_config(quick)
     if comm.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "ceo2_demo.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        write_text_atomic(out / "ceo2_demo.yaml", yaml.safe_dump(raw, sort_keys=False))
     comm.Barrier()
     cfg = parse_config(raw, str(out / "ceo2_demo.yaml"), base=out)
     if comm.Get_rank() == 0:

@@ -22,7 +22,7 @@ import numpy as np
 
 from remc_mpi import checkpoint
 from remc_mpi.config import Candidate, RunConfig, parse_config
-from remc_mpi.errors import InputError
+from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_ladder, build_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary,
@@ -69,8 +69,10 @@ class CandidateRun:
         self.start = self.n_exchange = n_segments = 0
         self.digest = checkpoint.config_digest(cfg, cand)
         loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume else None
+        self.checkpoint_sweep: int | None = None  # the sweep of the newest checkpoint
         if loaded is not None:
             n_segments = self._restore(*loaded)
+            self.checkpoint_sweep = self.start
         else:
             self.block.mark_ends()
         n_params = len(cand.model.param_names)
@@ -108,16 +110,19 @@ class CandidateRun:
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
         rng_all = self.comm.gather(rng, root=0)
         sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
-        if self.writer is not None:
-            segments = self.writer.close_segment()  # collective in parallel-HDF5 mode
-        if lc.rank == 0:
+        if self.mpio:
+            self.writer.close_segment()  # collective
+
+        def write() -> None:  # rank 0; a refused write is raised on every rank
             arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                       "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
-            scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": segments,
+            scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": self.writer.close_segment(),
                        "digest": self.digest, "block": shared}
             checkpoint.write(self.out_path, arrays, scalars)
-        idle_barrier(self.comm)
+
+        on_root(self.comm, write)
         self.last_checkpoint = time.monotonic()
+        self.checkpoint_sweep = next_sweep
 
     def checkpoint_code(self, sweep: int) -> int:
         """0 go on, 1 checkpoint, 2 checkpoint and stop; the same on every rank (collective
@@ -183,10 +188,21 @@ class CandidateRun:
             t_loop = time.perf_counter() - t_loop
             self.bar.close(sweeps)
             return self.finish(t_loop)
+        except OutputError as err:  # raised on every rank alike (Recorder, on_root, MpioWriter)
+            if self.writer is not None:
+                self.writer.abort()
+            raise err.with_hint(self.resume_hint(), collective=True) from None
         except BaseException:
             if self.writer is not None:
                 self.writer.abort()
             raise
+
+    def resume_hint(self) -> str:
+        """What to do after a refused write: where --resume will continue from."""
+        if self.checkpoint_sweep is None:
+            return "no checkpoint was written yet: make space, then --resume starts this candidate again"
+        return (f"the checkpoint of sweep {self.checkpoint_sweep} is intact: make space, then continue "
+                "with --resume")
 
     def finish(self, t_loop: float) -> dict:
         """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from collections.abc import Iterable
 
 
@@ -30,3 +32,29 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ``" (did you mean 'x'?)"`` suffix for the closest of ``choices``, or ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class OutputError(Exception):
+    """A write failed (a full disk, a quota, a read-only or forbidden folder): exit status 1, one
+    line naming the file and the cause. Raised once the failed file is closed, so earlier results
+    and the last checkpoint are untouched. ``collective``: raised on every rank of the run alike
+    (the command line then ends without aborting the MPI job)."""
+
+    def __init__(self, path, err: OSError, hint: str = "", collective: bool = False):
+        self.path, self.errno, self.hint, self.collective = str(path), err.errno, hint, collective
+        cause = err.strerror or str(err)
+        name = errno.errorcode.get(err.errno or 0)
+        super().__init__(_one_line(f"cannot write {path}: {cause}" + (f" ({name})" if name else "")
+                                   + (f"; {hint}" if hint else "")))
+
+    def __reduce__(self):  # sent between ranks: rebuilt from its parts, not from the message
+        return OutputError, (self.path, OSError(self.errno, os.strerror(self.errno or 0)), self.hint, self.collective)
+
+    def with_hint(self, hint: str, collective: bool | None = None) -> "OutputError":
+        """The same fault with advice on the way back (e.g. --resume)."""
+        err = OSError(self.errno, os.strerror(self.errno or 0))
+        return OutputError(self.path, err, hint, self.collective if collective is None else collective)
+
+
+#: the errors of a file system that refuses a write (disk full, quota, read-only, permission)
+WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO)

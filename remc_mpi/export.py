@@ -9,11 +9,13 @@ its energy axis), and the attributes the model, the log evidence and its error.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from remc_mpi.output import ResultsFile
+from remc_mpi.safeio import METADATA_SLACK, output_error, reserve
 
 
 def to_inference_data(path: str | Path):
@@ -42,7 +44,19 @@ def to_inference_data(path: str | Path):
 
 
 def export_arviz(path: str | Path, out: str | Path) -> Path:
-    """Write the InferenceData of ``path`` to the netCDF file ``out``."""
+    """Write the InferenceData of ``path`` to the netCDF file ``out``, whole or not at all.
+
+    The netCDF library writes through HDF5, which must not meet a full disk (safeio
+    docstring): the space is reserved first (twice the arrays, and HDF5's metadata)."""
     idata = to_inference_data(path)
-    idata.to_netcdf(str(out))
-    return Path(out)
+    out = Path(out)
+    nbytes = sum(v.nbytes for g in idata.groups() for v in idata[g].variables.values())
+    reserve(out.parent, 2 * nbytes + METADATA_SLACK, out.name + ".reserve")
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        idata.to_netcdf(str(tmp))
+        os.replace(tmp, out)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise output_error(out, err) from None
+    return out

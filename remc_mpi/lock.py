@@ -111,8 +111,12 @@ class OutputLocks:
             return False
         except OSError as err:
             raise InputError(f"cannot create the lock {path} ({err.strerror})", self.source, "output") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(_me()))
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(_me()))
+        except OSError as err:  # a full disk or quota, met before any work
+            path.unlink(missing_ok=True)
+            raise InputError(f"cannot write the lock {path} ({err.strerror})", self.source, "output") from None
         return True
 
     def refresh(self) -> None:

@@ -25,7 +25,8 @@ import h5py
 import numpy as np
 
 from remc_mpi import __version__
-from remc_mpi.errors import InputError
+from remc_mpi.errors import InputError, OutputError
+from remc_mpi.safeio import METADATA_SLACK, GuardedH5, fsync_path, reserve
 
 FORMAT = "remc_mpi/1"
 #: the groups and datasets of the layout (docs/format.md) that readers use
@@ -40,15 +41,6 @@ def part_path(path: str | os.PathLike) -> Path:
 
 def segment_path(path: str | os.PathLike, k: int) -> Path:
     return Path(f"{path}.seg{k:04d}")
-
-
-def fsync_path(path: str | os.PathLike) -> None:
-    """Flush a file (or a directory's entries) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 #: rows per HDF5 chunk of the per-sweep sample sets
@@ -75,6 +67,16 @@ def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
     s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype=d["theta_sweep"])
 
 
+def append_bytes(name: str, n_rows: int, n_slots: int, n_params: int) -> int:
+    """At most the bytes of new chunks that appending ``n_rows`` rows to sample set ``name``
+    allocates (whole chunks, one more when the rows straddle a chunk boundary)."""
+    if n_rows == 0:
+        return 0
+    chunk = theta_chunk_rows(n_slots, n_params) if name == "theta" else CHUNK_ROWS
+    width = {"energy": n_slots, "replica": n_slots, "theta": n_slots * n_params}.get(name, 1)
+    return (-(-n_rows // chunk) + 1) * chunk * width * np.dtype(SAMPLE_DTYPES[name]).itemsize
+
+
 def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
     ds = h5[SAMPLES][name]
     n = ds.shape[0]
@@ -95,8 +97,8 @@ class ResultWriter:
         self.path = part_path(path)
         self.n_slots, self.n_params = n_slots, n_params
         self.segment = start_segment
-        self.seg: h5py.File | None = None
-        self.h5: h5py.File | None = None
+        self.seg: GuardedH5 | None = None  # the segment being written
+        self.out: GuardedH5 | None = None  # OUT.h5.part while it is assembled
         if owns_files:
             self._discard_stale()
 
@@ -113,26 +115,31 @@ class ResultWriter:
                theta_sweeps: np.ndarray, theta: np.ndarray) -> None:
         """Add a chunk of saved sweeps: energies (n, L), replica ids (n, L), thinned theta (m, L, P)."""
         if self.seg is None:
-            self.seg = h5py.File(segment_path(self.final, self.segment), "w")
-            _create_samples(self.seg, self.n_slots, self.n_params)
+            self.seg = GuardedH5(segment_path(self.final, self.segment))
+            _create_samples(self.seg.h5, self.n_slots, self.n_params)
         for name, arr in zip(SAMPLE_SETS, (sweeps, energy, replica, theta_sweeps, theta)):
             if len(arr):
-                _append(self.seg, name, arr)
-        self.seg.flush()
+                _append(self.seg.h5, name, arr)
+        self.seg.h5.flush()
+        self.seg.check()  # a refused write stops the run here (OutputError)
 
     def close_segment(self) -> int:
         """Close the segment being written (durably); return the number of closed segments."""
         if self.seg is not None:
-            self.seg.close()
-            fsync_path(segment_path(self.final, self.segment))
-            self.seg = None
+            seg, self.seg = self.seg, None
+            seg.close()
             self.segment += 1
         return self.segment
+
+    @property
+    def h5(self) -> h5py.File:
+        """The assembled file being completed (after :meth:`assemble`)."""
+        return self.out.h5
 
     def assemble(self) -> h5py.File:
         """Copy all segments in order into ``OUT.h5.part``, COPY_ROWS rows at a time."""
         self.close_segment()
-        self.h5 = h5py.File(self.path, "w")
+        self.out = GuardedH5(self.path)
         self.h5.attrs["format"] = FORMAT
         self.h5.attrs["complete"] = False
         _create_samples(self.h5, self.n_slots, self.n_params)
@@ -142,6 +149,7 @@ class ResultWriter:
                     src = seg[SAMPLES][name]
                     for a in range(0, src.shape[0], COPY_ROWS):
                         _append(self.h5, name, src[a:a + COPY_ROWS])
+                        self.out.check()
         return self.h5
 
     def write_static(self, groups: dict[str, dict[str, Any]], attrs: dict[str, Any]) -> None:
@@ -161,26 +169,29 @@ class ResultWriter:
                     g.create_dataset(name, data=np.asarray(value))
         for k, v in attrs.items():
             self.h5.attrs[k] = v
+        self.out.check()
 
     def finish(self, summary: dict[str, Any]) -> Path:
         """Store the JSON summary, mark complete, close and move into place atomically."""
         group, name = SUMMARY_JSON.split("/")
         self.write_static({group: {name: json.dumps(summary)}}, {"complete": True})
-        self.h5.close()
-        fsync_path(self.path)
+        out, self.out = self.out, None
+        out.close()  # fsynced; OutputError if any write of the file was refused
         os.replace(self.path, self.final)
         for k in range(self.segment):
             segment_path(self.final, k).unlink(missing_ok=True)
         return self.final
 
     def abort(self) -> None:
-        """Close open files on the way out of a failed run (segments stay for --resume)."""
-        for f in (self.seg, self.h5):
-            try:
-                if f is not None:
-                    f.close()
-            except Exception:  # noqa: BLE001 - closing a broken file on the way out
-                pass
+        """Close open files on the way out of a failed run: the closed segments stay for
+        --resume, the unfinished ``OUT.h5.part`` goes (it is rebuilt, and it may fill a disk)."""
+        if self.seg is not None:
+            self.seg.abort()
+            self.seg = None
+        if self.out is not None:
+            self.out.abort()
+            self.out = None
+            self.path.unlink(missing_ok=True)
 
 
 class ResultsFile:
@@ -261,8 +272,24 @@ class MpioWriter(ResultWriter):
         super().__init__(path, n_slots, n_params, start_segment, owns_files=comm.Get_rank() == 0)
         comm.Barrier()  # stale segments are gone before any rank opens one
 
+    def _reserve(self, nbytes: int) -> None:
+        """Collective: rank 0 makes sure ``nbytes`` fit on the disk; every rank raises
+        :class:`OutputError` if not (MPI-IO must never meet a full disk: safeio docstring)."""
+        error = None
+        if self.comm.Get_rank() == 0:
+            try:
+                reserve(self.final.parent, nbytes, self.final.name + ".reserve")
+            except OutputError as err:
+                error = err
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+
     def append_local(self, sweeps, energy, replica, theta_sweeps, theta) -> None:
         """Collective: rows of this rank's slot columns (energy (n, lo:hi), theta (m, lo:hi, P))."""
+        rows = dict(zip(SAMPLE_SETS, (len(sweeps), len(energy), len(replica), len(theta_sweeps), len(theta))))
+        self._reserve(METADATA_SLACK + sum(append_bytes(name, n, self.n_slots, self.n_params)
+                                           for name, n in rows.items()))
         if self.seg is None:
             self.seg = h5py.File(segment_path(self.final, self.segment), "w", driver="mpio", comm=self.comm)
             _create_samples(self.seg, self.n_slots, self.n_params)
@@ -292,6 +319,15 @@ class MpioWriter(ResultWriter):
             self.segment += 1
             self.comm.Barrier()
         return self.segment
+
+    def abort(self) -> None:
+        seg, self.seg = self.seg, None
+        if seg is not None:  # a parallel-HDF5 file: every rank is on its way out alike
+            try:
+                seg.close()
+            except Exception:  # noqa: BLE001 - closing a broken file on the way out
+                pass
+        super().abort()
 
 
 def resolve_mode(mode: str, comm) -> str:
@@ -405,8 +441,15 @@ class Recorder:
             self.writer.append_local(sweeps, e, r, tsweeps, t)
         else:
             e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
+            error = None
             if self.writer is not None:
-                self.writer.append(sweeps, e, r, tsweeps, t)
+                try:
+                    self.writer.append(sweeps, e, r, tsweeps, t)
+                except OutputError as err:
+                    error = err
+            error = self.lc.comm.bcast(error, root=0)  # a refused write stops every rank
+            if error is not None:
+                raise error
         self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
 
 

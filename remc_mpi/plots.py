@@ -9,12 +9,14 @@ noise.png (F(b)). ``plot_selection(summaries, path)`` draws the free energy per 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from remc_mpi.models import get_model
 from remc_mpi.output import ResultsFile
+from remc_mpi.safeio import write_atomic
 
 
 def pyplot():
@@ -26,6 +28,15 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Render ``fig`` in memory, close it and write the image whole (safeio.write_atomic: a
+    full disk leaves no partial image and one clear error)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    pyplot().close(fig)
+    return write_atomic(path, buf.getvalue())
 
 
 def _load(path: str | Path) -> dict:
@@ -182,9 +193,7 @@ def plot_run(path: str | Path, folder: str | Path, n_band: int = 200) -> list[Pa
     for name, draw, dpi in FIGURES:
         fig = draw(plt, view)
         if fig is not None:
-            files.append(out / name)
-            fig.savefig(files[-1], dpi=dpi)
-            plt.close(fig)
+            files.append(save_figure(fig, out / name, dpi))
     return files
 
 
@@ -206,7 +215,4 @@ def plot_selection(summaries: list[dict], path: str | Path) -> Path:
     ax2.set_xticks(range(len(models)), names)
     ax2.set(ylabel="P(H | D)", ylim=(0, 1))
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
