@@ -25,10 +25,8 @@ from remc_mpi.kernels.rows import exchange_block
 from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
-from remc_mpi.moves.componentwise import ComponentwiseMove
-from remc_mpi.moves.joint import JOINT_TARGET, JointMove
 from remc_mpi.moves.prior_draw import PriorDrawMove
-from remc_mpi.moves.sweep import sweep_kernel
+from remc_mpi.moves.sweep import MOVES, sweep_kernel
 from remc_mpi.priors import PriorSet
 from remc_mpi.streams import slot_generator
 
@@ -52,7 +50,6 @@ class SlotBlock:
         self.lo, self.hi = lo, hi
         self.n_slots_total = len(lam)
         self.lam = np.asarray(lam, dtype=np.float64)[lo:hi].copy()
-        self.target = target_acceptance
         self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
         self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
@@ -63,10 +60,10 @@ class SlotBlock:
         self.logprior = np.zeros((r, p))
         for i in range(r):
             self.set_row(i, self.theta[i])
-        # the moves, their per-slot state and their columns of the random buffers
-        self.component, self.joint, self.prior_draw = ComponentwiseMove(), JointMove(joint), PriorDrawMove()
-        self.moves = (self.component, self.joint, self.prior_draw)
-        self.component_on = bool(component)  # off only to test the other moves alone
+        # the moves (component=False only to test the others alone), their per-slot state and
+        # their columns of the random buffers
+        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component)
+                           for cls in MOVES)
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
         n_z = [m.normals(n_free) for m in self.moves]
@@ -92,27 +89,25 @@ class SlotBlock:
                 g.random(out=self.rand_logu[i])
                 np.log(self.rand_logu[i], out=self.rand_logu[i])
             else:
-                self.rand_prior[i] = self.prior_draw.draw(self.priors, g, RAND_BLOCK)
+                self.rand_prior[i] = PriorDrawMove.draw(self.priors, g, RAND_BLOCK)
         self.rand_pos = 0
 
     def sweep(self, adapt: bool = False) -> None:
         """Update every slot once (see module docstring); ``adapt`` during burn-in."""
         if self.rand_pos == RAND_BLOCK:
             self._refill()
-        cs, js = self.move_state["componentwise"], self.move_state["joint"]
-        learn_n = self.joint.scalars["stat_n"] + 1 if self.joint.learning(adapt) else 0
+        states = tuple(m.kernel_state(self.move_state[m.name], adapt) for m in self.moves)
         t0 = time.perf_counter()
         sweep_kernel(self.lam, self.theta, self.U, self.logprior, self.rows.lev, self.rows.lines, self.rows.S,
                      self.rows.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
                      self.rand_z, self.rand_logu, self.rand_prior, self.rand_pos, self.z_off, self.u_off,
-                     self.component_on, cs["log_step"], cs["accepted"], cs["tried"], self.target,
-                     bool(self.joint.scalars["ready"]), js["chol"], js["log_scale"], js["accepted"], js["tried"],
-                     JOINT_TARGET, learn_n, js["mean"], js["m2"], bool(adapt), adapt_gain(self.n_adapt))
+                     states, bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0
         self.rand_pos += 1
         if adapt:
             self.n_adapt += 1
-        self.joint.after_sweep(js, adapt, cs["log_step"])
+        for m in self.moves:
+            m.after_sweep(self.move_state, adapt)
 
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its model state and energy."""
@@ -158,7 +153,8 @@ class SlotBlock:
 
     def joint_rate(self) -> np.ndarray:
         """Acceptance rate of the joint move per slot."""
-        return self.joint.acceptance(self.move_state["joint"])
+        joint = next(m for m in self.moves if m.name == "joint")
+        return joint.acceptance(self.move_state["joint"])
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Per-slot diagnostics (rows in slot order): component-wise ``accepted`` and ``tried``

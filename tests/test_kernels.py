@@ -21,6 +21,14 @@ FAMILIES = [
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'plain'}" for n, o in FAMILIES]
 
 
+def test_every_registered_family_is_tested_here():
+    """A family added through the registries (docs/extending.md) must join FAMILIES: its kernel
+    is then checked against its numpy reference below."""
+    from remc_mpi.models import MODELS
+
+    assert set(MODELS) == {name for name, _ in FAMILIES}
+
+
 def random_theta(model, n, rng):
     """Parameters spread over physically sensible ranges (energies on a -5..15 eV grid)."""
     th = rng.uniform(0.2, 2.0, (n, len(model.param_names)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remc_mpi.models.base import Evaluator, Model
-from remc_mpi.models.cores import Cluster2Core, Cluster3Core, Core, PeaksCore
+from remc_mpi.models.cores import CORE_FAMILIES, Core, positive_int
 from remc_mpi.models.polynomial import PolynomialModel
 from remc_mpi.models.spectral import SpectralModel
 
@@ -46,13 +46,6 @@ def register_model(name: str, build: Callable[..., Model], options: dict[str, tu
     MODELS[name] = ModelSpec(build, dict(options), label_option)
 
 
-def positive_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an option that must be an integer >= minimum (ValueError otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def spectral(name: str, make_core: Callable[..., Core]) -> Callable[..., Model]:
     """A builder of a :class:`SpectralModel` around the core ``make_core(**core_options)``,
     with the ``background`` and ``doublet`` options."""
@@ -67,17 +60,13 @@ def spectral(name: str, make_core: Callable[..., Core]) -> Callable[..., Model]:
     return build
 
 
-register_model("cluster3", spectral("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2))),
-               {"nf": (int,), **SPECTRAL_OPTIONS})
-register_model("cluster2", spectral("cluster2", lambda nf=14, hybridized_initial=False: Cluster2Core(
-    nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial))),
-    {"nf": (int,), "hybridized_initial": (bool,), **SPECTRAL_OPTIONS})
-register_model("gauss_peaks", spectral("gauss_peaks", lambda n_peaks=1: PeaksCore(
-    n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="gauss")), {"n_peaks": (int,), **SPECTRAL_OPTIONS},
-    label_option="n_peaks")
-register_model("lorentz_peaks", spectral("lorentz_peaks", lambda n_peaks=1: PeaksCore(
-    n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="lorentz")), {"n_peaks": (int,), **SPECTRAL_OPTIONS},
-    label_option="n_peaks")
+def register_core_families() -> None:
+    """Every core family of :data:`~remc_mpi.models.cores.CORE_FAMILIES` as a spectral model."""
+    for name, family in CORE_FAMILIES.items():
+        register_model(name, spectral(name, family.make), {**family.options, **SPECTRAL_OPTIONS}, family.label_option)
+
+
+register_core_families()
 register_model("polynomial", lambda degree=1: PolynomialModel(positive_int("degree", degree, 0)), {"degree": (int,)},
                label_option="degree")
 

@@ -11,11 +11,42 @@ diagonalisation; gamma, shift and amp reuse the cached levels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvec_parts
+
+
+@dataclass(frozen=True)
+class CoreFamily:
+    """A model family built on a core: ``make(**core_options)`` returns the core; ``options``
+    are its option types (the config validator checks them); ``label_option`` completes the
+    default label (``gauss_peaks3``). :mod:`remc_mpi.models` registers each as a spectral model
+    (with the background and doublet options)."""
+
+    make: Callable[..., "Core"]
+    options: dict[str, tuple[type, ...]]
+    label_option: str | None = None
+
+
+#: the core-based model families by name, in the order the documentation lists them
+CORE_FAMILIES: dict[str, CoreFamily] = {}
+
+
+def core_family(name: str, make: Callable[..., "Core"], options: dict[str, tuple[type, ...]],
+                label_option: str | None = None) -> None:
+    """Add (or replace) the core-based model family ``name`` (docs/extending.md, recipe 2)."""
+    CORE_FAMILIES[name] = CoreFamily(make, dict(options), label_option)
+
+
+def positive_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an option that must be an integer >= minimum (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 @dataclass
@@ -147,3 +178,13 @@ class PeaksCore(Core):
 
     def peaks_of(self, name):
         return (int(name.lstrip("amuwb")) - 1,)
+
+
+core_family("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2)), {"nf": (int,)})
+core_family("cluster2", lambda nf=14, hybridized_initial=False: Cluster2Core(
+    nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial)),
+    {"nf": (int,), "hybridized_initial": (bool,)})
+core_family("gauss_peaks", lambda n_peaks=1: PeaksCore(n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="gauss"),
+            {"n_peaks": (int,)}, label_option="n_peaks")
+core_family("lorentz_peaks", lambda n_peaks=1: PeaksCore(n_peaks=positive_int("n_peaks", n_peaks, 1),
+                                                         lineshape="lorentz"), {"n_peaks": (int,)}, label_option="n_peaks")

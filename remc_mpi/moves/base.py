@@ -9,8 +9,14 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   which the sampler keeps, checkpoints under ``<move name>/<array>`` and restores;
 - ``scalars``: its block-wide scalars (the same on every rank), checkpointed too;
 - ``counters``: which of its arrays count post-burn-in statistics (reset after burn-in);
-- ``after_sweep(state, adapt)``: adaptation done in Python between sweeps (rare work such as a
-  Cholesky factorisation), while per-sweep adaptation runs inside its kernel.
+- ``kernel_state(state, adapt)``: the tuple of its arrays and settings its kernels receive in
+  a sweep (the sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
+- ``after_sweep(states, adapt)``: adaptation done in Python between sweeps (rare work such as a
+  Cholesky factorisation; ``states`` holds every move's state by name), while per-sweep
+  adaptation runs inside its kernel.
+
+A move is built from the sampler's settings (``target_acceptance``, ``joint``, ``component``),
+each move reading those it uses.
 
 Its kernels, ``@jit`` functions in the same module, are a *propose* (fill the proposed state
 and its log prior, say which model stage it changes and the log prior ratio) and a *record*
@@ -57,7 +63,8 @@ class Move:
     name: str = ""
     counters: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
         self.scalars: dict[str, Any] = {}
 
     def normals(self, n_free: int) -> int:
@@ -69,7 +76,11 @@ class Move:
     def init_state(self, n_slots: int, priors) -> dict[str, np.ndarray]:
         return {}
 
-    def after_sweep(self, state: dict[str, np.ndarray], adapt: bool) -> None:
+    def kernel_state(self, state: dict[str, np.ndarray], adapt: bool) -> tuple:
+        """What its kernels receive this sweep (arrays are the state's own, updated in place)."""
+        return ()
+
+    def after_sweep(self, states: dict[str, dict[str, np.ndarray]], adapt: bool) -> None:
         """Python-side adaptation after a sweep (the kernel did the per-sweep part)."""
 
     def acceptance(self, state: dict[str, np.ndarray]) -> np.ndarray | None:

@@ -38,6 +38,11 @@ class ComponentwiseMove(Move):
         return {"log_step": np.tile(log_step, (n_slots, 1)), "accepted": np.zeros((n_slots, p), dtype=np.int64),
                 "tried": np.zeros((n_slots, p), dtype=np.int64)}
 
+    def kernel_state(self, state, adapt):
+        """(on, log_step, accepted, tried, target acceptance); off only to test the other moves alone."""
+        return (bool(self.settings.get("component", True)), state["log_step"], state["accepted"], state["tried"],
+                float(self.settings["target_acceptance"]))
+
     def acceptance(self, state):
         return state["accepted"] / np.maximum(1, state["tried"])
 

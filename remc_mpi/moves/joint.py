@@ -41,9 +41,9 @@ class JointMove(Move):
     name = "joint"
     counters = ("accepted", "tried")
 
-    def __init__(self, enabled: bool = True) -> None:
-        super().__init__()
-        self.enabled = enabled
+    def __init__(self, **settings) -> None:
+        super().__init__(**settings)
+        self.enabled = bool(settings.get("joint", True))
         self.scalars = {"stat_n": 0, "ready": False}
 
     def normals(self, n_free: int) -> int:
@@ -63,10 +63,18 @@ class JointMove(Move):
     def learning(self, adapt: bool) -> bool:
         return self.enabled and adapt
 
-    def after_sweep(self, state, adapt, log_step=None) -> None:
+    def kernel_state(self, state, adapt):
+        """(ready, C, log s, accepted, tried, target, n of the observation to learn (0: none),
+        running mean, running co-moment)."""
+        learn_n = self.scalars["stat_n"] + 1 if self.learning(adapt) else 0
+        return (bool(self.scalars["ready"]), state["chol"], state["log_scale"], state["accepted"], state["tried"],
+                JOINT_TARGET, learn_n, state["mean"], state["m2"])
+
+    def after_sweep(self, states, adapt) -> None:
         """Count the sweep the kernel learnt from; renew C every JOINT_EVERY sweeps."""
         if not self.learning(adapt):
             return
+        state, log_step = states[self.name], states["componentwise"]["log_step"]
         n = self.scalars["stat_n"] = self.scalars["stat_n"] + 1
         if n >= JOINT_START and n % JOINT_EVERY == 0:
             cov = state["m2"] / (n - 1)

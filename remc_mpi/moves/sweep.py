@@ -25,23 +25,27 @@ import math
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import commit, copy_into, trial
 from remc_mpi.moves.base import metropolis
-from remc_mpi.moves.componentwise import componentwise_propose, componentwise_record
-from remc_mpi.moves.joint import joint_propose, joint_record, welford
-from remc_mpi.moves.prior_draw import prior_draw_propose
+from remc_mpi.moves.componentwise import ComponentwiseMove, componentwise_propose, componentwise_record
+from remc_mpi.moves.joint import JointMove, joint_propose, joint_record, welford
+from remc_mpi.moves.prior_draw import PriorDrawMove, prior_draw_propose
 
-PRIOR_DRAW, COMPONENT, JOINT = 0, 1, 2
+#: the sampler's moves, in the order of ``states`` (the sampler builds, sizes and checkpoints
+#: them from this tuple; a new move joins it here and gets its branch below)
+MOVES = (ComponentwiseMove, JointMove, PriorDrawMove)
+COMPONENT, JOINT, PRIOR_DRAW = range(len(MOVES))
 
 
 @jit
 def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, scratch,
-                 z, logu, fresh, pos, z_off, u_off,
-                 component_on, log_step, accepted, tried, target,
-                 joint_ready, chol, log_jscale, j_accepted, j_tried, j_target, learn_n, mean, m2,
-                 adapt, gain):
+                 z, logu, fresh, pos, z_off, u_off, states, adapt, gain):
+    """One sweep of slots 0..len(lam)-1 of the block; ``states`` holds each move's
+    ``kernel_state`` in :data:`MOVES` order, ``z_off``/``u_off`` its columns of the buffers."""
     ispec, fspec, stage, peak, basis, x, data = model
     free = prior[3]
     tlev, tlines, tS, ty, redo, work, bits = tbuf
     prop, lp_prop = scratch[0], scratch[1]
+    component_on, log_step, accepted, tried, target = states[COMPONENT]
+    joint_ready, chol, log_jscale, j_accepted, j_tried, j_target, learn_n, mean, m2 = states[JOINT]
     n_component = free.size if component_on else 0
     for i in range(lam.size):
         th, lp = theta[i], logprior[i]
@@ -57,13 +61,13 @@ def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, 
             elif k < n_component:
                 move = COMPONENT
                 st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, stage, peak,
-                                                           z[i, pos, z_off[0]:], log_step[i])
-                log_u = logu[i, pos, u_off[0] + k]
+                                                           z[i, pos, z_off[COMPONENT]:], log_step[i])
+                log_u = logu[i, pos, u_off[COMPONENT] + k]
             else:
                 move = JOINT
-                st, pk, dlp, valid = joint_propose(th, lp, prop, lp_prop, prior, z[i, pos, z_off[1]:], chol[i],
+                st, pk, dlp, valid = joint_propose(th, lp, prop, lp_prop, prior, z[i, pos, z_off[JOINT]:], chol[i],
                                                    log_jscale[i])
-                log_u = logu[i, pos, u_off[1]]
+                log_u = logu[i, pos, u_off[JOINT]]
             ok = False
             if valid:
                 u_new = trial(prop, st, pk, ispec, fspec, basis, x, data, lev[i], lines[i], S[i], tlev, tlines, tS,
