@@ -1,9 +1,9 @@
 """Checkpoint files: the whole sampler state, written atomically, two generations kept.
 
 ``OUT.h5.ckpt`` is the newest generation, ``OUT.h5.ckpt.1`` the one before. A write goes to
-``OUT.h5.ckpt.tmp``, is fsynced, then the current file becomes ``.1`` and the new one takes
-its place (both renames are atomic), so a crash at any moment leaves at least one complete
-generation. Every array is covered by a SHA-256 checksum stored with it; a truncated or
+``OUT.h5.ckpt.tmp``, is fsynced, then the current file becomes ``.1`` (a hard link renamed
+into place, so ``OUT.h5.ckpt`` never goes missing) and the new one takes its place (renames are
+atomic), so a crash at any moment leaves at least one complete generation. Every array is covered by a SHA-256 checksum stored with it; a truncated or
 corrupted file is reported and the previous generation used.
 
 Contents: scalars as attributes, per-slot arrays (slot order, so a run can resume on any
@@ -76,12 +76,26 @@ def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict
         raise
     try:
         if new.exists():
-            os.replace(new, prev)
+            _keep_as_previous(new, prev)
         os.replace(tmp, new)
         fsync_path(new.parent)  # the renames themselves
     except OSError as err:
         raise output_error(new, err) from None
     return new
+
+
+def _keep_as_previous(new: Path, prev: Path) -> None:
+    """Make the newest generation the previous one without a moment in which ``new`` is
+    missing (a reader, or a second run looking at the outputs, always finds it): a hard link
+    renamed over ``prev``; where the file system has no hard links, a rename."""
+    link = prev.with_name(prev.name + ".link")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(new, link)
+    except OSError:
+        os.replace(new, prev)
+        return
+    os.replace(link, prev)
 
 
 def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -125,6 +139,7 @@ def exists(final: str | os.PathLike) -> bool:
 def remove(final: str | os.PathLike) -> None:
     for p in paths(final):
         p.unlink(missing_ok=True)
+    Path(str(final) + ".ckpt.1.link").unlink(missing_ok=True)  # a rotation cut short
 
 
 def config_digest(cfg, cand) -> str:

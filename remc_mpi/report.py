@@ -17,7 +17,8 @@ def format_summary(s: dict) -> str:
     lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, sigma = {s['sigma']:.6g}"
              + ("  [noise estimated]" if "noise" in s else ""),
              f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
-             f"({s['log_evidence']['method']}),  F = {s['free_energy']:.4f}"]
+             f"({s['log_evidence']['method']}; {s['diagnostics']['round_trips']} round trips),  "
+             f"F = {s['free_energy']:.4f}"]
     for name, e in s["estimators"].items():
         lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
     if "noise" in s:

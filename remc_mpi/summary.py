@@ -25,6 +25,9 @@ Z_95 = 1.959963984540054
 OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
 ESS_WARN = 100.0
+#: fewer round trips than bootstrap blocks (freeenergy.MIN_BLOCKS) leave blocks that no replica
+#: has crossed the ladder within: the error bar then rests on too little to be trusted
+ROUND_TRIP_WARN = 10
 N_BOOT = 100
 
 
@@ -113,6 +116,9 @@ def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_r
                  for l, r in enumerate(swap_rate) if r < SWAP_WARN]
     if trips.sum() == 0:
         warnings.append("no replica made a round trip between the ends of the ladder; add rungs or sweeps")
+    elif trips.sum() < ROUND_TRIP_WARN:
+        warnings.append(f"only {int(trips.sum())} round trips through the ladder: the error bar rests on too few "
+                        "independent passes to be trusted; run longer")
     low = [k for k, v in ess.items() if v < ESS_WARN]
     if low:
         warnings.append(f"effective sample size below {ESS_WARN:g} at the reported rung for: {', '.join(low)}")
@@ -131,6 +137,7 @@ def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: 
         "joint_acceptance": stats.joint_rate.tolist(), "swap_rate": swap_rates(stats).tolist(),
         "round_trips": int(stats.trips.sum()), "round_trips_per_replica": stats.trips.tolist(), "ess": ess,
         "tau_energy": float(integrated_time(u_slot)), "bootstrap_block": int(est["block"]),
+        "tau_mixing": float(est["tau"]),
         "overlap": est["overlap"].tolist(),
     }
 
@@ -156,7 +163,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     def bhat_stat(Ub, log_z):
         return np.array([find_b_hat(lam, Ub, log_z, n_data)])
 
-    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None)
+    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
+                       replica=results.samples("replica"))
     estimators, slot, sigma, noise = evidence(cfg, stats, U, est)
     posterior, ess = posterior_at(cfg, cand, lam[slot], results.samples("theta", slot), U[:, slot])
     model = cand.model

@@ -62,3 +62,15 @@ def exchange_block(lo, parity, lam, uniforms, theta, U, logprior, replica, direc
             ok[k] = True
             swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y)
     return lows, ok
+
+
+@jit
+def replica_columns(U, replica, r0, out):
+    """out[t, r - r0] = U[t, l] where replica[t, l] = r, for the replicas r0 <= r < r0 + out.shape[1]:
+    each replica's energy as it travels through the ladder (one pass over the rows)."""
+    r1 = r0 + out.shape[1]
+    for t in range(U.shape[0]):
+        for l in range(U.shape[1]):
+            r = replica[t, l]
+            if r0 <= r < r1:
+                out[t, r - r0] = U[t, l]
