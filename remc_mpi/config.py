@@ -24,7 +24,7 @@ from remc_mpi.priors import Prior, PriorSet, check_prior
 TOP_KEYS = {
     "data": False, "model": False, "models": False, "noise": True, "priors": False,
     "ladder": False, "sampler": False, "seed": False, "output": False, "model_priors": False,
-    "checkpoint": False, "progress": False,
+    "checkpoint": False, "progress": False, "order_peaks": False,
 }
 DATA_KEYS = {"file", "synthetic", "window", "normalize"}
 SYNTH_KEYS = {"model", "options", "params", "grid", "noise", "seed"}
@@ -98,6 +98,8 @@ class RunConfig:
     checkpoint: CheckpointSpec = field(default_factory=CheckpointSpec)
     progress: bool = True
     truth: dict[str, float] | None = None
+    #: report peak models' parameters with the peaks ordered by position (docs/config.md)
+    order_peaks: bool = True
 
 
 class Validator:
@@ -421,8 +423,9 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     ctx.mapping(mp_raw, "model_priors", {c.label for c in candidates})
     model_priors = {k: ctx.number(v, f"model_priors.{k}", positive=True) for k, v in mp_raw.items()}
     progress = ctx.boolean(cfg.get("progress", True), "progress")
+    order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
     if text is None:
         text = yaml.safe_dump(raw, sort_keys=False)
     return RunConfig(source, text, data, candidates, noise, ladder, sampler, seed, output, model_priors,
-                     checkpoint, progress, truth)
+                     checkpoint, progress, truth, order_peaks)

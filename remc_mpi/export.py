@@ -27,7 +27,7 @@ def to_inference_data(path: str | Path):
     with ResultsFile(path) as rf:
         s = rf.summary()
         rung = s["posterior_rung"]
-        theta = rf.samples("theta", rung)
+        theta = rf.posterior_theta()  # peaks ordered by position where the summary says so
         energy = rf.samples("energy", rung)[np.searchsorted(rf.samples("sweep"), rf.samples("theta_sweep"))]
         lam = rf.ladder()[rung]
         x, y = rf.data()
@@ -35,7 +35,7 @@ def to_inference_data(path: str | Path):
     posterior = {name: theta[None, :, j] for j, name in enumerate(s["param_names"])
                  if not s["posterior"][name]["fixed"]}
     stats = {"mse": energy[None, :], "lp": (-n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi)))[None, :]}
-    attrs = {"model": s["label"], "log_evidence": s["log_evidence"]["value"],
+    attrs = {"model": s["label"], "peaks_ordered_by_position": int(bool(s.get("peaks_ordered"))), "log_evidence": s["log_evidence"]["value"],
              "log_evidence_stderr": s["log_evidence"]["stderr"], "source": str(path), "inference_library": "remc_mpi"}
     idata = az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"intensity": y},
                          constant_data={"binding_energy": x}, coords={"point": np.arange(len(x))},

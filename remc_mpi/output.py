@@ -229,6 +229,18 @@ class ResultsFile:
         ds = self.h5[SAMPLES][name]
         return ds[:] if rung is None or ds.ndim == 1 else ds[:, rung]
 
+    def posterior_theta(self) -> np.ndarray:
+        """The reported rung's parameter samples as the summary's table reads them: with the
+        peaks ordered by position when the summary says ``peaks_ordered`` (the stored samples
+        keep the sampler's own labels)."""
+        s = self.summary()
+        theta = self.samples("theta", s["posterior_rung"])
+        if s.get("peaks_ordered"):
+            from remc_mpi.models import get_model
+
+            theta = get_model(s["model"], **s["options"]).relabel(theta)
+        return theta
+
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         """The spectrum the run fitted: (energy, intensity)."""
         return self.h5["data/energy"][:], self.h5["data/intensity"][:]

@@ -45,7 +45,7 @@ def _load(path: str | Path) -> dict:
         energy, intensity = rf.data()
         return {
             "summary": s, "energy": energy, "intensity": intensity,
-            "theta": rf.samples("theta", s["posterior_rung"]), "replica": rf.samples("replica"),
+            "theta": rf.posterior_theta(), "replica": rf.samples("replica"),
             "E": rf.samples("energy"), "lam": rf.ladder(),
             "acceptance": rf.diagnostic("acceptance"), "swap_rate": rf.diagnostic("swap_rate"),
         }

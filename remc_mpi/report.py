@@ -26,6 +26,9 @@ def format_summary(s: dict) -> str:
         lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "
                      f"sigma_hat = {n['sigma_hat']:.6g} +- {n['sigma_hat_stderr']:.3g}")
     truth = s.get("truth") or {}
+    if s.get("peaks_ordered"):
+        lines.append("  peaks ordered by position in every sample (mu1 < mu2 < ...; order_peaks: false keeps "
+                     "the sampler's labels)")
     lines.append(f"  {'parameter':<10} {'mean':>10} {'sd':>9} {'MAP':>10} {'2.5%':>10} {'97.5%':>10}"
                  + (f" {'true':>9}" if truth else ""))
     for name, p in s["posterior"].items():

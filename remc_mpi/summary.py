@@ -166,15 +166,17 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
                        replica=results.samples("replica"))
     estimators, slot, sigma, noise = evidence(cfg, stats, U, est)
-    posterior, ess = posterior_at(cfg, cand, lam[slot], results.samples("theta", slot), U[:, slot])
     model = cand.model
+    theta = results.samples("theta", slot)
+    ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
+    posterior, ess = posterior_at(cfg, cand, lam[slot], theta if ordered is None else ordered, U[:, slot])
     log_evidence = estimators[PRIMARY]
     summary: dict[str, Any] = {
         "model": model.name, "label": cand.label, "options": dict(model.options),
         "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data, "sigma": sigma,
         "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": PRIMARY},
         "estimators": estimators, "free_energy": -log_evidence["value"], "free_energy_stderr": log_evidence["stderr"],
-        "posterior": posterior, "posterior_rung": slot,
+        "posterior": posterior, "posterior_rung": slot, "peaks_ordered": ordered is not None,
         "diagnostics": diagnostics(stats, cand.priors.free, model.param_names, ess, U[:, slot], est),
         "beta": (lam / stats.lam_max).tolist(), "lambda": lam.tolist(),
         "warnings": run_warnings(estimators, cfg.noise.estimate, est["overlap"], swap_rates(stats), stats.trips, ess),

@@ -223,3 +223,25 @@ def test_line_spectra_add_up_to_the_spectrum(name, opts):
     lines = m.line_spectra(th, x)
     assert lines.shape == (m.n_lines, x.size)
     np.testing.assert_allclose(lines.sum(axis=0), m.spectrum(th, x), rtol=1e-13, atol=1e-15)
+
+
+def test_relabel_orders_peaks_by_position_and_keeps_every_spectrum():
+    model = get_model("gauss_peaks", n_peaks=3, doublet=True, background=["constant", "shirley"])
+    rng = np.random.default_rng(3)
+    theta = rng.uniform(0.5, 2.0, (50, len(model.param_names)))
+    mu = [model.column(f"mu{k}") for k in (1, 2, 3)]
+    theta[:, mu] = rng.uniform(-2.0, 2.0, (50, 3))
+    ordered = model.relabel(theta)
+    assert np.all(np.diff(ordered[:, mu], axis=1) >= 0)
+    x = np.linspace(-4, 4, 120)
+    np.testing.assert_allclose(model.spectrum(ordered, x), model.spectrum(theta, x), rtol=1e-12, atol=1e-12)
+    triples = lambda th: sorted(tuple(th[[model.column(f"{p}{k}") for p in ("a", "mu", "b")]]) for k in (1, 2, 3))
+    for r in range(len(theta)):
+        assert triples(ordered[r]) == triples(theta[r])  # whole peaks move, never single parameters
+    shared = [model.column(n) for n in ("so_split", "so_ratio", "bg_const", "bg_shirley")]
+    np.testing.assert_array_equal(ordered[:, shared], theta[:, shared])
+
+
+def test_cluster_models_have_no_labels_to_order():
+    assert get_model("cluster3").relabel(np.ones((2, len(get_model("cluster3").param_names)))) is None
+    assert get_model("polynomial", degree=2).relabel(np.ones((2, 3))) is None

@@ -101,6 +101,11 @@ class Model(ABC):
         (without the background)."""
         raise NotImplementedError(f"{self.name} has no peak list")
 
+    def relabel(self, theta: np.ndarray) -> np.ndarray | None:
+        """theta (R, P) with interchangeable peaks in a canonical order per sample (for readable
+        posterior tables), or None when the model has no such labels."""
+        return None
+
     def column(self, name: str) -> int:
         """Index of parameter ``name`` in theta's columns."""
         return self.param_names.index(name)

@@ -75,6 +75,11 @@ class Core:
         """Peaks that parameter ``name`` touches (None: all of them)."""
         return None
 
+    def relabel(self, col: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The same spectra with exchangeable peaks in a canonical order, sample by sample
+        (the changed columns), or None for a core whose peaks carry no interchangeable labels."""
+        return None
+
 
 def couplings(v: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
     """t1 = sqrt(nf) v (4f0-4f1L) and t2 = sqrt(2 (nf - 1)) v (4f1L-4f2L2)."""
@@ -178,6 +183,17 @@ class PeaksCore(Core):
 
     def peaks_of(self, name):
         return (int(name.lstrip("amuwb")) - 1,)
+
+    def relabel(self, col):
+        """Peaks ordered by position: each sample's (a_k, mu_k, width_k) triples permuted so that
+        mu_1 <= mu_2 <= ... (the spectrum, prior-exchangeable peaks' posterior and evidence are
+        unchanged; only the names of the peaks follow their positions)."""
+        order = np.argsort(self._stack(col, "mu"), axis=-1, kind="stable")
+        out = {}
+        for prefix in ("a", "mu", self._wname):
+            ordered = np.take_along_axis(self._stack(col, prefix), order, axis=-1)
+            out.update({f"{prefix}{i + 1}": ordered[..., i] for i in range(self.n_peaks)})
+        return out
 
 
 core_family("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2)), {"nf": (int,)})

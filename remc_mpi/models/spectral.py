@@ -64,6 +64,17 @@ class SpectralModel(Model):
     def columns(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         return {n: theta[:, i] for i, n in enumerate(self.param_names)}
 
+    def relabel(self, theta: np.ndarray) -> np.ndarray | None:
+        """The core's canonical peak order (:meth:`Core.relabel`); background and spin-orbit
+        columns are shared by all peaks and stay as they are."""
+        changed = self.core.relabel(self.columns(np.atleast_2d(theta)))
+        if changed is None:
+            return None
+        out = np.array(np.atleast_2d(theta), dtype=np.float64)
+        for name, values in changed.items():
+            out[:, self.param_names.index(name)] = values
+        return out
+
     def lines(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
         """Centres, heights, widths (R, J') of every line, doublet copies last."""
         c, h, w = self.core.place(col, lev)
