@@ -47,6 +47,8 @@ class LadderSpec:
     beta_min: float | None = None
     betas: list[float] | None = None
     adapt: bool = False
+    #: independent copies of the ladder run side by side (docs/config.md, "ladder")
+    chains: int = 1
 
 
 @dataclass
@@ -362,6 +364,8 @@ def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
             ctx.fail("ladder.beta_min", "must be below 1")
     if "adapt" in lad_raw:
         ladder.adapt = ctx.boolean(lad_raw["adapt"], "ladder.adapt")
+    if "chains" in lad_raw:
+        ladder.chains = ctx.integer(lad_raw["chains"], "ladder.chains", 1)
     if "betas" in lad_raw:
         b = lad_raw["betas"]
         if not isinstance(b, list) or len(b) < 2:

@@ -23,7 +23,7 @@ import numpy as np
 from remc_mpi import checkpoint
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
-from remc_mpi.ladder import adapt_ladder, build_ladder
+from remc_mpi.ladder import adapt_ladder, build_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary,
                              output_paths, provenance, read_summary, resolve_mode, space_warning)
@@ -54,18 +54,21 @@ class CandidateRun:
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
         self.lam, self.lam_max = build_ladder(cfg, cand)
+        self.chains = M = cfg.ladder.chains
         L = len(self.lam)
-        if comm.Get_size() > L:
-            raise InputError(f"{comm.Get_size()} ranks for {L} temperatures; use at most one rank per "
-                             "temperature", cfg.source, "ladder.n_temps")
-        self.lc = lc = LadderComm(comm, L)
+        n_slots = M * L  # slot s = c L + l: rung l of chain c (independent ladders)
+        if comm.Get_size() > n_slots:
+            raise InputError(f"{comm.Get_size()} ranks for {n_slots} temperature slots ({M} chains of {L}); use at "
+                             "most one rank per slot", cfg.source, "ladder.n_temps")
+        self.lc = lc = LadderComm(comm, n_slots, rungs=L)
         sp = cfg.sampler
-        self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity, self.lam, lc.lo,
-                               lc.hi, cfg.seed, sp.target_acceptance, joint=sp.joint_moves and sp.adapt_steps)
-        self.uniforms = ExchangeUniforms(cfg.seed, L - 1)
-        self.swap_try = np.zeros(L - 1, dtype=np.int64)
-        self.swap_ok = np.zeros(L - 1, dtype=np.int64)
-        self.trips = np.zeros(L, dtype=np.int64)
+        self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
+                               slot_ladder(self.lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
+                               joint=sp.joint_moves and sp.adapt_steps, rungs=L)
+        self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
+        self.swap_try = np.zeros(n_slots - 1, dtype=np.int64)
+        self.swap_ok = np.zeros(n_slots - 1, dtype=np.int64)
+        self.trips = np.zeros(n_slots, dtype=np.int64)
         self.start = self.n_exchange = n_segments = 0
         self.digest = checkpoint.config_digest(cfg, cand)
         loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume else None
@@ -78,9 +81,9 @@ class CandidateRun:
         n_params = len(cand.model.param_names)
         self.mpio = resolve_mode(hdf5, comm) == "mpio"
         if self.mpio:
-            self.writer = MpioWriter(out_path, L, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
+            self.writer = MpioWriter(out_path, n_slots, n_params, comm, lc.lo, lc.hi, start_segment=n_segments)
         else:
-            self.writer = ResultWriter(out_path, L, n_params, start_segment=n_segments) if lc.rank == 0 else None
+            self.writer = ResultWriter(out_path, n_slots, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
         self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
         self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
@@ -92,7 +95,7 @@ class CandidateRun:
         lc = self.lc
         self.start, self.n_exchange = scalars["sweep"], scalars["n_exchange"]
         self.lam = arrays["lam"]
-        self.block.set_ladder(self.lam)
+        self.block.set_ladder(slot_ladder(self.lam, self.chains))
         mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
         self.block.load_state({**mine, "scalars": scalars["block"]})
@@ -144,16 +147,16 @@ class CandidateRun:
         block.sweep(adapt=burn and sp.adapt_steps)
         if (sweep + 1) % sp.exchange_interval == 0:
             u = self.uniforms.get(self.n_exchange)
-            lows, ok = lc.exchange(block, self.lam, u, self.n_exchange % 2)
+            lows, ok = lc.exchange(block, block.lam_slots, u, self.n_exchange % 2)
             self.swap_try[lows] += 1
             self.swap_ok[lows] += ok
             self.n_exchange += 1
             for rep in block.mark_ends():
                 self.trips[rep] += 1
         if burn and self.cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
-            rates = lc.reduce_sum(self.swap_ok) / np.maximum(1, lc.reduce_sum(self.swap_try))
-            self.lam = adapt_ladder(self.lam, rates)
-            block.set_ladder(self.lam)
+            ok, tried = (pair_sums(lc.reduce_sum(x), self.chains) for x in (self.swap_ok, self.swap_try))
+            self.lam = adapt_ladder(self.lam, ok / np.maximum(1, tried))  # every chain keeps the same ladder
+            block.set_ladder(slot_ladder(self.lam, self.chains))
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
         if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
@@ -220,8 +223,8 @@ class CandidateRun:
             timings = {"wall_s": time.time() - self.t_start, "sampling_s": float(loop), "model_s": float(model),
                        "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
             self.writer.assemble()
-            stats = RunStats(self.lam, self.lam_max, **diag, swap_try=swap_try, swap_ok=swap_ok, trips=trips,
-                             provenance=provenance(self.comm, self.cfg, timings))
+            stats = RunStats.pooled(self.lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
+                                    trips=trips, provenance=provenance(self.comm, self.cfg, timings))
             summary = summarize(self.cfg, self.cand, self.writer, stats)
             checkpoint.remove(self.out_path)
             return summary

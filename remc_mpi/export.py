@@ -1,7 +1,8 @@
 """Export the beta = 1 posterior to ArviZ (optional dependency: ``pip install 'remc-mpi[arviz]'``).
 
 The samples of the top temperature slot (in noise-estimation mode, of the rung nearest b_hat)
-form one chain of the InferenceData's ``posterior`` group, one variable per free parameter;
+form the InferenceData's ``posterior`` group, one chain per independent ladder
+(``ladder.chains``), one variable per free parameter;
 ``sample_stats`` carries ``mse`` = E(theta) and ``lp``, the log likelihood
 -N b E + (N/2) log(b / 2 pi), at each draw; ``observed_data`` the spectrum (``constant_data``
 its energy axis), and the attributes the model, the log evidence and its error.
@@ -27,14 +28,15 @@ def to_inference_data(path: str | Path):
     with ResultsFile(path) as rf:
         s = rf.summary()
         rung = s["posterior_rung"]
-        theta = rf.posterior_theta()  # peaks ordered by position where the summary says so
-        energy = rf.samples("energy", rung)[np.searchsorted(rf.samples("sweep"), rf.samples("theta_sweep"))]
+        chains = rf.chains  # one ArviZ chain per independent ladder
+        theta = rf.posterior_theta().reshape(chains, -1, len(s["param_names"]))  # peaks ordered if the summary says
+        at_theta = np.searchsorted(rf.samples("sweep"), rf.samples("theta_sweep"))
+        energy = rf.samples("energy", rung).reshape(chains, -1)[:, at_theta]
         lam = rf.ladder()[rung]
         x, y = rf.data()
     n = s["n_data"]
-    posterior = {name: theta[None, :, j] for j, name in enumerate(s["param_names"])
-                 if not s["posterior"][name]["fixed"]}
-    stats = {"mse": energy[None, :], "lp": (-n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi)))[None, :]}
+    posterior = {name: theta[:, :, j] for j, name in enumerate(s["param_names"]) if not s["posterior"][name]["fixed"]}
+    stats = {"mse": energy, "lp": -n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi))}
     attrs = {"model": s["label"], "peaks_ordered_by_position": int(bool(s.get("peaks_ordered"))), "log_evidence": s["log_evidence"]["value"],
              "log_evidence_stderr": s["log_evidence"]["stderr"], "source": str(path), "inference_library": "remc_mpi"}
     idata = az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"intensity": y},

@@ -509,26 +509,55 @@ def resample(U: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> np.ndarray
     return U[idx]
 
 
+def _point_estimates(lam: np.ndarray, U: np.ndarray) -> tuple[dict, dict]:
+    """Every estimator's log Z (L,) on the rows of U, in dependency order, and its auxiliaries."""
+    point, aux = {}, {}
+    for name in _solve_order():
+        point[name], aux[name] = ESTIMATORS[name].estimate(lam, U, point)
+    return point, aux
+
+
+def chain_scatter(lam: np.ndarray, U: np.ndarray, chains: int) -> tuple[dict, dict]:
+    """Per estimator: each chain's own log Z (M, L) and the standard error of their mean from
+    their scatter, sd / sqrt(M) (L,) — the between-ladder error, blind to nothing a single
+    ladder cannot see."""
+    n = U.shape[0] // chains
+    per_chain = [_point_estimates(lam, U[c * n:(c + 1) * n])[0] for c in range(chains)]
+    values = {name: np.array([p[name] for p in per_chain]) for name in ESTIMATORS}
+    return values, {name: v.std(axis=0, ddof=1) / math.sqrt(chains) for name, v in values.items()}
+
+
+def pooled_error(within: np.ndarray, dof_within: int, between: np.ndarray, chains: int) -> np.ndarray:
+    """Two estimates of one variance pooled by their degrees of freedom: the bootstrap's (the
+    blocks less one) and the chains' scatter (M - 1)."""
+    dof_between = chains - 1
+    return np.sqrt((dof_within * within**2 + dof_between * between**2) / (dof_within + dof_between))
+
+
 def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 0,
                  extra: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 replica: np.ndarray | None = None) -> dict:
+                 replica: np.ndarray | None = None, chains: int = 1) -> dict:
     """Every estimator's log Z at every rung, with block-bootstrap standard errors; ``replica``
     (n, L), the replica label in each slot, lets the blocks cover the replicas' memory too
-    (:func:`mixing_time`).
+    (:func:`mixing_time`). With ``chains`` = M the rows are M independent ladders' of n / M rows
+    each, stacked: the estimates pool them, blocks never straddle two, and the error pools the
+    bootstrap's with the chains' scatter (:func:`chain_scatter`, :func:`pooled_error`).
 
     ``extra(U, log_z_mbar)``, if given, is a further statistic computed on the data and on
     every replicate's rows (for example b_hat in noise estimation).
     Returns {"log_z": {name: (L,)}, "stderr": {name: (L,)}, "boot": {name: (n_boot, L)},
-    "overlap": (L-1,), "block": int, "tau": float (rows), "extra": value, "extra_boot": (n_boot, ...)}.
+    "overlap": (L-1,), "block": int, "tau": float (rows), "extra": value, "extra_boot": (n_boot, ...),
+    "chains": M, and with M > 1 "chain_log_z": {name: (M, L)}, "between": {name: (L,)},
+    "within": {name: (L,)}, "dof_within": int}.
     """
     lam = np.asarray(lam, dtype=np.float64)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(BOOTSTRAP_KEY,))))
-    point, aux = {}, {}
-    for name in _solve_order():
-        point[name], aux[name] = ESTIMATORS[name].estimate(lam, U, point)
-    tau = mixing_time(U, replica)
-    block = block_length(U.shape[0], tau)
-    edges = block_edges(U.shape[0], block)
+    point, aux = _point_estimates(lam, U)
+    n = U.shape[0] // chains
+    rows = [slice(c * n, (c + 1) * n) for c in range(chains)]
+    tau = max(mixing_time(U[r], None if replica is None else replica[r]) for r in rows)
+    block = block_length(n, tau)
+    edges = np.concatenate([c * n + block_edges(n, block)[:-1] for c in range(chains)] + [[chains * n]])
     counts = bootstrap_counts(len(edges) - 1, n_boot, rng)
     n_rows = np.diff(edges).astype(np.float64)
     boot = {name: est.replicates(lam, est.block_sums(lam, U, point[name], edges, aux[name]), counts, n_rows,
@@ -538,13 +567,18 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     # it (as for batch means; 5 % on the error at the 10 blocks of short runs)
     widen = math.sqrt(len(counts[0]) / max(1, len(counts[0]) - 1))
     stderr = {name: widen * b.std(axis=0, ddof=1) if n_boot > 1 else np.zeros(len(lam)) for name, b in boot.items()}
+    result = {"chains": chains}
+    if chains > 1:
+        values, between = chain_scatter(lam, U, chains)
+        result.update(chain_log_z=values, between=between, within=dict(stderr), dof_within=len(n_rows) - 1)
+        stderr = {name: pooled_error(stderr[name], len(n_rows) - 1, between[name], chains) for name in stderr}
     for name, est in ESTIMATORS.items():
         if est.systematic is not None:
             stderr[name] = np.hypot(stderr[name], est.systematic(lam, U))
     overlap = neighbour_overlap(lam, U, point["bar"])  # the two-state overlap uses the pairwise estimate
-    return {"log_z": {name: point[name] for name in ESTIMATORS}, "stderr": stderr, "boot": boot,
-            "overlap": overlap, "block": block, "tau": tau, "extra": extra(U, point[PRIMARY]) if extra is not None else None,
-            "extra_boot": np.array(extra_boot)}
+    return {**result, "log_z": {name: point[name] for name in ESTIMATORS}, "stderr": stderr, "boot": boot,
+            "overlap": overlap, "block": block, "tau": tau,
+            "extra": extra(U, point[PRIMARY]) if extra is not None else None, "extra_boot": np.array(extra_boot)}
 
 
 def disagreements(values: dict[str, float], errors: dict[str, float], z: float = 3.0) -> list[str]:

@@ -98,3 +98,22 @@ def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float
         u = energies(cand.model.spectrum(draws, cfg.data.energy), cfg.data.intensity)
         lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
     return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max
+
+
+# ---- independent chains (ladder.chains = M): slot s = c L + l is rung l of chain c ----------
+
+def slot_ladder(lam: np.ndarray, chains: int) -> np.ndarray:
+    """Every slot's lambda: the rung ladder repeated for each chain."""
+    return np.tile(np.asarray(lam, dtype=np.float64), chains)
+
+
+def rung_sums(per_slot: np.ndarray, chains: int) -> np.ndarray:
+    """Per-slot counts (M L, ...) summed over the chains: per rung (L, ...)."""
+    return per_slot.reshape(chains, -1, *per_slot.shape[1:]).sum(axis=0)
+
+
+def pair_sums(per_pair: np.ndarray, chains: int) -> np.ndarray:
+    """Counts of the pairs (s, s+1), s < M L - 1, summed over the chains: per rung pair (L - 1,)
+    (the non-pairs between chains dropped)."""
+    padded = np.append(per_pair, np.zeros(1, dtype=per_pair.dtype))
+    return padded.reshape(chains, -1)[:, :-1].sum(axis=0)

@@ -202,13 +202,19 @@ class ResultsFile:
     one rung at a time where a reader needs only that.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, h5: h5py.File | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, h5: h5py.File | None = None, chains: int | None = None):
         self.path, self.h5, self._own = path, h5, h5 is None
+        self._chains = chains  # known to the writer before the file says it
 
     def __enter__(self) -> "ResultsFile":
         if self._own:
             self.h5 = h5py.File(self.path, "r")
         return self
+
+    @property
+    def chains(self) -> int:
+        """Independent ladders in the file: slot column c L + l is rung l of chain c."""
+        return self._chains or int(self.h5.attrs.get("chains", 1))
 
     def __exit__(self, *exc) -> None:
         if self._own and self.h5 is not None:
@@ -225,9 +231,13 @@ class ResultsFile:
         return json.loads(self.h5[SUMMARY_JSON][()])
 
     def samples(self, name: str, rung: int | None = None) -> np.ndarray:
-        """Sample set ``name`` (one of SAMPLE_SETS), all rungs or one."""
+        """Sample set ``name`` (one of SAMPLE_SETS): every slot's (all chains), or one rung's
+        with the chains' rows one after the other (chain-major)."""
         ds = self.h5[SAMPLES][name]
-        return ds[:] if rung is None or ds.ndim == 1 else ds[:, rung]
+        if rung is None or ds.ndim == 1:
+            return ds[:]
+        L = ds.shape[1] // self.chains
+        return np.concatenate([ds[:, c * L + rung] for c in range(self.chains)], axis=0)
 
     def posterior_theta(self) -> np.ndarray:
         """The reported rung's parameter samples as the summary's table reads them: with the
@@ -374,7 +384,7 @@ def output_bytes(cfg, cand) -> int:
     from its segments at the end, about twice this is in use)."""
     sp = cfg.sampler
     kept = sp.sweeps - sp.burn_in
-    L, P = cfg.ladder.n_temps, len(cand.model.param_names)
+    L, P = cfg.ladder.n_temps * cfg.ladder.chains, len(cand.model.param_names)  # every chain's slots
 
     def rows(n: int, chunk: int) -> int:  # HDF5 allocates whole chunks
         return -(-n // chunk) * chunk

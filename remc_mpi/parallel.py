@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from remc_mpi.kernels.rows import swap_accepted
+from remc_mpi.kernels.rows import pair_tried, swap_accepted
 from remc_mpi.sampler import SlotBlock
 
 
@@ -71,7 +71,8 @@ def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
 class LadderComm:
     """One rank's view of the ladder: its slot block and its neighbours."""
 
-    def __init__(self, comm, n_slots: int):
+    def __init__(self, comm, n_slots: int, rungs: int | None = None):
+        self.rungs = n_slots if rungs is None else rungs  # slots per chain (independent ladders)
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
@@ -81,12 +82,12 @@ class LadderComm:
 
     def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray,
                  parity: int) -> tuple[np.ndarray, np.ndarray]:
-        """Attempt every pair (l, l+1) with l % 2 == parity; return the lower slots l of the
-        pairs this rank owns the lower slot of, and whether each was accepted."""
+        """Attempt every pair (s, s+1) of one chain whose rung has this parity; return the lower
+        slots s of the pairs this rank owns the lower slot of, and whether each was accepted."""
         lows, ok = block.exchange_local(lam, uniforms, parity)
         lo, hi = self.lo, self.hi
-        right = hi < self.n_slots and (hi - 1) % 2 == parity
-        left = lo > 0 and (lo - 1) % 2 == parity
+        right = hi < self.n_slots and pair_tried(hi - 1, self.rungs, parity)
+        left = lo > 0 and pair_tried(lo - 1, self.rungs, parity)
         if not (right or left):
             return lows, ok
         from mpi4py import MPI

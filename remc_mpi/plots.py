@@ -45,8 +45,10 @@ def _load(path: str | Path) -> dict:
         energy, intensity = rf.data()
         return {
             "summary": s, "energy": energy, "intensity": intensity,
-            "theta": rf.posterior_theta(), "replica": rf.samples("replica"),
-            "E": rf.samples("energy"), "lam": rf.ladder(),
+            "theta": rf.posterior_theta(), "lam": rf.ladder(),
+            # replica traces of the first chain; energies averaged over the chains
+            "replica": rf.samples("replica")[:, :len(rf.ladder())],
+            "E": rf.samples("energy").reshape(-1, rf.chains, len(rf.ladder())).mean(axis=1),
             "acceptance": rf.diagnostic("acceptance"), "swap_rate": rf.diagnostic("swap_rate"),
         }
 

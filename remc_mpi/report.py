@@ -21,6 +21,10 @@ def format_summary(s: dict) -> str:
              f"F = {s['free_energy']:.4f}"]
     for name, e in s["estimators"].items():
         lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
+    if "chains" in s:
+        c = s["chains"]
+        lines.append(f"  {c['count']} independent ladders: log evidence " + ", ".join(f"{v:.4f}" for v in c["log_evidence"])
+                     + f"; error between ladders {c['between_stderr']:.4f}, within {c['within_stderr']:.4f}")
     if "noise" in s:
         n = s["noise"]
         lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "

@@ -40,7 +40,7 @@ class SlotBlock:
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
-                 joint: bool = True, component: bool = True):
+                 joint: bool = True, component: bool = True, rungs: int | None = None):
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy)
@@ -49,7 +49,11 @@ class SlotBlock:
         self.prior_arrays = (kp.form, kp.args, kp.const, kp.free)
         self.lo, self.hi = lo, hi
         self.n_slots_total = len(lam)
-        self.lam = np.asarray(lam, dtype=np.float64)[lo:hi].copy()
+        self.rungs = len(lam) if rungs is None else rungs  # slots per chain: lam holds every chain's ladder
+        rung = np.arange(lo, hi) % self.rungs
+        self.bottoms, self.tops = np.flatnonzero(rung == 0), np.flatnonzero(rung == self.rungs - 1)  # local rows
+        self.lam_slots = np.array(lam, dtype=np.float64)  # every slot's, for the exchanges
+        self.lam = self.lam_slots[lo:hi].copy()
         self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
         self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
@@ -118,8 +122,8 @@ class SlotBlock:
         logprior_row(*self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
 
     def set_ladder(self, lam: np.ndarray) -> None:
-        """Take the whole ladder's new values (after an adaptation or a restore); keep this
-        block's slots."""
+        """Take every slot's new lambda (after an adaptation or a restore); keep this block's."""
+        self.lam_slots[:] = lam
         self.lam[:] = lam[self.lo:self.hi]
 
     def snapshot(self, with_theta: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -190,21 +194,20 @@ class SlotBlock:
             pos += dst.size
 
     def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
-        """Attempt the pairs (l, l+1) inside this block with l % 2 == parity, all at once (one
-        compiled call); return their lower slots l and whether each was accepted. Uniforms
-        are indexed by the pair's lower slot l."""
-        return exchange_block(self.lo, parity, lam, uniforms, *self._travelling())
+        """Attempt the pairs (s, s+1) inside this block of one chain whose rung has this parity,
+        all at once (one compiled call); return their lower slots s and whether each was
+        accepted. Uniforms are indexed by the pair's lower slot s."""
+        return exchange_block(self.lo, self.rungs, parity, lam, uniforms, *self._travelling())
 
     def mark_ends(self) -> np.ndarray:
-        """Update the direction labels at the ladder's ends; return the replicas that just
-        completed a round trip (reached the bottom after having visited the top)."""
+        """Update the direction labels at the ends of every chain's ladder; return the replicas
+        that just completed a round trip (reached the bottom after having visited the top)."""
         done = []
-        if self.lo == 0:
-            if self.direction[0] == -1:
-                done.append(int(self.replica[0]))
-            self.direction[0] = 1
-        if self.hi == self.n_slots_total:
-            self.direction[-1] = -1
+        for i in self.bottoms:
+            if self.direction[i] == -1:
+                done.append(int(self.replica[i]))
+            self.direction[i] = 1
+        self.direction[self.tops] = -1
         return np.array(done, dtype=np.int64)
 
     # ---- state ----------------------------------------------------------------------

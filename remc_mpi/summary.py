@@ -15,6 +15,7 @@ import numpy as np
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
+from remc_mpi.ladder import pair_sums, rung_sums
 from remc_mpi.likelihood import energies
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
@@ -28,6 +29,9 @@ ESS_WARN = 100.0
 #: fewer round trips than bootstrap blocks (freeenergy.MIN_BLOCKS) leave blocks that no replica
 #: has crossed the ladder within: the error bar then rests on too little to be trusted
 ROUND_TRIP_WARN = 10
+#: R-hat above which a parameter's chains are reported unmixed (Gelman & Rubin 1992; Brooks &
+#: Gelman 1998 suggest 1.1 for the classic statistic)
+RHAT_WARN = 1.1
 N_BOOT = 100
 
 
@@ -55,8 +59,21 @@ class RunStats:
     joint_rate: np.ndarray  # joint-move acceptance rate (L,)
     swap_try: np.ndarray  # exchange attempts per pair (L-1,)
     swap_ok: np.ndarray  # accepted exchanges per pair (L-1,)
-    trips: np.ndarray  # round trips per replica (L,)
+    trips: np.ndarray  # round trips per replica (M L,)
     provenance: dict[str, Any]
+    chains: int = 1  # independent ladders (per-rung arrays above are summed over them)
+
+    @classmethod
+    def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
+               provenance) -> "RunStats":
+        """From per-slot arrays of M chains (M L rows, M L - 1 pairs): counts summed per rung,
+        step sizes and joint rates averaged per rung."""
+        def mean(x):
+            return x.reshape(chains, -1, *x.shape[1:]).mean(axis=0)
+
+        return cls(lam, lam_max, rung_sums(accepted, chains), rung_sums(tried, chains), mean(log_step),
+                   mean(joint_rate), pair_sums(swap_try, chains), pair_sums(swap_ok, chains), trips, provenance,
+                   chains)
 
 
 def evidence(cfg: RunConfig, stats: RunStats, U: np.ndarray, est: dict) -> tuple[dict, int, float, dict | None]:
@@ -151,20 +168,72 @@ def acceptance_rates(stats: RunStats) -> np.ndarray:
     return np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
 
 
+def chain_major(per_slot: np.ndarray, chains: int) -> np.ndarray:
+    """Per-sweep rows of every slot (n, M L) as the rows of M chains one after the other (M n, L)."""
+    if chains == 1:
+        return per_slot
+    n = per_slot.shape[0]
+    return per_slot.reshape(n, chains, -1).transpose(1, 0, 2).reshape(chains * n, -1)
+
+
+def gelman_rubin(x: np.ndarray) -> float:
+    """The potential scale reduction R-hat of M chains' draws x (M, m) (Gelman & Rubin 1992):
+    sqrt of ((m - 1)/m W + B/m) / W, W the mean within-chain variance, B/m the variance of the
+    chain means."""
+    m = x.shape[1]
+    w = x.var(axis=1, ddof=1).mean()
+    b_m = x.mean(axis=1).var(ddof=1)
+    return float(np.sqrt(((m - 1) / m * w + b_m) / w)) if w > 0 else 1.0
+
+
+def chains_summary(cfg: RunConfig, stats: RunStats, est: dict, slot: int, theta: np.ndarray,
+                   names: tuple[str, ...], free: np.ndarray) -> dict[str, Any]:
+    """Independent ladders: each one's log evidence, the between- and within-ladder errors of
+    their mean and their ratio, the R-hat of every free parameter (docs/free_energy.md)."""
+    m = stats.chains
+    per_chain = est["chain_log_z"][PRIMARY][:, slot]
+    if cfg.noise.estimate:
+        values = [float(-free_energy_curve(stats.lam[slot], v, cfg.data.n)) for v in per_chain]
+    else:
+        const = 0.5 * cfg.data.n * math.log(stats.lam_max / (2.0 * math.pi))
+        values = [float(const + v) for v in per_chain]
+    between, within = float(est["between"][PRIMARY][slot]), float(est["within"][PRIMARY][slot])
+    draws = theta.reshape(m, -1, theta.shape[1])
+    return {"count": m, "log_evidence": values, "between_stderr": between, "within_stderr": within,
+            "dof_within": int(est["dof_within"]), "scatter_ratio": between / within if within > 0 else float("inf"),
+            "rhat": {n: gelman_rubin(draws[:, :, j]) for j, n in enumerate(names) if free[j]}}
+
+
+def chain_warnings(ch: dict[str, Any]) -> list[str]:
+    """Ladders that disagree beyond their errors (the F test of the two variance estimates at
+    99 %), parameters whose chains have not mixed (R-hat above RHAT_WARN)."""
+    from scipy import stats as st
+
+    out = []
+    limit = float(np.sqrt(st.f.ppf(0.99, ch["count"] - 1, ch["dof_within"])))
+    if ch["scatter_ratio"] > limit:
+        out.append(f"the {ch['count']} ladders disagree: their log evidences scatter {ch['scatter_ratio']:.2f} times "
+                   f"more than their error bars allow (99 % limit {limit:.2f}); run longer")
+    high = [f"{n} ({r:.2f})" for n, r in ch["rhat"].items() if r > RHAT_WARN]
+    if high:
+        out.append(f"R-hat above {RHAT_WARN} across the ladders for: {', '.join(high)}")
+    return out
+
+
 def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[str, Any]:
     """Rank 0's end of a run: estimators, posterior, diagnostics and warnings from the
     assembled samples, then one write of everything into the results file."""
     t_start = time.perf_counter()
-    results = ResultsFile(h5=writer.h5)
+    results = ResultsFile(h5=writer.h5, chains=stats.chains)
     n_data, lam = cfg.data.n, stats.lam
-    U = results.samples("energy")
+    U = chain_major(results.samples("energy"), stats.chains)
     U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
 
     def bhat_stat(Ub, log_z):
         return np.array([find_b_hat(lam, Ub, log_z, n_data)])
 
     est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
-                       replica=results.samples("replica"))
+                       replica=chain_major(results.samples("replica"), stats.chains), chains=stats.chains)
     estimators, slot, sigma, noise = evidence(cfg, stats, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
@@ -183,6 +252,10 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
         "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
     }
+    if stats.chains > 1:
+        reported = theta if ordered is None else ordered  # R-hat of the parameters as the table reads them
+        summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)
+        summary["warnings"] += chain_warnings(summary["chains"])
     if noise is not None:
         summary["noise"] = noise
     summary["provenance"] = dict(stats.provenance, postprocess_s=time.perf_counter() - t_start)
@@ -206,7 +279,7 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
                             **{f"stderr_{k}": v for k, v in est["stderr"].items()}},
             "provenance": {"info": dict(summary["provenance"])},
         },
-        {"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed,
+        {"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed, "chains": stats.chains,
          "param_names": list(model.param_names), "noise_mode": cfg.noise.estimate},
     )
     writer.finish(summary)

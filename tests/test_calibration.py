@@ -77,7 +77,9 @@ def central_99(dof):
     return stats.chi2.ppf([0.005, 0.995], dof)
 
 
-def test_two_mode_problem_errors_cover_the_exact_evidence(tmp_path):
+@pytest.mark.parametrize("chains,sweeps", [(1, 3000), (4, 1000)])
+def test_two_mode_problem_errors_cover_the_exact_evidence(tmp_path, chains, sweeps):
+    """One ladder, and four independent ladders (the error pooling their scatter)."""
     y = two_mode_data()
     exact = two_mode_exact_log_evidence(y)
     t = TWO_MODE_TRUTH
@@ -88,7 +90,7 @@ def test_two_mode_problem_errors_cover_the_exact_evidence(tmp_path):
            "priors": {"a1": {"fixed": t["a1"]}, "a2": {"fixed": t["a2"]}, "b1": {"fixed": t["b1"]},
                       "b2": {"fixed": t["b2"]}, "mu1": {"uniform": list(MU_RANGE)},
                       "mu2": {"uniform": list(MU_RANGE)}},
-           "ladder": {"n_temps": 16}, "sampler": {"sweeps": 3000, "burn_in": 1000}}
+           "ladder": {"n_temps": 16, "chains": chains}, "sampler": {"sweeps": sweeps, "burn_in": sweeps // 3}}
     v = run_seeds(raw, tmp_path, "two")
     z2 = np.sum(((v[:, 0] - exact) / v[:, 1]) ** 2)
     lo, hi = central_99(SEEDS)

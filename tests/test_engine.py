@@ -9,6 +9,7 @@ from mpi4py import MPI
 from analytic import linear_gaussian_evidence, linear_gaussian_posterior, uniform_amplitude_evidence
 from remc_mpi.config import parse_config
 from remc_mpi.engine import run
+from remc_mpi.errors import InputError
 
 LINEAR = {
     "data": {"synthetic": {"model": "polynomial", "options": {"degree": 2},
@@ -161,3 +162,75 @@ def test_peak_tables_read_peak_by_peak_and_the_option_turns_it_off(tmp_path):
     names = ordered["param_names"]
     assert np.all(theta[:, names.index("mu1")] <= theta[:, names.index("mu2")])
     assert np.any(stored[:, names.index("mu1")] > stored[:, names.index("mu2")])  # the file keeps the raw labels
+
+
+def _two_peak_config(tmp_path, name, **ladder):
+    truth = {"a1": 1.0, "mu1": -0.8, "b1": 10.0, "a2": 0.8, "mu2": 0.9, "b2": 10.0}
+    return {"data": {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 2}, "params": truth,
+                                   "grid": [-3.0, 3.0, 60], "noise": 0.05, "seed": 2}},
+            "model": {"name": "gauss_peaks", "options": {"n_peaks": 2}}, "noise": {"sigma": 0.05},
+            "priors": {**{f"a{k}": {"gamma": [5.0, 5.0]} for k in (1, 2)},
+                       **{f"mu{k}": {"normal": [0.0, 1.5]} for k in (1, 2)},
+                       **{f"b{k}": {"gamma": [5.0, 0.5]} for k in (1, 2)}},
+            "ladder": {"n_temps": 8, **ladder}, "sampler": {"sweeps": 1200, "burn_in": 400, "thin": 2}, "seed": 9,
+            "progress": False, "output": str(tmp_path / name)}
+
+
+def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
+    """ladder.chains = 3: the first chain has the single ladder's streams, so (with a fixed
+    ladder) its columns are that run's samples exactly; the summary pools the chains."""
+    import h5py
+
+    from remc_mpi.output import output_bytes
+
+    one = run(parse_config(_two_peak_config(tmp_path, "one.h5"), "one.yaml"), MPI.COMM_SELF)[0]
+    three = run(parse_config(_two_peak_config(tmp_path, "three.h5", chains=3), "three.yaml"), MPI.COMM_SELF)[0]
+    with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:
+        for name in ("energy", "replica", "theta"):
+            np.testing.assert_array_equal(b[f"samples/{name}"][:, :8], a[f"samples/{name}"][:])
+        assert b.attrs["chains"] == 3 and b["samples/energy"].shape[1] == 24
+        stored = sum(b["samples"][k].id.get_storage_size() for k in b["samples"])
+    cfg3 = parse_config(_two_peak_config(tmp_path, "three.h5", chains=3), "three.yaml")
+    assert stored == output_bytes(cfg3, cfg3.candidates[0])  # the size estimate counts every chain
+    with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:
+        assert not np.array_equal(b["samples/energy"][:, 8:16], b["samples/energy"][:, :8])  # own streams
+    ch = three["chains"]
+    assert ch["count"] == 3 and len(ch["log_evidence"]) == 3 and "chains" not in one
+    assert min(ch["log_evidence"]) <= three["log_evidence"]["value"] <= max(ch["log_evidence"])
+    assert set(ch["rhat"]) == {"a1", "a2", "mu1", "mu2", "b1", "b2"} and all(r < 1.2 for r in ch["rhat"].values())
+    assert three["diagnostics"]["round_trips"] > one["diagnostics"]["round_trips"]
+    from remc_mpi.report import format_summary
+
+    assert "3 independent ladders: log evidence" in format_summary(three)
+    assert len(three["diagnostics"]["swap_rate"]) == 7  # per rung pair, pooled over the chains
+
+
+def test_independent_ladders_reach_export_plots_and_campaigns(tmp_path):
+    az = pytest.importorskip("arviz")
+    pytest.importorskip("matplotlib")
+    from remc_mpi.campaign import load_campaign, write_tasks
+    from remc_mpi.config import load_config
+    from remc_mpi.export import export_arviz
+    from remc_mpi.plots import plot_run
+
+    s = run(parse_config(_two_peak_config(tmp_path, "c.h5", chains=2), "c.yaml"), MPI.COMM_SELF)[0]
+    idata = az.from_netcdf(str(export_arviz(tmp_path / "c.h5", tmp_path / "c.nc")))
+    assert idata.posterior.sizes["chain"] == 2 and idata.sample_stats["lp"].shape[0] == 2
+    assert np.all(idata.posterior["mu1"].values <= idata.posterior["mu2"].values)  # peaks ordered in each chain
+    assert {p.name for p in plot_run(tmp_path / "c.h5", tmp_path / "fig")} >= {"ladder.png", "marginals.png"}
+    assert s["chains"]["count"] == 2
+    base = _two_peak_config(tmp_path, "x.h5", chains=2)
+    base.pop("output")
+    import yaml
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    truth = base["data"]["synthetic"]
+    (tmp_path / "camp.yaml").write_text(yaml.safe_dump({"name": "ch", "folder": "camp", "base": "base.yaml", "grid": {
+        "noise": [0.05], "truth": {"model": truth["model"], "options": truth["options"], "params": truth["params"]},
+        "grid": truth["grid"], "seeds": [1, 2]}}))
+    tasks = write_tasks(load_campaign(tmp_path / "camp.yaml"))
+    assert all(load_config(t.config).ladder.chains == 2 for t in tasks)
+
+
+def test_chains_must_be_a_positive_integer(tmp_path):
+    with pytest.raises(InputError, match="ladder.chains"):
+        parse_config(_two_peak_config(tmp_path, "x.h5", chains=0), "bad.yaml")

@@ -47,20 +47,34 @@ def swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y):
 
 
 @jit
-def exchange_block(lo, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, y):
-    """Attempt every pair (l, l+1) inside the block [lo, lo + len(U)) with l % 2 == parity
-    (``lam`` and ``uniforms`` are the whole ladder's); swap the accepted ones. Returns the
-    lower slots of the pairs tried and whether each was accepted."""
+def pair_tried(s, rungs, parity):
+    """Whether the pair (s, s + 1) of slots is tried at an exchange of this parity: both slots
+    in the same chain (s mod rungs < rungs - 1) and its rung of that parity."""
+    l = s % rungs
+    return l < rungs - 1 and l % 2 == parity
+
+
+@jit
+def exchange_block(lo, rungs, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, y):
+    """Attempt every pair (s, s+1) inside the block [lo, lo + len(U)) that :func:`pair_tried`
+    (``lam`` and ``uniforms`` are the whole ladder's, all chains); swap the accepted ones.
+    Returns the lower slots of the pairs tried and whether each was accepted."""
     n = U.size
-    first = lo + (parity - lo) % 2
-    lows = np.arange(first, lo + n - 1, 2)
-    ok = np.zeros(lows.size, dtype=np.bool_)
-    for k in range(lows.size):
-        l = lows[k]
-        i = l - lo
-        if swap_accepted(lam[l], lam[l + 1], U[i], U[i + 1], uniforms[l]):
+    count = 0
+    for s in range(lo, lo + n - 1):
+        count += pair_tried(s, rungs, parity)
+    lows = np.empty(count, dtype=np.int64)
+    ok = np.zeros(count, dtype=np.bool_)
+    k = 0
+    for s in range(lo, lo + n - 1):
+        if not pair_tried(s, rungs, parity):
+            continue
+        lows[k] = s
+        i = s - lo
+        if swap_accepted(lam[s], lam[s + 1], U[i], U[i + 1], uniforms[s]):
             ok[k] = True
             swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y)
+        k += 1
     return lows, ok
 
 
