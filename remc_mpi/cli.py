@@ -401,6 +401,12 @@ def _write_fault(err: OutputError) -> int:
     return 1
 
 
+#: seconds between printing the failure and aborting the job: MPICH's launcher drops output
+#: still in its pipes when it kills the ranks (seen on a loaded machine: only the first line of
+#: the traceback arrived)
+ABORT_GRACE_S = 0.5
+
+
 def _abort_all(code: int) -> None:
     """Abort the whole MPI job when other ranks may be waiting in a collective."""
     if "mpi4py.MPI" not in sys.modules:
@@ -408,5 +414,8 @@ def _abort_all(code: int) -> None:
     from mpi4py import MPI
 
     if MPI.Is_initialized() and not MPI.Is_finalized() and MPI.COMM_WORLD.Get_size() > 1:
+        import time
+
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)  # the launcher forwards what was printed before it kills the job
         MPI.COMM_WORLD.Abort(code)

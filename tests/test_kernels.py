@@ -16,6 +16,8 @@ FAMILIES = [
     ("cluster2", {"doublet": True, "background": "constant"}),
     ("gauss_peaks", {"n_peaks": 2, "doublet": True, "background": ["constant", "shirley"]}),
     ("lorentz_peaks", {"n_peaks": 3, "background": "linear"}),
+    ("pvoigt_peaks", {"n_peaks": 2}),
+    ("pvoigt_peaks", {"n_peaks": 2, "doublet": True, "background": ["linear", "shirley"]}),
     ("polynomial", {"degree": 3}),
 ]
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'plain'}" for n, o in FAMILIES]

@@ -245,3 +245,33 @@ def test_relabel_orders_peaks_by_position_and_keeps_every_spectrum():
 def test_cluster_models_have_no_labels_to_order():
     assert get_model("cluster3").relabel(np.ones((2, len(get_model("cluster3").param_names)))) is None
     assert get_model("polynomial", degree=2).relabel(np.ones((2, 3))) is None
+
+
+def test_pseudo_voigt_limits_and_accuracy_against_the_voigt_profile():
+    """Its two limits are exactly the unit-area Lorentzian (sigma -> 0) and Gaussian (gamma -> 0);
+    between them it is within 1.3 % of the peak of the exact Voigt profile (TCH 1987 quote about
+    1 %; scipy.special.voigt_profile as the reference)."""
+    from scipy.special import voigt_profile
+
+    from remc_mpi.models.lineshapes import pseudo_voigt
+
+    x = np.linspace(-15, 15, 3001)
+    one = np.array([1.0])
+
+    def pv(sigma, gamma):
+        out = np.empty((1, x.size))
+        return pseudo_voigt(x, np.array([0.3]), one, np.array([gamma]), np.array([sigma]), out)[0]
+
+    np.testing.assert_allclose(pv(0.0, 0.7), lorentzian(x, np.array([0.3]), one, np.array([0.7]),
+                                                        np.empty((1, x.size)))[0], rtol=1e-12)
+    gauss = np.exp(-0.5 * ((x - 0.3) / 0.6) ** 2) / (0.6 * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(pv(0.6, 0.0), gauss, rtol=1e-12, atol=1e-300)
+    for sigma, gamma in [(1.0, 0.1), (1.0, 1.0), (0.3, 1.0), (1.0, 3.0), (0.5, 0.5)]:
+        exact = voigt_profile(x - 0.3, sigma, gamma)
+        assert np.abs(pv(sigma, gamma) - exact).max() < 0.013 * exact.max()
+
+
+def test_pvoigt_peaks_have_a_shared_gaussian_width():
+    m = get_model("pvoigt_peaks", n_peaks=2)
+    assert m.param_names == ("a1", "a2", "mu1", "mu2", "w1", "w2", "sigma_g")
+    assert m.lines_of("sigma_g") is None and m.lines_of("w2") == (1,)  # all lines / one line

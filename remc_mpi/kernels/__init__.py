@@ -26,10 +26,15 @@ def _sources_digest() -> str:
     of the file that defines a cached function, not of the functions it calls, so the cache
     folder is keyed by all of them (a changed line anywhere recompiles everything once)."""
     h = hashlib.sha256()
-    for folder in ("kernels", "moves"):
-        for path in sorted((_PACKAGE / folder).glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    paths = [p for folder in ("kernels", "moves") for p in sorted((_PACKAGE / folder).glob("*.py"))]
+    for path in paths + [_PACKAGE / name for name in BAKED_IN]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+#: modules outside kernels/ and moves/ whose values the compiled code bakes in as constants
+#: (the prior forms' codes, the line shapes' codes and coefficients)
+BAKED_IN = ("priors.py", "models/lineshapes.py")
 
 
 _PACKAGE = Path(__file__).resolve().parents[1]

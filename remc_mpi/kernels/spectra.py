@@ -34,15 +34,21 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
+from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM
 
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
 # core kinds and line shapes
 KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY = 0, 1, 2, 3
-SHAPE_GAUSS, SHAPE_LORENTZ = 0, 1
+#: line shape codes, in the order of the registry (models/lineshapes.py); compute_line has a branch each
+SHAPE_CODES = {name: code for code, name in enumerate(LINESHAPES)}
+SHAPE_GAUSS, SHAPE_LORENTZ, SHAPE_PVOIGT = SHAPE_CODES["gauss"], SHAPE_CODES["lorentz"], SHAPE_CODES["pvoigt"]
+TCH_A1, TCH_A2, TCH_A3, TCH_A4 = TCH_FWHM
+TCH_E1, TCH_E2, TCH_E3 = TCH_ETA
+_LN2 = math.log(2.0)
 # slots of the integer spec vector
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
- I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, N_ISPEC) = range(19)
+ I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, N_ISPEC) = range(20)
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
 
 #: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
@@ -90,7 +96,7 @@ def kernel_model(model, energy: np.ndarray) -> KernelModel:
         raise ValueError(f"model {model.name}: no compiled kernel for {type(core).__name__} (docs/extending.md)")
     kind = KERNEL_KINDS[type(core)]
     ispec[I_KIND] = kind
-    ispec[I_SHAPE] = SHAPE_GAUSS if core.lineshape == "gauss" else SHAPE_LORENTZ
+    ispec[I_SHAPE] = SHAPE_CODES[core.lineshape]
     ispec[I_K] = core.n_peaks
     ispec[I_DOUBLET] = int(model.doublet)
     ispec[I_NLINES] = model.n_lines
@@ -98,7 +104,8 @@ def kernel_model(model, energy: np.ndarray) -> KernelModel:
     col = {n: i for i, n in enumerate(names)}
     for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
                        (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
-                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, "gamma"), (I_SHIFT, "shift")):
+                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, "gamma"), (I_SHIFT, "shift"),
+                       (I_WIDTH2, LINESHAPES[core.lineshape].shared_width)):
         ispec[slot] = col.get(name, -1)
     if kind != KIND_PEAKS:
         nf = float(core.nf)
@@ -235,17 +242,18 @@ def compute_levels(theta, ispec, fspec, lev, work):
 # ---- lines, sum, output ---------------------------------------------------------------------------
 @jit
 def line_params(theta, ispec, lev, j):
-    """Centre, height and width of line j (doublet copies are lines K..2K-1)."""
+    """Centre, height, width and second width of line j (doublet copies are lines K..2K-1)."""
     n_core = ispec[I_K]
     k = j % n_core
     if ispec[I_KIND] == KIND_PEAKS:
         c, h, w = theta[n_core + k], theta[k], theta[2 * n_core + k]
     else:
         c, h, w = lev[k] + theta[ispec[I_SHIFT]], lev[n_core + k], theta[ispec[I_GAMMA]]
+    w2 = theta[ispec[I_WIDTH2]] if ispec[I_WIDTH2] >= 0 else 0.0
     if j >= n_core:
         c = c + theta[ispec[I_SPLIT]]
         h = h * theta[ispec[I_RATIO]]
-    return c, h, w
+    return c, h, w, w2
 
 
 # exp by Cody-Waite range reduction and a degree-13 Taylor polynomial, written so that LLVM
@@ -297,9 +305,34 @@ def exp_into(t, out, bits):
 
 
 @jit
-def compute_line(x, shape, c, h, w, out, bits):
-    """out = h f(x - c; w): Gaussian h exp(-w (x-c)^2 / 2) or Lorentzian h (w/pi) / ((x-c)^2 + w^2)."""
-    if shape == SHAPE_GAUSS:
+def tch_mix(sigma, gamma):
+    """(half width, Lorentzian fraction) of the pseudo-Voigt (models.lineshapes.tch_mix)."""
+    fg, fl = FWHM_PER_SIGMA * sigma, 2.0 * gamma
+    f = (fg**5 + TCH_A1 * fg**4 * fl + TCH_A2 * fg**3 * fl**2 + TCH_A3 * fg**2 * fl**3 + TCH_A4 * fg * fl**4
+         + fl**5) ** 0.2
+    q = fl / f
+    return 0.5 * f, TCH_E1 * q + TCH_E2 * q * q + TCH_E3 * q * q * q
+
+
+@jit
+def compute_line(x, shape, c, h, w, w2, out, bits):
+    """out = h f(x - c; w, w2): Gaussian h exp(-w (x-c)^2 / 2), Lorentzian h (w/pi) / ((x-c)^2 + w^2),
+    or the pseudo-Voigt of Lorentzian half width w and Gaussian sd w2 (models.lineshapes)."""
+    if shape == SHAPE_PVOIGT:
+        half, eta = tch_mix(w2, w)
+        half2 = half * half
+        lor = h * eta * (half * _INV_PI)
+        prec = 2.0 * _LN2 / half2
+        s = -0.5 * prec
+        for i in range(x.size):
+            d = x[i] - c
+            out[i], bits[2 * i], bits[2 * i + 1] = _exp_parts(s * (d * d))
+        scale = bits.view(np.float64)
+        gau = h * (1.0 - eta) * math.sqrt(prec / (2.0 * math.pi))
+        for i in range(x.size):
+            d = x[i] - c
+            out[i] = lor / (d * d + half2) + gau * (out[i] * scale[2 * i] * scale[2 * i + 1])
+    elif shape == SHAPE_GAUSS:
         s = -0.5 * w
         for i in range(x.size):
             d = x[i] - c
@@ -380,8 +413,8 @@ def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev,
     any_line = False
     for j in range(n_lines):
         if redo[j]:
-            c, h, w = line_params(theta, ispec, src_lev, j)
-            compute_line(x, ispec[I_SHAPE], c, h, w, tlines[j], bits)
+            c, h, w, w2 = line_params(theta, ispec, src_lev, j)
+            compute_line(x, ispec[I_SHAPE], c, h, w, w2, tlines[j], bits)
             any_line = True
     src_S = S
     if any_line:

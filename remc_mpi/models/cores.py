@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvec_parts
+from remc_mpi.models.lineshapes import LINESHAPES
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Core:
         return {}
 
     def place(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
-        """Cheap stage: centres, heights, widths, each (R, J)."""
+        """Cheap stage: centres, heights, widths and second widths (zero for one-width line
+        shapes), each (R, J)."""
         raise NotImplementedError
 
     def peaks_of(self, name: str) -> tuple[int, ...] | None:
@@ -94,7 +96,7 @@ class ClusterCore(Core):
     def place(self, col, lev):
         centres = lev["e"] + col["shift"][:, None]
         widths = np.broadcast_to(col["gamma"][:, None], centres.shape)
-        return centres, lev["w"], widths
+        return centres, lev["w"], widths, np.zeros(centres.shape)
 
 
 @dataclass
@@ -160,7 +162,8 @@ class Cluster2Core(ClusterCore):
 
 @dataclass
 class PeaksCore(Core):
-    """K independent peaks (Nagata 2012): a_k, mu_k and a width b_k (gauss) or w_k (lorentz)."""
+    """K independent peaks (Nagata 2012): a_k, mu_k and the line shape's width (b_k for gauss,
+    w_k for lorentz and pvoigt), plus its shared second width if it has one (sigma_g)."""
 
     n_peaks: int = 1
     lineshape: str = "gauss"
@@ -169,20 +172,23 @@ class PeaksCore(Core):
 
     def __post_init__(self) -> None:
         k = range(1, self.n_peaks + 1)
-        wname = "b" if self.lineshape == "gauss" else "w"
-        self._wname = wname
+        shape = LINESHAPES[self.lineshape]
+        self._wname, self._shared = shape.width, shape.shared_width
         self.param_names = (
-            tuple(f"a{i}" for i in k) + tuple(f"mu{i}" for i in k) + tuple(f"{wname}{i}" for i in k)
+            tuple(f"a{i}" for i in k) + tuple(f"mu{i}" for i in k) + tuple(f"{shape.width}{i}" for i in k)
+            + ((shape.shared_width,) if shape.shared_width else ())
         )
 
     def _stack(self, col, prefix):
         return np.stack([col[f"{prefix}{i}"] for i in range(1, self.n_peaks + 1)], axis=-1)
 
     def place(self, col, lev):
-        return self._stack(col, "mu"), self._stack(col, "a"), self._stack(col, self._wname)
+        c = self._stack(col, "mu")
+        w2 = np.broadcast_to(col[self._shared][:, None], c.shape) if self._shared else np.zeros(c.shape)
+        return c, self._stack(col, "a"), self._stack(col, self._wname), w2
 
     def peaks_of(self, name):
-        return (int(name.lstrip("amuwb")) - 1,)
+        return None if name == self._shared else (int(name.lstrip("amuwb")) - 1,)
 
     def relabel(self, col):
         """Peaks ordered by position: each sample's (a_k, mu_k, width_k) triples permuted so that
@@ -200,7 +206,12 @@ core_family("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2))
 core_family("cluster2", lambda nf=14, hybridized_initial=False: Cluster2Core(
     nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial)),
     {"nf": (int,), "hybridized_initial": (bool,)})
-core_family("gauss_peaks", lambda n_peaks=1: PeaksCore(n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape="gauss"),
-            {"n_peaks": (int,)}, label_option="n_peaks")
-core_family("lorentz_peaks", lambda n_peaks=1: PeaksCore(n_peaks=positive_int("n_peaks", n_peaks, 1),
-                                                         lineshape="lorentz"), {"n_peaks": (int,)}, label_option="n_peaks")
+
+
+def peak_family(shape: str) -> Callable[..., PeaksCore]:
+    """The builder of K peaks of line shape ``shape`` from the option n_peaks."""
+    return lambda n_peaks=1: PeaksCore(n_peaks=positive_int("n_peaks", n_peaks, 1), lineshape=shape)
+
+
+for shape_name in LINESHAPES:  # every line shape is a peak model: gauss_peaks, lorentz_peaks, pvoigt_peaks
+    core_family(f"{shape_name}_peaks", peak_family(shape_name), {"n_peaks": (int,)}, label_option="n_peaks")

@@ -76,13 +76,14 @@ class SpectralModel(Model):
         return out
 
     def lines(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
-        """Centres, heights, widths (R, J') of every line, doublet copies last."""
-        c, h, w = self.core.place(col, lev)
+        """Centres, heights, widths, second widths (R, J') of every line, doublet copies last."""
+        c, h, w, w2 = self.core.place(col, lev)
         if self.doublet:
             c = np.concatenate([c, c + col["so_split"][:, None]], axis=1)
             h = np.concatenate([h, h * col["so_ratio"][:, None]], axis=1)
             w = np.concatenate([w, w], axis=1)
-        return c, h, w
+            w2 = np.concatenate([w2, w2], axis=1)
+        return c, h, w, w2
 
     def lines_of(self, name: str) -> tuple[int, ...] | None:
         """Line indices that parameter ``name`` changes; () for output-stage parameters."""
@@ -104,8 +105,8 @@ class SpectralModel(Model):
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         col = self.columns(theta)
         lev = self.core.levels(col)
-        c, h, w = self.lines(col, lev)
-        return {"center": c, "height": h, "width": w, **lev}
+        c, h, w, w2 = self.lines(col, lev)
+        return {"center": c, "height": h, "width": w, "width2": w2, **lev}
 
 
     def line_spectra(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
@@ -113,10 +114,10 @@ class SpectralModel(Model):
         energy = np.asarray(energy, dtype=np.float64)
         pk = self.peaks(theta)
         scale = theta[0, self.column(self.core.scale_param)] if self.core.scale_param else 1.0
-        shape = LINESHAPES[self.core.lineshape]
+        shape = LINESHAPES[self.core.lineshape].profile
         out = np.empty((pk["center"].shape[1], energy.size))
         for k in range(out.shape[0]):
-            shape(energy, pk["center"][:, k], pk["height"][:, k], pk["width"][:, k], out[k:k + 1])
+            shape(energy, pk["center"][:, k], pk["height"][:, k], pk["width"][:, k], pk["width2"][:, k], out[k:k + 1])
         return out * scale
 
 
@@ -128,16 +129,17 @@ class SpectralEvaluator(Evaluator):
         self.energy = np.ascontiguousarray(energy, dtype=np.float64)
         if "shirley" in model.background and np.any(np.diff(self.energy) <= 0):
             raise ValueError("the Shirley background needs an increasing energy grid")
-        self.shape_fn = LINESHAPES[model.core.lineshape]
+        self.shape_fn = LINESHAPES[model.core.lineshape].profile
         self.separable = model.core.separable
         self.stage = [model.lines_of(n) for n in model.param_names]
         self.level_cols = [n in model.core.level_params for n in model.param_names]
         self._dx = np.diff(self.energy)
 
-    def _line(self, c, h, w, k, out=None):
+    def _line(self, lines, k, out=None):
+        c, h, w, w2 = lines
         if out is None:
             out = np.empty((c.shape[0], self.energy.size))
-        return self.shape_fn(self.energy, c[:, k], h[:, k], w[:, k], out)
+        return self.shape_fn(self.energy, c[:, k], h[:, k], w[:, k], w2[:, k], out)
 
     def update(self, cache: Cache | None, theta: np.ndarray, p: int | None) -> Cache:
         m = self.model
@@ -147,22 +149,22 @@ class SpectralEvaluator(Evaluator):
             new["lev"] = m.core.levels(col)
         touched = None if p is None else self.stage[p]
         if touched != ():
-            c, h, w = m.lines(col, new["lev"])
-            n_lines = c.shape[1]
+            placed = m.lines(col, new["lev"])
+            n_lines = placed[0].shape[1]
             if self.separable:
                 rows = list(range(n_lines)) if touched is None else touched
                 lines = list(new["lines"]) if touched is not None else [None] * n_lines
                 for k in rows:
-                    lines[k] = self._line(c, h, w, k)
+                    lines[k] = self._line(placed, k)
                 new["lines"] = lines
                 s = lines[0].copy()
                 for k in range(1, n_lines):
                     s += lines[k]
             else:
-                s = self._line(c, h, w, 0)
+                s = self._line(placed, 0)
                 tmp = np.empty_like(s)
                 for k in range(1, n_lines):
-                    s += self._line(c, h, w, k, tmp)
+                    s += self._line(placed, k, tmp)
             new["S"] = s
         new["y"] = self._output(col, new["S"])
         return new
