@@ -61,6 +61,19 @@ class SamplerSpec:
     target_acceptance: float = 0.4
     save_every: int = 1
     joint_moves: bool = True
+    #: stop once the headline log evidence's error is at or below this (nats); docs/config.md
+    target_error: float | None = None
+    #: the cap on a run with a target (default: sweeps)
+    max_sweeps: int | None = None
+    #: a wall-clock cap in minutes (the run stops at the next check after it, writing results)
+    max_minutes: float | None = None
+    #: post-burn-in sweeps between checks of the target (each writes a checkpoint)
+    check_every: int = 1000
+
+    @property
+    def cap(self) -> int:
+        """The most sweeps the run makes."""
+        return self.max_sweeps if self.target_error is not None and self.max_sweeps else self.sweeps
 
 
 @dataclass
@@ -393,8 +406,17 @@ def _sampler(ctx: Validator, cfg: dict) -> SamplerSpec:
         if not 0 < t < 1:
             ctx.fail("sampler.target_acceptance", "must be between 0 and 1")
         sampler.target_acceptance = t
-    if sampler.burn_in >= sampler.sweeps:
-        ctx.fail("sampler.burn_in", f"must be less than sampler.sweeps ({sampler.sweeps})")
+    if "target_error" in sam_raw:
+        sampler.target_error = ctx.number(sam_raw["target_error"], "sampler.target_error", positive=True)
+    if "max_sweeps" in sam_raw:
+        if "target_error" not in sam_raw:
+            ctx.fail("sampler.max_sweeps", "caps a run with a target_error; without one, set sampler.sweeps")
+        sampler.max_sweeps = ctx.integer(sam_raw["max_sweeps"], "sampler.max_sweeps", 1)
+    if "max_minutes" in sam_raw:
+        sampler.max_minutes = ctx.number(sam_raw["max_minutes"], "sampler.max_minutes", positive=True)
+    if sampler.burn_in >= sampler.cap:
+        key = "max_sweeps" if sampler.cap != sampler.sweeps else "sweeps"
+        ctx.fail("sampler.burn_in", f"must be less than sampler.{key} ({sampler.cap})")
     return sampler
 
 

@@ -26,9 +26,9 @@ from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_ladder, build_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary,
-                             output_paths, provenance, read_summary, resolve_mode, space_warning)
+                             output_paths, provenance, read_segments, read_summary, resolve_mode, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
-from remc_mpi.progress import Progress
+from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 from remc_mpi.streams import ExchangeUniforms
@@ -86,7 +86,8 @@ class CandidateRun:
             self.writer = ResultWriter(out_path, n_slots, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
         self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
-        self.bar = Progress(sp.sweeps, cand.label, enabled=progress and lc.rank == 0, start=self.start)
+        self.bar = Progress(sp.cap, cand.label, enabled=progress and lc.rank == 0, start=self.start)
+        self.error: float | None = None  # the headline error at the last check of the target
         self.last_checkpoint = time.monotonic()
 
     # ---- checkpoints ---------------------------------------------------------------------
@@ -170,10 +171,51 @@ class CandidateRun:
                 if len(self.rec.sweeps) >= FLUSH_EVERY:
                     self.rec.flush()
 
+    # ---- stopping early: a target error, a wall-clock cap ----------------------------------
+    def stop_reason(self, sweep: int) -> str | None:
+        """Collective: 'max_minutes' or 'target_error' when the run should end after this
+        sweep, else None. The target is checked every check_every post-burn-in sweeps (a
+        checkpoint, then rank 0 estimates the error from the closed segments), so the same
+        seed stops at the same sweep at any rank count; the time cap at the CHECK_EVERY
+        collective points."""
+        sp = self.cfg.sampler
+        if sp.max_minutes is not None and (sweep + 1) % CHECK_EVERY == 0:
+            late = self.lc.rank == 0 and time.time() - self.t_start > 60.0 * sp.max_minutes
+            if self.lc.reduce_max(int(late)):
+                return "max_minutes"
+        post = sweep + 1 - sp.burn_in
+        if sp.target_error is None or post <= 0 or post % sp.check_every:
+            return None
+        if self.checkpoint_sweep != sweep + 1:
+            self.save_checkpoint(sweep + 1)
+        self.error = float(on_root(self.comm, self.current_error))
+        self.bar.update(sweep + 1, self.target_note(sweep + 1), force=True)
+        return "target_error" if self.error <= sp.target_error else None
+
+    def current_error(self) -> float:
+        """Rank 0: the headline error from every closed segment's energies."""
+        from remc_mpi.summary import headline_error
+
+        n = self.writer.segment
+        energy, replica = (read_segments(self.out_path, n, name) for name in ("energy", "replica"))
+        return headline_error(self.cfg, self.lam, self.lam_max, energy, replica, self.chains)
+
+    def target_note(self, done: int) -> str:
+        """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in sweeps))."""
+        sp = self.cfg.sampler
+        post = done - sp.burn_in
+        need = int(post * (self.error / sp.target_error) ** 2) - post
+        rate = self.bar.rate(done)
+        eta = f" (ETA {format_duration(need / rate)})" if rate > 0 else ""
+        return (f"log Z error {self.error:.3g} / target {sp.target_error:g}"
+                + (f", about {need} more sweeps{eta}" if need > 0 else ", reached"))
+
     def run(self) -> dict:
-        """Sweep to the end (checkpointing as asked), then summarise; the summary on every rank."""
-        sweeps = self.cfg.sampler.sweeps
+        """Sweep to the end (checkpointing as asked) or to an early stop, then summarise; the
+        summary on every rank."""
+        sweeps = self.cfg.sampler.cap
         t_loop = time.perf_counter()
+        stop = {"reason": "sweeps", "sweep": sweeps}
         try:
             for sweep in range(self.start, sweeps):
                 self.step(sweep)
@@ -184,13 +226,20 @@ class CandidateRun:
                     if code == STOP:
                         raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
                                           f"checkpoint written, continue with --resume")
+                    reason = self.stop_reason(sweep)
+                    if reason:
+                        stop = {"reason": reason, "sweep": sweep + 1}
+                        break
                 if self.bar.enabled and (sweep + 1) % 10 == 0:
                     rate = self.swap_ok.sum() / max(1, self.swap_try.sum())
-                    self.bar.update(sweep + 1, f"local swap rate {rate:.2f}")
+                    note = self.target_note(sweep + 1) if self.error is not None else ""
+                    self.bar.update(sweep + 1, f"local swap rate {rate:.2f}  {note}".rstrip())
+            if stop["reason"] == "sweeps" and self.cfg.sampler.target_error is not None:
+                stop["reason"] = "max_sweeps"  # the target was not reached within the cap
             self.rec.flush()
             t_loop = time.perf_counter() - t_loop
-            self.bar.close(sweeps)
-            return self.finish(t_loop)
+            self.bar.close(stop["sweep"])
+            return self.finish(t_loop, stop)
         except OutputError as err:  # raised on every rank alike (Recorder, on_root, MpioWriter)
             if self.writer is not None:
                 self.writer.abort()
@@ -207,7 +256,7 @@ class CandidateRun:
         return (f"the checkpoint of sweep {self.checkpoint_sweep} is intact: make space, then continue "
                 "with --resume")
 
-    def finish(self, t_loop: float) -> dict:
+    def finish(self, t_loop: float, stop: dict) -> dict:
         """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""
         from remc_mpi.summary import RunStats, summarize
 
@@ -225,6 +274,7 @@ class CandidateRun:
             self.writer.assemble()
             stats = RunStats.pooled(self.lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
                                     trips=trips, provenance=provenance(self.comm, self.cfg, timings))
+            stats.stop = {**stop, "target_error": self.cfg.sampler.target_error}
             summary = summarize(self.cfg, self.cand, self.writer, stats)
             checkpoint.remove(self.out_path)
             return summary

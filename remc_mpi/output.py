@@ -352,6 +352,16 @@ class MpioWriter(ResultWriter):
         super().abort()
 
 
+def read_segments(final: str | os.PathLike, n_segments: int, name: str) -> np.ndarray:
+    """Sample set ``name`` of the closed segments 0 .. n_segments - 1, in order (a run's samples
+    so far, as a check of its target reads them)."""
+    parts = []
+    for k in range(n_segments):
+        with h5py.File(segment_path(final, k), "r") as seg:
+            parts.append(seg[SAMPLES][name][:])
+    return np.concatenate(parts, axis=0)
+
+
 def resolve_mode(mode: str, comm) -> str:
     """'auto' -> 'mpio' where h5py has MPI and there are several ranks, else 'gather';
     'mpio' without parallel HDF5, or an unknown mode, is an input error."""
@@ -383,7 +393,7 @@ def output_bytes(cfg, cand) -> int:
     """The size of one candidate's samples on disk (the results file; while it is assembled
     from its segments at the end, about twice this is in use)."""
     sp = cfg.sampler
-    kept = sp.sweeps - sp.burn_in
+    kept = sp.cap - sp.burn_in  # a run with a target may stop earlier
     L, P = cfg.ladder.n_temps * cfg.ladder.chains, len(cand.model.param_names)  # every chain's slots
 
     def rows(n: int, chunk: int) -> int:  # HDF5 allocates whole chunks

@@ -11,7 +11,7 @@ import time
 from typing import TextIO
 
 
-def _fmt_time(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
@@ -31,14 +31,18 @@ class Progress:
         self.start = start
         self.last = -1e9
 
-    def line(self, done: int, extra: str = "") -> str:
+    def rate(self, done: int) -> float:
+        """Sweeps per second since this run (or its resumption) started."""
         elapsed = time.monotonic() - self.t0
-        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        return (done - self.start) / elapsed if elapsed > 0 else 0.0
+
+    def line(self, done: int, extra: str = "") -> str:
+        rate = self.rate(done)
         eta = (self.total - done) / rate if rate > 0 else 0.0
         pct = 100.0 * done / max(1, self.total)
         head = f"{self.label}: " if self.label else ""
         return (f"{head}sweep {done}/{self.total} ({pct:5.1f}%)  {rate:8.1f} sweeps/s  "
-                f"ETA {_fmt_time(eta)}" + (f"  {extra}" if extra else ""))
+                f"ETA {format_duration(eta)}" + (f"  {extra}" if extra else ""))
 
     def update(self, done: int, extra: str = "", force: bool = False) -> None:
         if not self.enabled:

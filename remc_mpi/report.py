@@ -21,6 +21,12 @@ def format_summary(s: dict) -> str:
              f"F = {s['free_energy']:.4f}"]
     for name, e in s["estimators"].items():
         lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
+    stop = s.get("stop") or {}
+    if stop.get("target_error") is not None:
+        met = "reached" if stop["reason"] == "target_error" else f"not reached ({stop['reason']})"
+        lines.append(f"  target error {stop['target_error']:g} {met}: ended at sweep {stop['sweep']}")
+    elif stop.get("reason") == "max_minutes":
+        lines.append(f"  ended at sweep {stop['sweep']} by the max_minutes cap")
     if "chains" in s:
         c = s["chains"]
         lines.append(f"  {c['count']} independent ladders: log evidence " + ", ".join(f"{v:.4f}" for v in c["log_evidence"])

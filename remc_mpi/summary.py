@@ -62,6 +62,7 @@ class RunStats:
     trips: np.ndarray  # round trips per replica (M L,)
     provenance: dict[str, Any]
     chains: int = 1  # independent ladders (per-rung arrays above are summed over them)
+    stop: dict[str, Any] | None = None  # why and at which sweep the run ended (docs/config.md)
 
     @classmethod
     def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
@@ -76,12 +77,13 @@ class RunStats:
                    chains)
 
 
-def evidence(cfg: RunConfig, stats: RunStats, U: np.ndarray, est: dict) -> tuple[dict, int, float, dict | None]:
+def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
+             est: dict) -> tuple[dict, int, float, dict | None]:
     """Every estimator's log evidence with its error, the rung whose posterior is reported,
     the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
-    lam, n_data = stats.lam, cfg.data.n
+    n_data = cfg.data.n
     if not cfg.noise.estimate:
-        const = 0.5 * n_data * math.log(stats.lam_max / (2.0 * math.pi))
+        const = 0.5 * n_data * math.log(lam_max / (2.0 * math.pi))
         estimators = {name: {"value": float(const + v[-1]), "stderr": float(est["stderr"][name][-1])}
                       for name, v in est["log_z"].items()}
         return estimators, len(lam) - 1, float(cfg.noise.sigma), None
@@ -168,6 +170,30 @@ def acceptance_rates(stats: RunStats) -> np.ndarray:
     return np.where(stats.tried > 0, stats.accepted / np.maximum(1, stats.tried), np.nan)
 
 
+def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.ndarray,
+              chains: int) -> tuple[np.ndarray, dict]:
+    """U = N E as the chains' rows (M n, L), and every estimator with its errors (with the
+    noise estimate's bootstrap in noise mode): the end of a run and a check of its target."""
+    n_data = cfg.data.n
+    U = chain_major(energy, chains)
+    U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
+
+    def bhat_stat(Ub, log_z):
+        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
+
+    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
+                       replica=chain_major(replica, chains), chains=chains)
+    return U, est
+
+
+def headline_error(cfg: RunConfig, lam: np.ndarray, lam_max: float, energy: np.ndarray, replica: np.ndarray,
+                   chains: int) -> float:
+    """The reported log evidence's standard error from the samples so far (what target_error
+    is compared with)."""
+    U, est = estimates(cfg, lam, energy, replica, chains)
+    return float(evidence(cfg, lam, lam_max, U, est)[0][PRIMARY]["stderr"])
+
+
 def chain_major(per_slot: np.ndarray, chains: int) -> np.ndarray:
     """Per-sweep rows of every slot (n, M L) as the rows of M chains one after the other (M n, L)."""
     if chains == 1:
@@ -226,15 +252,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     t_start = time.perf_counter()
     results = ResultsFile(h5=writer.h5, chains=stats.chains)
     n_data, lam = cfg.data.n, stats.lam
-    U = chain_major(results.samples("energy"), stats.chains)
-    U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
-
-    def bhat_stat(Ub, log_z):
-        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
-
-    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
-                       replica=chain_major(results.samples("replica"), stats.chains), chains=stats.chains)
-    estimators, slot, sigma, noise = evidence(cfg, stats, U, est)
+    U, est = estimates(cfg, lam, results.samples("energy"), results.samples("replica"), stats.chains)
+    estimators, slot, sigma, noise = evidence(cfg, lam, stats.lam_max, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
@@ -252,6 +271,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
         "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
     }
+    if stats.stop is not None:
+        summary["stop"] = stats.stop
     if stats.chains > 1:
         reported = theta if ordered is None else ordered  # R-hat of the parameters as the table reads them
         summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)

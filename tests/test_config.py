@@ -94,33 +94,15 @@ def test_minimal_spec_config_validates(tmp_path):
     e, y = synthesize(m, dict(delta=1.6, v=0.76, uff=10.5, ufc=12.5, gamma=0.7, shift=0.0, amp=1.0),
                       np.linspace(-8, 14, 100), 0.01, 1)
     write_spectrum(tmp_path / "ceo2.csv", e, y)
-    spec = """
-data:
-  file: ceo2.csv
-model:
-  name: cluster3
-  options: {nf: 14}
-noise:
-  sigma: 0.01
-priors:
-  delta: {uniform: [-5.0, 15.0]}
-  v:     {uniform: [0.1, 2.0]}
-  uff:   {uniform: [5.0, 15.0]}
-  ufc:   {uniform: [5.0, 20.0]}
-  gamma: {uniform: [0.1, 2.0]}
-  shift: {uniform: [-3.0, 3.0]}
-  amp:   {fixed: 1.0}
-ladder:
-  n_temps: 32
-sampler:
-  sweeps: 20000
-  burn_in: 5000
-seed: 1
-output: ceo2-cluster3.h5
-"""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    spec = re.search(r"The minimal config:\n\n```yaml\n(.*?)```", readme, re.S).group(1)
     cfg = load_config(write(tmp_path, spec))
     assert cfg.candidates[0].priors.free.tolist() == [True] * 6 + [False]
     assert cfg.ladder.n_temps == 32 and cfg.seed == 1
+    assert cfg.sampler.target_error == 0.05 and cfg.sampler.cap == 200000  # it sizes itself
 
 
 def test_multi_model_config_and_per_model_priors(linear_case):

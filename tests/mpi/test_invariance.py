@@ -193,3 +193,17 @@ def test_independent_ladders_same_at_any_rank_count_and_resume_across(comm, shar
         chain_of = ref["replica"] // 7
         assert np.all(chain_of == np.arange(21) // 7)
     comm.Barrier()
+
+
+def test_a_target_error_run_stops_at_the_same_sweep_at_any_rank_count(comm, shared_dir):
+    raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2, "target_error": 0.5,
+                                 "max_sweeps": 5000, "check_every": 100})
+    world = _run(comm, raw, shared_dir / "target-world.h5")
+    if comm.Get_rank() == 0:
+        serial = _run(MPI.COMM_SELF, raw, shared_dir / "target-self.h5")
+        assert world["stop"] == serial["stop"] and world["log_evidence"] == serial["log_evidence"]
+        a, b = arrays(shared_dir / "target-world.h5"), arrays(shared_dir / "target-self.h5")
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert world["stop"]["reason"] == "target_error" and world["log_evidence"]["stderr"] <= 0.5
+    comm.Barrier()

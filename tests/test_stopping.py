@@ -1,0 +1,70 @@
+"""Runs that size themselves: stopping at a target error (checked against the closed-form
+evidence of the linear-Gaussian model), at the sweep cap, and at a wall-clock cap."""
+
+import time
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from scipy import stats
+
+from analytic import linear_gaussian_evidence
+from remc_mpi.config import parse_config
+from remc_mpi.engine import run
+from remc_mpi.errors import InputError
+from remc_mpi.report import format_summary
+from test_engine import LINEAR
+
+SEEDS = 20
+TARGET = 0.05
+
+
+def target_config(tmp_path, name, **sampler):
+    return parse_config(dict(LINEAR, output=str(tmp_path / name), sampler={
+        "sweeps": 2000, "burn_in": 1000, "thin": 2, "check_every": 500, "target_error": TARGET,
+        "max_sweeps": 60000, **sampler}), "t.yaml")
+
+
+def test_target_error_runs_stop_at_the_target_and_cover_the_exact_evidence(tmp_path):
+    """20 seeds stop by themselves with a reported error at or below the target, and their
+    values scatter about the exact evidence as those errors say (sum z^2 in the central 99 %
+    of chi^2(20))."""
+    z = []
+    for s in range(SEEDS):
+        cfg = target_config(tmp_path, f"t{s}.h5")
+        cfg.seed = 200 + s
+        summary = run(cfg, MPI.COMM_SELF)[0]
+        stop, le = summary["stop"], summary["log_evidence"]
+        assert stop["reason"] == "target_error" and le["stderr"] <= TARGET, (stop, le)
+        assert (stop["sweep"] - 1000) % 500 == 0 and summary["n_saved"] == stop["sweep"] - 1000
+        x = np.vander(cfg.data.energy, 3, increasing=True)
+        exact = linear_gaussian_evidence(x, cfg.data.intensity, 0.1, np.array([0.0, 0.5, 0.0]),
+                                         np.array([1.0, 2.0, 1.0]))
+        z.append((le["value"] - exact) / le["stderr"])
+    lo, hi = stats.chi2.ppf([0.005, 0.995], SEEDS)
+    assert lo < np.sum(np.square(z)) < hi, z
+    assert f"target error {TARGET:g} reached: ended at sweep" in format_summary(summary)
+
+
+def test_an_unreachable_target_ends_at_the_cap(tmp_path):
+    s = run(target_config(tmp_path, "cap.h5", target_error=1e-6, max_sweeps=3000), MPI.COMM_SELF)[0]
+    assert s["stop"] == {"reason": "max_sweeps", "sweep": 3000, "target_error": 1e-6}
+    assert s["n_saved"] == 2000 and "not reached (max_sweeps)" in format_summary(s)
+
+
+def test_the_wall_clock_cap_ends_the_run_with_results(tmp_path):
+    cfg = parse_config(dict(LINEAR, output=str(tmp_path / "m.h5"),
+                            sampler={"sweeps": 10**8, "burn_in": 100, "max_minutes": 0.02}), "m.yaml")
+    t0 = time.monotonic()
+    s = run(cfg, MPI.COMM_SELF)[0]
+    assert time.monotonic() - t0 < 30
+    assert s["stop"]["reason"] == "max_minutes" and 100 < s["stop"]["sweep"] < 10**8
+    assert s["n_saved"] == s["stop"]["sweep"] - 100 and np.isfinite(s["log_evidence"]["value"])
+
+
+@pytest.mark.parametrize("sampler,key", [({"max_sweeps": 5000}, "sampler.max_sweeps"),
+                                         ({"target_error": 0.0}, "sampler.target_error"),
+                                         ({"target_error": 0.1, "max_sweeps": 500}, "sampler.burn_in")])
+def test_bad_stopping_settings_are_one_line(sampler, key):
+    with pytest.raises(InputError, match=key.replace(".", r"\.")):
+        parse_config(dict(LINEAR, sampler={"sweeps": 2000, "burn_in": 1000, **sampler}), "bad.yaml")
