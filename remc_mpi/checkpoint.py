@@ -63,12 +63,7 @@ def write(final: str | os.PathLike, arrays: dict[str, np.ndarray], scalars: dict
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     out = GuardedH5(tmp)
     try:
-        h5 = out.h5
-        h5.attrs["format"] = FORMAT
-        h5.attrs["scalars"] = json.dumps(scalars, sort_keys=True)
-        h5.attrs["sha256"] = _digest(arrays, scalars)
-        for name, a in arrays.items():
-            h5.create_dataset(name, data=a)
+        write_state(out.h5, arrays, scalars)
         out.close()  # fsynced; raises if a write was refused
     except BaseException:
         out.abort()
@@ -98,21 +93,37 @@ def _keep_as_previous(new: Path, prev: Path) -> None:
     os.replace(link, prev)
 
 
+def write_state(group, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:
+    """A sampler state into an open HDF5 group (a checkpoint file's root, or a results file's
+    ``final_state``): the arrays, the scalars as JSON, the format and a checksum."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    group.attrs["format"] = FORMAT
+    group.attrs["scalars"] = json.dumps(scalars, sort_keys=True)
+    group.attrs["sha256"] = _digest(arrays, scalars)
+    for name, a in arrays.items():
+        group.create_dataset(name, data=a)
+
+
+def read_state(group, where: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The state :func:`write_state` wrote, checked (CheckpointError naming ``where`` if not)."""
+    fmt = group.attrs.get("format")
+    if fmt != FORMAT:
+        if isinstance(fmt, str) and fmt.startswith("remc_mpi-checkpoint/"):
+            raise CheckpointFormatError(f"{where}: checkpoint format {fmt} was written by another version of "
+                                        f"remc_mpi and cannot be resumed by this one ({FORMAT}); "
+                                        "start afresh with --force")
+        raise CheckpointError(f"{where}: not a remc_mpi checkpoint")
+    scalars = json.loads(group.attrs["scalars"])
+    arrays: dict[str, np.ndarray] = {}
+    group.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    if _digest(arrays, scalars) != group.attrs["sha256"]:
+        raise CheckpointError(f"{where}: checksum mismatch")
+    return arrays, scalars
+
+
 def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     with h5py.File(path, "r") as h5:
-        fmt = h5.attrs.get("format")
-        if fmt != FORMAT:
-            if isinstance(fmt, str) and fmt.startswith("remc_mpi-checkpoint/"):
-                raise CheckpointFormatError(f"{path}: checkpoint format {fmt} was written by another version of "
-                                            f"remc_mpi and cannot be resumed by this one ({FORMAT}); "
-                                            "start afresh with --force")
-            raise CheckpointError(f"{path}: not a remc_mpi checkpoint")
-        scalars = json.loads(h5.attrs["scalars"])
-        arrays: dict[str, np.ndarray] = {}
-        h5.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-        if _digest(arrays, scalars) != h5.attrs["sha256"]:
-            raise CheckpointError(f"{path}: checksum mismatch")
-    return arrays, scalars
+        return read_state(h5, str(path))
 
 
 def read(final: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], Path, list[str]]:
@@ -142,9 +153,21 @@ def remove(final: str | os.PathLike) -> None:
     Path(str(final) + ".ckpt.1.link").unlink(missing_ok=True)  # a rotation cut short
 
 
+#: sampler keys that only say how long to run: a checkpoint (or a finished run's final state)
+#: continues under a config that changes them (docs/restart.md, "Extending a finished run")
+LENGTH_KEYS = ("sweeps", "max_sweeps", "target_error", "max_minutes", "check_every")
+
+
 def config_digest(cfg, cand) -> str:
-    """What a checkpoint must match to be resumed: the config text and the candidate."""
-    return hashlib.sha256((cfg.text + "\0" + cand.label).encode()).hexdigest()
+    """What a checkpoint must match to be resumed: the config (less the run-length keys, which
+    --resume and --extend may raise) and the candidate."""
+    import yaml
+
+    raw = yaml.safe_load(cfg.text)
+    if isinstance(raw, dict) and isinstance(raw.get("sampler"), dict):
+        raw["sampler"] = {k: v for k, v in raw["sampler"].items() if k not in LENGTH_KEYS}
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return hashlib.sha256((text + "\0" + cand.label).encode()).hexdigest()
 
 
 def read_checkpoint(comm, out_path: Path, digest: str) -> tuple[dict, dict] | None:

@@ -35,6 +35,20 @@ def _rank() -> int:
     return 0
 
 
+def _positive_int(flag: str):
+    """An argparse type: an integer >= 1, else one line naming the flag."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise InputError(f"{flag} must be a positive integer, got {text!r}", "command line", flag)
+        return value
+
+    return parse
+
+
 def _parse_params(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
@@ -86,7 +100,7 @@ def _run(args, signals) -> int:
     try:
         summaries = run(cfg, comm, output=args.output, force=args.force,
                         progress=False if args.quiet else None, resume=args.resume, hdf5=args.hdf5,
-                        signals=signals)
+                        signals=signals, extend=args.extend)
     except Interrupted as err:
         if comm.Get_rank() == 0:
             print(f"remc-mpi: {err}", file=sys.stderr, flush=True)
@@ -267,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue interrupted candidates from their checkpoints (any number of ranks); "
                         "finished ones are read back, the rest start")
     r.add_argument("--force", action="store_true", help="overwrite existing results")
+    r.add_argument("--extend", type=_positive_int("--extend"), metavar="SWEEPS",
+                   help="continue finished runs by SWEEPS more sweeps from their final state (any number of ranks); "
+                        "the result equals a run asked for the longer length from the start")
     r.add_argument("--hdf5", choices=("auto", "mpio", "gather"), default="auto",
                    help="sample output: each rank writes its slots through parallel HDF5 (mpio), or rank 0 "
                         "gathers and writes (gather); auto: mpio where h5py has MPI and ranks > 1")

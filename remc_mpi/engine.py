@@ -13,6 +13,8 @@ This module ties the pieces together and is the single code path behind both
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -25,8 +27,9 @@ from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_ladder, build_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
-from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_folders, check_outputs, complete_summary,
-                             output_paths, provenance, read_segments, read_summary, resolve_mode, space_warning)
+from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_folders, check_outputs,
+                             complete_summary, output_paths, provenance, read_segments, read_summary, resolve_mode,
+                             segment_path, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
@@ -49,7 +52,10 @@ class CandidateRun:
     checkpoint), the sweep loop, checkpoints, and rank 0's summary at the end."""
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                 resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None):
+                 resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
+                 extend: tuple[int | None, bool] | None = None):
+        """``extend`` = (end sweep or None for the config's cap, whether the target applies):
+        continue the finished run in ``out_path`` from its final state."""
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
@@ -71,7 +77,15 @@ class CandidateRun:
         self.trips = np.zeros(n_slots, dtype=np.int64)
         self.start = self.n_exchange = n_segments = 0
         self.digest = checkpoint.config_digest(cfg, cand)
-        loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume else None
+        self.end, self.target_error = sp.cap, sp.target_error
+        if extend is not None:
+            final_sweep = on_root(comm, lambda: prepare_extension(out_path))
+            end, with_target = extend
+            self.end = end if end is not None else sp.cap
+            self.target_error = sp.target_error if with_target else None
+            if self.end <= final_sweep:
+                raise InputError(f"{out_path} already ends at sweep {final_sweep}", cfg.source, "sampler.sweeps")
+        loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume or extend else None
         self.checkpoint_sweep: int | None = None  # the sweep of the newest checkpoint
         if loaded is not None:
             n_segments = self._restore(*loaded)
@@ -86,7 +100,7 @@ class CandidateRun:
             self.writer = ResultWriter(out_path, n_slots, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
         self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
-        self.bar = Progress(sp.cap, cand.label, enabled=progress and lc.rank == 0, start=self.start)
+        self.bar = Progress(self.end, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.error: float | None = None  # the headline error at the last check of the target
         self.last_checkpoint = time.monotonic()
 
@@ -104,25 +118,33 @@ class CandidateRun:
             self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
         return scalars["n_segments"]
 
-    def save_checkpoint(self, next_sweep: int) -> None:
-        """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
+    def gathered_state(self, next_sweep: int) -> tuple[dict, dict] | None:
+        """Collective: the whole sampler state on rank 0 as (arrays, scalars), None elsewhere
+        (``n_segments`` is filled in by whoever stores it)."""
         lc = self.lc
-        self.rec.flush()
         st = self.block.state()
         rng = [json.dumps(r) for r in st.pop("rng")]
         shared = st.pop("scalars")
         slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
         rng_all = self.comm.gather(rng, root=0)
         sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
+        if lc.rank != 0:
+            return None
+        arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
+                  "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
+        return arrays, {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": None,
+                        "digest": self.digest, "block": shared}
+
+    def save_checkpoint(self, next_sweep: int) -> None:
+        """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
+        self.rec.flush()
+        state = self.gathered_state(next_sweep)
         if self.mpio:
             self.writer.close_segment()  # collective
 
         def write() -> None:  # rank 0; a refused write is raised on every rank
-            arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
-                      "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
-            scalars = {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": self.writer.close_segment(),
-                       "digest": self.digest, "block": shared}
-            checkpoint.write(self.out_path, arrays, scalars)
+            arrays, scalars = state
+            checkpoint.write(self.out_path, arrays, {**scalars, "n_segments": self.writer.close_segment()})
 
         on_root(self.comm, write)
         self.last_checkpoint = time.monotonic()
@@ -184,13 +206,13 @@ class CandidateRun:
             if self.lc.reduce_max(int(late)):
                 return "max_minutes"
         post = sweep + 1 - sp.burn_in
-        if sp.target_error is None or post <= 0 or post % sp.check_every:
+        if self.target_error is None or post <= 0 or post % sp.check_every:
             return None
         if self.checkpoint_sweep != sweep + 1:
             self.save_checkpoint(sweep + 1)
         self.error = float(on_root(self.comm, self.current_error))
         self.bar.update(sweep + 1, self.target_note(sweep + 1), force=True)
-        return "target_error" if self.error <= sp.target_error else None
+        return "target_error" if self.error <= self.target_error else None
 
     def current_error(self) -> float:
         """Rank 0: the headline error from every closed segment's energies."""
@@ -202,18 +224,17 @@ class CandidateRun:
 
     def target_note(self, done: int) -> str:
         """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in sweeps))."""
-        sp = self.cfg.sampler
-        post = done - sp.burn_in
-        need = int(post * (self.error / sp.target_error) ** 2) - post
+        post = done - self.cfg.sampler.burn_in
+        need = int(post * (self.error / self.target_error) ** 2) - post
         rate = self.bar.rate(done)
         eta = f" (ETA {format_duration(need / rate)})" if rate > 0 else ""
-        return (f"log Z error {self.error:.3g} / target {sp.target_error:g}"
+        return (f"log Z error {self.error:.3g} / target {self.target_error:g}"
                 + (f", about {need} more sweeps{eta}" if need > 0 else ", reached"))
 
     def run(self) -> dict:
         """Sweep to the end (checkpointing as asked) or to an early stop, then summarise; the
         summary on every rank."""
-        sweeps = self.cfg.sampler.cap
+        sweeps = self.end
         t_loop = time.perf_counter()
         stop = {"reason": "sweeps", "sweep": sweeps}
         try:
@@ -234,7 +255,7 @@ class CandidateRun:
                     rate = self.swap_ok.sum() / max(1, self.swap_try.sum())
                     note = self.target_note(sweep + 1) if self.error is not None else ""
                     self.bar.update(sweep + 1, f"local swap rate {rate:.2f}  {note}".rstrip())
-            if stop["reason"] == "sweeps" and self.cfg.sampler.target_error is not None:
+            if stop["reason"] == "sweeps" and self.target_error is not None:
                 stop["reason"] = "max_sweeps"  # the target was not reached within the cap
             self.rec.flush()
             t_loop = time.perf_counter() - t_loop
@@ -261,6 +282,7 @@ class CandidateRun:
         from remc_mpi.summary import RunStats, summarize
 
         lc, block = self.lc, self.block
+        final_state = self.gathered_state(stop["sweep"])  # kept in the results file: --extend starts there
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips))
         diag = {k: lc.gather_slots(v, axis=0) for k, v in block.diagnostics().items()}
         times = self.comm.gather((t_loop, block.kernel_seconds), root=0)
@@ -274,7 +296,8 @@ class CandidateRun:
             self.writer.assemble()
             stats = RunStats.pooled(self.lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
                                     trips=trips, provenance=provenance(self.comm, self.cfg, timings))
-            stats.stop = {**stop, "target_error": self.cfg.sampler.target_error}
+            stats.stop = {**stop, "target_error": self.target_error}
+            stats.final_state = final_state
             summary = summarize(self.cfg, self.cand, self.writer, stats)
             checkpoint.remove(self.out_path)
             return summary
@@ -282,14 +305,32 @@ class CandidateRun:
         return on_root(self.comm, on_rank0)
 
 
+def prepare_extension(out_path: Path) -> int:
+    """Rank 0: make a finished results file the start of a longer run. Its final state becomes
+    the checkpoint and the file itself segment 0 (a hard link, a copy where links fail), so the
+    run continues as a resumed one and its results replace the file only when complete.
+    Returns the sweep the finished run ended at."""
+    with ResultsFile(out_path) as rf:
+        arrays, scalars = rf.final_state()
+    seg = segment_path(out_path, 0)
+    seg.unlink(missing_ok=True)
+    try:
+        os.link(out_path, seg)
+    except OSError:
+        shutil.copyfile(out_path, seg)
+    checkpoint.write(out_path, arrays, {**scalars, "n_segments": 1})
+    return int(scalars["sweep"])
+
+
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
-                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None) -> dict:
+                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
+                  extend: tuple[int | None, bool] | None = None) -> dict:
     """Sample one candidate model; rank 0 writes ``out_path``; the summary on every rank.
 
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
-    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat).run()
+    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat, extend).run()
 
 
 def _lor():
@@ -298,28 +339,51 @@ def _lor():
     return MPI.LOR
 
 
-def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool) -> list[str]:
-    """Per candidate: 'done' (complete output, with resume), 'resume' or 'start'; refuses,
-    before any sampling, to discard a checkpoint or overwrite results without being told."""
-    todo = []
+def wants_more(cfg: RunConfig, summary: dict) -> bool:
+    """Whether a finished run falls short of its config (raised sweeps, a tighter or new
+    target, an earlier time cap): --resume then continues it from its final state."""
+    stop, sp = summary.get("stop"), cfg.sampler
+    if not stop:
+        return False
+    if sp.target_error is not None:
+        return stop["sweep"] < sp.cap and summary["log_evidence"]["stderr"] > sp.target_error
+    return stop["sweep"] < sp.sweeps
+
+
+def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
+                 extend: int | None = None) -> list[tuple[str, tuple | None]]:
+    """Per candidate: ('done', None) a complete output (with resume), ('resume', None),
+    ('start', None) or ('extend', (end sweep or None for the config's cap, target applies))
+    for a finished run to continue; refuses, before any sampling, to discard a checkpoint or
+    overwrite results without being told."""
+    if extend is not None and force:
+        raise InputError("--extend continues finished runs; --force would discard them", "command line", "--extend")
+    plans: list[tuple[str, tuple | None]] = []
     for p in paths:
-        if resume and complete_summary(p) is not None:
-            todo.append("done")
+        summary = complete_summary(p) if resume or extend is not None else None
+        if extend is not None:
+            if summary is None or "stop" not in summary:
+                raise InputError(f"{p} is not a finished run that can be extended (an interrupted run continues "
+                                 "with --resume)", cfg.source, "output")
+            plans.append(("extend", (summary["stop"]["sweep"] + extend, False)))
+        elif summary is not None:
+            plans.append(("extend", (None, True)) if wants_more(cfg, summary) else ("done", None))
         else:
-            todo.append("resume" if resume and checkpoint.exists(p) else "start")
-    if not (resume or force):
+            plans.append(("resume" if resume and checkpoint.exists(p) else "start", None))
+    if not (resume or force or extend):
         for p in paths:
             if checkpoint.exists(p):
                 raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
                                  "--resume or start afresh with --force", cfg.source, "output")
     # --resume may replace an unreadable leftover; otherwise an existing file needs --force
-    check_outputs([p for p, t in zip(paths, todo) if t != "done"], force or resume, cfg.source)
-    return todo
+    check_outputs([p for p, (action, _) in zip(paths, plans) if action in ("resume", "start")], force or resume,
+                  cfg.source)
+    return plans
 
 
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
         progress: bool | None = None, resume: bool = False, hdf5: str = "auto",
-        signals: Signals | None = None) -> list[dict]:
+        signals: Signals | None = None, extend: int | None = None) -> list[dict]:
     """Run every candidate of a config (a :class:`RunConfig` or a config mapping).
 
     The Python API and ``remc-mpi run`` share this function. With several candidates and
@@ -347,7 +411,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
             print(f"remc-mpi: warning: {warning}", file=sys.stderr, flush=True)
         locks.acquire()  # one run per output, before anything is looked at or written
         try:
-            return plan_outputs(cfg, paths, resume, force)
+            return plan_outputs(cfg, paths, resume, force, extend)
         except BaseException:
             locks.release()
             raise
@@ -380,12 +444,13 @@ def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[str], pr
                     continue
                 if sub.allreduce(signals.code == STOP, op=_lor()):  # SIGTERM between candidates
                     raise Interrupted(f"{cand.label}: not started, stopped by SIGTERM; continue with --resume")
-                if todo[i] == "done":
+                action, extension = todo[i]
+                if action == "done":
                     mine[i] = read_summary(path)
                 else:
                     mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
-                                            resume=todo[i] == "resume", hdf5=hdf5, signals=signals,
-                                            heartbeat=heartbeat)
+                                            resume=action == "resume", hdf5=hdf5, signals=signals,
+                                            heartbeat=heartbeat, extend=extension)
     except Interrupted as err:
         stopped = err
     finally:

@@ -251,6 +251,19 @@ class ResultsFile:
             theta = get_model(s["model"], **s["options"]).relabel(theta)
         return theta
 
+    def final_state(self) -> tuple[dict, dict]:
+        """The sampler's state at the run's last sweep (``final_state``: what --extend continues
+        from); InputError for a file written without it."""
+        from remc_mpi.checkpoint import CheckpointError, read_state
+
+        if "final_state" not in self.h5:
+            raise InputError("this results file has no final state to continue from (written by an older "
+                             "version); run it again with more sweeps", str(self.path))
+        try:
+            return read_state(self.h5["final_state"], f"{self.path}:final_state")
+        except CheckpointError as err:
+            raise InputError(str(err), str(self.path)) from None
+
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         """The spectrum the run fitted: (energy, intensity)."""
         return self.h5["data/energy"][:], self.h5["data/intensity"][:]

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
@@ -63,6 +64,7 @@ class RunStats:
     provenance: dict[str, Any]
     chains: int = 1  # independent ladders (per-rung arrays above are summed over them)
     stop: dict[str, Any] | None = None  # why and at which sweep the run ended (docs/config.md)
+    final_state: tuple[dict, dict] | None = None  # the sampler's state at the end: --extend continues it
 
     @classmethod
     def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
@@ -303,4 +305,7 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
         {"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed, "chains": stats.chains,
          "param_names": list(model.param_names), "noise_mode": cfg.noise.estimate},
     )
+    if stats.final_state is not None:
+        arrays, scalars = stats.final_state
+        write_state(writer.h5.require_group("final_state"), arrays, {**scalars, "n_segments": 1})
     writer.finish(summary)

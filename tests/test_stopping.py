@@ -68,3 +68,74 @@ def test_the_wall_clock_cap_ends_the_run_with_results(tmp_path):
 def test_bad_stopping_settings_are_one_line(sampler, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         parse_config(dict(LINEAR, sampler={"sweeps": 2000, "burn_in": 1000, **sampler}), "bad.yaml")
+
+
+# ---- continuing a finished run --------------------------------------------------------------
+
+def _cli(tmp_path, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "remc_mpi", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _write(tmp_path, name, output, **sampler):
+    import yaml
+
+    (tmp_path / name).write_text(yaml.safe_dump(dict(LINEAR, output=output, sampler={
+        "burn_in": 1000, "thin": 2, **sampler})))
+
+
+def _same_samples(a, b):
+    import h5py
+
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        for k in fa["samples"]:
+            np.testing.assert_array_equal(fa["samples"][k][:], fb["samples"][k][:], err_msg=k)
+        for k in fa["free_energy"]:
+            np.testing.assert_array_equal(fa["free_energy"][k][:], fb["free_energy"][k][:], err_msg=k)
+
+
+def test_extend_and_a_raised_length_with_resume_equal_the_longer_run(tmp_path):
+    _write(tmp_path, "short.yaml", "x.h5", sweeps=3000)
+    _write(tmp_path, "long.yaml", "long.h5", sweeps=5000)
+    assert _cli(tmp_path, "run", "short.yaml", "-q").returncode == 0
+    assert _cli(tmp_path, "run", "long.yaml", "-q").returncode == 0
+    r = _cli(tmp_path, "run", "short.yaml", "-q", "--extend", "2000")
+    assert r.returncode == 0, r.stderr
+    _same_samples(tmp_path / "x.h5", tmp_path / "long.h5")
+    # the same through the config: sweeps raised, then --resume
+    _write(tmp_path, "raised.yaml", "y.h5", sweeps=3000)
+    assert _cli(tmp_path, "run", "raised.yaml", "-q").returncode == 0
+    _write(tmp_path, "raised.yaml", "y.h5", sweeps=5000)
+    assert _cli(tmp_path, "run", "raised.yaml", "-q", "--resume").returncode == 0
+    _same_samples(tmp_path / "y.h5", tmp_path / "long.h5")
+    # unchanged config: --resume has nothing to do and leaves the file alone
+    before = (tmp_path / "y.h5").stat().st_mtime_ns
+    assert _cli(tmp_path, "run", "raised.yaml", "-q", "--resume").returncode == 0
+    assert (tmp_path / "y.h5").stat().st_mtime_ns == before and not list(tmp_path.glob("y.h5.*"))
+
+
+def test_a_tighter_target_with_resume_continues_to_it(tmp_path):
+    _write(tmp_path, "t.yaml", "t.h5", sweeps=2000, target_error=0.08, max_sweeps=60000, check_every=500)
+    assert _cli(tmp_path, "run", "t.yaml", "-q").returncode == 0
+    from remc_mpi.output import read_summary
+
+    first = read_summary(tmp_path / "t.h5")
+    _write(tmp_path, "t.yaml", "t.h5", sweeps=2000, target_error=0.04, max_sweeps=60000, check_every=500)
+    r = _cli(tmp_path, "run", "t.yaml", "-q", "--resume")
+    assert r.returncode == 0, r.stderr
+    second = read_summary(tmp_path / "t.h5")
+    assert first["log_evidence"]["stderr"] <= 0.08 and second["log_evidence"]["stderr"] <= 0.04
+    assert second["stop"]["reason"] == "target_error" and second["stop"]["sweep"] > first["stop"]["sweep"]
+
+
+def test_extend_refuses_what_it_cannot_continue(tmp_path):
+    _write(tmp_path, "c.yaml", "c.h5", sweeps=3000)
+    r = _cli(tmp_path, "run", "c.yaml", "-q", "--extend", "100")
+    assert r.returncode == 2 and "not a finished run" in r.stderr and r.stderr.count("\n") == 1
+    assert _cli(tmp_path, "run", "c.yaml", "-q").returncode == 0
+    for args, msg in ((["--extend", "100", "--force"], "--force would discard"), (["--extend", "0"], "positive")):
+        r = _cli(tmp_path, "run", "c.yaml", "-q", *args)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr

@@ -207,3 +207,21 @@ def test_a_target_error_run_stops_at_the_same_sweep_at_any_rank_count(comm, shar
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
         assert world["stop"]["reason"] == "target_error" and world["log_evidence"]["stderr"] <= 0.5
     comm.Barrier()
+
+
+def test_extend_equals_the_longer_run_on_any_rank_count(comm, shared_dir):
+    """A finished run extended by --extend (here on one rank, after a run on all of them)
+    equals, array by array, the run asked for the longer length from the start."""
+    raw = dict(CLUSTER, sampler={"sweeps": 400, "burn_in": 150, "thin": 2})
+    short = parse_config(dict(raw, output=str(shared_dir / "ext.h5")), "e.yaml")
+    run(short, comm)
+    long_raw = dict(raw, sampler=dict(raw["sampler"], sweeps=650))
+    longer = _run(comm, long_raw, shared_dir / "long.h5")
+    if comm.Get_rank() == 0:
+        extended = run(short, MPI.COMM_SELF, extend=250)[0]
+        a, b = arrays(shared_dir / "ext.h5"), arrays(shared_dir / "long.h5")
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert extended["log_evidence"] == longer["log_evidence"] and extended["posterior"] == longer["posterior"]
+        assert extended["stop"]["sweep"] == 650 and not list(shared_dir.glob("ext.h5.*"))  # no segments, no checkpoint
+    comm.Barrier()
