@@ -46,9 +46,14 @@ class LadderSpec:
     spacing: str = "geometric"
     beta_min: float | None = None
     betas: list[float] | None = None
-    adapt: bool = False
+    #: re-space at equal rejection during burn-in: the default since it won on the benchmark
+    #: problems (docs/free_energy.md, "The ladder")
+    adapt: bool = True
     #: independent copies of the ladder run side by side (docs/config.md, "ladder")
     chains: int = 1
+    #: n_temps: auto — the rungs chosen from a pilot's communication barrier (n_temps is then
+    #: the pilot's until the run sets it)
+    auto: bool = False
 
 
 @dataclass
@@ -365,7 +370,11 @@ def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
 def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
     lad_raw = ctx.mapping(cfg.get("ladder") or {}, "ladder", LADDER_KEYS)
     ladder = LadderSpec()
-    if "n_temps" in lad_raw:
+    if lad_raw.get("n_temps") == "auto":
+        ladder.auto = True
+        if "betas" in lad_raw:
+            ctx.fail("ladder.n_temps", "auto chooses the rungs; it cannot go with explicit betas")
+    elif "n_temps" in lad_raw:
         ladder.n_temps = ctx.integer(lad_raw["n_temps"], "ladder.n_temps", 2)
     if "spacing" in lad_raw:
         if lad_raw["spacing"] not in ("geometric", "linear"):

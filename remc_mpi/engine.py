@@ -25,7 +25,7 @@ import numpy as np
 from remc_mpi import checkpoint
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
-from remc_mpi.ladder import adapt_ladder, build_ladder, pair_sums, slot_ladder
+from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_folders, check_outputs,
                              complete_summary, output_paths, provenance, read_segments, read_summary, resolve_mode,
@@ -37,7 +37,6 @@ from remc_mpi.signals import CHECKPOINT, STOP, Signals
 from remc_mpi.streams import ExchangeUniforms
 
 FLUSH_EVERY = 512
-LADDER_ADAPT_EVERY = 100
 
 
 class Interrupted(Exception):
@@ -77,7 +76,9 @@ class CandidateRun:
         self.trips = np.zeros(n_slots, dtype=np.int64)
         self.start = self.n_exchange = n_segments = 0
         self.digest = checkpoint.config_digest(cfg, cand)
+        self.ladder_info: dict | None = None  # how n_temps: auto chose the rungs
         self.end, self.target_error = sp.cap, sp.target_error
+        self.adapt_at = set(adapt_points(sp.burn_in))  # the ladder's re-spacing rounds (ladder.adapt)
         if extend is not None:
             final_sweep = on_root(comm, lambda: prepare_extension(out_path))
             end, with_target = extend
@@ -133,7 +134,7 @@ class CandidateRun:
         arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                   "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
         return arrays, {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": None,
-                        "digest": self.digest, "block": shared}
+                        "digest": self.digest, "block": shared, "ladder_info": self.ladder_info}
 
     def save_checkpoint(self, next_sweep: int) -> None:
         """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
@@ -176,9 +177,8 @@ class CandidateRun:
             self.n_exchange += 1
             for rep in block.mark_ends():
                 self.trips[rep] += 1
-        if burn and self.cfg.ladder.adapt and (sweep + 1) % LADDER_ADAPT_EVERY == 0 and sweep + 1 < sp.burn_in:
-            ok, tried = (pair_sums(lc.reduce_sum(x), self.chains) for x in (self.swap_ok, self.swap_try))
-            self.lam = adapt_ladder(self.lam, ok / np.maximum(1, tried))  # every chain keeps the same ladder
+        if burn and self.cfg.ladder.adapt and sweep + 1 in self.adapt_at:
+            self.lam = equal_rejection_ladder(self.lam, self.rejection())  # every chain keeps the same ladder
             block.set_ladder(slot_ladder(self.lam, self.chains))
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
@@ -192,6 +192,12 @@ class CandidateRun:
                 self.rec.record(sweep, block, self.cfg.data.n, with_theta=k % sp.thin == 0)
                 if len(self.rec.sweeps) >= FLUSH_EVERY:
                     self.rec.flush()
+
+    def rejection(self) -> np.ndarray:
+        """Collective: the swap rejection rate of every rung pair since the counters were last
+        reset (pooled over the chains)."""
+        ok, tried = (pair_sums(self.lc.reduce_sum(x), self.chains) for x in (self.swap_ok, self.swap_try))
+        return 1.0 - ok / np.maximum(1, tried)
 
     # ---- stopping early: a target error, a wall-clock cap ----------------------------------
     def stop_reason(self, sweep: int) -> str | None:
@@ -298,6 +304,7 @@ class CandidateRun:
                                     trips=trips, provenance=provenance(self.comm, self.cfg, timings))
             stats.stop = {**stop, "target_error": self.target_error}
             stats.final_state = final_state
+            stats.ladder_choice = self.ladder_info
             summary = summarize(self.cfg, self.cand, self.writer, stats)
             checkpoint.remove(self.out_path)
             return summary
@@ -322,6 +329,77 @@ def prepare_extension(out_path: Path) -> int:
     return int(scalars["sweep"])
 
 
+#: the pilot of n_temps: auto: its first ladder, its sweeps (adaptation rounds end at 100, 300
+#: and 700; the barrier is measured over the last 700 sweeps, before the next round would end
+#: at 1500), and how often it may grow the ladder when the rejections are too high to measure
+#: the barrier (mean rejection above one half)
+PILOT_RUNGS = 16
+PILOT_SWEEPS = 1400
+PILOT_TRIES = 3
+
+
+def pilot_barrier(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
+    """Collective: the communication barrier measured by a short pilot (its ladder re-spaced at
+    equal rejection during it, as ladder.adapt does), and the rungs it used. Deterministic: the
+    same at any rank count (beyond PILOT_RUNGS ranks the others wait)."""
+    rank, pilots = comm.Get_rank(), min(comm.Get_size(), PILOT_RUNGS)
+    sub = comm.Split(0 if rank < pilots else 1, rank) if comm.Get_size() > pilots else comm
+    result = _pilot(cfg, cand, sub) if rank < pilots else None
+    if sub is not comm:
+        sub.Free()
+    idle_barrier(comm)
+    return comm.bcast(result, root=0)
+
+
+def _pilot(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
+    import dataclasses
+    import tempfile
+
+    from remc_mpi.config import CheckpointSpec
+    from remc_mpi.ladder import auto_rungs, communication_barrier
+
+    rungs = PILOT_RUNGS
+    sampler = dataclasses.replace(cfg.sampler, sweeps=PILOT_SWEEPS + 2, burn_in=PILOT_SWEEPS + 1, target_error=None,
+                                  max_minutes=None)
+    for _ in range(PILOT_TRIES):
+        ladder = dataclasses.replace(cfg.ladder, n_temps=rungs, auto=False, adapt=True, chains=1, betas=None)
+        pilot = dataclasses.replace(cfg, ladder=ladder, sampler=sampler, checkpoint=CheckpointSpec(None, None))
+        with tempfile.TemporaryDirectory() as tmp:  # its writer never writes: no sweep is recorded
+            run = CandidateRun(pilot, cand, comm, Path(tmp) / "pilot.h5", progress=False, hdf5="gather")
+            for sweep in range(PILOT_SWEEPS):
+                run.step(sweep)
+            rejection = run.rejection()
+        barrier = communication_barrier(rejection)
+        if rejection.mean() <= 0.5 or auto_rungs(barrier) <= rungs:
+            break
+        rungs = auto_rungs(barrier)
+    return barrier, rungs
+
+
+def auto_ladder(cfg: RunConfig, cand: Candidate, comm, out_path: Path, continuing: bool) -> tuple[RunConfig, dict]:
+    """n_temps: auto: the config with the rungs chosen from the pilot's barrier (or, when a run
+    continues, the rungs its saved state has), and what the choice was made from."""
+    import dataclasses
+
+    from remc_mpi.ladder import auto_rungs
+
+    saved = on_root(comm, lambda: saved_ladder_info(out_path)) if continuing else None
+    if saved is not None:
+        info = saved
+    else:
+        barrier, pilot_rungs = pilot_barrier(cfg, cand, comm)
+        info = {"auto": True, "pilot_barrier": barrier, "pilot_rungs": pilot_rungs, "n_temps": auto_rungs(barrier)}
+    return dataclasses.replace(cfg, ladder=dataclasses.replace(cfg.ladder, n_temps=info["n_temps"])), info
+
+
+def saved_ladder_info(out_path: Path) -> dict | None:
+    """Rank 0: the ladder choice a continued run made (from its checkpoint or final state)."""
+    if checkpoint.exists(out_path):
+        return checkpoint.read(out_path)[1].get("ladder_info")
+    summary = complete_summary(out_path)
+    return summary.get("ladder_choice") if summary else None
+
+
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
                   resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
                   extend: tuple[int | None, bool] | None = None) -> dict:
@@ -330,7 +408,12 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
     number of ranks) and finishes with exactly the output of an uninterrupted run.
     """
-    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat, extend).run()
+    ladder_info = None
+    if cfg.ladder.auto:
+        cfg, ladder_info = auto_ladder(cfg, cand, comm, out_path, resume or extend is not None)
+    candidate = CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat, extend)
+    candidate.ladder_info = ladder_info
+    return candidate.run()
 
 
 def _lor():

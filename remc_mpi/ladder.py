@@ -11,6 +11,7 @@ factor MIN_RATIO per rung.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,25 +53,67 @@ def make_ladder(n_temps: int, lam_min: float, lam_max: float, spacing: str = "ge
     return np.concatenate([[0.0], upper])
 
 
-def adapt_ladder(lam: np.ndarray, swap_rate: np.ndarray, damping: float = 0.5) -> np.ndarray:
-    """One step toward equal swap rates between neighbours, keeping both ends fixed.
+# ---- the communication barrier (Syed, Bouchard-Cote, Deligiannidis, Doucet, JRSS B 84, 321 (2022)) ----
+#
+# The swap rejection rate r_l of the pair (l, l+1) estimates the integral of the local barrier
+# lambda(beta) over [beta_l, beta_{l+1}], so Lambda(beta_l) = sum_{k<l} r_k is the cumulative
+# barrier and Lambda = sum_l r_l the global communication barrier. With deterministic even-odd
+# swaps (what the engine does) the ladder's round trips per exchange round are
+# 1 / (2 + 2 sum_l r_l / (1 - r_l)), tending to 1 / (2 + 2 Lambda) for many rungs; the rungs
+# are best placed at equal rejection, and about 2 Lambda of them suffice.
 
-    Works on the log-spacings s_l = log(lambda_{l+1} / lambda_l), l >= 1: each gap shrinks
-    where the swap rate is below the mean and widens where it is above,
-    s_l <- s_l * exp(damping * (rate_l - mean rate)), then all gaps are rescaled so the top
-    stays at lambda_max. The pair (0, 1) is left alone: lambda_1 fixes the prior end.
-    """
+#: rungs per unit of the barrier chosen by ``n_temps: auto`` (Syed et al.'s rule of thumb, 2)
+RUNGS_PER_BARRIER = 2.0
+#: the fewest rungs n_temps: auto chooses (lambda_0 = 0, one intermediate, beta = 1 ... and room)
+MIN_AUTO_RUNGS = 4
+#: burn-in sweeps of the first adaptation round; each later round is twice as long
+ADAPT_FIRST_ROUND = 100
+#: rejection rates are floored at this when the cumulative barrier is inverted (a pair that
+#: never rejects still occupies some of the schedule)
+MIN_REJECTION = 1e-3
+
+
+def communication_barrier(rejection: np.ndarray) -> float:
+    """Lambda = sum of the neighbour pairs' swap rejection rates."""
+    return float(np.sum(rejection))
+
+
+def round_trip_rate_ideal(rejection: np.ndarray) -> float:
+    """Round trips per exchange round of deterministic even-odd swaps with these rejection
+    rates (Syed et al. 2022, Theorem 3): 1 / (2 + 2 sum r / (1 - r))."""
+    r = np.clip(np.asarray(rejection, dtype=np.float64), 0.0, 1.0 - 1e-12)
+    return float(1.0 / (2.0 + 2.0 * np.sum(r / (1.0 - r))))
+
+
+def equal_rejection_ladder(lam: np.ndarray, rejection: np.ndarray, n_temps: int | None = None) -> np.ndarray:
+    """The ladder of ``n_temps`` rungs (default: as many as now) spaced evenly in the cumulative
+    barrier measured on ``lam`` (monotone cubic interpolation of beta against it), ends kept."""
+    from scipy.interpolate import PchipInterpolator
+
     lam = np.asarray(lam, dtype=np.float64)
-    if lam.size <= 3:
-        return lam.copy()
-    logs = np.log(lam[1:])
-    gaps = np.diff(logs)
-    rates = np.asarray(swap_rate, dtype=np.float64)[1:]
-    gaps = gaps * np.exp(damping * (rates - rates.mean()))
-    gaps *= (logs[-1] - logs[0]) / gaps.sum()
-    new = np.exp(logs[0] + np.concatenate([[0.0], np.cumsum(gaps)]))
-    new[-1] = lam[-1]
-    return np.concatenate([[0.0], new])
+    n = len(lam) if n_temps is None else n_temps
+    r = np.maximum(np.asarray(rejection, dtype=np.float64), MIN_REJECTION)
+    cum = np.concatenate([[0.0], np.cumsum(r)])
+    beta = lam / lam[-1]
+    new = PchipInterpolator(cum, beta)(np.linspace(0.0, cum[-1], n))
+    new[0], new[-1] = 0.0, 1.0
+    return np.maximum.accumulate(new) * lam[-1]
+
+
+def adapt_points(burn_in: int) -> list[int]:
+    """The sweeps after which the ladder is re-spaced during burn-in: rounds of doubling length
+    (100, 300, 700, 1500, ...), the last one ending before the burn-in does."""
+    points, end, length = [], ADAPT_FIRST_ROUND, ADAPT_FIRST_ROUND
+    while end < burn_in:
+        points.append(end)
+        length *= 2
+        end += length
+    return points
+
+
+def auto_rungs(barrier: float) -> int:
+    """n_temps: auto: about RUNGS_PER_BARRIER x Lambda rungs (at least MIN_AUTO_RUNGS)."""
+    return max(MIN_AUTO_RUNGS, int(math.ceil(RUNGS_PER_BARRIER * barrier)) + 1)
 
 
 def noise_scale_guess(intensity: np.ndarray) -> float:

@@ -147,7 +147,9 @@ def _ladder(plt, v: dict):
     lam = d["lam"]
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     axes[0, 0].bar(np.arange(len(d["swap_rate"])) + 0.5, d["swap_rate"])
-    axes[0, 0].set(xlabel="pair (l, l+1)", ylabel="swap rate", ylim=(0, 1))
+    barrier = s["diagnostics"].get("barrier")
+    axes[0, 0].set(xlabel="pair (l, l+1)", ylabel="swap rate", ylim=(0, 1),
+                   title=f"communication barrier {barrier:.2f}" if barrier is not None else None)
     a = d["acceptance"]
     sampled = np.isfinite(a).any(axis=1)  # the beta = 0 rung draws from the prior: no Metropolis
     acc = np.array([np.mean(row[np.isfinite(row)]) for row in a[sampled]])

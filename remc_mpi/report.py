@@ -50,6 +50,13 @@ def format_summary(s: dict) -> str:
     d = s["diagnostics"]
     lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
                  f"ESS(energy) {d['ess']['energy']:.0f}")
+    if s.get("ladder_choice"):
+        c = s["ladder_choice"]
+        lines.append(f"  n_temps: auto chose {c['n_temps']} rungs from a pilot's communication barrier "
+                     f"{c['pilot_barrier']:.2f} ({c['pilot_rungs']} rungs)")
+    if "barrier" in d:
+        lines.append(f"  communication barrier {d['barrier']:.2f}; round trips per exchange round "
+                     f"{d['round_trip_rate']:.4f} (ideal for these rates {d['round_trip_rate_ideal']:.4f})")
     for w in s.get("warnings", []):
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

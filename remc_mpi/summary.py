@@ -16,7 +16,7 @@ from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
-from remc_mpi.ladder import pair_sums, rung_sums
+from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
 from remc_mpi.likelihood import energies
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
@@ -65,6 +65,7 @@ class RunStats:
     chains: int = 1  # independent ladders (per-rung arrays above are summed over them)
     stop: dict[str, Any] | None = None  # why and at which sweep the run ended (docs/config.md)
     final_state: tuple[dict, dict] | None = None  # the sampler's state at the end: --extend continues it
+    ladder_choice: dict[str, Any] | None = None  # n_temps: auto: the pilot's barrier and the rungs chosen
 
     @classmethod
     def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
@@ -160,7 +161,21 @@ def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: 
         "tau_energy": float(integrated_time(u_slot)), "bootstrap_block": int(est["block"]),
         "tau_mixing": float(est["tau"]),
         "overlap": est["overlap"].tolist(),
+        **barrier_diagnostics(stats),
     }
+
+
+def barrier_diagnostics(stats: RunStats) -> dict[str, Any]:
+    """The communication barrier Lambda of the post-burn-in swaps (ladder.py), the round trips
+    per exchange round and per chain against the ideal for these rejection rates and the
+    many-rung limit 1 / (2 + 2 Lambda)."""
+    rejection = 1.0 - swap_rates(stats)
+    rounds = stats.swap_try[0] + (stats.swap_try[1] if len(stats.swap_try) > 1 else 0)  # all chains' rounds
+    barrier = communication_barrier(rejection)
+    return {"barrier": barrier, "rejection": rejection.tolist(),
+            "round_trip_rate": float(stats.trips.sum() / max(1, rounds)),
+            "round_trip_rate_ideal": round_trip_rate_ideal(rejection),
+            "round_trip_rate_limit": 1.0 / (2.0 + 2.0 * barrier)}
 
 
 def swap_rates(stats: RunStats) -> np.ndarray:
@@ -275,6 +290,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     }
     if stats.stop is not None:
         summary["stop"] = stats.stop
+    if stats.ladder_choice is not None:
+        summary["ladder_choice"] = stats.ladder_choice
     if stats.chains > 1:
         reported = theta if ordered is None else ordered  # R-hat of the parameters as the table reads them
         summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)
@@ -294,7 +311,8 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
         {
             "config": {"yaml": cfg.text},
             "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
-            "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam},
+            "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam,
+                       "barrier": summary["diagnostics"]["barrier"]},
             "diagnostics": {"acceptance": acceptance_rates(stats), "joint_acceptance": stats.joint_rate,
                             "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
                             "overlap": est["overlap"]},

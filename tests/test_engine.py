@@ -183,14 +183,15 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
 
     from remc_mpi.output import output_bytes
 
-    one = run(parse_config(_two_peak_config(tmp_path, "one.h5"), "one.yaml"), MPI.COMM_SELF)[0]
-    three = run(parse_config(_two_peak_config(tmp_path, "three.h5", chains=3), "three.yaml"), MPI.COMM_SELF)[0]
+    one = run(parse_config(_two_peak_config(tmp_path, "one.h5", adapt=False), "one.yaml"), MPI.COMM_SELF)[0]
+    three = run(parse_config(_two_peak_config(tmp_path, "three.h5", chains=3, adapt=False), "three.yaml"),
+                MPI.COMM_SELF)[0]
     with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:
         for name in ("energy", "replica", "theta"):
             np.testing.assert_array_equal(b[f"samples/{name}"][:, :8], a[f"samples/{name}"][:])
         assert b.attrs["chains"] == 3 and b["samples/energy"].shape[1] == 24
         stored = sum(b["samples"][k].id.get_storage_size() for k in b["samples"])
-    cfg3 = parse_config(_two_peak_config(tmp_path, "three.h5", chains=3), "three.yaml")
+    cfg3 = parse_config(_two_peak_config(tmp_path, "three.h5", chains=3, adapt=False), "three.yaml")
     assert stored == output_bytes(cfg3, cfg3.candidates[0])  # the size estimate counts every chain
     with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:
         assert not np.array_equal(b["samples/energy"][:, 8:16], b["samples/energy"][:, :8])  # own streams

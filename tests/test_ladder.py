@@ -1,9 +1,10 @@
-"""Temperature ladders: construction, the automatic beta_1, adaptation toward equal swap rates."""
+"""Temperature ladders: construction, the automatic beta_1, re-spacing at equal rejection, the barrier."""
 
 import numpy as np
 import pytest
 
-from remc_mpi.ladder import adapt_ladder, auto_lambda_min, make_ladder
+from remc_mpi.ladder import (adapt_points, auto_lambda_min, auto_rungs, communication_barrier,
+                             equal_rejection_ladder, make_ladder, round_trip_rate_ideal)
 
 
 def test_geometric_and_linear_ladders():
@@ -24,13 +25,35 @@ def test_auto_lambda_min_from_prior_spread_with_cap():
     assert auto_lambda_min(np.zeros(4), 100.0, 5) == pytest.approx(100.0 / 1.2**3)
 
 
-def test_adaptation_keeps_ends_and_narrows_the_worst_gap():
-    lam = make_ladder(8, 0.01, 100.0)
-    rates = np.array([0.9, 0.6, 0.6, 0.1, 0.6, 0.6, 0.6])  # pair (3, 4) rarely swaps
-    new = adapt_ladder(lam, rates)
-    assert new[0] == 0.0 and new[1] == pytest.approx(lam[1], rel=1e-12) and new[-1] == lam[-1]
-    assert np.all(np.diff(new) > 0)
-    gap = np.log(new[4] / new[3])
-    assert gap < np.log(lam[4] / lam[3])
-    # equal rates: nothing moves
-    np.testing.assert_allclose(adapt_ladder(lam, np.full(7, 0.5)), lam, rtol=1e-12)
+def _rejections(lam, local):
+    """The rejection of each pair of a ladder for a known local barrier lambda(beta): its
+    integral over the pair's gap (Syed et al. 2022), by the trapezoid rule on a fine grid."""
+    beta = lam / lam[-1]
+    out = []
+    for a, b in zip(beta[:-1], beta[1:]):
+        x = np.linspace(a, b, 2001)
+        out.append(np.trapezoid(local(x), x))
+    return np.array(out)
+
+
+def test_equal_rejection_ladder_equalises_a_known_barrier():
+    """A barrier concentrated near beta = 0 (as for spectra: most happens at high temperature):
+    from a geometric ladder's measured rejections, one re-spacing makes them nearly equal and
+    keeps the global barrier."""
+    local = lambda b: 3.0 / np.sqrt(b + 1e-4)  # noqa: E731 - Lambda = 6 (1.0001^0.5 - 0.01) ~ 5.94
+    lam = make_ladder(16, 1e-3, 100.0)
+    r = _rejections(lam, local)
+    new = equal_rejection_ladder(lam, r)
+    assert new[0] == 0.0 and new[-1] == lam[-1] and np.all(np.diff(new) > 0) and len(new) == 16
+    r_new = _rejections(new, local)
+    assert r.max() / r.min() > 3 and r_new.max() / r_new.min() < 1.3
+    assert communication_barrier(r_new) == pytest.approx(communication_barrier(r), rel=1e-6)
+    assert len(equal_rejection_ladder(lam, r, n_temps=auto_rungs(communication_barrier(r)))) == 13
+
+
+def test_round_trip_rate_and_rounds():
+    assert round_trip_rate_ideal(np.zeros(9)) == 0.5  # no rejection: one trip every two rounds
+    r = np.array([0.2, 0.5, 0.3])
+    assert round_trip_rate_ideal(r) == pytest.approx(1 / (2 + 2 * (0.25 + 1.0 + 3 / 7)))
+    assert adapt_points(5000) == [100, 300, 700, 1500, 3100] and adapt_points(100) == []
+    assert auto_rungs(0.2) == 4 and auto_rungs(6.0) == 13

@@ -139,3 +139,28 @@ def test_extend_refuses_what_it_cannot_continue(tmp_path):
     for args, msg in ((["--extend", "100", "--force"], "--force would discard"), (["--extend", "0"], "positive")):
         r = _cli(tmp_path, "run", "c.yaml", "-q", *args)
         assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+# ---- a ladder chosen from its barrier -------------------------------------------------------
+
+def test_n_temps_auto_chooses_the_rungs_from_the_barrier_and_reports_it(tmp_path):
+    import h5py
+
+    from remc_mpi.ladder import auto_rungs
+
+    cfg = parse_config(dict(LINEAR, output=str(tmp_path / "a.h5"), ladder={"n_temps": "auto", "adapt": True},
+                            sampler={"sweeps": 4000, "burn_in": 1500, "thin": 2}), "a.yaml")
+    s = run(cfg, MPI.COMM_SELF)[0]
+    choice, d = s["ladder_choice"], s["diagnostics"]
+    assert choice["n_temps"] == auto_rungs(choice["pilot_barrier"]) == len(s["lambda"])
+    assert 0 < d["barrier"] == pytest.approx(sum(d["rejection"]))
+    # the run's own barrier agrees with the pilot's (same problem, both at equal rejection)
+    assert abs(d["barrier"] - choice["pilot_barrier"]) < 0.3 * choice["pilot_barrier"]
+    assert 0 < d["round_trip_rate"] <= d["round_trip_rate_ideal"] <= 0.5
+    with h5py.File(tmp_path / "a.h5") as h5:
+        assert h5["ladder/barrier"][()] == d["barrier"] and len(h5["ladder/lambda"]) == choice["n_temps"]
+    text = format_summary(s)
+    assert f"n_temps: auto chose {choice['n_temps']} rungs" in text and "communication barrier" in text
+    # extended, it keeps its rungs (from the saved choice, no new pilot)
+    longer = run(cfg, MPI.COMM_SELF, extend=500)[0]
+    assert longer["ladder_choice"] == choice and longer["lambda"] == s["lambda"]

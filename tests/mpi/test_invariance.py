@@ -225,3 +225,15 @@ def test_extend_equals_the_longer_run_on_any_rank_count(comm, shared_dir):
         assert extended["log_evidence"] == longer["log_evidence"] and extended["posterior"] == longer["posterior"]
         assert extended["stop"]["sweep"] == 650 and not list(shared_dir.glob("ext.h5.*"))  # no segments, no checkpoint
     comm.Barrier()
+
+
+def test_n_temps_auto_chooses_the_same_ladder_at_any_rank_count(comm, shared_dir):
+    raw = dict(CLUSTER, ladder={"n_temps": "auto", "adapt": True}, sampler={"sweeps": 500, "burn_in": 300, "thin": 2})
+    world = _run(comm, raw, shared_dir / "auto-world.h5")
+    if comm.Get_rank() == 0:
+        serial = _run(MPI.COMM_SELF, raw, shared_dir / "auto-self.h5")
+        assert world["ladder_choice"] == serial["ladder_choice"] and world["lambda"] == serial["lambda"]
+        a, b = arrays(shared_dir / "auto-world.h5"), arrays(shared_dir / "auto-self.h5")
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    comm.Barrier()
