@@ -195,16 +195,25 @@ def test_independent_ladders_same_at_any_rank_count_and_resume_across(comm, shar
     comm.Barrier()
 
 
+def _world_and_serial(comm, raw, shared_dir, name):
+    """The run on every rank and (rank 0) on one: their summaries, once their arrays are
+    checked equal (None, None elsewhere)."""
+    world = _run(comm, raw, shared_dir / f"{name}-world.h5")
+    if comm.Get_rank() != 0:
+        return None, None
+    serial = _run(MPI.COMM_SELF, raw, shared_dir / f"{name}-self.h5")
+    a, b = arrays(shared_dir / f"{name}-world.h5"), arrays(shared_dir / f"{name}-self.h5")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    return world, serial
+
+
 def test_a_target_error_run_stops_at_the_same_sweep_at_any_rank_count(comm, shared_dir):
     raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2, "target_error": 0.5,
                                  "max_sweeps": 5000, "check_every": 100})
-    world = _run(comm, raw, shared_dir / "target-world.h5")
+    world, serial = _world_and_serial(comm, raw, shared_dir, "target")
     if comm.Get_rank() == 0:
-        serial = _run(MPI.COMM_SELF, raw, shared_dir / "target-self.h5")
         assert world["stop"] == serial["stop"] and world["log_evidence"] == serial["log_evidence"]
-        a, b = arrays(shared_dir / "target-world.h5"), arrays(shared_dir / "target-self.h5")
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
         assert world["stop"]["reason"] == "target_error" and world["log_evidence"]["stderr"] <= 0.5
     comm.Barrier()
 
@@ -229,11 +238,7 @@ def test_extend_equals_the_longer_run_on_any_rank_count(comm, shared_dir):
 
 def test_n_temps_auto_chooses_the_same_ladder_at_any_rank_count(comm, shared_dir):
     raw = dict(CLUSTER, ladder={"n_temps": "auto", "adapt": True}, sampler={"sweeps": 500, "burn_in": 300, "thin": 2})
-    world = _run(comm, raw, shared_dir / "auto-world.h5")
+    world, serial = _world_and_serial(comm, raw, shared_dir, "auto")
     if comm.Get_rank() == 0:
-        serial = _run(MPI.COMM_SELF, raw, shared_dir / "auto-self.h5")
         assert world["ladder_choice"] == serial["ladder_choice"] and world["lambda"] == serial["lambda"]
-        a, b = arrays(shared_dir / "auto-world.h5"), arrays(shared_dir / "auto-self.h5")
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     comm.Barrier()
