@@ -164,3 +164,18 @@ def test_n_temps_auto_chooses_the_rungs_from_the_barrier_and_reports_it(tmp_path
     # extended, it keeps its rungs (from the saved choice, no new pilot)
     longer = run(cfg, MPI.COMM_SELF, extend=500)[0]
     assert longer["ladder_choice"] == choice and longer["lambda"] == s["lambda"]
+
+
+def test_each_candidate_stops_at_its_own_target(tmp_path):
+    """Two candidates side by side: each one's run ends when its own error reaches the target."""
+    raw = dict(LINEAR, output=str(tmp_path / "m.h5"), sampler={"sweeps": 2000, "burn_in": 1000, "thin": 2,
+                                                                "check_every": 500, "target_error": TARGET,
+                                                                "max_sweeps": 60000})
+    raw.pop("model")
+    raw["priors"] = {k: v for k, v in LINEAR["priors"].items() if k != "c2"}  # shared: c0, c1
+    raw["models"] = [{"name": "polynomial", "options": {"degree": 2}, "priors": {"c2": LINEAR["priors"]["c2"]}},
+                     {"name": "polynomial", "options": {"degree": 1}}]
+    summaries = run(parse_config(raw, "m.yaml"), MPI.COMM_SELF)
+    for s in summaries:
+        assert s["stop"]["reason"] == "target_error" and s["log_evidence"]["stderr"] <= TARGET
+    assert len({s["label"] for s in summaries}) == 2
