@@ -26,7 +26,7 @@ TOP_KEYS = {
     "ladder": False, "sampler": False, "seed": False, "output": False, "model_priors": False,
     "checkpoint": False, "progress": False, "order_peaks": False,
 }
-DATA_KEYS = {"file", "synthetic", "window", "normalize"}
+DATA_KEYS = {"file", "synthetic", "window", "normalize", "block"}
 SYNTH_KEYS = {"model", "options", "params", "grid", "noise", "seed"}
 MODEL_KEYS = {"name", "options", "label", "priors"}
 
@@ -261,6 +261,10 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
         ctx.fail("data.normalize", f"must be 'max' or 'area', got {norm!r}")
     if "file" in d:
         path = _resolve(base, ctx.string(d["file"], "data.file"))
+        if path.suffix.lower() == ".vms":
+            return _vamas(ctx, path, d.get("block"), window, norm), None
+        if "block" in d:
+            ctx.fail("data.block", "picks a block of a VAMAS (.vms) file")
         return load_spectrum(path, window, norm), None
     s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
     _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
@@ -277,6 +281,20 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
     seed = ctx.integer(s.get("seed", 0), "data.synthetic.seed")
     energy, y = synthesize(model, truth, np.linspace(lo, hi, n), sigma, seed)
     return prepare(energy, y, f"{ctx.source} (synthetic)", window, norm), truth
+
+
+def _vamas(ctx: Validator, path: Path, block: Any, window, norm) -> Spectrum:
+    """A VAMAS file's block (remc_mpi.vms) as the spectrum to fit."""
+    from remc_mpi.vms import read_block
+
+    if block is not None and not isinstance(block, (str, int)) or isinstance(block, bool):
+        ctx.fail("data.block", f"must be a block's index or its 'species transition' label, got {block!r}")
+    if not path.is_file():
+        raise InputError("file does not exist", str(path))
+    energy, counts, how = read_block(path, block, ctx.source)
+    spectrum = prepare(energy, counts, str(path), window, norm)
+    spectrum.note = f"{path.name}" + (f" block {block!r}" if block is not None else "") + f": {how}"
+    return spectrum
 
 
 def synthesize(model: Model, params: dict[str, float], energy: np.ndarray, sigma: float = 0.0,

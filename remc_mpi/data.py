@@ -25,6 +25,8 @@ class Spectrum:
     energy: np.ndarray
     intensity: np.ndarray
     source: str = "<memory>"
+    #: how the file's axes were read (a VAMAS block's energy conversion), shown in the summary
+    note: str = ""
 
     @property
     def n(self) -> int:

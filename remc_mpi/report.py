@@ -19,6 +19,8 @@ def format_summary(s: dict) -> str:
              f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
              f"({s['log_evidence']['method']}; {s['diagnostics']['round_trips']} round trips),  "
              f"F = {s['free_energy']:.4f}"]
+    if s.get("data_note"):
+        lines.append(f"  data: {s['data_note']}")
     for name, e in s["estimators"].items():
         lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
     stop = s.get("stop") or {}

@@ -287,6 +287,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         "warnings": run_warnings(estimators, cfg.noise.estimate, est["overlap"], swap_rates(stats), stats.trips, ess),
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
         "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
+        "data_note": cfg.data.note,
     }
     if stats.stop is not None:
         summary["stop"] = stats.stop
