@@ -18,6 +18,7 @@ import yaml
 
 from remc_mpi.data import Spectrum, load_spectrum, prepare
 from remc_mpi.errors import InputError, did_you_mean
+from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
 from remc_mpi.priors import Prior, PriorSet, check_prior
 
@@ -86,6 +87,8 @@ class NoiseSpec:
     sigma: float | None = None
     estimate: bool = False
     b_max: float | None = None
+    #: gaussian (sigma or estimate) or poisson (the data are counts: remc_mpi.likelihood)
+    model: str = "gaussian"
 
 
 @dataclass
@@ -375,6 +378,14 @@ def _candidates(ctx: Validator, cfg: dict) -> list[Candidate]:
 
 def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
     noise_raw = ctx.mapping(cfg["noise"], "noise", NOISE_KEYS)
+    model = noise_raw.get("model", "gaussian")
+    if model not in LIKELIHOOD_CODES:
+        ctx.fail("noise.model", f"must be one of {', '.join(LIKELIHOOD_CODES)}, got {model!r}")
+    if model == "poisson":
+        extra = [k for k in ("sigma", "estimate", "b_max") if k in noise_raw]
+        if extra:
+            ctx.fail(f"noise.{extra[0]}", "counts have no noise level to give or estimate (noise.model: poisson)")
+        return NoiseSpec(model="poisson")
     estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
     if estimate == ("sigma" in noise_raw):
         ctx.fail("noise", "give exactly one of 'sigma' or 'estimate: true'")
@@ -478,6 +489,8 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     progress = ctx.boolean(cfg.get("progress", True), "progress")
     order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
+    if noise.model == "poisson" and (np.any(data.intensity < 0) or not np.all(np.isfinite(data.intensity))):
+        ctx.fail("noise.model", f"poisson needs counts, but {data.source} has negative intensities")
     if text is None:
         text = yaml.safe_dump(raw, sort_keys=False)
     return RunConfig(source, text, data, candidates, noise, ladder, sampler, seed, output, model_priors,

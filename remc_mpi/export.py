@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from remc_mpi.likelihood import evidence_constant
 from remc_mpi.output import ResultsFile
 from remc_mpi.safeio import METADATA_SLACK, output_error, reserve
 
@@ -36,7 +37,11 @@ def to_inference_data(path: str | Path):
         x, y = rf.data()
     n = s["n_data"]
     posterior = {name: theta[:, :, j] for j, name in enumerate(s["param_names"]) if not s["posterior"][name]["fixed"]}
-    stats = {"mse": energy, "lp": -n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi))}
+    if s["sigma"] is None:  # Poisson counts: log P(D | theta) = -U - sum log d!
+        lp = -n * energy + evidence_constant("poisson", n, 1.0, y)
+    else:
+        lp = -n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi))
+    stats = {"mse": energy, "lp": lp}
     attrs = {"model": s["label"], "peaks_ordered_by_position": int(bool(s.get("peaks_ordered"))), "log_evidence": s["log_evidence"]["value"],
              "log_evidence_stderr": s["log_evidence"]["stderr"], "source": str(path), "inference_library": "remc_mpi"}
     idata = az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"intensity": y},

@@ -126,7 +126,9 @@ def noise_scale_guess(intensity: np.ndarray) -> float:
 def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float]:
     """(lambda (L,), lambda_max): lambda = beta b0 (known noise) or b itself (estimation)."""
     spec = cfg.ladder
-    if cfg.noise.estimate:
+    if cfg.noise.model == "poisson":
+        lam_max = 1.0  # counts: the likelihood is exp(-U) itself
+    elif cfg.noise.estimate:
         lam_max = cfg.noise.b_max or NOISE_B_MAX_FACTOR * noise_scale_guess(cfg.data.intensity)
     else:
         lam_max = 1.0 / cfg.noise.sigma**2
@@ -138,7 +140,7 @@ def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float
     else:
         rng = ladder_generator(cfg.seed)
         draws = np.array([cand.priors.sample(rng) for _ in range(PROBE_DRAWS)])
-        u = energies(cand.model.spectrum(draws, cfg.data.energy), cfg.data.intensity)
+        u = energies(cand.model.spectrum(draws, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
         lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
     return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max
 

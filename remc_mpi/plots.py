@@ -70,7 +70,11 @@ def _fit(plt, v: dict):
         v["s"], v["d"], v["model"], v["names"], v["theta_map"], v["x"], v["y"], v["n_band"])
     rng = np.random.default_rng(0)
     pick = d["theta"][rng.integers(0, len(d["theta"]), min(n_band, len(d["theta"])))]
-    pred = model.spectrum(pick, x) + rng.normal(0.0, s["sigma"], (len(pick), x.size))
+    mean = model.spectrum(pick, x)
+    if s["sigma"] is None:  # Poisson counts
+        pred = rng.poisson(np.clip(mean, 0.0, None)).astype(float)
+    else:
+        pred = mean + rng.normal(0.0, s["sigma"], (len(pick), x.size))
     lo, hi = np.quantile(pred, [0.025, 0.975], axis=0)
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.fill_between(x, lo, hi, color="C0", alpha=0.25, label="95% posterior predictive")

@@ -14,7 +14,8 @@ from remc_mpi.selection import format_table, select
 
 def format_summary(s: dict) -> str:
     """The text report of one run (what ``analyze`` prints)."""
-    lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, sigma = {s['sigma']:.6g}"
+    noise = "Poisson counts" if s.get("sigma") is None else f"sigma = {s['sigma']:.6g}"
+    lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, {noise}"
              + ("  [noise estimated]" if "noise" in s else ""),
              f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "
              f"({s['log_evidence']['method']}; {s['diagnostics']['round_trips']} round trips),  "

@@ -40,10 +40,10 @@ class SlotBlock:
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
-                 joint: bool = True, component: bool = True, rungs: int | None = None):
+                 joint: bool = True, component: bool = True, rungs: int | None = None, likelihood: str = "gaussian"):
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
-        self.km = km = kernel_model(model, energy)
+        self.km = km = kernel_model(model, energy, likelihood)
         kp = kernel_priors(priors)
         self.model_arrays = (km.ispec, km.fspec, km.stage, km.peak, km.basis, km.energy, self.data)
         self.prior_arrays = (kp.form, kp.args, kp.const, kp.free)

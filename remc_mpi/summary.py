@@ -17,7 +17,7 @@ from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
 from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
-from remc_mpi.likelihood import energies
+from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
 from remc_mpi.output import ResultsFile
@@ -86,10 +86,10 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
     the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
     n_data = cfg.data.n
     if not cfg.noise.estimate:
-        const = 0.5 * n_data * math.log(lam_max / (2.0 * math.pi))
+        const = evidence_constant(cfg.noise.model, n_data, lam_max, cfg.data.intensity)
         estimators = {name: {"value": float(const + v[-1]), "stderr": float(est["stderr"][name][-1])}
                       for name, v in est["log_z"].items()}
-        return estimators, len(lam) - 1, float(cfg.noise.sigma), None
+        return estimators, len(lam) - 1, cfg.noise.sigma, None
     b_hat = float(est["extra"][0])
     b_boot = est["extra_boot"][:, 0]
     primary = est["log_z"][PRIMARY]
@@ -117,7 +117,7 @@ def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.nda
     """The posterior table (with the MAP among the samples) and the ESS of every free
     parameter and of the energy, from the reported rung's samples."""
     model, priors = cand.model, cand.priors
-    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity)
+    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
     map_theta = theta[int(np.argmax(-lam_slot * u + priors.logpdf(theta)))]
     ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
     ess["energy"] = effective_sample_size(u_slot)
@@ -238,7 +238,7 @@ def chains_summary(cfg: RunConfig, stats: RunStats, est: dict, slot: int, theta:
     if cfg.noise.estimate:
         values = [float(-free_energy_curve(stats.lam[slot], v, cfg.data.n)) for v in per_chain]
     else:
-        const = 0.5 * cfg.data.n * math.log(stats.lam_max / (2.0 * math.pi))
+        const = evidence_constant(cfg.noise.model, cfg.data.n, stats.lam_max, cfg.data.intensity)
         values = [float(const + v) for v in per_chain]
     between, within = float(est["between"][PRIMARY][slot]), float(est["within"][PRIMARY][slot])
     draws = theta.reshape(m, -1, theta.shape[1])

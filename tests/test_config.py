@@ -187,3 +187,22 @@ def test_mutated_data_files_exit_2_with_one_line_or_succeed(linear_case, capsys,
     assert rc in (0, 2), out.err
     if rc == 2:
         assert out.err.count("\n") == 1 and "data.csv" in out.err, out.err
+
+
+@pytest.mark.parametrize("noise,match", [({"model": "student"}, "noise.model: must be one of gaussian, poisson"),
+                                         ({"model": "poisson", "sigma": 1.0}, "noise.sigma: counts have no noise"),
+                                         ({"model": "poisson", "estimate": True}, "noise.estimate: counts have no")])
+def test_bad_likelihood_settings_are_one_line(noise, match):
+    raw = copy.deepcopy(BASE)
+    raw["noise"] = noise
+    with pytest.raises(InputError, match=match):
+        parse_config(raw, "c.yaml")
+
+
+def test_poisson_refuses_negative_intensities():
+    raw = {"data": {"synthetic": {"model": "polynomial", "options": {"degree": 1}, "params": {"c0": -1.0, "c1": 0.5},
+                                  "grid": [-1.0, 1.0, 20]}},
+           "model": {"name": "polynomial", "options": {"degree": 1}}, "noise": {"model": "poisson"},
+           "priors": {"c0": {"normal": [0, 1]}, "c1": {"normal": [0, 1]}}}
+    with pytest.raises(InputError, match="noise.model: poisson needs counts"):
+        parse_config(raw, "c.yaml")

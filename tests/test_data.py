@@ -149,8 +149,8 @@ def test_bad_vamas_input_exits_2_with_one_line(tmp_path):
 
 def test_the_ce3d_example_runs_end_to_end_from_its_vamas_file(tmp_path):
     """examples/ce3d: the script writes the VAMAS file, the example's config reads it (block
-    'Ce 3d', kinetic -> binding energy), and run, analyze and plot go through on it (shortened
-    here: one candidate, a few hundred sweeps, the noise level given)."""
+    'Ce 3d', kinetic -> binding energy), and run (Poisson counts), analyze and plot go through
+    on it (shortened here: one candidate, a few hundred sweeps)."""
     import importlib.util
     import subprocess
     import sys
@@ -170,8 +170,7 @@ def test_the_ce3d_example_runs_end_to_end_from_its_vamas_file(tmp_path):
     data = parse_config(cfg, "ce3d.yaml", base=tmp_path).data
     np.testing.assert_allclose(data.energy, binding, atol=1e-9)  # eV: the kinetic round trip's rounding
     np.testing.assert_array_equal(data.intensity, counts)
-    cfg.update(models=cfg["models"][:1], noise={"sigma": 40.0}, ladder={"n_temps": 8},
-               sampler={"sweeps": 400, "burn_in": 200})
+    cfg.update(models=cfg["models"][:1], ladder={"n_temps": 8}, sampler={"sweeps": 400, "burn_in": 200})
     (tmp_path / "short.yaml").write_text(yaml.safe_dump(cfg))
     run = lambda *a: subprocess.run([sys.executable, "-m", "remc_mpi", *a], cwd=tmp_path,  # noqa: E731
                                     capture_output=True, text=True, timeout=300)

@@ -235,3 +235,44 @@ def test_independent_ladders_reach_export_plots_and_campaigns(tmp_path):
 def test_chains_must_be_a_positive_integer(tmp_path):
     with pytest.raises(InputError, match="ladder.chains"):
         parse_config(_two_peak_config(tmp_path, "x.h5", chains=0), "bad.yaml")
+
+
+def test_poisson_counts_evidence_against_the_conjugate_closed_form(tmp_path):
+    """Counts d_i ~ Poisson(a g_i) of one line of fixed shape g with a Gamma(alpha, rate beta)
+    prior on its height a: the evidence is sum d log g - sum log d! + alpha log beta
+    - lnGamma(alpha) + lnGamma(alpha + D) - (alpha + D) log(beta + G), D = sum d, G = sum g."""
+    from scipy.special import gammaln
+
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.likelihood import energies
+
+    x = np.linspace(-3.0, 3.0, 60)
+    g = np.exp(-0.5 * 2.0 * x**2)
+    d = np.random.default_rng(8).poisson(50.0 * g).astype(float)
+    write_spectrum(tmp_path / "counts.csv", x, d)
+    alpha, beta = 2.0, 0.02
+    D, G = d.sum(), g.sum()
+    exact = (np.sum(d * np.log(g)) - np.sum(gammaln(d + 1)) + alpha * np.log(beta) - gammaln(alpha)
+             + gammaln(alpha + D) - (alpha + D) * np.log(beta + G))
+    raw = {"data": {"file": str(tmp_path / "counts.csv")}, "model": {"name": "gauss_peaks", "options": {"n_peaks": 1}},
+           "noise": {"model": "poisson"},
+           "priors": {"a1": {"gamma": [alpha, beta]}, "mu1": {"fixed": 0.0}, "b1": {"fixed": 2.0}},
+           "ladder": {"n_temps": 12}, "sampler": {"sweeps": 8000, "burn_in": 1000, "thin": 2}, "seed": 3,
+           "progress": False, "output": str(tmp_path / "p.h5")}
+    s = run(parse_config(raw, "p.yaml"), MPI.COMM_SELF)[0]
+    for name, e in s["estimators"].items():
+        if name != "ti":
+            assert abs(e["value"] - exact) < 3 * e["stderr"], (name, e, exact)
+    post = s["posterior"]["a1"]  # the posterior is Gamma(alpha + D, beta + G)
+    assert post["mean"] == pytest.approx((alpha + D) / (beta + G), rel=3 * post["sd"] / post["mean"])
+    assert s["sigma"] is None and "Poisson counts" in __import__("remc_mpi.report", fromlist=["x"]).format_summary(s)
+    # the compiled energy is the numpy one
+    from remc_mpi.kernels.spectra import kernel_model, spectra
+    from remc_mpi.models import get_model
+
+    m = get_model("gauss_peaks", n_peaks=1)
+    th = np.array([[40.0, 0.0, 2.0], [55.0, 0.1, 2.5], [-1.0, 0.0, 2.0]])
+    _, u = spectra(kernel_model(m, x, "poisson"), th, d)
+    ref = energies(m.spectrum(th, x), d, "poisson")
+    np.testing.assert_allclose(u[:2], ref[:2], rtol=1e-12)
+    assert u[2] == ref[2] == np.inf  # a negative expectation where counts were seen

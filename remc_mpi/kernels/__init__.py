@@ -33,8 +33,8 @@ def _sources_digest() -> str:
 
 
 #: modules outside kernels/ and moves/ whose values the compiled code bakes in as constants
-#: (the prior forms' codes, the line shapes' codes and coefficients)
-BAKED_IN = ("priors.py", "models/lineshapes.py")
+#: (the prior forms' codes, the line shapes' codes and coefficients, the likelihoods' codes)
+BAKED_IN = ("priors.py", "models/lineshapes.py", "likelihood.py")
 
 
 _PACKAGE = Path(__file__).resolve().parents[1]

@@ -34,6 +34,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
+from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM
 
 # stages (see module docstring)
@@ -48,7 +49,8 @@ TCH_E1, TCH_E2, TCH_E3 = TCH_ETA
 _LN2 = math.log(2.0)
 # slots of the integer spec vector
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
- I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, N_ISPEC) = range(20)
+ I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, N_ISPEC) = range(21)
+LIK_POISSON = LIKELIHOOD_CODES["poisson"]
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
 
 #: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
@@ -76,8 +78,15 @@ class KernelModel:
         return self.energy.size
 
 
-def kernel_model(model, energy: np.ndarray) -> KernelModel:
-    """Flatten ``model`` on ``energy`` for the kernels (from the model's own declarations)."""
+def kernel_model(model, energy: np.ndarray, likelihood: str = "gaussian") -> KernelModel:
+    """Flatten ``model`` on ``energy`` for the kernels (from the model's own declarations), with
+    the energy of ``likelihood`` (remc_mpi.likelihood)."""
+    km = _kernel_model(model, energy)
+    km.ispec[I_LIKELIHOOD] = LIKELIHOOD_CODES[likelihood]
+    return km
+
+
+def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     from remc_mpi.models.polynomial import PolynomialModel
 
     energy = np.ascontiguousarray(energy, dtype=np.float64)
@@ -359,11 +368,7 @@ def output_energy(theta, ispec, basis, x, data, S, y):
             c = theta[k]
             for i in range(n):
                 y[i] += c * basis[k, i]
-        u = 0.0
-        for i in range(n):
-            r = y[i] - data[i]
-            u += r * r
-        return 0.5 * u
+        return residual_energy(ispec[I_LIKELIHOOD], y, data)
     i_scale, i_sh, i_c, i_sl = ispec[I_SCALE], ispec[I_SHIRLEY], ispec[I_CONST], ispec[I_SLOPE]
     scale = theta[i_scale] if i_scale >= 0 else 1.0
     bs = theta[i_sh] if i_sh >= 0 else 0.0
@@ -385,9 +390,33 @@ def output_energy(theta, ispec, basis, x, data, S, y):
         if i_sl >= 0:
             yi += b1 * x[i]
         y[i] = yi
-        r = yi - data[i]
-        u += r * r
-    return 0.5 * u
+        if ispec[I_LIKELIHOOD] == LIK_POISSON:
+            u += _poisson_term(yi, data[i])
+        else:
+            r = yi - data[i]
+            u += r * r
+    return u if ispec[I_LIKELIHOOD] == LIK_POISSON else 0.5 * u
+
+
+@jit
+def _poisson_term(mu, d):
+    """mu - d log mu (remc_mpi.likelihood), +inf for a non-positive mu where counts were seen."""
+    if d > 0.0:
+        return mu - d * math.log(mu) if mu > 0.0 else math.inf
+    return mu
+
+
+@jit
+def residual_energy(likelihood, y, data):
+    """U of a written spectrum y against the data (remc_mpi.likelihood)."""
+    u = 0.0
+    for i in range(y.size):
+        if likelihood == LIK_POISSON:
+            u += _poisson_term(y[i], data[i])
+        else:
+            r = y[i] - data[i]
+            u += r * r
+    return u if likelihood == LIK_POISSON else 0.5 * u
 
 
 @jit
