@@ -52,9 +52,10 @@ class CandidateRun:
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
-                 extend: tuple[int | None, bool] | None = None):
+                 extend: tuple[int | None, bool] | None = None, ladder_info: dict | None = None):
         """``extend`` = (end sweep or None for the config's cap, whether the target applies):
-        continue the finished run in ``out_path`` from its final state."""
+        continue the finished run in ``out_path`` from its final state. ``ladder_info``: how
+        n_temps: auto chose the rungs (kept in checkpoints and the summary)."""
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
@@ -76,7 +77,7 @@ class CandidateRun:
         self.trips = np.zeros(n_slots, dtype=np.int64)
         self.start = self.n_exchange = n_segments = 0
         self.digest = checkpoint.config_digest(cfg, cand)
-        self.ladder_info: dict | None = None  # how n_temps: auto chose the rungs
+        self.ladder_info = ladder_info
         self.end, self.target_error = sp.cap, sp.target_error
         self.adapt_at = set(adapt_points(sp.burn_in))  # the ladder's re-spacing rounds (ladder.adapt)
         if extend is not None:
@@ -171,7 +172,7 @@ class CandidateRun:
         block.sweep(adapt=burn and sp.adapt_steps)
         if (sweep + 1) % sp.exchange_interval == 0:
             u = self.uniforms.get(self.n_exchange)
-            lows, ok = lc.exchange(block, block.lam_slots, u, self.n_exchange % 2)
+            lows, ok = lc.exchange(block, u, self.n_exchange % 2)
             self.swap_try[lows] += 1
             self.swap_ok[lows] += ok
             self.n_exchange += 1
@@ -411,9 +412,8 @@ def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progres
     ladder_info = None
     if cfg.ladder.auto:
         cfg, ladder_info = auto_ladder(cfg, cand, comm, out_path, resume or extend is not None)
-    candidate = CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat, extend)
-    candidate.ladder_info = ladder_info
-    return candidate.run()
+    return CandidateRun(cfg, cand, comm, out_path, progress, resume, hdf5, signals, heartbeat, extend,
+                        ladder_info).run()
 
 
 def _lor():

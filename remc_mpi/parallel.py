@@ -80,11 +80,11 @@ class LadderComm:
         self.blocks = partition(n_slots, self.size)
         self.lo, self.hi = self.blocks[self.rank]
 
-    def exchange(self, block: SlotBlock, lam: np.ndarray, uniforms: np.ndarray,
-                 parity: int) -> tuple[np.ndarray, np.ndarray]:
+    def exchange(self, block: SlotBlock, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """Attempt every pair (s, s+1) of one chain whose rung has this parity; return the lower
         slots s of the pairs this rank owns the lower slot of, and whether each was accepted."""
-        lows, ok = block.exchange_local(lam, uniforms, parity)
+        lam = block.lam_slots  # every slot's lambda
+        lows, ok = block.exchange_local(uniforms, parity)
         lo, hi = self.lo, self.hi
         right = hi < self.n_slots and pair_tried(hi - 1, self.rungs, parity)
         left = lo > 0 and pair_tried(lo - 1, self.rungs, parity)

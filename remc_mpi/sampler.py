@@ -193,11 +193,11 @@ class SlotBlock:
             dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
             pos += dst.size
 
-    def exchange_local(self, lam: np.ndarray, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
+    def exchange_local(self, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """Attempt the pairs (s, s+1) inside this block of one chain whose rung has this parity,
         all at once (one compiled call); return their lower slots s and whether each was
         accepted. Uniforms are indexed by the pair's lower slot s."""
-        return exchange_block(self.lo, self.rungs, parity, lam, uniforms, *self._travelling())
+        return exchange_block(self.lo, self.rungs, parity, self.lam_slots, uniforms, *self._travelling())
 
     def mark_ends(self) -> np.ndarray:
         """Update the direction labels at the ends of every chain's ladder; return the replicas
@@ -264,4 +264,4 @@ def warm_up() -> None:
     lam = np.array([0.0, 1.0])
     block = SlotBlock(model, priors, x, x, lam, 0, 2, 0)
     block.sweep(adapt=True)
-    block.exchange_local(lam, np.array([0.5]), 0)
+    block.exchange_local(np.array([0.5]), 0)

@@ -80,15 +80,22 @@ class RunStats:
                    chains)
 
 
+def log_evidence_at(cfg: RunConfig, lam: float, lam_max: float, log_z: float) -> float:
+    """The log evidence from log Z at the reported lambda: the likelihood's constant added
+    (known noise, counts), or in noise mode -F(b) at b = lambda (docs/free_energy.md)."""
+    if cfg.noise.estimate:
+        return float(-free_energy_curve(lam, log_z, cfg.data.n))
+    return float(evidence_constant(cfg.noise.model, cfg.data.n, lam_max, cfg.data.intensity) + log_z)
+
+
 def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
              est: dict) -> tuple[dict, int, float, dict | None]:
     """Every estimator's log evidence with its error, the rung whose posterior is reported,
     the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
     n_data = cfg.data.n
     if not cfg.noise.estimate:
-        const = evidence_constant(cfg.noise.model, n_data, lam_max, cfg.data.intensity)
-        estimators = {name: {"value": float(const + v[-1]), "stderr": float(est["stderr"][name][-1])}
-                      for name, v in est["log_z"].items()}
+        estimators = {name: {"value": log_evidence_at(cfg, lam[-1], lam_max, v[-1]),
+                             "stderr": float(est["stderr"][name][-1])} for name, v in est["log_z"].items()}
         return estimators, len(lam) - 1, cfg.noise.sigma, None
     b_hat = float(est["extra"][0])
     b_boot = est["extra_boot"][:, 0]
@@ -105,10 +112,10 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
                        "stderr": est["stderr"][PRIMARY][1:].tolist()}}
     slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
     # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
-    estimators = {name: {"value": float(-free_energy_curve(lam[slot], v[slot], n_data)),
+    estimators = {name: {"value": log_evidence_at(cfg, lam[slot], lam_max, v[slot]),
                          "stderr": float(est["stderr"][name][slot]), "b": float(lam[slot])}
                   for name, v in est["log_z"].items()}
-    estimators[PRIMARY] = {"value": float(-free_energy_curve(b_hat, log_z_hat, n_data)),
+    estimators[PRIMARY] = {"value": log_evidence_at(cfg, b_hat, lam_max, log_z_hat),
                            "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
     return estimators, slot, sigma, noise
 
@@ -234,12 +241,7 @@ def chains_summary(cfg: RunConfig, stats: RunStats, est: dict, slot: int, theta:
     """Independent ladders: each one's log evidence, the between- and within-ladder errors of
     their mean and their ratio, the R-hat of every free parameter (docs/free_energy.md)."""
     m = stats.chains
-    per_chain = est["chain_log_z"][PRIMARY][:, slot]
-    if cfg.noise.estimate:
-        values = [float(-free_energy_curve(stats.lam[slot], v, cfg.data.n)) for v in per_chain]
-    else:
-        const = evidence_constant(cfg.noise.model, cfg.data.n, stats.lam_max, cfg.data.intensity)
-        values = [float(const + v) for v in per_chain]
+    values = [log_evidence_at(cfg, stats.lam[slot], stats.lam_max, v) for v in est["chain_log_z"][PRIMARY][:, slot]]
     between, within = float(est["between"][PRIMARY][slot]), float(est["within"][PRIMARY][slot])
     draws = theta.reshape(m, -1, theta.shape[1])
     return {"count": m, "log_evidence": values, "between_stderr": between, "within_stderr": within,

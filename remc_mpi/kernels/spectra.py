@@ -390,20 +390,27 @@ def output_energy(theta, ispec, basis, x, data, S, y):
         if i_sl >= 0:
             yi += b1 * x[i]
         y[i] = yi
-        if ispec[I_LIKELIHOOD] == LIK_POISSON:
-            u += _poisson_term(yi, data[i])
-        else:
-            r = yi - data[i]
-            u += r * r
-    return u if ispec[I_LIKELIHOOD] == LIK_POISSON else 0.5 * u
+        u += energy_term(ispec[I_LIKELIHOOD], yi, data[i])
+    return energy_total(ispec[I_LIKELIHOOD], u)
 
 
 @jit
-def _poisson_term(mu, d):
-    """mu - d log mu (remc_mpi.likelihood), +inf for a non-positive mu where counts were seen."""
-    if d > 0.0:
-        return mu - d * math.log(mu) if mu > 0.0 else math.inf
-    return mu
+def energy_term(likelihood, mu, d):
+    """One point's share of U (remc_mpi.likelihood): (mu - d)^2 for Gaussian noise (halved in
+    :func:`energy_total`), mu - d log mu for counts (+inf for a non-positive mu where counts
+    were seen)."""
+    if likelihood == LIK_POISSON:
+        if d > 0.0:
+            return mu - d * math.log(mu) if mu > 0.0 else math.inf
+        return mu
+    r = mu - d
+    return r * r
+
+
+@jit
+def energy_total(likelihood, u):
+    """U from the sum of :func:`energy_term`."""
+    return u if likelihood == LIK_POISSON else 0.5 * u
 
 
 @jit
@@ -411,12 +418,8 @@ def residual_energy(likelihood, y, data):
     """U of a written spectrum y against the data (remc_mpi.likelihood)."""
     u = 0.0
     for i in range(y.size):
-        if likelihood == LIK_POISSON:
-            u += _poisson_term(y[i], data[i])
-        else:
-            r = y[i] - data[i]
-            u += r * r
-    return u if likelihood == LIK_POISSON else 0.5 * u
+        u += energy_term(likelihood, y[i], data[i])
+    return energy_total(likelihood, u)
 
 
 @jit
