@@ -21,7 +21,7 @@ import socket
 import time
 from pathlib import Path
 
-from remc_mpi.errors import InputError
+from remc_mpi.errors import InputError, OutputError
 
 #: seconds between the holder's refreshes of its lock's modification time
 HEARTBEAT_S = 60.0
@@ -114,9 +114,10 @@ class OutputLocks:
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(json.dumps(_me()))
-        except OSError as err:  # a full disk or quota, met before any work
+        except OSError as err:  # a full disk or quota, met before any work: a fault (exit 1), not bad input
             path.unlink(missing_ok=True)
-            raise InputError(f"cannot write the lock {path} ({err.strerror})", self.source, "output") from None
+            # acquired inside on_root, which raises it on every rank alike
+            raise OutputError(path, err, "nothing was written; make space and run again", collective=True) from None
         return True
 
     def refresh(self) -> None:

@@ -84,8 +84,7 @@ def test_unwritable_output_folder_is_reported(linear_case, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_minimal_spec_config_validates(tmp_path):
-    """The README's minimal config, as written (with a generated ceo2.csv)."""
+def _ceo2_csv(tmp_path):
     from remc_mpi.config import synthesize
     from remc_mpi.data import write_spectrum
     from remc_mpi.models import get_model
@@ -94,12 +93,53 @@ def test_minimal_spec_config_validates(tmp_path):
     e, y = synthesize(m, dict(delta=1.6, v=0.76, uff=10.5, ufc=12.5, gamma=0.7, shift=0.0, amp=1.0),
                       np.linspace(-8, 14, 100), 0.01, 1)
     write_spectrum(tmp_path / "ceo2.csv", e, y)
+
+
+#: the minimal file of the project's contract (a fixed-length run), exactly as written there
+MINIMAL = """
+data:
+  file: ceo2.csv
+model:
+  name: cluster3
+  options: {nf: 14}
+noise:
+  sigma: 0.01
+priors:
+  delta: {uniform: [-5.0, 15.0]}
+  v:     {uniform: [0.1, 2.0]}
+  uff:   {uniform: [5.0, 15.0]}
+  ufc:   {uniform: [5.0, 20.0]}
+  gamma: {uniform: [0.1, 2.0]}
+  shift: {uniform: [-3.0, 3.0]}
+  amp:   {fixed: 1.0}
+ladder:
+  n_temps: 32
+sampler:
+  sweeps: 20000
+  burn_in: 5000
+seed: 1
+output: ceo2-cluster3.h5
+"""
+
+
+def test_minimal_spec_config_validates(tmp_path):
+    """The contract's minimal file, as written (with a generated ceo2.csv)."""
+    _ceo2_csv(tmp_path)
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.candidates[0].priors.free.tolist() == [True] * 6 + [False]
+    assert cfg.ladder.n_temps == 32 and cfg.seed == 1
+    assert cfg.sampler.sweeps == 20000 and cfg.sampler.burn_in == 5000 and cfg.sampler.target_error is None
+
+
+def test_the_readme_minimal_config_validates(tmp_path):
+    """The README's minimal config, read from the README itself: the same file sized by a target."""
     import re
     from pathlib import Path
 
+    _ceo2_csv(tmp_path)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    spec = re.search(r"The minimal config:\n\n```yaml\n(.*?)```", readme, re.S).group(1)
-    cfg = load_config(write(tmp_path, spec))
+    text = re.search(r"The minimal config:\n\n```yaml\n(.*?)```", readme, re.S).group(1)
+    cfg = load_config(write(tmp_path, text))
     assert cfg.candidates[0].priors.free.tolist() == [True] * 6 + [False]
     assert cfg.ladder.n_temps == 32 and cfg.seed == 1
     assert cfg.sampler.target_error == 0.05 and cfg.sampler.cap == 200000  # it sizes itself

@@ -175,3 +175,15 @@ def test_campaign_and_collect_on_a_full_disk(disk, tmp_path):
         if (task / "config.yaml").exists():  # a task folder that claims to be complete is
             yaml.safe_load((task / "config.yaml").read_text())
             assert (task / "point.json").exists()
+
+
+def test_a_disk_full_before_the_run_starts_is_a_fault_not_bad_input(disk, tmp_path):
+    """The first write of a run is its output lock: on a full disk that is exit 1 (a fault),
+    one line, nothing left behind."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output=str(disk / "out.h5"))))
+    fill(disk)
+    r = cli("run", "c.yaml", "-q", cwd=tmp_path)
+    lines = error_lines(r.stderr)
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"remc-mpi: error: cannot write {disk}/out.h5.lock: No space left on device")
+    assert sorted(p.name for p in disk.iterdir()) == ["ballast"]
