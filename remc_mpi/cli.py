@@ -244,6 +244,20 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_blocks(args) -> int:
+    from remc_mpi.instruments import describe, read_regions
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError("file does not exist", str(path))
+    fmt, regions = read_regions(path)
+    print(f"{path}: {fmt.description}, {len(regions)} block{'s' if len(regions) != 1 else ''} "
+          "(binding energy = source - kinetic; docs/config.md, 'data')")
+    for line in describe(regions):
+        print(line)
+    return 0
+
+
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
     from remc_mpi.output import output_bytes, output_paths, space_warning
@@ -336,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("collect", help="one table (CSV, HDF5) and the phase diagram of a campaign folder")
     co.add_argument("folder")
     co.set_defaults(func=cmd_collect)
+
+    b = sub.add_parser("blocks", help="list the blocks (regions) of an instrument file: index, label, binding "
+                                      "energy range, points, unit, scans, dwell")
+    b.add_argument("file")
+    b.set_defaults(func=cmd_blocks)
 
     v = sub.add_parser("validate", help="check a config and its data without running")
     v.add_argument("config")

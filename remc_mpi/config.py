@@ -27,7 +27,8 @@ TOP_KEYS = {
     "ladder": False, "sampler": False, "seed": False, "output": False, "model_priors": False,
     "checkpoint": False, "progress": False, "order_peaks": False,
 }
-DATA_KEYS = {"file", "synthetic", "window", "normalize", "block"}
+DATA_KEYS = {"file", "synthetic", "window", "normalize", "block", "work_function", "charge_reference"}
+CHARGE_KEYS = {"line", "at", "shift"}
 SYNTH_KEYS = {"model", "options", "params", "grid", "noise", "seed"}
 MODEL_KEYS = {"name", "options", "label", "priors"}
 
@@ -264,11 +265,17 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
         ctx.fail("data.normalize", f"must be 'max' or 'area', got {norm!r}")
     if "file" in d:
         path = _resolve(base, ctx.string(d["file"], "data.file"))
-        if path.suffix.lower() == ".vms":
-            return _vamas(ctx, path, d.get("block"), window, norm), None
-        if "block" in d:
-            ctx.fail("data.block", "picks a block of a VAMAS (.vms) file")
-        return load_spectrum(path, window, norm), None
+        from remc_mpi.instruments import detect_format
+
+        fmt = detect_format(path)
+        if fmt is not None:
+            return _instrument(ctx, path, fmt, d, window, norm), None
+        for key in ("block", "work_function"):
+            if key in d:
+                ctx.fail(f"data.{key}", "applies to instrument files (VAMAS, .xy, .spe, ...), not to a text table")
+        spectrum = load_spectrum(path, window=None, normalize=None)
+        shift, how = _charge_shift(ctx, d.get("charge_reference"), None)
+        return _finish(ctx, spectrum.energy + shift, spectrum.intensity, str(path), window, norm, how), None
     s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
     _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
     params = ctx.mapping(s["params"], "data.synthetic.params", set(model.param_names), tuple(model.param_names))
@@ -286,17 +293,68 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
     return prepare(energy, y, f"{ctx.source} (synthetic)", window, norm), truth
 
 
-def _vamas(ctx: Validator, path: Path, block: Any, window, norm) -> Spectrum:
-    """A VAMAS file's block (remc_mpi.vms) as the spectrum to fit."""
-    from remc_mpi.vms import read_block
+def _instrument(ctx: Validator, path: Path, fmt, d: dict, window, norm) -> Spectrum:
+    """One region of an instrument file (remc_mpi.instruments) as the spectrum to fit: picked by
+    data.block, on the binding-energy axis of data.work_function, charge-referenced, as counts."""
+    from remc_mpi import instruments as ins
 
-    if block is not None and not isinstance(block, (str, int)) or isinstance(block, bool):
-        ctx.fail("data.block", f"must be a block's index or its 'species transition' label, got {block!r}")
-    if not path.is_file():
-        raise InputError("file does not exist", str(path))
-    energy, counts, how = read_block(path, block, ctx.source)
-    spectrum = prepare(energy, counts, str(path), window, norm)
-    spectrum.note = f"{path.name}" + (f" block {block!r}" if block is not None else "") + f": {how}"
+    wf = d.get("work_function")
+    if wf is not None and wf not in ins.WORK_FUNCTION_RULES:
+        wf = ctx.number(wf, "data.work_function")
+    _, regions = ins.read_regions(path, fmt)
+    block = d.get("block")
+    region = ins.pick(regions, block, str(path))
+    ins.check_region(region, str(path))
+    if ins.is_survey(region) and block is None:
+        raise InputError(f"the only block, {region.label!r}, is a survey; name it in data.block to fit it", str(path),
+                         "data.block")
+    energy, rule = ins.binding_energy(region, wf, str(path))
+    counts, how = ins.counts_of(region)
+    shift, charge = _charge_shift(ctx, d.get("charge_reference"), (regions, wf, str(path)))
+    what = f"{path.name} ({fmt.description}) block {region.index} {region.label!r}"
+    note = f"{what}: {rule}; {how}" + (f"; {charge}" if charge else "")
+    spectrum = _finish(ctx, energy + shift, counts, str(path), window, norm, note, region.label)
+    spectrum.unit = "counts" if region.counts or region.per_second else (region.unit or "not stated")
+    return spectrum
+
+
+def _charge_shift(ctx: Validator, ref: Any, file_regions) -> tuple[float, str]:
+    """The shift of data.charge_reference ({shift: eV} or {line: LABEL, at: eV}) and its note."""
+    if ref is None:
+        return 0.0, ""
+    r = ctx.mapping(ref, "data.charge_reference", CHARGE_KEYS)
+    if ("shift" in r) == ("line" in r or "at" in r):
+        ctx.fail("data.charge_reference", "give either {shift: eV} or {line: LABEL, at: eV}")
+    if "shift" in r:
+        shift = ctx.number(r["shift"], "data.charge_reference.shift")
+        return shift, f"charge reference: a shift of {shift:+g} eV"
+    if "line" not in r or "at" not in r:
+        ctx.fail("data.charge_reference", "needs both 'line' (a block's label) and 'at' (its energy in eV)")
+    if file_regions is None:
+        ctx.fail("data.charge_reference.line", "a reference line needs an instrument file holding it; use {shift: eV}")
+    from remc_mpi import instruments as ins
+
+    regions, wf, source = file_regions
+    at = ctx.number(r["at"], "data.charge_reference.at")
+    ref_region = ins.pick(regions, r["line"], source)
+    ins.check_region(ref_region, source)
+    e_ref, _ = ins.binding_energy(ref_region, wf, source)
+    found = ins.peak_position(e_ref, ref_region.intensity)
+    return at - found, f"charge reference: {ref_region.label} peak at {found:.2f} eV put at {at:g} eV ({at - found:+.2f} eV)"
+
+
+def _finish(ctx: Validator, energy, intensity, source: str, window, norm, note: str, label: str = "") -> Spectrum:
+    """Sort, check that the window lies inside the data's range, cut it, normalise."""
+    if window is not None and energy.size:
+        lo, hi = float(np.min(energy)), float(np.max(energy))
+        step = float(np.min(np.abs(np.diff(np.sort(energy))))) if energy.size > 1 else 0.0
+        if window[0] < lo - step or window[1] > hi + step:
+            what = f"block {label!r}" if label else "the data"
+            raise InputError(f"the window [{window[0]:g}, {window[1]:g}] eV is not inside {what}'s range "
+                             f"[{lo:.2f}, {hi:.2f}] eV", source, "data.window")
+    spectrum = prepare(np.asarray(energy, dtype=np.float64), np.asarray(intensity, dtype=np.float64), source,
+                       window, norm)
+    spectrum.note = note
     return spectrum
 
 
@@ -313,6 +371,24 @@ def synthesize(model: Model, params: dict[str, float], energy: np.ndarray, sigma
     elif sigma > 0:
         y = y + rng.normal(0.0, sigma, y.shape)
     return energy, y
+
+
+#: relative tolerance for "an integer" in counts converted from a rate (c/s x dwell x scans)
+COUNT_ROUNDING = 1e-6
+
+
+def _check_counts(ctx: Validator, data: Spectrum) -> None:
+    """The Poisson likelihood needs counts: non-negative integers (to within rounding)."""
+    y = data.intensity
+    if np.any(y < 0) or not np.all(np.isfinite(y)):
+        ctx.fail("noise.model", f"poisson needs counts, but {data.source} has negative intensities")
+    off = np.abs(y - np.round(y)) > COUNT_ROUNDING * np.maximum(1.0, np.abs(y))
+    if np.any(off):
+        example = float(y[np.flatnonzero(off)[0]])
+        unit = f" (unit: {data.unit})" if data.unit else ""
+        ctx.fail("noise.model", f"poisson needs integer counts, but {data.source} holds non-integer intensities, "
+                                f"e.g. {example:g}{unit}: transmission-corrected or averaged counts; "
+                                f"use noise: {{estimate: true}} (docs/config.md, 'noise')")
 
 
 def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, str]:
@@ -489,8 +565,8 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     progress = ctx.boolean(cfg.get("progress", True), "progress")
     order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
-    if noise.model == "poisson" and (np.any(data.intensity < 0) or not np.all(np.isfinite(data.intensity))):
-        ctx.fail("noise.model", f"poisson needs counts, but {data.source} has negative intensities")
+    if noise.model == "poisson":
+        _check_counts(ctx, data)
     if text is None:
         text = yaml.safe_dump(raw, sort_keys=False)
     return RunConfig(source, text, data, candidates, noise, ladder, sampler, seed, output, model_priors,

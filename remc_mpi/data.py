@@ -27,6 +27,9 @@ class Spectrum:
     source: str = "<memory>"
     #: how the file's axes were read (a VAMAS block's energy conversion), shown in the summary
     note: str = ""
+    #: the intensity unit as read ("counts" for an instrument's counts or counts per second
+    #: converted; "" for a text table, whose unit is not stated)
+    unit: str = ""
 
     @property
     def n(self) -> int:

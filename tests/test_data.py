@@ -73,7 +73,7 @@ def test_missing_file_and_empty_window(tmp_path):
 # ---- VAMAS (ISO 14976) files ----------------------------------------------------------------
 
 def _vamas_file(tmp_path):
-    from remc_mpi.vms import VamasBlock, write_vamas
+    from remc_mpi.instruments.vamas import VamasBlock, write_vamas
 
     rng = np.random.default_rng(4)
     ce = rng.poisson(2000.0, 400).astype(float)
@@ -92,18 +92,23 @@ def _config(path, **data):
 
 
 def test_a_vamas_file_round_trips_through_the_loader(tmp_path):
-    """Written here, read by the vamas package: counts exact, kinetic energies turned into
-    binding energies by BE = source energy - KE - work function, exactly as that formula gives."""
+    """Written here, read back: counts exact, kinetic energies turned into binding energies by
+    BE = source energy - KE (Fermi-referenced kinetic energies), exactly as that formula gives;
+    data.work_function: as_recorded or a number subtracts a work function as well."""
     path, ce, o = _vamas_file(tmp_path)
     kinetic = 561.6 + 0.1 * np.arange(400)
     for block in ("Ce 3d", 0, "ce 3D"):
         cfg = _config(path, block=block)
-        np.testing.assert_array_equal(cfg.data.energy, np.sort(1486.6 - kinetic - 4.5))
+        np.testing.assert_array_equal(cfg.data.energy, np.sort(1486.6 - kinetic))
         np.testing.assert_array_equal(cfg.data.intensity, ce[::-1])  # ascending binding energy
-        assert "binding energy = 1486.6 eV (source) - kinetic - 4.5 eV (work function)" in cfg.data.note
+        assert "binding energy = 1486.6 eV (source) - kinetic (Fermi-referenced" in cfg.data.note
     o1s = _config(path, block="O 1s").data
-    np.testing.assert_array_equal(o1s.energy, np.sort(1486.6 - (950.0 + 0.05 * np.arange(60)) - 4.2))
+    np.testing.assert_array_equal(o1s.energy, np.sort(1486.6 - (950.0 + 0.05 * np.arange(60))))
     np.testing.assert_array_equal(o1s.intensity, o[::-1])
+    recorded = _config(path, block="O 1s", work_function="as_recorded").data
+    np.testing.assert_array_equal(recorded.energy, np.sort(1486.6 - (950.0 + 0.05 * np.arange(60)) - 4.2))
+    given = _config(path, block="O 1s", work_function=4.0).data
+    np.testing.assert_array_equal(given.energy, np.sort(1486.6 - (950.0 + 0.05 * np.arange(60)) - 4.0))
 
 
 @pytest.mark.parametrize("block,match", [("La 3d", "no block named 'La 3d'"), (7, "block 7 does not exist"),
@@ -116,11 +121,14 @@ def test_bad_vamas_block_is_one_clear_error(tmp_path, block, match):
 
 
 def test_unreadable_and_non_spectrum_vamas_files(tmp_path):
-    from remc_mpi.vms import VamasBlock, write_vamas
+    from remc_mpi.instruments.vamas import VamasBlock, write_vamas
 
     bad = tmp_path / "bad.vms"
     bad.write_text("not a vamas file\n1\n2\n")
-    with pytest.raises(InputError, match="not a readable VAMAS file"):
+    with pytest.raises(InputError, match="does not begin with the VAMAS format line"):
+        _config(bad)
+    bad.write_text("VAMAS Surface Chemical Analysis Standard Data Transfer Format 1988 May 4\n1\n2\n")
+    with pytest.raises(InputError, match=r"not a readable VAMAS \(ISO 14976\) file \(.*line"):
         _config(bad)
     depth = write_vamas(tmp_path / "depth.vms", [VamasBlock("Ce", "3d", 100.0, 1.0, np.arange(20.0))])
     depth.write_text(depth.read_text().replace("Kinetic Energy\neV", "Etch Time\ns"))
@@ -128,7 +136,7 @@ def test_unreadable_and_non_spectrum_vamas_files(tmp_path):
         _config(depth)
     csv = tmp_path / "s.csv"
     csv.write_text(lines())
-    with pytest.raises(InputError, match="data.block: picks a block of a VAMAS"):
+    with pytest.raises(InputError, match="data.block: applies to instrument files"):
         _config(csv, block=0)
 
 
@@ -178,6 +186,6 @@ def test_the_ce3d_example_runs_end_to_end_from_its_vamas_file(tmp_path):
     assert r.returncode == 0, r.stderr
     out = next(tmp_path.glob("ce3d-*.h5"))
     r = run("analyze", out.name)
-    assert r.returncode == 0 and "data: ce3d.vms block 'Ce 3d': binding energy = 1486.6 eV" in r.stdout
+    assert r.returncode == 0 and "data: ce3d.vms (VAMAS (ISO 14976)) block 0 'Ce 3d': binding energy = 1486.6 eV" in r.stdout
     if importlib.util.find_spec("matplotlib"):
         assert run("plot", out.name, "-o", "plots").returncode == 0 and (tmp_path / "plots" / "fit.png").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from remc_mpi.models import get_model
-from remc_mpi.vms import VamasBlock, write_vamas
+from remc_mpi.instruments.vamas import VamasBlock, write_vamas
 
 #: the truth: CeO2 (Mototake et al. 2019), the lines' zero at 895 eV plus a 2.3 eV charging shift
 TRUTH = {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "gamma": 0.7, "shift": 897.3, "amp": 9000.0,
@@ -36,8 +36,9 @@ def spectrum(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 def main(folder: Path) -> Path:
     binding, counts = spectrum()
-    # the instrument scans kinetic energy upward: KE = source - BE - work function
-    kinetic = SOURCE_EV - binding[::-1] - WORK_FUNCTION_EV
+    # the instrument scans kinetic energy upward; the recorded kinetic energy is referred to the
+    # spectrometer's Fermi level (the work function already applied): KE = source - BE
+    kinetic = SOURCE_EV - binding[::-1]
     block = VamasBlock("Ce", "3d", float(kinetic[0]), 0.1, counts[::-1], source_energy=SOURCE_EV,
                        work_function=WORK_FUNCTION_EV)
     return write_vamas(folder / "ce3d.vms", [block], comment="synthetic CeO2 Ce 3d (remc_mpi examples/ce3d)")
