@@ -69,6 +69,8 @@ class Campaign:
     base: dict
     tasks: list[Task]
     slurm: dict[str, Any] = field(default_factory=dict)
+    #: what the validator found worth saying (truths whose lines fall outside their grid)
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_campaign(path: str | Path) -> Campaign:
@@ -97,7 +99,45 @@ def load_campaign(path: str | Path) -> Campaign:
     points = _file_points(v, c, here, base) if "files" in c else _grid_points(v, c, base)
     tasks = [Task(i, p, folder / "tasks" / f"{i:04d}") for i, p in enumerate(points)]
     slurm = v.mapping(c.get("slurm") or {}, "slurm", SLURM_KEYS)
-    return Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, dict(slurm))
+    warnings = [] if "files" in c else lines_outside_grid(points)
+    return Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, dict(slurm), warnings)
+
+
+#: a truth's line counts when its weight is at least this share of the strongest line's; it must
+#: lie this many of its Lorentzian half widths inside the grid (the tails beyond 3 widths hold
+#: about 21 % of a Lorentzian's area: nearer the edge the line is not seen whole)
+LINE_WEIGHT_SHARE, LINE_EDGE_WIDTHS = 0.01, 3.0
+
+
+def lines_outside_grid(points: list[dict[str, Any]]) -> list[str]:
+    """One warning per truth of a grid campaign whose final-state lines (of weight at least
+    LINE_WEIGHT_SHARE of the largest) lie within LINE_EDGE_WIDTHS widths of the grid's ends or
+    beyond them: the phase diagram would compare the models on spectra that miss those lines."""
+    from remc_mpi.models import get_model
+
+    out, seen = [], set()
+    for p in points:
+        key = tuple(sorted(p["truth"].items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        model = get_model(p["truth_model"], **p["truth_options"])
+        theta = np.array([[p["truth"][n] for n in model.param_names]])
+        try:
+            pk = model.peaks(theta)
+        except NotImplementedError:
+            continue
+        centre, height, width = pk["center"][0], pk["height"][0], pk["width"][0]
+        lo, hi = float(p["grid"][0]), float(p["grid"][1])
+        strong = height >= LINE_WEIGHT_SHARE * np.max(height)
+        off = strong & ((centre - LINE_EDGE_WIDTHS * width < lo) | (centre + LINE_EDGE_WIDTHS * width > hi))
+        if np.any(off):
+            where = ", ".join(f"{c:.2f} eV (weight {h:.2f})" for c, h in zip(centre[off], height[off]))
+            swept = [k[len("sweep_"):] for k in p if k.startswith("sweep_")] or list(p["truth"])
+            truth = ", ".join(f"{k}={p['truth'][k]:g}" for k in swept)
+            out.append(f"truth {truth}: lines at {where} lie outside the grid [{lo:g}, {hi:g}] (or within "
+                       f"{LINE_EDGE_WIDTHS:g} widths of its ends): widen grid.grid")
+    return out
 
 
 def _file_points(v: Validator, c: dict, here: Path, base: dict) -> list[dict[str, Any]]:

@@ -142,6 +142,9 @@ def cmd_select(args) -> int:
     summaries = [_load_summary(f) for f in args.results]
     sel = select(summaries, files=list(args.results))
     print(json.dumps(sel) if args.json else format_table(sel))
+    if args.strict and not sel["decided"]:
+        print("remc-mpi: error: the selection is not trusted (--strict)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -180,6 +183,8 @@ def cmd_campaign(args) -> int:
     from remc_mpi import campaign as cp
 
     camp = cp.load_campaign(args.campaign)
+    for w in camp.warnings:
+        print(f"warning: {w}")
     tasks = cp.write_tasks(camp)
     paths = cp.write_slurm(camp) if args.slurm else None  # it lists the unfinished tasks itself
     todo = paths["todo"] if paths else [t for t in tasks if not cp.task_done(t)]
@@ -322,9 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_analyze)
 
-    c = sub.add_parser("select", help="model comparison table with P(H_k | D)")
+    c = sub.add_parser("select", help="model comparison table with P(H_k | D), fit quality and trust status")
     c.add_argument("results", nargs="+")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--strict", action="store_true", help="exit 1 when any candidate's evidence is untrusted")
     c.set_defaults(func=cmd_select)
 
     pl = sub.add_parser("plot", help="figures of one or more results files (needs matplotlib)")

@@ -52,7 +52,13 @@ def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
             row[f"F_{m['name']}"] = m["free_energy"]
             row[f"F_stderr_{m['name']}"] = m["stderr"]
             row[f"P_{m['name']}"] = m["probability"]
+            row[f"trusted_{m['name']}"] = m["trusted"]
+            if m["fit"]:
+                row[f"fit_{m['name']}"] = m["fit"]["map"]
+                row[f"fit_p_{m['name']}"] = m["fit"]["p_value"]
         row["selected"] = sel["best"]
+        row["decided"] = sel["decided"]
+        row["all_misfit"] = sel["all_misfit"]
         best = next(s for s in summaries if s["label"] == sel["best"])
         if "noise" in best:
             row["sigma_hat"] = best["noise"]["sigma_hat"]
@@ -107,8 +113,8 @@ def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
             here = [r for r in done if r[sweep] == x and r["noise"] == y]
             if here:
                 grid[i, j] = np.mean([r[f"P_{target}"] for r in here])
-                picks = [r["selected"] for r in here]
-                label[i][j] = max(set(picks), key=picks.count)
+                picks = [r["selected"] if r.get("decided", True) else "?" for r in here]
+                label[i][j] = max(set(picks), key=picks.count)  # "?": the evidence was not trusted
     fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3, 0.8 * len(ys) + 2.5))
     im = ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, aspect="auto")
     for i in range(len(ys)):

@@ -64,8 +64,14 @@ def _run_view(path: str | Path, n_band: int) -> dict:
                 x=d["energy"], y=d["intensity"])
 
 
+#: a grid whose energies all exceed this is an absolute binding-energy axis (core levels lie
+#: above ~20 eV; relative axes of the synthetic problems sit around 0)
+ABSOLUTE_AXIS_EV = 20.0
+
+
 def _fit(plt, v: dict):
-    """Data, MAP fit, its lines, the 95 % posterior-predictive band, the levels as sticks."""
+    """Data, MAP fit, its lines, the 95 % posterior-predictive band; the normalised residuals
+    (data - MAP) / sd; the levels as sticks. Binding energy increases to the left, as XPS is drawn."""
     s, d, model, names, theta_map, x, y, n_band = (
         v["s"], v["d"], v["model"], v["names"], v["theta_map"], v["x"], v["y"], v["n_band"])
     rng = np.random.default_rng(0)
@@ -76,10 +82,13 @@ def _fit(plt, v: dict):
     else:
         pred = mean + rng.normal(0.0, s["sigma"], (len(pick), x.size))
     lo, hi = np.quantile(pred, [0.025, 0.975], axis=0)
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fit = model.spectrum(theta_map, x)
+    fig, (ax, ax_res, ax2) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 1, 1]})
     ax.fill_between(x, lo, hi, color="C0", alpha=0.25, label="95% posterior predictive")
     ax.plot(x, y, ".", ms=3, color="k", label="data")
-    ax.plot(x, model.spectrum(theta_map, x), color="C3", lw=1.5, label="MAP fit")
+    ax.plot(x, fit, color="C3", lw=1.5, label="MAP fit")
+    _residuals(ax_res, x, y, fit, s)
     try:
         pk, lines = model.peaks(theta_map[None, :]), model.line_spectra(theta_map, x)
     except NotImplementedError:
@@ -93,9 +102,23 @@ def _fit(plt, v: dict):
     ax.set_ylabel("intensity")
     ax.set_title(f"{s['label']}: log Z = {s['log_evidence']['value']:.2f} ± {s['log_evidence']['stderr']:.2f}")
     ax.legend(fontsize=8)
-    ax2.set_xlabel("relative binding energy (eV)")
+    absolute = bool(np.min(x) > ABSOLUTE_AXIS_EV)
+    ax2.set_xlabel("binding energy (eV)" if absolute else "relative binding energy (eV)")
+    ax2.set_xlim(float(np.max(x)), float(np.min(x)))  # shared: every panel increases to the left
     fig.tight_layout()
     return fig
+
+
+def _residuals(ax, x, y, fit, s: dict) -> None:
+    """(data - MAP) / sd: sd = sigma (Gaussian) or sqrt(MAP) (counts); the fit statistic in the label."""
+    sd = np.sqrt(np.clip(fit, 1e-300, None)) if s["sigma"] is None else s["sigma"]
+    ax.plot(x, (y - fit) / sd, ".", ms=2, color="k")
+    ax.axhline(0.0, color="C3", lw=1)
+    for k in (-2, 2):
+        ax.axhline(k, color="0.6", lw=0.6, ls=":")
+    fit_stat = s.get("fit")
+    ax.set_ylabel("residual / sd" + (f"\n{fit_stat['statistic']} {fit_stat['map']:.3g}" if fit_stat else ""),
+                  fontsize=8)
 
 
 def _marginals(plt, v: dict):

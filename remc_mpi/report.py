@@ -50,6 +50,7 @@ def format_summary(s: dict) -> str:
         t = f" {truth[name]:9.4g}" if name in truth else ""
         lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
                      f"{p['q975']:10.4g}{t}")
+    lines += quality_lines(s)
     d = s["diagnostics"]
     lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
                  f"ESS(energy) {d['ess']['energy']:.0f}")
@@ -63,6 +64,22 @@ def format_summary(s: dict) -> str:
     for w in s.get("warnings", []):
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
+
+
+def quality_lines(s: dict) -> list[str]:
+    """The determined combinations, the fit and the trust status of one run (remc_mpi.trust)."""
+    lines = [f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
+             f"{p['q975']:10.4g}   (the combination the data determine)"
+             for name, p in (s.get("combinations") or {}).items()]
+    fit = s.get("fit")
+    if fit:
+        lines.append(f"  fit: {fit['statistic']} {fit['map']:.4g} at the MAP, {fit['mean']:.4g} over the posterior; "
+                     f"posterior-predictive p = {fit['p_value']:.3g}")
+    trust = s.get("trust")
+    if trust:
+        lines.append("  evidence: trusted" if trust["trusted"] else
+                     f"  evidence: NOT trusted ({', '.join(trust['reasons'])} — {trust['remedy']})")
+    return lines
 
 
 def format_report(summaries: list[dict], files: list[str] | None = None) -> str:

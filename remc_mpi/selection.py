@@ -4,11 +4,22 @@ P(H_k | D) = pi_k exp(-F_k) / sum_j pi_j exp(-F_j), with model priors pi (equal 
 The uncertainty that the free-energy errors imply is propagated by Monte Carlo: F_k is drawn
 from N(F_k, se_k^2) independently per model (the runs are independent), the probabilities
 recomputed, and their standard deviation and 95% interval reported. Deterministic (fixed seed).
+
+The selection is *decided* only when every candidate's evidence is trusted (remc_mpi.trust):
+otherwise ``decided`` is false (``best`` stays the candidate the evidence ranks first) and the
+table prints no "selected" line but names each untrusted candidate, why, and the remedy.
+Every warning of the candidates' runs is repeated under the table, and when every candidate
+misfits the data (remc_mpi.fitquality) one line says that the ranking compares inadequate models.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from remc_mpi.fitquality import misfit
+from remc_mpi.trust import status_line, trust_status
 
 
 def model_probabilities(log_ev: np.ndarray, stderr: np.ndarray, prior: np.ndarray | None = None,
@@ -43,19 +54,48 @@ def select(summaries: list[dict], files: list[str] | None = None, prior: dict[st
     res = model_probabilities(lev, se, pri)
     models = []
     for i, s in enumerate(summaries):
+        status = trust_status(s)
         models.append({"name": names[i], "model": s["model"], "file": files[i] if files else s.get("file"),
                        "log_evidence": float(lev[i]), "stderr": float(se[i]), "free_energy": float(-lev[i]),
                        "probability": float(res["probability"][i]), "probability_sd": float(res["sd"][i]),
-                       "probability_q025": float(res["q025"][i]), "probability_q975": float(res["q975"][i])})
-    best = names[int(np.argmax(lev + (np.log(pri) if pri is not None else 0.0)))]
-    return {"models": models, "best": best}
+                       "probability_q025": float(res["q025"][i]), "probability_q975": float(res["q975"][i]),
+                       "trusted": status["trusted"], "status": status, "fit": s.get("fit"),
+                       "warnings": list(s.get("warnings", []))})
+    ranked = lev + (np.log(pri) if pri is not None else 0.0)
+    leader = names[int(np.nanargmax(ranked))] if np.any(np.isfinite(ranked)) else None
+    decided = all(m["trusted"] for m in models) and leader is not None
+    fits = [m["fit"] for m in models]
+    all_misfit = all(f is not None for f in fits) and all(misfit(f) for f in fits)
+    return {"models": models, "best": leader, "decided": decided, "all_misfit": all_misfit}
+
+
+def _fit_text(fit: dict | None) -> str:
+    return "-" if not fit else f"{fit['map']:.3g}"
+
+
+def _number(x: float, fmt: str) -> str:
+    return format(x, fmt) if math.isfinite(x) else "n/a"
 
 
 def format_table(sel: dict) -> str:
-    """A plain-text model-comparison table."""
-    lines = [f"{'model':<16} {'F = -log Z':>14} {'stderr':>8} {'P(H|D)':>9} {'95% band':>19}"]
-    for m in sorted(sel["models"], key=lambda m: m["free_energy"]):
-        lines.append(f"{m['name']:<16} {m['free_energy']:14.3f} {m['stderr']:8.3f} {m['probability']:9.4f} "
-                     f"  [{m['probability_q025']:.4f}, {m['probability_q975']:.4f}]")
-    lines.append(f"selected: {sel['best']}")
+    """A plain-text model-comparison table: free energies, P(H|D), fit and status per candidate,
+    then the decision (or why there is none) and every warning of the runs."""
+    lines = [f"{'model':<16} {'F = -log Z':>14} {'stderr':>8} {'P(H|D)':>9} {'95% band':>19} {'fit/N':>7}  status"]
+    for m in sorted(sel["models"], key=lambda m: m["free_energy"] if math.isfinite(m["free_energy"]) else math.inf):
+        lines.append(f"{m['name']:<16} {_number(m['free_energy'], '14.3f')} {_number(m['stderr'], '8.3f')} "
+                     f"{m['probability']:9.4f}   [{m['probability_q025']:.4f}, {m['probability_q975']:.4f}] "
+                     f"{_fit_text(m['fit']):>7}  {'trusted' if m['trusted'] else 'UNTRUSTED'}")
+    if sel["all_misfit"]:
+        stats = ", ".join(_fit_text(m["fit"]) for m in sel["models"])
+        statistic = sel["models"][0]["fit"]["statistic"]
+        lines.append(f"warning: no candidate describes the data ({statistic} {stats}): the ranking compares "
+                     "inadequate models")
+    if sel["decided"]:
+        lines.append(f"selected: {sel['best']}")
+    else:
+        lines.append(f"no model selected (the evidence of {sum(not m['trusted'] for m in sel['models'])} "
+                     "candidate(s) is not trusted):")
+        lines += [f"  {status_line(m['name'], m['status'])}" for m in sel["models"] if not m["trusted"]]
+    for m in sel["models"]:
+        lines += [f"warning: {m['name']}: {w}" for w in m["warnings"]]
     return "\n".join(lines)

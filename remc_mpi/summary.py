@@ -15,12 +15,14 @@ import numpy as np
 from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
+from remc_mpi.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
 from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
 from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
 from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
 from remc_mpi.output import ResultsFile
+from remc_mpi.trust import trust_status
 
 #: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
 Z_95 = 1.959963984540054
@@ -136,8 +138,15 @@ def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_r
     """What a reader should be told about a run's reliability."""
     warnings: list[str] = []
     if not noise_mode:
-        for msg in disagreements({k: v["value"] for k, v in estimators.items()},
-                                 {k: v["stderr"] for k, v in estimators.items()}):
+        usable = {k: v for k, v in estimators.items() if math.isfinite(v["value"]) and math.isfinite(v["stderr"])}
+        for k, v in estimators.items():
+            if not math.isfinite(v["value"]):
+                warnings.append(f"{k} could not be computed ({v['value']}): left out of the agreement check")
+            elif k not in usable:
+                warnings.append(f"{k} has no finite error ({v['value']:.6g} +- {v['stderr']}): left out of the "
+                                "agreement check")
+        for msg in disagreements({k: v["value"] for k, v in usable.items()},
+                                 {k: v["stderr"] for k, v in usable.items()}):
             warnings.append("estimators disagree: " + msg)
     warnings += [f"rungs {l} and {l + 1} barely overlap (overlap {o:.3f} < {OVERLAP_WARN})"
                  for l, o in enumerate(overlap) if o < OVERLAP_WARN]
@@ -205,8 +214,9 @@ def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.n
     def bhat_stat(Ub, log_z):
         return np.array([find_b_hat(lam, Ub, log_z, n_data)])
 
-    est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
-                       replica=chain_major(replica, chains), chains=chains)
+    with np.errstate(all="ignore"):  # an estimator that fails says so in the warnings, not numpy
+        est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
+                           replica=chain_major(replica, chains), chains=chains)
     return U, est
 
 
@@ -244,18 +254,26 @@ def chains_summary(cfg: RunConfig, stats: RunStats, est: dict, slot: int, theta:
     values = [log_evidence_at(cfg, stats.lam[slot], stats.lam_max, v) for v in est["chain_log_z"][PRIMARY][:, slot]]
     between, within = float(est["between"][PRIMARY][slot]), float(est["within"][PRIMARY][slot])
     draws = theta.reshape(m, -1, theta.shape[1])
+    ratio = between / within if within > 0 else float("inf")
     return {"count": m, "log_evidence": values, "between_stderr": between, "within_stderr": within,
-            "dof_within": int(est["dof_within"]), "scatter_ratio": between / within if within > 0 else float("inf"),
+            "dof_within": int(est["dof_within"]), "scatter_ratio": ratio,
+            "scatter_limit": chain_scatter_limit(m, int(est["dof_within"])),
+            "agree": bool(ratio <= chain_scatter_limit(m, int(est["dof_within"]))),
             "rhat": {n: gelman_rubin(draws[:, :, j]) for j, n in enumerate(names) if free[j]}}
+
+
+def chain_scatter_limit(count: int, dof_within: int) -> float:
+    """The 99 % point of the ladders' scatter ratio (the F test of chain_warnings)."""
+    from scipy import stats as st
+
+    return float(np.sqrt(st.f.ppf(0.99, count - 1, dof_within)))
 
 
 def chain_warnings(ch: dict[str, Any]) -> list[str]:
     """Ladders that disagree beyond their errors (the F test of the two variance estimates at
     99 %), parameters whose chains have not mixed (R-hat above RHAT_WARN)."""
-    from scipy import stats as st
-
     out = []
-    limit = float(np.sqrt(st.f.ppf(0.99, ch["count"] - 1, ch["dof_within"])))
+    limit = chain_scatter_limit(ch["count"], ch["dof_within"])
     if ch["scatter_ratio"] > limit:
         out.append(f"the {ch['count']} ladders disagree: their log evidences scatter {ch['scatter_ratio']:.2f} times "
                    f"more than their error bars allow (99 % limit {limit:.2f}); run longer")
@@ -295,15 +313,37 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         summary["stop"] = stats.stop
     if stats.ladder_choice is not None:
         summary["ladder_choice"] = stats.ladder_choice
+    reported = theta if ordered is None else ordered  # the parameters as the table reads them
     if stats.chains > 1:
-        reported = theta if ordered is None else ordered  # R-hat of the parameters as the table reads them
         summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)
         summary["warnings"] += chain_warnings(summary["chains"])
     if noise is not None:
         summary["noise"] = noise
+    summary.update(quality(cfg, cand, reported, posterior, sigma))
+    summary["warnings"] += [w for w in [fit_warning(summary["fit"])] if w] + flag_warnings(summary["parameter_flags"])
+    summary["trust"] = trust_status(summary)
     summary["provenance"] = dict(stats.provenance, postprocess_s=time.perf_counter() - t_start)
     write_results(writer, cfg, cand, stats, est, summary)
     return summary
+
+
+def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict, sigma: float | None) -> dict:
+    """The summary's ``fit`` (remc_mpi.fitquality), ``parameter_flags`` and, where the model
+    has them, the ``combinations`` its data determine (each a posterior table row)."""
+    model = cand.model
+    map_theta = np.array([posterior[n]["map"] for n in model.param_names])
+    with np.errstate(all="ignore"):
+        fit = fit_quality(lambda th: model.spectrum(th, cfg.data.energy), theta, map_theta, cfg.data.intensity,
+                          cfg.noise.model, sigma, cfg.seed)
+    out = {"fit": fit, "parameter_flags": parameter_flags(theta, model.param_names, cand.priors.free, cand.priors,
+                                                          cfg.seed)}
+    combos = model.combinations()
+    if combos:
+        names = tuple(combos)
+        values = np.stack([theta @ w for w in combos.values()], axis=1)
+        map_values = np.array([map_theta @ w for w in combos.values()])
+        out["combinations"] = posterior_table(values, names, np.ones(len(names), bool), map_values)
+    return out
 
 
 def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est: dict, summary: dict) -> None:

@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -131,6 +132,14 @@ def test_campaign_over_measured_files(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "out" / "collected.csv")))
     assert [r["file"].endswith(f"s{i}.csv") for i, r in enumerate(rows)] == [True, True]
     assert rows[1]["selected"] == "polynomial1"
+    # the trust status and the fit of every candidate are columns of the table (remc_mpi.trust)
+    from remc_mpi.output import read_summary
+    from remc_mpi.trust import trust_status
+
+    out = sorted((tmp_path / "out" / "tasks" / "0001").glob("*.h5"))
+    assert out and {"decided", "all_misfit", "trusted_polynomial1", "fit_polynomial1"} <= set(rows[1])
+    summaries = [read_summary(p) for p in out]
+    assert rows[1]["decided"] == str(all(trust_status(s)["trusted"] for s in summaries))
     assert not (tmp_path / "out" / "phase_diagram.png").exists()  # no grid to draw
 
 
@@ -173,3 +182,22 @@ def test_tasks_another_run_is_writing_are_skipped(camp_file, capsys):
     assert run_local(camp) == 1
     out = capsys.readouterr().out
     assert out.count("skipped: running on") == 3 and task_done(camp.tasks[3]) and not task_done(camp.tasks[0])
+
+
+def test_the_example_campaign_grid_holds_every_line_of_every_truth(tmp_path):
+    """examples/campaign/delta_sweep.yaml: no truth has a line outside its grid; the old window
+    [-8, 16] misses the lowest line of every truth with delta <= 8 and is warned about."""
+    import shutil
+
+    from remc_mpi.campaign import load_campaign
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "campaign"
+    for f in ("delta_sweep.yaml", "base.yaml"):
+        shutil.copy(example / f, tmp_path / f)
+    assert load_campaign(tmp_path / "delta_sweep.yaml").warnings == []
+    camp = yaml.safe_load((tmp_path / "delta_sweep.yaml").read_text())
+    camp["grid"]["grid"] = [-8.0, 16.0, 200]
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(camp))
+    warned = load_campaign(tmp_path / "old.yaml").warnings
+    assert [w.split(":")[0] for w in warned] == [f"truth delta={d:g}" for d in (8.0, 6.0, 5.0, 4.0, 3.0, 2.4, 2.0, 1.6)]
+    assert "lines at -12.71 eV (weight 0.45) lie outside the grid [-8, 16]" in warned[-1]

@@ -83,10 +83,14 @@ def test_run_analyze_select_json(cli, linear_case):
     assert sel["best"] == "polynomial2"
 
 
-def test_demo_quick_selects_and_writes_results(cli, tmp_path):
+def test_demo_quick_ranks_cluster3_first_and_writes_results(cli, tmp_path):
+    """The quick demo's 300 sweeps rank cluster3 first but make too few round trips for a
+    trusted evidence: the table says so (no "selected" line) and names the remedy."""
     r = cli("demo", "--quick", "-o", "demo")
     assert r.returncode == 0, r.stderr
-    assert "selected: cluster3" in r.stdout
+    table = r.stdout[r.stdout.index("P(H|D)"):]
+    assert table.splitlines()[1].startswith("cluster3") and "selected:" not in table
+    assert "no model selected" in table and "run longer" in table
     for name in ("ceo2-cluster3.h5", "ceo2-cluster2.h5", "ceo2_demo.yaml", "ceo2_synthetic.csv", "free_energy.png"):
         assert (tmp_path / "demo" / name).exists(), name
     assert (tmp_path / "demo" / "plots-cluster3" / "fit.png").exists()

@@ -101,6 +101,17 @@ class Model(ABC):
         (without the background)."""
         raise NotImplementedError(f"{self.name} has no peak list")
 
+    def combinations(self) -> dict[str, np.ndarray]:
+        """Parameter combinations the data determine where their parts are not: name -> the
+        (P,) weights w of w . theta (the summary reports their posterior)."""
+        core = getattr(self, "core", None)
+        out = {}
+        for name, (a, b) in (core.combinations() if core is not None else {}).items():
+            w = np.zeros(len(self.param_names))
+            w[self.column(a)], w[self.column(b)] = 1.0, -1.0
+            out[name] = w
+        return out
+
     def relabel(self, theta: np.ndarray) -> np.ndarray | None:
         """theta (R, P) with interchangeable peaks in a canonical order per sample (for readable
         posterior tables), or None when the model has no such labels."""

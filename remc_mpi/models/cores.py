@@ -77,6 +77,11 @@ class Core:
         """Peaks that parameter ``name`` touches (None: all of them)."""
         return None
 
+    def combinations(self) -> dict[str, tuple[str, str]]:
+        """Differences ``a - b`` of parameters that the spectrum determines where a and b alone
+        are not (name -> (a, b)); the summary reports their posterior (docs/models.md)."""
+        return {}
+
     def relabel(self, col: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         """The same spectra with exchangeable peaks in a canonical order, sample by sample
         (the changed columns), or None for a core whose peaks carry no interchangeable labels."""
@@ -158,6 +163,10 @@ class Cluster2Core(ClusterCore):
             e_g = zero
             overlap = f[:, :, 0]
         return {"e": lam_f - e_g[:, None], "w": overlap * overlap}
+
+    def combinations(self) -> dict[str, tuple[str, str]]:
+        """With a pure 4f0 initial state only delta - ufc enters the final-state matrix."""
+        return {} if self.hybridized_initial else {"delta_minus_ufc": ("delta", "ufc")}
 
 
 @dataclass

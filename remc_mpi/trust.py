@@ -1,0 +1,83 @@
+"""Whether a candidate's log evidence can be trusted: the convergence gates of a summary
+(docs/free_energy.md, "Can the result be trusted?"). A pure function of the summary dict, so
+``select``, ``collect`` and ``analyze`` judge every file alike, also files written before the
+gates existed.
+
+A log evidence is *trusted* when
+
+1. the headline estimator's value and error are finite;
+2. every estimator that could be computed has a finite error, and all of them agree within
+   AGREE_Z times their combined error (an estimator that could not be computed at all, a NaN,
+   is named and left out of the comparison);
+3. the replicas made at least MIN_ROUND_TRIPS round trips through the ladder;
+4. with independent ladders (``ladder.chains``), the ladders agree (the F test of
+   remc_mpi.summary.chain_warnings).
+
+A misfit (remc_mpi.fitquality) does not make the evidence untrusted: it is computed right, of a
+model that does not describe the data; ``select`` says so separately.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: estimators agree when they differ by at most this many combined standard errors
+AGREE_Z = 3.0
+#: at least this many round trips (as summary.ROUND_TRIP_WARN: fewer leave bootstrap blocks that
+#: no replica crossed the ladder within)
+MIN_ROUND_TRIPS = 10
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def not_computed(summary: dict) -> list[str]:
+    """Estimators whose value is not a finite number."""
+    return [k for k, e in summary.get("estimators", {}).items() if not _finite(e.get("value"))]
+
+
+def trust_status(summary: dict) -> dict:
+    """``{trusted, reasons, remedy, not_computed}`` of one summary (module docstring)."""
+    reasons, remedies = [], []
+    head = summary["log_evidence"]
+    if not (_finite(head.get("value")) and _finite(head.get("stderr"))):
+        reasons.append(f"the headline estimate ({head.get('method')}) is {head.get('value')} +- {head.get('stderr')}")
+        remedies.append("run longer, or with more temperatures")
+    est = {k: e for k, e in summary.get("estimators", {}).items() if _finite(e.get("value"))}
+    infinite = [k for k, e in est.items() if not _finite(e.get("stderr"))]
+    if infinite:
+        reasons.append(f"no finite error for {', '.join(infinite)}")
+        remedies.append("run longer")
+    finite = {k: e for k, e in est.items() if _finite(e.get("stderr"))}
+    spread = _spread(finite)
+    if spread is not None:
+        reasons.append(f"estimators {spread:.3g} nats apart")
+        remedies.append("run longer, or with more temperatures")
+    trips = summary.get("diagnostics", {}).get("round_trips", 0)
+    if trips < MIN_ROUND_TRIPS:
+        reasons.append(f"{trips} round trip{'s' if trips != 1 else ''} (< {MIN_ROUND_TRIPS})")
+        remedies.append("run longer, or with more temperatures")
+    ch = summary.get("chains")
+    if ch and ch.get("agree") is False:
+        reasons.append(f"the {ch['count']} ladders disagree (scatter {ch['scatter_ratio']:.2f} x their errors)")
+        remedies.append("run longer")
+    remedy = ", ".join(dict.fromkeys(remedies))
+    return {"trusted": not reasons, "reasons": reasons, "remedy": remedy, "not_computed": not_computed(summary)}
+
+
+def _spread(est: dict) -> float | None:
+    """The largest difference of two estimators beyond AGREE_Z combined errors, or None."""
+    names = list(est)
+    worst = None
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            diff = abs(est[a]["value"] - est[b]["value"])
+            if diff > AGREE_Z * math.hypot(est[a]["stderr"], est[b]["stderr"]):
+                worst = diff if worst is None else max(worst, diff)
+    return worst
+
+
+def status_line(label: str, status: dict) -> str:
+    """``cluster3: estimators 1000 nats apart, 1 round trip — run longer, or with more temperatures``."""
+    return f"{label}: {', '.join(status['reasons'])} — {status['remedy']}"
