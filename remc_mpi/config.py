@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from remc_mpi.data import Spectrum, load_spectrum, prepare
+from remc_mpi.data import Spectrum, prepare, read_columns
 from remc_mpi.errors import InputError, did_you_mean
 from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
@@ -273,9 +273,9 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
         for key in ("block", "work_function"):
             if key in d:
                 ctx.fail(f"data.{key}", "applies to instrument files (VAMAS, .xy, .spe, ...), not to a text table")
-        spectrum = load_spectrum(path, window=None, normalize=None)
+        energy, intensity, linenos = read_columns(path)
         shift, how = _charge_shift(ctx, d.get("charge_reference"), None)
-        return _finish(ctx, spectrum.energy + shift, spectrum.intensity, str(path), window, norm, how), None
+        return _finish(ctx, energy + shift, intensity, str(path), window, norm, how, linenos=linenos), None
     s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
     _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
     params = ctx.mapping(s["params"], "data.synthetic.params", set(model.param_names), tuple(model.param_names))
@@ -309,7 +309,7 @@ def _instrument(ctx: Validator, path: Path, fmt, d: dict, window, norm) -> Spect
         raise InputError(f"the only block, {region.label!r}, is a survey; name it in data.block to fit it", str(path),
                          "data.block")
     energy, rule = ins.binding_energy(region, wf, str(path))
-    counts, how = ins.counts_of(region)
+    counts, how = ins.counts_of(region, str(path))
     shift, charge = _charge_shift(ctx, d.get("charge_reference"), (regions, wf, str(path)))
     what = f"{path.name} ({fmt.description}) block {region.index} {region.label!r}"
     note = f"{what}: {rule}; {how}" + (f"; {charge}" if charge else "")
@@ -343,8 +343,10 @@ def _charge_shift(ctx: Validator, ref: Any, file_regions) -> tuple[float, str]:
     return at - found, f"charge reference: {ref_region.label} peak at {found:.2f} eV put at {at:g} eV ({at - found:+.2f} eV)"
 
 
-def _finish(ctx: Validator, energy, intensity, source: str, window, norm, note: str, label: str = "") -> Spectrum:
-    """Sort, check that the window lies inside the data's range, cut it, normalise."""
+def _finish(ctx: Validator, energy, intensity, source: str, window, norm, note: str, label: str = "",
+            linenos: np.ndarray | None = None) -> Spectrum:
+    """Check that the window lies inside the data's range, then sort, cut it and normalise
+    (remc_mpi.data.prepare; ``linenos`` name a text file's duplicate energies by line)."""
     if window is not None and energy.size:
         lo, hi = float(np.min(energy)), float(np.max(energy))
         step = float(np.min(np.abs(np.diff(np.sort(energy))))) if energy.size > 1 else 0.0
@@ -353,7 +355,7 @@ def _finish(ctx: Validator, energy, intensity, source: str, window, norm, note: 
             raise InputError(f"the window [{window[0]:g}, {window[1]:g}] eV is not inside {what}'s range "
                              f"[{lo:.2f}, {hi:.2f}] eV", source, "data.window")
     spectrum = prepare(np.asarray(energy, dtype=np.float64), np.asarray(intensity, dtype=np.float64), source,
-                       window, norm)
+                       window, norm, linenos)
     spectrum.note = note
     return spectrum
 

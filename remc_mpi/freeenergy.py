@@ -580,15 +580,3 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
             "overlap": overlap, "block": block, "tau": tau,
             "extra": extra(U, point[PRIMARY]) if extra is not None else None, "extra_boot": np.array(extra_boot)}
 
-
-def disagreements(values: dict[str, float], errors: dict[str, float], z: float = 3.0) -> list[str]:
-    """Pairs of estimators whose difference exceeds ``z`` times their combined error."""
-    names = list(values)
-    out = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            comb = np.hypot(errors[a], errors[b])
-            if abs(values[a] - values[b]) > z * comb:
-                out.append(f"{a} and {b} differ by {abs(values[a] - values[b]):.3g} nats "
-                           f"(> {z:g} x combined error {comb:.3g})")
-    return out

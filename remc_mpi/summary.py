@@ -16,13 +16,13 @@ from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
-from remc_mpi.freeenergy import PRIMARY, disagreements, estimate_all, mbar_log_z_at
+from remc_mpi.freeenergy import PRIMARY, estimate_all, mbar_log_z_at
 from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
 from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
 from remc_mpi.output import ResultsFile
-from remc_mpi.trust import trust_status
+from remc_mpi.trust import MIN_ROUND_TRIPS, disagreements, trust_status
 
 #: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
 Z_95 = 1.959963984540054
@@ -30,8 +30,9 @@ OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
 ESS_WARN = 100.0
 #: fewer round trips than bootstrap blocks (freeenergy.MIN_BLOCKS) leave blocks that no replica
-#: has crossed the ladder within: the error bar then rests on too little to be trusted
-ROUND_TRIP_WARN = 10
+#: has crossed the ladder within: the error bar then rests on too little to be trusted (the
+#: trust gate's minimum, remc_mpi.trust)
+ROUND_TRIP_WARN = MIN_ROUND_TRIPS
 #: R-hat above which a parameter's chains are reported unmixed (Gelman & Rubin 1992; Brooks &
 #: Gelman 1998 suggest 1.1 for the classic statistic)
 RHAT_WARN = 1.1
@@ -255,10 +256,10 @@ def chains_summary(cfg: RunConfig, stats: RunStats, est: dict, slot: int, theta:
     between, within = float(est["between"][PRIMARY][slot]), float(est["within"][PRIMARY][slot])
     draws = theta.reshape(m, -1, theta.shape[1])
     ratio = between / within if within > 0 else float("inf")
+    limit = chain_scatter_limit(m, int(est["dof_within"]))
     return {"count": m, "log_evidence": values, "between_stderr": between, "within_stderr": within,
-            "dof_within": int(est["dof_within"]), "scatter_ratio": ratio,
-            "scatter_limit": chain_scatter_limit(m, int(est["dof_within"])),
-            "agree": bool(ratio <= chain_scatter_limit(m, int(est["dof_within"]))),
+            "dof_within": int(est["dof_within"]), "scatter_ratio": ratio, "scatter_limit": limit,
+            "agree": bool(ratio <= limit),
             "rhat": {n: gelman_rubin(draws[:, :, j]) for j, n in enumerate(names) if free[j]}}
 
 
@@ -273,8 +274,8 @@ def chain_warnings(ch: dict[str, Any]) -> list[str]:
     """Ladders that disagree beyond their errors (the F test of the two variance estimates at
     99 %), parameters whose chains have not mixed (R-hat above RHAT_WARN)."""
     out = []
-    limit = chain_scatter_limit(ch["count"], ch["dof_within"])
-    if ch["scatter_ratio"] > limit:
+    limit = ch["scatter_limit"]
+    if not ch["agree"]:
         out.append(f"the {ch['count']} ladders disagree: their log evidences scatter {ch['scatter_ratio']:.2f} times "
                    f"more than their error bars allow (99 % limit {limit:.2f}); run longer")
     high = [f"{n} ({r:.2f})" for n, r in ch["rhat"].items() if r > RHAT_WARN]

@@ -8,7 +8,9 @@ A log evidence is *trusted* when
 1. the headline estimator's value and error are finite;
 2. every estimator that could be computed has a finite error, and all of them agree within
    AGREE_Z times their combined error (an estimator that could not be computed at all, a NaN,
-   is named and left out of the comparison);
+   is named and left out of the comparison); in noise mode the estimators are read at
+   different precisions (the rung nearest b_hat, the headline at b_hat itself) and are not
+   compared, as the run's warnings do not compare them;
 3. the replicas made at least MIN_ROUND_TRIPS round trips through the ladder;
 4. with independent ladders (``ladder.chains``), the ladders agree (the F test of
    remc_mpi.summary.chain_warnings).
@@ -23,8 +25,8 @@ import math
 
 #: estimators agree when they differ by at most this many combined standard errors
 AGREE_Z = 3.0
-#: at least this many round trips (as summary.ROUND_TRIP_WARN: fewer leave bootstrap blocks that
-#: no replica crossed the ladder within)
+#: at least this many round trips: fewer than the bootstrap blocks (freeenergy.MIN_BLOCKS) leave
+#: blocks that no replica crossed the ladder within (the run warns below it too)
 MIN_ROUND_TRIPS = 10
 
 
@@ -50,9 +52,10 @@ def trust_status(summary: dict) -> dict:
         reasons.append(f"no finite error for {', '.join(infinite)}")
         remedies.append("run longer")
     finite = {k: e for k, e in est.items() if _finite(e.get("stderr"))}
-    spread = _spread(finite)
-    if spread is not None:
-        reasons.append(f"estimators {spread:.3g} nats apart")
+    pairs = [] if "noise" in summary else disagreeing_pairs({k: e["value"] for k, e in finite.items()},
+                                                             {k: e["stderr"] for k, e in finite.items()})
+    if pairs:
+        reasons.append(f"estimators {max(diff for _, _, diff, _ in pairs):.3g} nats apart")
         remedies.append("run longer, or with more temperatures")
     trips = summary.get("diagnostics", {}).get("round_trips", 0)
     if trips < MIN_ROUND_TRIPS:
@@ -66,16 +69,25 @@ def trust_status(summary: dict) -> dict:
     return {"trusted": not reasons, "reasons": reasons, "remedy": remedy, "not_computed": not_computed(summary)}
 
 
-def _spread(est: dict) -> float | None:
-    """The largest difference of two estimators beyond AGREE_Z combined errors, or None."""
-    names = list(est)
-    worst = None
+def disagreeing_pairs(values: dict[str, float], errors: dict[str, float],
+                      z: float = AGREE_Z) -> list[tuple[str, str, float, float]]:
+    """(a, b, |difference|, combined error) of each pair of estimators whose difference exceeds
+    ``z`` times their combined error."""
+    names = list(values)
+    out = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            diff = abs(est[a]["value"] - est[b]["value"])
-            if diff > AGREE_Z * math.hypot(est[a]["stderr"], est[b]["stderr"]):
-                worst = diff if worst is None else max(worst, diff)
-    return worst
+            comb = math.hypot(errors[a], errors[b])
+            diff = abs(values[a] - values[b])
+            if diff > z * comb:
+                out.append((a, b, diff, comb))
+    return out
+
+
+def disagreements(values: dict[str, float], errors: dict[str, float], z: float = AGREE_Z) -> list[str]:
+    """The pairs of :func:`disagreeing_pairs` as warning lines."""
+    return [f"{a} and {b} differ by {diff:.3g} nats (> {z:g} x combined error {comb:.3g})"
+            for a, b, diff, comb in disagreeing_pairs(values, errors, z)]
 
 
 def status_line(label: str, status: dict) -> str:

@@ -94,7 +94,7 @@ def test_units_and_rates_become_counts():
     assert c1s.per_second and c1s.dwell == 0.4 and c1s.scans == 1
     from remc_mpi.instruments import counts_of
 
-    counts, how = counts_of(c1s)
+    counts, how = counts_of(c1s, "f")
     np.testing.assert_allclose(counts, c1s.intensity * 0.4)
     assert "counts per second x 0.4 s x 1 scans" in how
     _, kratos = read_regions(REAL / "0-150W.vms")
@@ -229,3 +229,19 @@ def test_an_irregular_block_reads_its_own_abscissa(tmp_path):
     _, regions = read_regions(path)
     np.testing.assert_array_equal(regions[0].abscissa, ke)
     np.testing.assert_array_equal(regions[0].intensity, counts)
+
+
+def test_a_non_energy_block_is_refused_only_when_chosen(tmp_path):
+    """A depth profile beside a spectrum: the file reads, the spectrum can be fitted, the profile
+    is refused by name."""
+    from remc_mpi.instruments.vamas import VamasBlock, write_vamas
+
+    path = write_vamas(tmp_path / "two.vms", [VamasBlock("Ce", "3d", 561.6, 0.1, np.arange(40.0) + 1),
+                                              VamasBlock("O", "1s", 950.0, 0.1, np.arange(40.0) + 1)])
+    text = path.read_text()
+    k = text.rindex("Kinetic Energy\neV")
+    path.write_text(text[:k] + "Etch Time\ns" + text[k + len("Kinetic Energy\neV"):])
+    _, regions = read_regions(path)
+    assert binding_energy(pick(regions, "Ce 3d", "f"), None, "f")[0].size == 40
+    with pytest.raises(InputError, match="block 'O 1s' is not an energy spectrum \\(abscissa 'Etch Time'\\)"):
+        binding_energy(pick(regions, "O 1s", "f"), None, "f")

@@ -182,3 +182,12 @@ def test_a_run_summary_carries_fit_flags_and_trust(cli, linear_case):
     assert set(s["trust"]) == {"trusted", "reasons", "remedy", "not_computed"}
     r = cli("analyze", "out.h5", cwd=linear_case)
     assert "fit: chi2/N" in r.stdout and "evidence: " in r.stdout
+
+
+def test_noise_mode_estimators_are_not_compared():
+    """In noise mode the estimators sit at different precisions (the rung nearest b_hat, the
+    headline at b_hat): the gate does not compare them, as the run's warnings do not."""
+    s = summary("m", -10.0, est={"mbar": (-10.0, 0.1), "bar": (-15.0, 0.1)})
+    assert not trust_status(s)["trusted"]
+    s["noise"] = {"b_hat": 1e4}
+    assert trust_status(s)["trusted"]

@@ -2,8 +2,10 @@
 
 Each format is an entry of :data:`FORMATS` (a detector of the file's first bytes and a reader
 returning :class:`~remc_mpi.instruments.region.Region` records); :func:`read_regions` finds the
-format by content, never by the file's extension. :func:`region_spectrum` turns one region into
-the spectrum to fit, by three documented rules (docs/config.md, "data"):
+format by content, never by the file's extension. :func:`pick` chooses a region,
+:func:`binding_energy` and :func:`counts_of` turn it into the spectrum to fit (the config's data
+section adds the charge reference), by three documented rules (docs/config.md, "Instrument
+files"):
 
 binding energy
     A kinetic axis becomes a binding-energy axis as BE = h nu - KE: the recorded kinetic energy
@@ -65,9 +67,7 @@ def _vamas_regions(path: Path) -> list[Region]:
 
 def _from_vamas(b: VamasRegion) -> Region:
     label = b.abscissa_label.lower()
-    if "energy" not in label:
-        raise ValueError(f"block {b.index} ({b.label!r}) is not an energy spectrum (abscissa {b.abscissa_label!r})")
-    axis = "kinetic" if "kinetic" in label else "binding"
+    axis = "kinetic" if "kinetic" in label else "binding" if "energy" in label else b.abscissa_label
     return Region(b.index, b.label, axis, b.abscissa, b.ordinate, b.ordinate_unit, b.source_energy, b.work_function,
                   b.collection_time, b.scans, b.identifier)
 
@@ -178,6 +178,9 @@ def binding_energy(region: Region, work_function: Any, source: str) -> tuple[np.
     x = np.asarray(region.abscissa, dtype=np.float64)
     if region.axis == "binding":
         return x, "binding energy as recorded"
+    if region.axis != "kinetic":
+        raise InputError(f"block {region.label!r} is not an energy spectrum (abscissa {region.axis!r})", source,
+                         "data.block")
     hv = region.source_energy
     if hv is None or not math.isfinite(hv):
         raise InputError(f"block {region.label!r} is on a kinetic axis but gives no source energy", source,
@@ -196,12 +199,12 @@ def binding_energy(region: Region, work_function: Any, source: str) -> tuple[np.
     return hv - x - phi, f"binding energy = {hv:g} eV (source) - kinetic - {phi:g} eV (data.work_function)"
 
 
-def counts_of(region: Region) -> tuple[np.ndarray, str]:
+def counts_of(region: Region, source: str) -> tuple[np.ndarray, str]:
     """The ordinate as counts where the file records a rate, and what was done in words."""
     y = np.asarray(region.intensity, dtype=np.float64)
     if region.per_second:
         if region.dwell is None or region.dwell <= 0:
-            raise InputError(f"block {region.label!r} is in counts per second but gives no dwell time", "",
+            raise InputError(f"block {region.label!r} is in counts per second but gives no dwell time", source,
                              "data.block")
         scans = region.scans or 1
         return y * region.dwell * scans, f"counts per second x {region.dwell:g} s x {scans} scans"
@@ -245,7 +248,7 @@ def describe(regions: list[Region], work_function: Any = None) -> list[str]:
             be, _ = binding_energy(r, work_function, "")
             span = f"{be.min():9.2f} - {be.max():9.2f}"
         except InputError:
-            span = f"{'(kinetic, no source)':>21}"
+            span = f"{'(kinetic, no source)' if r.axis == 'kinetic' else '(not energy)':>21}"
         unit = "counts" if r.counts else (r.unit or "-")
         dwell = f"{r.dwell:.4g}" if r.dwell else "-"
         out.append(f"{r.index:>5}  {r.label[:16]:<16} {span:>21} {r.n:>6}  {unit[:8]:<8} "

@@ -27,9 +27,9 @@ def read_casa_txt(text: str) -> list[Region]:
     for raw in text.splitlines():
         line = raw.rstrip("\r\n")
         if _SECTION.match(line):
-            _, sample, region = (line.split(":", 2) + ["", ""])[:3]
-            sections.append({"label": region.strip(), "sample": sample.strip(), "head": line.strip(), "rows": [],
-                             "hv": None, "t": None, "cols": None})
+            region = (line.split(":", 2) + ["", ""])[2]  # Cycle N:SAMPLE:REGION
+            sections.append({"label": region.strip(), "head": line.strip(), "rows": [], "hv": None, "t": None,
+                             "cols": None})
             continue
         if not sections:
             continue
@@ -39,7 +39,7 @@ def read_casa_txt(text: str) -> list[Region]:
             s["hv"], s["t"] = float(cells[cells.index("Characteristic Energy eV") + 1]), \
                 float(cells[cells.index("Acquisition Time s") + 1])
         elif cells and cells[0] == "K.E.":
-            s["cols"] = [c for c in cells]
+            s["cols"] = cells
         elif s["cols"] is not None and cells and cells[0]:
             s["rows"].append([float(c) if c else np.nan for c in cells])
     return [_region(k, s) for k, s in enumerate(sections)]
@@ -57,5 +57,4 @@ def _region(index: int, s: dict) -> Region:
         axis, x = "kinetic", ke  # the axis as recorded; the B.E. column is hv - K.E.
     else:
         axis, x = "binding", be
-    label = s["label"] if s["sample"] == "" else s["label"]
-    return Region(index, label, axis, x, counts, "counts", hv, None, s["t"], None, s["head"])
+    return Region(index, s["label"], axis, x, counts, "counts", hv, None, s["t"], None, s["head"])

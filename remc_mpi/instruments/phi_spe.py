@@ -31,7 +31,7 @@ def read_phi_spe(raw: bytes) -> list[Region]:
     body = raw[end + 4 + (2 if raw[end + 4:end + 6] == b"\r\n" else 1):]  # after the EOFH line's end
     defs = [ln.split(":", 1)[1].split() for ln in header if ln.startswith("SpectralRegDef:")]
     meta = dict(ln.split(":", 1) for ln in header if ":" in ln)
-    hv = _source_energy(meta.get("XraySource", ""))
+    hv = _first_number(meta.get("XraySource", ""))  # "Al 1486.6 mono"
     wf = _first_number(meta.get("AnalyserWorkFcn", ""))
     head = np.frombuffer(body, "<u4", 4)
     n_traces, trace_bytes = int(head[1]), int(head[2])
@@ -61,7 +61,3 @@ def _first_number(text: str) -> float | None:
             continue
     return None
 
-
-def _source_energy(text: str) -> float | None:
-    """``Al 1486.6 mono`` -> 1486.6."""
-    return _first_number(text)

@@ -123,7 +123,7 @@ class _Lines:
     def integer(self, what: str) -> int:
         raw = self.text()
         try:
-            return int(float(raw)) if raw.lower().endswith(("e+0", "e0")) else int(raw)
+            return int(raw)
         except ValueError:
             raise VamasFormatError(f"line {self.pos}: {what} must be an integer, got {raw[:40]!r}") from None
 
