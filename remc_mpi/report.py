@@ -74,7 +74,10 @@ def quality_lines(s: dict) -> list[str]:
     fit = s.get("fit")
     if fit:
         lines.append(f"  fit: {fit['statistic']} {fit['map']:.4g} at the MAP, {fit['mean']:.4g} over the posterior; "
-                     f"posterior-predictive p = {fit['p_value']:.3g}")
+                     f"posterior-predictive p = {fit['p_value']:.3g}"
+                     + (" (sigma estimated: about 1 and 1/2 by construction)" if fit.get("sigma_estimated") else "")
+                     + (f"; residual lag-1 autocorrelation {fit['residual_lag1']:.3f} (limit {fit['lag1_limit']:.3f})"
+                        if "residual_lag1" in fit else ""))
     trust = s.get("trust")
     if trust:
         lines.append("  evidence: trusted" if trust["trusted"] else

@@ -335,7 +335,7 @@ def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict,
     map_theta = np.array([posterior[n]["map"] for n in model.param_names])
     with np.errstate(all="ignore"):
         fit = fit_quality(lambda th: model.spectrum(th, cfg.data.energy), theta, map_theta, cfg.data.intensity,
-                          cfg.noise.model, sigma, cfg.seed)
+                          cfg.noise.model, sigma, cfg.seed, sigma_estimated=cfg.noise.estimate)
     out = {"fit": fit, "parameter_flags": parameter_flags(theta, model.param_names, cand.priors.free, cand.priors,
                                                           cfg.seed)}
     combos = model.combinations()

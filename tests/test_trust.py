@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from remc_mpi.fitquality import (MISFIT_P, discrepancy, fit_quality, flag_warnings, misfit, parameter_flags)
+from remc_mpi.fitquality import (MISFIT_P, discrepancy, fit_quality, fit_warning, flag_warnings, misfit,
+                                  parameter_flags)
 from remc_mpi.priors import Prior, PriorSet
 from remc_mpi.selection import format_table, select
 from remc_mpi.trust import MIN_ROUND_TRIPS, trust_status
@@ -191,3 +192,23 @@ def test_noise_mode_estimators_are_not_compared():
     assert not trust_status(s)["trusted"]
     s["noise"] = {"b_hat": 1e4}
     assert trust_status(s)["trusted"]
+
+
+def test_with_sigma_estimated_structured_residuals_still_make_a_misfit():
+    """With sigma fitted to the residuals chi^2/N is ~1 and p ~ 1/2 whatever the model: the lag-1
+    autocorrelation of the residuals still finds a missing line; white residuals pass."""
+    x = np.linspace(-5, 5, 400)
+    rng = np.random.default_rng(5)
+    truth = np.exp(-x**2 / 2) + 0.5 * np.exp(-(x - 2)**2 / 0.5)
+    data = truth + 0.01 * rng.standard_normal(x.size)
+    theta = np.ones((40, 1))
+    missing = np.exp(-x**2 / 2)  # the second line left out
+    sigma_hat = float(np.sqrt(np.mean((data - missing) ** 2)))  # what the noise mode would find
+    bad = fit_quality(lambda th: np.repeat(missing[None], th.shape[0], 0), theta, theta[0], data, "gaussian",
+                      sigma_hat, sigma_estimated=True)
+    assert abs(bad["map"] - 1) < 1e-12 and bad["p_value"] > MISFIT_P  # chi2 says nothing here
+    assert bad["residual_lag1"] > bad["lag1_limit"] and misfit(bad)
+    assert "residuals structured (lag-1 autocorrelation" in fit_warning(bad)
+    good = fit_quality(lambda th: np.repeat(truth[None], th.shape[0], 0), theta, theta[0], data, "gaussian", 0.01,
+                       sigma_estimated=True)
+    assert abs(good["residual_lag1"]) < good["lag1_limit"] and not misfit(good)
