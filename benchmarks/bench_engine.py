@@ -1,6 +1,6 @@
 """Engine throughput per model family, kernel share, post-processing, strong and weak scaling.
 
-    python benchmarks/bench_engine.py [--families k3,cluster2,cluster3] [--scale 1.0]
+    python benchmarks/bench_engine.py [--families k3,cluster2,cluster3,cluster3_states,cluster3_voigt] [--scale 1.0]
 
 Relaunches itself under the venv's ``mpiexec -n 2``. For every problem of benchmarks/problems.py
 it runs the whole engine (``remc_mpi.engine.run``, as ``remc-mpi run`` does) on rank 0 alone
@@ -45,7 +45,7 @@ def timed_run(comm, cfg_dict):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--families", default="k3,cluster2,cluster3")
+    ap.add_argument("--families", default="k3,cluster2,cluster3,cluster3_states,cluster3_voigt")
     ap.add_argument("--scale", type=float, default=1.0)
     args = ap.parse_args()
     from mpi4py import MPI

@@ -8,6 +8,9 @@
   model, 4 free parameters (delta, v, ufc, gamma), N = 300, sigma = 0.005; L = 24, 6000 sweeps.
 - ``cluster3``: the CeO2-like 3-level problem of the demo, 6 free parameters, N = 300,
   sigma = 0.01; L = 32, 4000 sweeps.
+- ``cluster3_states``: the same with a Lorentzian width per final state (8 free parameters);
+  ``cluster3_voigt``: per-state widths and Voigt lines of a shared Gaussian sigma_g (9 free):
+  the cost per evaluation of the measured-spectrum variants (docs/models.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,24 @@ PROBLEMS: dict[str, dict] = {
         "sampler": {"sweeps": 4000, "burn_in": 1000},
     },
 }
+
+
+def _cluster3_variant(lineshape: str) -> dict:
+    cfg = copy.deepcopy(PROBLEMS["cluster3"])
+    options = {"lineshape": lineshape, "widths": "per_state"}
+    truth = {k: v for k, v in cfg["data"]["synthetic"]["params"].items() if k != "gamma"}
+    truth.update(gamma1=0.6, gamma2=1.0, gamma3=0.7, **({"sigma_g": 0.3} if lineshape == "voigt" else {}))
+    cfg["data"]["synthetic"].update(options=options, params=truth)
+    cfg["model"]["options"] = options
+    del cfg["priors"]["gamma"]
+    cfg["priors"].update({f"gamma{j}": {"uniform": [0.1, 2.0]} for j in (1, 2, 3)})
+    if lineshape == "voigt":
+        cfg["priors"]["sigma_g"] = {"uniform": [0.05, 1.0]}
+    return cfg
+
+
+PROBLEMS["cluster3_states"] = _cluster3_variant("lorentz")
+PROBLEMS["cluster3_voigt"] = _cluster3_variant("voigt")
 
 
 def problem(name: str, output: str, seed: int = 1, n_temps: int | None = None, sweeps: int | None = None) -> dict:

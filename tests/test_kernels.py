@@ -18,6 +18,12 @@ FAMILIES = [
     ("lorentz_peaks", {"n_peaks": 3, "background": "linear"}),
     ("pvoigt_peaks", {"n_peaks": 2}),
     ("pvoigt_peaks", {"n_peaks": 2, "doublet": True, "background": ["linear", "shirley"]}),
+    ("voigt_peaks", {"n_peaks": 2}),
+    ("voigt_peaks", {"n_peaks": 3, "doublet": True, "background": ["constant", "shirley"]}),
+    ("cluster3", {"lineshape": "voigt"}),
+    ("cluster3", {"lineshape": "voigt", "widths": "per_state", "doublet": True, "background": ["linear", "shirley"]}),
+    ("cluster2", {"widths": "per_state", "doublet": True}),
+    ("cluster2", {"lineshape": "voigt", "widths": "per_state", "hybridized_initial": True}),
     ("polynomial", {"degree": 3}),
 ]
 IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'plain'}" for n, o in FAMILIES]
@@ -90,6 +96,12 @@ def test_stages_follow_the_model_declarations():
 
     km = kernel_model(get_model("cluster3", doublet=True, background="linear"), np.linspace(0, 1, 20))
     assert list(km.stage) == [LEVELS] * 4 + [LINES] * 2 + [OUTPUT] + [DOUBLET] * 2 + [OUTPUT] * 2
+    # a per-state width recomputes its own line (and its doublet copy); sigma_g every line
+    m = get_model("cluster3", doublet=True, lineshape="voigt", widths="per_state")
+    assert m.param_names[4:8] == ("gamma1", "gamma2", "gamma3", "sigma_g")
+    km = kernel_model(m, np.linspace(0, 1, 20))
+    assert list(km.stage) == [LEVELS] * 4 + [PEAK] * 3 + [LINES, LINES, OUTPUT] + [DOUBLET] * 2
+    assert list(km.peak[4:7]) == [0, 1, 2]
     km = kernel_model(get_model("gauss_peaks", n_peaks=2), np.linspace(0, 1, 20))
     assert list(km.stage) == [PEAK] * 6 and list(km.peak) == [0, 1, 0, 1, 0, 1]
 

@@ -275,3 +275,67 @@ def test_pvoigt_peaks_have_a_shared_gaussian_width():
     m = get_model("pvoigt_peaks", n_peaks=2)
     assert m.param_names == ("a1", "a2", "mu1", "mu2", "w1", "w2", "sigma_g")
     assert m.lines_of("sigma_g") is None and m.lines_of("w2") == (1,)  # all lines / one line
+
+
+def test_voigt_profile_is_within_1e_8_of_its_peak_for_every_width_ratio_and_offset():
+    """Weideman's series against scipy.special.voigt_profile over Gamma/sigma from 1e-6 to 1e6
+    and offsets out to 1e4 widths (docs/models.md): the error is below 1e-8 of the peak height."""
+    from scipy.special import voigt_profile
+
+    from remc_mpi.models.lineshapes import voigt
+
+    worst = 0.0
+    for ratio in np.geomspace(1e-6, 1e6, 61):
+        sigma = 1.0 / np.sqrt(1.0 + ratio)
+        gamma = ratio * sigma
+        scale = sigma + gamma
+        x = 0.2 + scale * np.concatenate([-np.geomspace(1e-3, 1e4, 200), [0.0], np.linspace(-8, 8, 401),
+                                          np.geomspace(1e-3, 1e4, 200)])
+        out = np.empty((1, x.size))
+        voigt(x, np.array([0.2]), np.array([1.0]), np.array([gamma]), np.array([sigma]), out)
+        exact = voigt_profile(x - 0.2, sigma, gamma)
+        worst = max(worst, float(np.abs(out[0] - exact).max() / voigt_profile(0.0, sigma, gamma)))
+    assert worst < 1e-8, worst
+
+
+def test_voigt_limits_are_the_lorentzian_and_the_gaussian():
+    from scipy.integrate import trapezoid
+
+    from remc_mpi.models.lineshapes import voigt
+
+    x = np.linspace(-15, 15, 3001)
+    one, c = np.array([1.0]), np.array([0.3])
+    out = np.empty((1, x.size))
+    lor = lorentzian(x, c, one, np.array([0.7]), np.empty((1, x.size)))[0]
+    np.testing.assert_array_equal(voigt(x, c, one, np.array([0.7]), np.array([0.0]), out)[0], lor)
+    gauss = np.exp(-0.5 * ((x - 0.3) / 0.6) ** 2) / (0.6 * np.sqrt(2 * np.pi))
+    got = voigt(x, c, one, np.array([0.0]), np.array([0.6]), out)[0]
+    assert np.abs(got - gauss).max() < 1e-10 * gauss.max()
+    # the area is h: a Voigt of area 2.5 integrates to 2.5 (wide grid, Lorentzian tails added)
+    xx = np.linspace(-4000, 4000, 1_600_001)
+    got = voigt(xx, c, np.array([2.5]), np.array([0.4]), np.array([0.5]), np.empty((1, xx.size)))[0]
+    tails = 2.5 * 2 * 0.4 / (np.pi * 4000)
+    assert abs(trapezoid(got, xx) + tails - 2.5) < 1e-6
+
+
+def test_cluster_widths_per_state_and_voigt_reduce_to_the_shared_lorentzian():
+    """gamma_1 = .. = gamma_K gives the shared-width spectrum; sigma_g -> 0 the Lorentzian one;
+    gamma_j widens final state j alone (states counted upward in energy)."""
+    x = np.linspace(-10, 20, 400)
+    base = get_model("cluster3", doublet=True)
+    col = dict(delta=2.0, v=0.8, uff=8.0, ufc=10.0, gamma=0.5, shift=1.0, amp=2.0, so_split=5.0, so_ratio=0.7)
+    ref = base.spectrum(np.array([col[n] for n in base.param_names]), x)
+    per = get_model("cluster3", doublet=True, widths="per_state")
+    col.update(gamma1=0.5, gamma2=0.5, gamma3=0.5)
+    np.testing.assert_allclose(per.spectrum(np.array([col[n] for n in per.param_names]), x), ref, rtol=1e-13)
+    vo = get_model("cluster3", doublet=True, lineshape="voigt")
+    col["sigma_g"] = 0.0
+    np.testing.assert_allclose(vo.spectrum(np.array([col[n] for n in vo.param_names]), x), ref, rtol=1e-13)
+    col["gamma2"] = 1.5
+    pk = per.peaks(np.array([col[n] for n in per.param_names]))
+    assert np.all(np.diff(pk["center"][0, :3]) > 0)
+    np.testing.assert_array_equal(pk["width"][0], [0.5, 1.5, 0.5] * 2)
+    with pytest.raises(ValueError, match="lineshape"):
+        get_model("cluster2", lineshape="gauss")
+    with pytest.raises(ValueError, match="widths"):
+        get_model("cluster2", widths="each")

@@ -35,7 +35,7 @@ import numpy as np
 from remc_mpi.kernels import jit
 from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
 from remc_mpi.likelihood import LIKELIHOOD_CODES
-from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM
+from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM, WEIDEMAN_A, WEIDEMAN_L
 
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
@@ -43,13 +43,14 @@ LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
 KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY = 0, 1, 2, 3
 #: line shape codes, in the order of the registry (models/lineshapes.py); compute_line has a branch each
 SHAPE_CODES = {name: code for code, name in enumerate(LINESHAPES)}
-SHAPE_GAUSS, SHAPE_LORENTZ, SHAPE_PVOIGT = SHAPE_CODES["gauss"], SHAPE_CODES["lorentz"], SHAPE_CODES["pvoigt"]
+SHAPE_GAUSS, SHAPE_LORENTZ, SHAPE_PVOIGT, SHAPE_VOIGT = (SHAPE_CODES[name] for name in ("gauss", "lorentz", "pvoigt",
+                                                                                     "voigt"))
 TCH_A1, TCH_A2, TCH_A3, TCH_A4 = TCH_FWHM
 TCH_E1, TCH_E2, TCH_E3 = TCH_ETA
 _LN2 = math.log(2.0)
 # slots of the integer spec vector
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
- I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, N_ISPEC) = range(21)
+ I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, I_PER_STATE, N_ISPEC) = range(22)
 LIK_POISSON = LIKELIHOOD_CODES["poisson"]
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
 
@@ -57,6 +58,8 @@ F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
 KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core: KIND_CLUSTER3}
 
 _INV_PI = 1.0 / np.pi
+_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+_SQRT2 = math.sqrt(2.0)
 _TWO_PI_3 = 2.0 * np.pi / 3.0
 
 
@@ -110,10 +113,12 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     ispec[I_DOUBLET] = int(model.doublet)
     ispec[I_NLINES] = model.n_lines
     ispec[I_HYB] = int(getattr(core, "hybridized_initial", False))
+    ispec[I_PER_STATE] = int(getattr(core, "widths", "shared") == "per_state")  # gamma1..K in adjacent columns
     col = {n: i for i, n in enumerate(names)}
     for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
                        (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
-                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, "gamma"), (I_SHIFT, "shift"),
+                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, getattr(core, "gamma_names", ("gamma",))[0]),
+                       (I_SHIFT, "shift"),
                        (I_WIDTH2, LINESHAPES[core.lineshape].shared_width)):
         ispec[slot] = col.get(name, -1)
     if kind != KIND_PEAKS:
@@ -257,7 +262,8 @@ def line_params(theta, ispec, lev, j):
     if ispec[I_KIND] == KIND_PEAKS:
         c, h, w = theta[n_core + k], theta[k], theta[2 * n_core + k]
     else:
-        c, h, w = lev[k] + theta[ispec[I_SHIFT]], lev[n_core + k], theta[ispec[I_GAMMA]]
+        g = ispec[I_GAMMA] + k if ispec[I_PER_STATE] == 1 else ispec[I_GAMMA]
+        c, h, w = lev[k] + theta[ispec[I_SHIFT]], lev[n_core + k], theta[g]
     w2 = theta[ispec[I_WIDTH2]] if ispec[I_WIDTH2] >= 0 else 0.0
     if j >= n_core:
         c = c + theta[ispec[I_SPLIT]]
@@ -324,10 +330,59 @@ def tch_mix(sigma, gamma):
 
 
 @jit
+def voigt_line(x, c, h, g, sigma, out, scratch):
+    """out = h V(x - c; g, sigma), the Voigt profile by Weideman's series (models.lineshapes.voigt,
+    the same operations in the same order); ``scratch``: float64 of 3 len(x). Horner's scheme
+    runs term by term over all points so that LLVM vectorises the loops over i."""
+    n = x.size
+    zr, zi, pi = scratch[:n], scratch[n:2 * n], scratch[2 * n:3 * n]
+    r = 1.0 / (sigma * _SQRT2)
+    y = g * r
+    dr, nr = WEIDEMAN_L + y, WEIDEMAN_L - y
+    for i in range(n):
+        xx = (x[i] - c) * r
+        den = 1.0 / (dr * dr + xx * xx)
+        zr[i] = (nr * dr - xx * xx) * den
+        zi[i] = (xx * dr + nr * xx) * den
+        out[i] = WEIDEMAN_A[0]
+        pi[i] = 0.0
+    for k in range(1, WEIDEMAN_A.size):
+        ak = WEIDEMAN_A[k]
+        for i in range(n):
+            pr = out[i]
+            out[i] = pr * zr[i] - pi[i] * zi[i] + ak
+            pi[i] = pr * zi[i] + pi[i] * zr[i]
+    norm = h * r * _INV_SQRT_PI
+    for i in range(n):
+        xx = (x[i] - c) * r
+        den = 1.0 / (dr * dr + xx * xx)
+        ir, ii = dr * den, xx * den
+        qr = 2.0 * (out[i] * ir - pi[i] * ii) + _INV_SQRT_PI
+        qi = 2.0 * (out[i] * ii + pi[i] * ir)
+        out[i] = norm * (qr * ir - qi * ii)
+
+
+@jit
+def lorentz_line(x, c, h, w, out):
+    """out = h (w/pi) / ((x-c)^2 + w^2)."""
+    num = h * w * _INV_PI
+    w2 = w * w
+    for i in range(x.size):
+        d = x[i] - c
+        out[i] = num / (d * d + w2)
+
+
+@jit
 def compute_line(x, shape, c, h, w, w2, out, bits):
     """out = h f(x - c; w, w2): Gaussian h exp(-w (x-c)^2 / 2), Lorentzian h (w/pi) / ((x-c)^2 + w^2),
-    or the pseudo-Voigt of Lorentzian half width w and Gaussian sd w2 (models.lineshapes)."""
-    if shape == SHAPE_PVOIGT:
+    the pseudo-Voigt or the Voigt of Lorentzian half width w and Gaussian sd w2 (models.lineshapes;
+    the Voigt at w2 = 0 is the Lorentzian). ``bits``: int64 scratch of 3 len(x)."""
+    if shape == SHAPE_VOIGT:
+        if w2 > 0.0:
+            voigt_line(x, c, h, w, w2, out, bits.view(np.float64))
+        else:
+            lorentz_line(x, c, h, w, out)
+    elif shape == SHAPE_PVOIGT:
         half, eta = tch_mix(w2, w)
         half2 = half * half
         lor = h * eta * (half * _INV_PI)
@@ -350,11 +405,7 @@ def compute_line(x, shape, c, h, w, w2, out, bits):
         for i in range(x.size):
             out[i] = out[i] * scale[2 * i] * scale[2 * i + 1] * h
     else:
-        num = h * w * _INV_PI
-        w2 = w * w
-        for i in range(x.size):
-            d = x[i] - c
-            out[i] = num / (d * d + w2)
+        lorentz_line(x, c, h, w, out)
 
 
 @jit
@@ -507,7 +558,7 @@ class RowBuffers:
         self.ty = np.zeros(n)
         self.redo = np.zeros(km.n_lines, dtype=np.bool_)
         self.work = np.zeros(6)
-        self.bits = np.zeros(2 * n, dtype=np.int64)
+        self.bits = np.zeros(3 * n, dtype=np.int64)
 
     #: the per-row arrays, which travel with a configuration
     ROW_ARRAYS = ("lev", "lines", "S", "y")

@@ -93,15 +93,50 @@ def couplings(v: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(float(nf)) * v, np.sqrt(2.0 * (nf - 1)) * v
 
 
+#: the line shapes a cluster model's final states may take (``lineshape`` option)
+CLUSTER_LINESHAPES = ("lorentz", "voigt")
+#: the ``widths`` option: one Lorentzian half width for every final state, or one per state
+CLUSTER_WIDTHS = ("shared", "per_state")
+
+
 @dataclass
 class ClusterCore(Core):
-    """Shared placement of the cluster models: lines at e_j + shift with weights w_j and the
-    common Lorentzian width gamma (amp scales the whole spectrum afterwards)."""
+    """Shared placement of the cluster models: lines at e_j + shift with weights w_j (amp scales
+    the whole spectrum afterwards), each a Lorentzian of half width gamma (``widths: shared``)
+    or gamma_j (``widths: per_state``, j counting the final states upward in energy, so that the
+    labels cannot switch), convolved for ``lineshape: voigt`` with a Gaussian of standard
+    deviation sigma_g shared by all lines (the instrument and phonons)."""
+
+    widths: str = "shared"
+
+    def __post_init__(self) -> None:
+        if self.lineshape not in CLUSTER_LINESHAPES:
+            raise ValueError(f"option lineshape must be one of {', '.join(CLUSTER_LINESHAPES)}, got {self.lineshape!r}")
+        if self.widths not in CLUSTER_WIDTHS:
+            raise ValueError(f"option widths must be one of {', '.join(CLUSTER_WIDTHS)}, got {self.widths!r}")
+        names = list(self.param_names)
+        at = names.index("gamma")
+        names[at:at + 1] = self.gamma_names + (("sigma_g",) if self.lineshape == "voigt" else ())
+        self.param_names = tuple(names)
+
+    @property
+    def gamma_names(self) -> tuple[str, ...]:
+        """The Lorentzian width parameters, one per final state in order of energy (or gamma)."""
+        if self.widths == "shared":
+            return ("gamma",)
+        return tuple(f"gamma{j}" for j in range(1, self.n_peaks + 1))
 
     def place(self, col, lev):
         centres = lev["e"] + col["shift"][:, None]
-        widths = np.broadcast_to(col["gamma"][:, None], centres.shape)
-        return centres, lev["w"], widths, np.zeros(centres.shape)
+        widths = np.broadcast_to(np.stack([col[g] for g in self.gamma_names], axis=-1), centres.shape)
+        second = np.broadcast_to(col["sigma_g"][:, None], centres.shape) if self.lineshape == "voigt" else \
+            np.zeros(centres.shape)
+        return centres, lev["w"], widths, second
+
+    def peaks_of(self, name):
+        """gamma_j touches final state j alone; every other parameter every state."""
+        names = self.gamma_names
+        return (names.index(name),) if self.widths == "per_state" and name in names else None
 
 
 @dataclass
@@ -211,10 +246,13 @@ class PeaksCore(Core):
         return out
 
 
-core_family("cluster3", lambda nf=14: Cluster3Core(nf=positive_int("nf", nf, 2)), {"nf": (int,)})
-core_family("cluster2", lambda nf=14, hybridized_initial=False: Cluster2Core(
-    nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial)),
-    {"nf": (int,), "hybridized_initial": (bool,)})
+#: the options of every cluster family: final-state line shape and widths (ClusterCore)
+CLUSTER_OPTIONS: dict[str, tuple[type, ...]] = {"nf": (int,), "lineshape": (str,), "widths": (str,)}
+core_family("cluster3", lambda nf=14, lineshape="lorentz", widths="shared": Cluster3Core(
+    nf=positive_int("nf", nf, 2), lineshape=lineshape, widths=widths), CLUSTER_OPTIONS)
+core_family("cluster2", lambda nf=14, hybridized_initial=False, lineshape="lorentz", widths="shared": Cluster2Core(
+    nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial), lineshape=lineshape, widths=widths),
+    {**CLUSTER_OPTIONS, "hybridized_initial": (bool,)})
 
 
 def peak_family(shape: str) -> Callable[..., PeaksCore]:

@@ -7,6 +7,13 @@ Gaussian peak of height a and precision b (Nagata 2012):
 Each uses four or five in-place passes over (R, N) and no temporaries of that size.
 Pseudo-Voigt (Thompson, Cox, Hastings 1987): eta L + (1 - eta) G with a common width, from a
 Lorentzian half width and a Gaussian standard deviation (a line shape with two widths).
+Voigt (exact): the convolution of L(x; Gamma) with a normal density of standard deviation sigma,
+
+    V(x; Gamma, sigma) = Re w(z) / (sigma sqrt(2 pi)),   z = (x + i Gamma) / (sigma sqrt 2),
+
+w the Faddeeva function, evaluated by Weideman's rational series (SIAM J. Numer. Anal. 31,
+1497 (1994), eq. 38-39) of WEIDEMAN_N terms: within 1e-10 of the peak height V(0) for every
+Gamma / sigma and offset (tests/test_models.py, against scipy.special.voigt_profile).
 """
 
 from __future__ import annotations
@@ -74,6 +81,51 @@ def pseudo_voigt(x: np.ndarray, c: np.ndarray, h: np.ndarray, g: np.ndarray, sig
     return out
 
 
+#: terms of Weideman's series: 24 keep the error below 1e-10 of the peak for every Gamma/sigma
+#: (16 terms: 1.2e-7, 20: 3.3e-9, measured against scipy.special.wofz over y = 1e-9 .. 1e6)
+WEIDEMAN_N = 24
+
+
+def weideman_coefficients(n: int) -> tuple[np.ndarray, float]:
+    """(a_{n-1} .. a_0, L) of w(z) ~ 2 p(Z) / (L - iz)^2 + 1 / (sqrt(pi) (L - iz)),
+    Z = (L + iz) / (L - iz), p(Z) = sum_k a_k Z^k, L = sqrt(n / sqrt 2): the coefficients by the
+    FFT of Weideman (1994), section 5 (highest power first, for Horner's scheme)."""
+    m = 2 * n
+    big_l = np.sqrt(n / np.sqrt(2.0))
+    theta = np.arange(-m + 1, m) * np.pi / m
+    t = big_l * np.tan(0.5 * theta)
+    f = np.concatenate([[0.0], np.exp(-t * t) * (big_l * big_l + t * t)])
+    a = np.real(np.fft.fft(np.fft.fftshift(f))) / (2 * m)
+    return np.ascontiguousarray(a[1:n + 1][::-1]), float(big_l)
+
+
+WEIDEMAN_A, WEIDEMAN_L = weideman_coefficients(WEIDEMAN_N)
+_INV_SQRT_PI = 1.0 / np.sqrt(np.pi)
+
+
+def voigt(x: np.ndarray, c: np.ndarray, h: np.ndarray, g: np.ndarray, sigma: np.ndarray,
+          out: np.ndarray) -> np.ndarray:
+    """out = h V(x - c; g, sigma), the exact Voigt profile of area h (module docstring); rows with
+    sigma = 0 are the Lorentzian. The operations of the compiled kernel, in its order."""
+    s = np.where(sigma > 0, sigma, 1.0)
+    r = 1.0 / (s * np.sqrt(2.0))
+    y = (g * r)[..., None]
+    xx = np.subtract(x, c[..., None]) * r[..., None]
+    dr, nr = WEIDEMAN_L + y, WEIDEMAN_L - y
+    den = 1.0 / (dr * dr + xx * xx)
+    zr, zi = (nr * dr - xx * xx) * den, (xx * dr + nr * xx) * den
+    pr, pi = np.full(xx.shape, WEIDEMAN_A[0]), np.zeros(xx.shape)
+    for ak in WEIDEMAN_A[1:]:
+        pr, pi = pr * zr - pi * zi + ak, pr * zi + pi * zr
+    ir, ii = dr * den, xx * den
+    qr, qi = 2.0 * (pr * ir - pi * ii) + _INV_SQRT_PI, 2.0 * (pr * ii + pi * ir)
+    np.multiply((h * r * _INV_SQRT_PI)[..., None], qr * ir - qi * ii, out=out)
+    if np.any(sigma <= 0):
+        rows = np.flatnonzero(np.broadcast_to(sigma <= 0, c.shape))
+        out[rows] = lorentzian(x, c[rows], h[rows], g[rows], np.empty((rows.size, x.size)))
+    return out
+
+
 @dataclass(frozen=True)
 class LineShape:
     """A line shape: its profile ``profile(x, c, h, w, w2, out)`` (rows from (R,) columns; w2 the
@@ -95,4 +147,5 @@ LINESHAPES = {
     "gauss": LineShape(_one_width(gaussian), "b"),
     "lorentz": LineShape(_one_width(lorentzian), "w"),
     "pvoigt": LineShape(pseudo_voigt, "w", shared_width="sigma_g"),
+    "voigt": LineShape(voigt, "w", shared_width="sigma_g"),
 }

@@ -92,7 +92,7 @@ class SpectralModel(Model):
             return ()
         if name in ("so_split", "so_ratio"):
             return tuple(range(j, 2 * j))
-        if name in self.core.level_params or not self.core.separable:
+        if name in self.core.level_params:
             return None
         own = self.core.peaks_of(name)
         if own is None:
