@@ -60,8 +60,9 @@ def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
         row["decided"] = sel["decided"]
         row["all_misfit"] = sel["all_misfit"]
         best = next(s for s in summaries if s["label"] == sel["best"])
-        if "noise" in best:
-            row["sigma_hat"] = best["noise"]["sigma_hat"]
+        for level in ("sigma_hat", "scale_hat"):  # the noise estimate (scale_hat: scaled counts)
+            if level in best.get("noise", {}):
+                row[level] = best["noise"][level]
         for name, p in best["posterior"].items():
             if not p["fixed"]:
                 row[f"{name}_mean"], row[f"{name}_q025"], row[f"{name}_q975"] = p["mean"], p["q025"], p["q975"]

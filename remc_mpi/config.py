@@ -18,7 +18,7 @@ import yaml
 
 from remc_mpi.data import Spectrum, prepare, read_columns
 from remc_mpi.errors import InputError, did_you_mean
-from remc_mpi.likelihood import LIKELIHOOD_CODES
+from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
 from remc_mpi.priors import Prior, PriorSet, check_prior
 
@@ -88,8 +88,11 @@ class NoiseSpec:
     sigma: float | None = None
     estimate: bool = False
     b_max: float | None = None
-    #: gaussian (sigma or estimate) or poisson (the data are counts: remc_mpi.likelihood)
+    #: gaussian (sigma or estimate), poisson (the data are counts) or scaled_counts (scale or
+    #: estimate: counts times a factor, variance scale x expectation): remc_mpi.likelihood
     model: str = "gaussian"
+    #: scaled_counts: the factor s (variance s f), when given
+    scale: float | None = None
 
 
 @dataclass
@@ -379,18 +382,21 @@ def synthesize(model: Model, params: dict[str, float], energy: np.ndarray, sigma
 COUNT_ROUNDING = 1e-6
 
 
-def _check_counts(ctx: Validator, data: Spectrum) -> None:
-    """The Poisson likelihood needs counts: non-negative integers (to within rounding)."""
+def _check_counts(ctx: Validator, data: Spectrum, likelihood: str) -> None:
+    """Counting noise needs non-negative intensities, and the Poisson likelihood integers (to
+    within rounding)."""
     y = data.intensity
     if np.any(y < 0) or not np.all(np.isfinite(y)):
-        ctx.fail("noise.model", f"poisson needs counts, but {data.source} has negative intensities")
+        ctx.fail("noise.model", f"{likelihood} needs counts, but {data.source} has negative intensities")
+    if likelihood != "poisson":
+        return
     off = np.abs(y - np.round(y)) > COUNT_ROUNDING * np.maximum(1.0, np.abs(y))
     if np.any(off):
         example = float(y[np.flatnonzero(off)[0]])
         unit = f" (unit: {data.unit})" if data.unit else ""
         ctx.fail("noise.model", f"poisson needs integer counts, but {data.source} holds non-integer intensities, "
                                 f"e.g. {example:g}{unit}: transmission-corrected or averaged counts; "
-                                f"use noise: {{estimate: true}} (docs/config.md, 'noise')")
+                                f"use noise: {{model: scaled_counts, estimate: true}} (docs/config.md, 'noise')")
 
 
 def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, str]:
@@ -460,16 +466,21 @@ def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
     if model not in LIKELIHOOD_CODES:
         ctx.fail("noise.model", f"must be one of {', '.join(LIKELIHOOD_CODES)}, got {model!r}")
     if model == "poisson":
-        extra = [k for k in ("sigma", "estimate", "b_max") if k in noise_raw]
+        extra = [k for k in ("sigma", "estimate", "b_max", "scale") if k in noise_raw]
         if extra:
-            ctx.fail(f"noise.{extra[0]}", "counts have no noise level to give or estimate (noise.model: poisson)")
+            ctx.fail(f"noise.{extra[0]}", "counts have no noise level to give or estimate (noise.model: poisson; "
+                                          "noise.model: scaled_counts learns a count scale)")
         return NoiseSpec(model="poisson")
+    level, other = ("scale", "sigma") if model == "scaled_counts" else ("sigma", "scale")
+    if other in noise_raw:
+        ctx.fail(f"noise.{other}", f"noise.model {model} takes '{level}', not '{other}'")
     estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
-    if estimate == ("sigma" in noise_raw):
-        ctx.fail("noise", "give exactly one of 'sigma' or 'estimate: true'")
+    if estimate == (level in noise_raw):
+        ctx.fail("noise", f"give exactly one of '{level}' or 'estimate: true'")
+    given = ctx.number(noise_raw[level], f"noise.{level}", positive=True) if level in noise_raw else None
     return NoiseSpec(
-        sigma=ctx.number(noise_raw["sigma"], "noise.sigma", positive=True) if "sigma" in noise_raw else None,
-        estimate=estimate,
+        sigma=given if level == "sigma" else None, scale=given if level == "scale" else None,
+        estimate=estimate, model=model,
         b_max=ctx.number(noise_raw["b_max"], "noise.b_max", positive=True) if "b_max" in noise_raw else None,
     )
 
@@ -567,8 +578,8 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     progress = ctx.boolean(cfg.get("progress", True), "progress")
     order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
-    if noise.model == "poisson":
-        _check_counts(ctx, data)
+    if noise.model in COUNTS:
+        _check_counts(ctx, data, noise.model)
     if text is None:
         text = yaml.safe_dump(raw, sort_keys=False)
     return RunConfig(source, text, data, candidates, noise, ladder, sampler, seed, output, model_priors,

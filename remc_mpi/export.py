@@ -37,10 +37,10 @@ def to_inference_data(path: str | Path):
         x, y = rf.data()
     n = s["n_data"]
     posterior = {name: theta[:, :, j] for j, name in enumerate(s["param_names"]) if not s["posterior"][name]["fixed"]}
-    if s["sigma"] is None:  # Poisson counts: log P(D | theta) = -U - sum log d!
-        lp = -n * energy + evidence_constant("poisson", n, 1.0, y)
-    else:
-        lp = -n * lam * energy + 0.5 * n * np.log(lam / (2 * np.pi))
+    # log P(D | theta) = -lambda U + C(lambda) at the reported rung (remc_mpi.likelihood); files
+    # written before the likelihood was recorded are Poisson where they have no sigma
+    likelihood = s.get("likelihood") or ("poisson" if s["sigma"] is None else "gaussian")
+    lp = -n * lam * energy + evidence_constant(likelihood, n, lam, y)
     stats = {"mse": energy, "lp": lp}
     attrs = {"model": s["label"], "peaks_ordered_by_position": int(bool(s.get("peaks_ordered"))), "log_evidence": s["log_evidence"]["value"],
              "log_evidence_stderr": s["log_evidence"]["stderr"], "source": str(path), "inference_library": "remc_mpi"}

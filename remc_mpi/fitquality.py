@@ -5,6 +5,7 @@ Discrepancy T(d, mu) of the data d against a model spectrum mu:
 
     Gaussian noise sigma:  T = chi^2 = sum_i (d_i - mu_i)^2 / sigma^2
     counts (Poisson):      T = D = 2 sum_i [d_i log(d_i / mu_i) - (d_i - mu_i)]   (the deviance)
+    scaled counts (s):     T = D / s  (the scaled deviance; replicates s Poisson(mu / s))
 
 each reported per point (T / N, which is about 1 for an adequate model and noise) at the MAP and
 averaged over the posterior, and the posterior-predictive p-value (Gelman, Meng & Stern,
@@ -16,7 +17,7 @@ With the noise level estimated (``noise: {estimate: true}``) sigma is fitted to 
 so chi^2/N is about 1 and p about 1/2 *by construction*, whatever the misfit: they are reported
 but do not judge. What judges in every mode is the structure of the residuals: the lag-1
 autocorrelation rho_1 of the normalised MAP residuals r_i = (d_i - mu_i)/sd_i (sd = sigma, or
-sqrt(mu) for counts) is about N(0, 1/N) for independent noise (Box & Jenkins), and a model
+sqrt(s mu) for counts) is about N(0, 1/N) for independent noise (Box & Jenkins), and a model
 that misses a line leaves runs of residuals of one sign: rho_1 > LAG1_Z / sqrt(N) is a misfit.
 
 Parameter flags, from the reported rung's samples and the priors:
@@ -30,6 +31,8 @@ Parameter flags, from the reported rung's samples and the priors:
 from __future__ import annotations
 
 import numpy as np
+
+from remc_mpi.likelihood import COUNTS
 
 #: posterior draws used for the averages and the predictive p-value (evenly spaced samples)
 FIT_DRAWS = 200
@@ -48,14 +51,20 @@ PAIR_CORRELATION = 0.99
 PRIOR_DRAWS = 4000
 
 
+def count_scale(likelihood: str, level: float | None) -> float:
+    """s of counting noise: 1 for Poisson, the given or estimated scale for scaled counts."""
+    return 1.0 if likelihood == "poisson" else float(level)
+
+
 def discrepancy(data: np.ndarray, mu: np.ndarray, likelihood: str, sigma: float | None) -> np.ndarray:
-    """T of the module docstring for each row of mu (and of data, if 2-d): chi^2 or deviance."""
-    if likelihood == "poisson":
+    """T of the module docstring for each row of mu (and of data, if 2-d): chi^2 or deviance
+    (``sigma``: the noise level, sigma or the count scale s; None for Poisson)."""
+    if likelihood in COUNTS:
         with np.errstate(divide="ignore", invalid="ignore"):
             mu_safe = np.where(mu > 0, mu, np.nan)
             log_term = np.where(data > 0, data * np.log(np.where(data > 0, data, 1.0) / mu_safe), 0.0)
             terms = 2.0 * (log_term - (data - mu))
-        out = np.sum(terms, axis=-1)
+        out = np.sum(terms, axis=-1) / count_scale(likelihood, sigma)
         return np.where(np.isfinite(out), out, np.inf)
     r = (data - mu) / sigma
     return np.sum(r * r, axis=-1)
@@ -63,8 +72,9 @@ def discrepancy(data: np.ndarray, mu: np.ndarray, likelihood: str, sigma: float 
 
 def replicate(mu: np.ndarray, likelihood: str, sigma: float | None, rng: np.random.Generator) -> np.ndarray:
     """Data drawn from the likelihood at the model spectra mu."""
-    if likelihood == "poisson":
-        return rng.poisson(np.clip(mu, 0.0, None)).astype(np.float64)
+    if likelihood in COUNTS:
+        s = count_scale(likelihood, sigma)
+        return s * rng.poisson(np.clip(mu / s, 0.0, None)).astype(np.float64)
     return mu + sigma * rng.standard_normal(mu.shape)
 
 
@@ -82,7 +92,7 @@ def fit_quality(spectra, theta: np.ndarray, map_theta: np.ndarray, data: np.ndar
     t_rep = discrepancy(replicate(mu_rep, likelihood, sigma, rng), mu_rep, likelihood, sigma)
     mu_map = spectra(map_theta[None, :])[0]
     t_map = float(discrepancy(data, mu_map, likelihood, sigma)) / n
-    return {"statistic": "deviance/N" if likelihood == "poisson" else "chi2/N",
+    return {"statistic": "deviance/N" if likelihood in COUNTS else "chi2/N",
             "map": t_map, "mean": float(np.mean(t_obs)) / n,
             "p_value": float(np.mean(t_rep >= np.repeat(t_obs, REPLICATES_PER_DRAW))),
             "draws": int(pick.size * REPLICATES_PER_DRAW), "n_data": int(n), "sigma_estimated": bool(sigma_estimated),
@@ -91,7 +101,7 @@ def fit_quality(spectra, theta: np.ndarray, map_theta: np.ndarray, data: np.ndar
 
 def residual_lag1(data: np.ndarray, mu: np.ndarray, likelihood: str, sigma: float | None) -> float:
     """rho_1 of the normalised residuals (module docstring), in energy order as the data are."""
-    sd = np.sqrt(np.clip(mu, 1e-300, None)) if likelihood == "poisson" else sigma
+    sd = np.sqrt(count_scale(likelihood, sigma) * np.clip(mu, 1e-300, None)) if likelihood in COUNTS else sigma
     r = (data - mu) / sd
     r = r - r.mean()
     denom = float(np.sum(r * r))

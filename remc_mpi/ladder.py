@@ -116,10 +116,13 @@ def auto_rungs(barrier: float) -> int:
     return max(MIN_AUTO_RUNGS, int(math.ceil(RUNGS_PER_BARRIER * barrier)) + 1)
 
 
-def noise_scale_guess(intensity: np.ndarray) -> float:
-    """A rough noise precision from first differences: sigma_d^2 = var(diff y) / 2."""
+def noise_scale_guess(intensity: np.ndarray, likelihood: str = "gaussian") -> float:
+    """A rough noise precision from first differences: sigma_d^2 = var(diff y) / 2, or for scaled
+    counts 1/s with s = sigma_d^2 / mean(y) (variance s f)."""
     d = np.diff(intensity)
     var = float(np.var(d)) / 2.0
+    if likelihood == "scaled_counts":
+        var /= max(float(np.mean(intensity)), 1e-300)
     return 1.0 / var if var > 0 else 1.0
 
 
@@ -129,7 +132,9 @@ def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float
     if cfg.noise.model == "poisson":
         lam_max = 1.0  # counts: the likelihood is exp(-U) itself
     elif cfg.noise.estimate:
-        lam_max = cfg.noise.b_max or NOISE_B_MAX_FACTOR * noise_scale_guess(cfg.data.intensity)
+        lam_max = cfg.noise.b_max or NOISE_B_MAX_FACTOR * noise_scale_guess(cfg.data.intensity, cfg.noise.model)
+    elif cfg.noise.model == "scaled_counts":
+        lam_max = 1.0 / cfg.noise.scale
     else:
         lam_max = 1.0 / cfg.noise.sigma**2
     if spec.betas is not None:

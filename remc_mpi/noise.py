@@ -2,7 +2,8 @@ r"""Noise estimation (Tokuda, Nagata, Okada 2017): the ladder runs over the prec
 
 p_b(theta) ∝ exp(-N b E(theta)) phi(theta) and the Bayes free energy as a function of b,
     F(b) = -(N/2) log(b / 2 pi) - log Z(b),
-whose minimiser b_hat is the empirical-Bayes noise precision, sigma_hat = b_hat^(-1/2). Two
+whose minimiser b_hat is the empirical-Bayes noise precision, sigma_hat = b_hat^(-1/2); for
+scaled counts (remc_mpi.likelihood) b = 1/s and C(b) replaces (N/2) log(b / 2 pi). Two
 uncertainties are reported: the Monte Carlo error of b_hat (bootstrap, like every free energy)
 and the posterior width of the noise level itself, from the curvature of F in log b.
 log Z(b) between rungs comes from MBAR reweighting of all rungs' samples, so b_hat is not
@@ -15,19 +16,22 @@ import numpy as np
 from scipy import optimize
 
 from remc_mpi.freeenergy import mbar_log_z_at
+from remc_mpi.likelihood import evidence_constant
 
 
-def free_energy_curve(b: np.ndarray, log_z: np.ndarray, n_data: int) -> np.ndarray:
-    """F(b) = -(N/2) log(b/2pi) - log Z(b)."""
-    return -0.5 * n_data * np.log(np.asarray(b) / (2.0 * np.pi)) - np.asarray(log_z)
+def free_energy_curve(b: np.ndarray, log_z: np.ndarray, data: np.ndarray, likelihood: str = "gaussian") -> np.ndarray:
+    """F(b) = -C(b) - log Z(b), C(b) = (N/2) log(b/2pi) for Gaussian noise (remc_mpi.likelihood)."""
+    data = np.asarray(data)
+    return -evidence_constant(likelihood, data.size, np.asarray(b, dtype=np.float64), data) - np.asarray(log_z)
 
 
-def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, n_data: int, n_grid: int = 64) -> float:
+def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, likelihood: str = "gaussian",
+          n_grid: int = 64) -> float:
     """argmin_b F(b) over [lam_1, lam_max]: a log-spaced scan, then a bounded refinement."""
     grid = np.geomspace(lam[1], lam[-1], n_grid)
 
     def F(b):
-        return free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), n_data)
+        return free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), data, likelihood)
 
     values = F(grid)
     k = int(np.argmin(values))
@@ -39,11 +43,11 @@ def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, n_data: int, n_grid
     return float(np.exp(res.x)) if res.fun <= values[k] else float(grid[k])
 
 
-def log_b_sd(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, n_data: int, b_hat: float,
-             h: float = 0.05) -> float:
+def log_b_sd(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, b_hat: float,
+             likelihood: str = "gaussian", h: float = 0.05) -> float:
     """Posterior sd of log b under a flat prior on log b: exp(-F(b)) ∝ p(D | b), so
     sd(log b) = F''(log b_hat)^(-1/2), F'' by central differences (step h in log b)."""
     b = b_hat * np.exp(np.array([-h, 0.0, h]))
-    f = free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), n_data)
+    f = free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), data, likelihood)
     curv = (f[0] - 2.0 * f[1] + f[2]) / (h * h)
     return float(curv ** -0.5) if curv > 0 else float("nan")

@@ -201,7 +201,8 @@ def _noise(plt, v: dict):
     c = s["noise"]["curve"]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(c["b"], c["F"], yerr=c["stderr"], fmt="o-", ms=3)
-    ax.axvline(s["noise"]["b_hat"], color="C3", label=f"b_hat (sigma = {s['noise']['sigma_hat']:.4g})")
+    level = "scale" if "scale_hat" in s["noise"] else "sigma"
+    ax.axvline(s["noise"]["b_hat"], color="C3", label=f"b_hat ({level} = {s['noise'][level + '_hat']:.4g})")
     ax.set_xscale("log")
     ax.set(xlabel="noise precision b", ylabel="F(b)")
     ax.legend()

@@ -36,8 +36,9 @@ def format_summary(s: dict) -> str:
                      + f"; error between ladders {c['between_stderr']:.4f}, within {c['within_stderr']:.4f}")
     if "noise" in s:
         n = s["noise"]
+        level = "scale" if "scale_hat" in n else "sigma"  # scaled counts: s = 1 / b
         lines.append(f"  noise: b_hat = {n['b_hat']:.6g} +- {n['b_hat_stderr']:.3g},  "
-                     f"sigma_hat = {n['sigma_hat']:.6g} +- {n['sigma_hat_stderr']:.3g}")
+                     f"{level}_hat = {n[level + '_hat']:.6g} +- {n[level + '_hat_stderr']:.3g}")
     truth = s.get("truth") or {}
     if s.get("peaks_ordered"):
         lines.append("  peaks ordered by position in every sample (mu1 < mu2 < ...; order_peaks: false keeps "

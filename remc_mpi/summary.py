@@ -87,7 +87,7 @@ def log_evidence_at(cfg: RunConfig, lam: float, lam_max: float, log_z: float) ->
     """The log evidence from log Z at the reported lambda: the likelihood's constant added
     (known noise, counts), or in noise mode -F(b) at b = lambda (docs/free_energy.md)."""
     if cfg.noise.estimate:
-        return float(-free_energy_curve(lam, log_z, cfg.data.n))
+        return float(-free_energy_curve(lam, log_z, cfg.data.intensity, cfg.noise.model))
     return float(evidence_constant(cfg.noise.model, cfg.data.n, lam_max, cfg.data.intensity) + log_z)
 
 
@@ -95,24 +95,21 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
              est: dict) -> tuple[dict, int, float, dict | None]:
     """Every estimator's log evidence with its error, the rung whose posterior is reported,
     the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
-    n_data = cfg.data.n
     if not cfg.noise.estimate:
         estimators = {name: {"value": log_evidence_at(cfg, lam[-1], lam_max, v[-1]),
                              "stderr": float(est["stderr"][name][-1])} for name, v in est["log_z"].items()}
-        return estimators, len(lam) - 1, cfg.noise.sigma, None
+        return estimators, len(lam) - 1, cfg.noise.sigma or cfg.noise.scale, None
     b_hat = float(est["extra"][0])
     b_boot = est["extra_boot"][:, 0]
     primary = est["log_z"][PRIMARY]
     log_z_hat = float(mbar_log_z_at(lam, U, primary, [b_hat])[0])
-    sd_log_b = log_b_sd(lam, U, primary, n_data, b_hat)
-    sigma = b_hat ** -0.5
-    noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)),
-             "sigma_hat": sigma, "sigma_hat_stderr": float(np.std(b_boot ** -0.5, ddof=1)),
-             "sigma_posterior_sd": 0.5 * sigma * sd_log_b,
-             "sigma_q025": sigma * math.exp(-0.5 * Z_95 * sd_log_b),
-             "sigma_q975": sigma * math.exp(0.5 * Z_95 * sd_log_b),
-             "curve": {"b": lam[1:].tolist(), "F": free_energy_curve(lam[1:], primary[1:], n_data).tolist(),
+    data, likelihood = cfg.data.intensity, cfg.noise.model
+    sd_log_b = log_b_sd(lam, U, primary, data, b_hat, likelihood)
+    noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)), **noise_level(likelihood, b_hat, b_boot,
+                                                                                          sd_log_b),
+             "curve": {"b": lam[1:].tolist(), "F": free_energy_curve(lam[1:], primary[1:], data, likelihood).tolist(),
                        "stderr": est["stderr"][PRIMARY][1:].tolist()}}
+    sigma = noise["sigma_hat"] if "sigma_hat" in noise else noise["scale_hat"]
     slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
     # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
     estimators = {name: {"value": log_evidence_at(cfg, lam[slot], lam_max, v[slot]),
@@ -121,6 +118,17 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
     estimators[PRIMARY] = {"value": log_evidence_at(cfg, b_hat, lam_max, log_z_hat),
                            "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
     return estimators, slot, sigma, noise
+
+
+def noise_level(likelihood: str, b_hat: float, b_boot: np.ndarray, sd_log_b: float) -> dict[str, float]:
+    """The noise estimate in the likelihood's own terms: sigma = b^(-1/2) for Gaussian noise, the
+    count scale s = 1/b for scaled counts; its bootstrap error and its posterior 95 % interval."""
+    name, power = ("scale", -1.0) if likelihood == "scaled_counts" else ("sigma", -0.5)
+    value = b_hat ** power
+    return {f"{name}_hat": value, f"{name}_hat_stderr": float(np.std(b_boot ** power, ddof=1)),
+            f"{name}_posterior_sd": -power * value * sd_log_b,
+            f"{name}_q025": value * math.exp(power * Z_95 * sd_log_b),
+            f"{name}_q975": value * math.exp(-power * Z_95 * sd_log_b)}
 
 
 def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.ndarray, u_slot: np.ndarray):
@@ -213,7 +221,7 @@ def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.n
     U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
 
     def bhat_stat(Ub, log_z):
-        return np.array([find_b_hat(lam, Ub, log_z, n_data)])
+        return np.array([find_b_hat(lam, Ub, log_z, cfg.data.intensity, cfg.noise.model)])
 
     with np.errstate(all="ignore"):  # an estimator that fails says so in the warnings, not numpy
         est = estimate_all(lam, U, n_boot=N_BOOT, seed=cfg.seed, extra=bhat_stat if cfg.noise.estimate else None,
@@ -299,7 +307,9 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     log_evidence = estimators[PRIMARY]
     summary: dict[str, Any] = {
         "model": model.name, "label": cand.label, "options": dict(model.options),
-        "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data, "sigma": sigma,
+        "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data,
+        "likelihood": cfg.noise.model, "sigma": sigma if cfg.noise.model == "gaussian" else None,
+        **({"scale": sigma} if cfg.noise.model == "scaled_counts" else {}),
         "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": PRIMARY},
         "estimators": estimators, "free_energy": -log_evidence["value"], "free_energy_stderr": log_evidence["stderr"],
         "posterior": posterior, "posterior_rung": slot, "peaks_ordered": ordered is not None,

@@ -231,7 +231,12 @@ def test_mutated_data_files_exit_2_with_one_line_or_succeed(linear_case, capsys,
 
 @pytest.mark.parametrize("noise,match", [({"model": "student"}, "noise.model: must be one of gaussian, poisson"),
                                          ({"model": "poisson", "sigma": 1.0}, "noise.sigma: counts have no noise"),
-                                         ({"model": "poisson", "estimate": True}, "noise.estimate: counts have no")])
+                                         ({"model": "poisson", "estimate": True}, "noise.estimate: counts have no"),
+                                         ({"model": "scaled_counts"}, "noise: give exactly one of 'scale' or"),
+                                         ({"model": "scaled_counts", "sigma": 2.0}, "noise.sigma: noise.model "
+                                                                                   "scaled_counts takes 'scale'"),
+                                         ({"model": "scaled_counts", "scale": -1.0}, "noise.scale"),
+                                         ({"scale": 2.0, "estimate": True}, "noise.scale: noise.model gaussian")])
 def test_bad_likelihood_settings_are_one_line(noise, match):
     raw = copy.deepcopy(BASE)
     raw["noise"] = noise
@@ -245,4 +250,7 @@ def test_poisson_refuses_negative_intensities():
            "model": {"name": "polynomial", "options": {"degree": 1}}, "noise": {"model": "poisson"},
            "priors": {"c0": {"normal": [0, 1]}, "c1": {"normal": [0, 1]}}}
     with pytest.raises(InputError, match="noise.model: poisson needs counts"):
+        parse_config(raw, "c.yaml")
+    raw["noise"] = {"model": "scaled_counts", "estimate": True}
+    with pytest.raises(InputError, match="noise.model: scaled_counts needs counts"):
         parse_config(raw, "c.yaml")

@@ -276,3 +276,60 @@ def test_poisson_counts_evidence_against_the_conjugate_closed_form(tmp_path):
     ref = energies(m.spectrum(th, x), d, "poisson")
     np.testing.assert_allclose(u[:2], ref[:2], rtol=1e-12)
     assert u[2] == ref[2] == np.inf  # a negative expectation where counts were seen
+
+
+def _scaled_counts_case(tmp_path, noise: dict, sweeps: int = 8000):
+    """Intensities d = s x, x ~ Poisson(a g / s), s = 2.5 (non-integer d, and at least 600 counts a
+    point, as measured spectra have: the scale is learnt from counts, not from their discreteness),
+    one broad line of fixed shape g with a Gamma(alpha, rate beta) prior on a; the exact log
+    evidence at precision b = 1/s is
+    b sum d log g + alpha log beta - lnGamma(alpha) + lnGamma(alpha + b D) - (alpha + b D) log(beta + b G)
+    + C(b), D = sum d, G = sum g, C(b) of remc_mpi.likelihood."""
+    from scipy.special import gammaln
+
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.likelihood import evidence_constant
+
+    x = np.linspace(-3.0, 3.0, 60)
+    g = np.exp(-0.5 * 0.05 * x**2)
+    d = 2.5 * np.random.default_rng(8).poisson(2000.0 * g / 2.5)
+    write_spectrum(tmp_path / "scaled.csv", x, d)
+    alpha, beta = 2.0, 0.02
+
+    def exact(b):
+        b = np.asarray(b, dtype=float)
+        return (b * np.sum(d * np.log(g)) + alpha * np.log(beta) - gammaln(alpha) + gammaln(alpha + b * d.sum())
+                - (alpha + b * d.sum()) * np.log(beta + b * g.sum()) + evidence_constant("scaled_counts", d.size, b, d))
+
+    raw = {"data": {"file": str(tmp_path / "scaled.csv")}, "model": {"name": "gauss_peaks", "options": {"n_peaks": 1}},
+           "noise": noise, "priors": {"a1": {"gamma": [alpha, beta]}, "mu1": {"fixed": 0.0}, "b1": {"fixed": 0.05}},
+           "ladder": {"n_temps": 12}, "sampler": {"sweeps": sweeps, "burn_in": 1000, "thin": 2}, "seed": 3,
+           "progress": False, "output": str(tmp_path / "s.h5")}
+    return run(parse_config(raw, "s.yaml"), MPI.COMM_SELF)[0], exact
+
+
+def test_scaled_counts_evidence_against_the_conjugate_closed_form(tmp_path):
+    s, exact = _scaled_counts_case(tmp_path, {"model": "scaled_counts", "scale": 2.5})
+    for name, e in s["estimators"].items():
+        if name != "ti":
+            assert abs(e["value"] - exact(0.4)) < 3 * e["stderr"], (name, e, exact(0.4))
+    assert s["likelihood"] == "scaled_counts" and s["scale"] == 2.5 and s["fit"]["statistic"] == "deviance/N"
+    # scale 1 is the Poisson likelihood: the constants agree on integer counts
+    from remc_mpi.likelihood import evidence_constant
+
+    k = np.array([0.0, 3.0, 7.0, 12.0])
+    assert evidence_constant("scaled_counts", 4, 1.0, k) == pytest.approx(evidence_constant("poisson", 4, 1.0, k),
+                                                                          rel=1e-14)
+
+
+def test_scaled_counts_scale_is_learnt_at_the_minimum_of_the_exact_free_energy(tmp_path):
+    """With estimate: true the ladder runs over b = 1/s and b_hat minimises F(b) = -log P(D | b):
+    the exact curve's minimiser lies within 3 bootstrap errors of b_hat."""
+    from scipy.optimize import minimize_scalar
+
+    s, exact = _scaled_counts_case(tmp_path, {"model": "scaled_counts", "estimate": True})
+    best = minimize_scalar(lambda lb: -exact(np.exp(lb)), bounds=(np.log(0.01), np.log(10.0)), method="bounded").x
+    n = s["noise"]
+    assert abs(n["b_hat"] - np.exp(best)) < 3 * n["b_hat_stderr"], (n["b_hat"], np.exp(best), n["b_hat_stderr"])
+    assert n["scale_q025"] < 1.0 / np.exp(best) < n["scale_q975"] and "sigma_hat" not in n
+    assert abs(s["log_evidence"]["value"] - exact(n["b_hat"])) < 3 * s["log_evidence"]["stderr"]

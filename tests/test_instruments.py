@@ -157,7 +157,7 @@ def test_poisson_refuses_non_integer_intensities_and_names_the_remedy():
         parse_config({"data": {"file": str(REAL / "Mn_references.vms"), "block": 0}, "model": {"name": "polynomial"},
                       "noise": {"model": "poisson"}, "priors": {"c0": {"normal": [0, 1]}, "c1": {"normal": [0, 1]}}},
                      "c.yaml")
-    assert "noise: {estimate: true}" in str(err.value)
+    assert "noise: {model: scaled_counts, estimate: true}" in str(err.value)
 
 
 @needs_real
