@@ -20,6 +20,7 @@ from remc_mpi.data import Spectrum, prepare, read_columns
 from remc_mpi.errors import InputError, did_you_mean
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
+from remc_mpi.models.backgrounds import iterative_shirley
 from remc_mpi.priors import Prior, PriorSet, check_prior
 
 TOP_KEYS = {
@@ -281,6 +282,9 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
         return _finish(ctx, energy + shift, intensity, str(path), window, norm, how, linenos=linenos), None
     s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
     _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
+    if "iterative_shirley" in getattr(model, "background", ()):
+        ctx.fail("data.synthetic.options.background", "iterative_shirley is computed from measured data; "
+                                                      "a synthetic spectrum takes the active shirley or tougaard")
     params = ctx.mapping(s["params"], "data.synthetic.params", set(model.param_names), tuple(model.param_names))
     truth = {k: ctx.number(v, f"data.synthetic.params.{k}") for k, v in params.items()}
     g = s["grid"]
@@ -460,6 +464,17 @@ def _candidates(ctx: Validator, cfg: dict) -> list[Candidate]:
     return candidates
 
 
+def _with_data_background(cand: Candidate, data: Spectrum) -> Candidate:
+    """The candidate with its ``iterative_shirley`` curve computed from the data (models.backgrounds),
+    held in the model's options so that the results file rebuilds the same model."""
+    model = cand.model
+    if "iterative_shirley" not in getattr(model, "background", ()):
+        return cand
+    curve = iterative_shirley(data.energy, data.intensity)
+    options = {**model.options, "fixed_background": {"energy": data.energy.tolist(), "values": curve.tolist()}}
+    return Candidate(cand.label, get_model(model.name, **options), cand.priors)
+
+
 def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
     noise_raw = ctx.mapping(cfg["noise"], "noise", NOISE_KEYS)
     model = noise_raw.get("model", "gaussian")
@@ -578,6 +593,7 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     progress = ctx.boolean(cfg.get("progress", True), "progress")
     order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
+    candidates = [_with_data_background(c, data) for c in candidates]
     if noise.model in COUNTS:
         _check_counts(ctx, data, noise.model)
     if text is None:

@@ -254,3 +254,23 @@ def test_poisson_refuses_negative_intensities():
     raw["noise"] = {"model": "scaled_counts", "estimate": True}
     with pytest.raises(InputError, match="noise.model: scaled_counts needs counts"):
         parse_config(raw, "c.yaml")
+
+
+def test_iterative_shirley_is_computed_from_the_data_and_kept_in_the_options(tmp_path):
+    from remc_mpi.data import write_spectrum
+    from remc_mpi.models.backgrounds import iterative_shirley
+
+    x = np.linspace(0.0, 20.0, 201)
+    y = 1000.0 * np.exp(-0.5 * (x - 10.0) ** 2) + 200.0 + 300.0 * (x > 10.0)
+    write_spectrum(tmp_path / "d.csv", x, y)
+    raw = {"data": {"file": str(tmp_path / "d.csv")}, "noise": {"model": "scaled_counts", "estimate": True},
+           "model": {"name": "gauss_peaks", "options": {"n_peaks": 1, "background": ["iterative_shirley"]}},
+           "priors": {"a1": {"uniform": [0, 2000]}, "mu1": {"uniform": [5, 15]}, "b1": {"uniform": [0.1, 5]}}}
+    model = parse_config(raw, "c.yaml").candidates[0].model
+    bg = model.spectrum(np.array([0.0, 10.0, 1.0]), x)  # no line: the fixed curve alone
+    np.testing.assert_allclose(bg, iterative_shirley(x, y), rtol=1e-12)
+    assert bg[0] == pytest.approx(np.mean(y[:5])) and bg[-1] == pytest.approx(np.mean(y[-5:]))
+    raw["data"] = {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 1, "background": "iterative_shirley"},
+                                 "params": {"a1": 1.0, "mu1": 10.0, "b1": 1.0}, "grid": [0, 20, 50]}}
+    with pytest.raises(InputError, match="data.synthetic.options.background: iterative_shirley is computed"):
+        parse_config(raw, "c.yaml")

@@ -24,9 +24,15 @@ FAMILIES = [
     ("cluster3", {"lineshape": "voigt", "widths": "per_state", "doublet": True, "background": ["linear", "shirley"]}),
     ("cluster2", {"widths": "per_state", "doublet": True}),
     ("cluster2", {"lineshape": "voigt", "widths": "per_state", "hybridized_initial": True}),
+    ("cluster3", {"lineshape": "voigt", "doublet": True, "background": ["constant", "shirley", "tougaard"],
+                  "extra_lines": {"n": 2, "shape": "gauss"}, "tougaard_c": 4.0}),
+    ("gauss_peaks", {"n_peaks": 2, "background": ["tougaard"], "extra_lines": {"n": 1, "shape": "voigt"},
+                     "tougaard_c": 2.0}),
+    ("cluster2", {"doublet": True, "background": ["iterative_shirley", "linear"], "extra_lines": {"n": 1},
+                  "fixed_background": {"energy": [-5.0, 15.0], "values": [0.1, 0.4]}}),
     ("polynomial", {"degree": 3}),
 ]
-IDS = [f"{n}-{'-'.join(map(str, o.values())) or 'plain'}" for n, o in FAMILIES]
+IDS = [f"{n}-{'-'.join(str(v)[:40] for v in o.values()) or 'plain'}" for n, o in FAMILIES]
 
 
 def test_every_registered_family_is_tested_here():

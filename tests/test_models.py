@@ -339,3 +339,64 @@ def test_cluster_widths_per_state_and_voigt_reduce_to_the_shared_lorentzian():
         get_model("cluster2", lineshape="gauss")
     with pytest.raises(ValueError, match="widths"):
         get_model("cluster2", widths="each")
+
+
+def test_tougaard_background_of_a_step_is_its_closed_form():
+    """A signal S = 1 above omega_0 gives integral_0^{omega - omega_0} B T / (C + T^2)^2 dT
+    = (B / 2) [1 / C - 1 / (C + (omega - omega_0)^2)] (trapezoid on a fine grid)."""
+    from remc_mpi.models.backgrounds import tougaard_matrix
+
+    x = np.linspace(0.0, 60.0, 6001)
+    got = np.ones(x.size) @ tougaard_matrix(x, 1643.0)
+    exact = 0.5 * (1.0 / 1643.0 - 1.0 / (1643.0 + x**2))
+    assert np.abs(got - exact).max() < 1e-6 * exact.max()
+
+
+def test_tougaard_of_a_narrow_line_is_the_cross_section_above_it():
+    """A line of area A at mu, much narrower than sqrt(C): B(omega) = bg_tougaard A K1(omega - mu)
+    above the line and 0 below it (the loss appears at higher binding energy only)."""
+    m = get_model("gauss_peaks", n_peaks=1, background=["tougaard"], tougaard_c=100.0)
+    x = np.linspace(0.0, 40.0, 8001)
+    y = m.spectrum(np.array([2.0, 10.0, 400.0, 3.0]), x)  # a1 = 2 of sd 0.05 at 10 eV, B = 3 eV^2
+    line = 2.0 * np.exp(-0.5 * 400.0 * (x - 10.0) ** 2)
+    above, below = x > 11.0, x < 9.0
+    t = x[above] - 10.0
+    expect = 3.0 * (2.0 * np.sqrt(2 * np.pi / 400.0)) * t / (100.0 + t**2) ** 2
+    np.testing.assert_allclose((y - line)[above], expect, rtol=2e-3)
+    assert np.all(np.abs((y - line)[below]) < 1e-12 * expect.max())
+
+
+def test_iterative_shirley_recovers_the_background_it_is_the_fixed_point_of():
+    """Data = a line L + B* with B* = lo + (hi - lo) int L / int_total L: the Shirley construction's
+    own fixed point; the iterative Shirley of the data returns B* (flat ends averaged exactly)."""
+    from remc_mpi.models.backgrounds import iterative_shirley
+
+    x = np.linspace(0.0, 30.0, 3001)
+    line = 100.0 * np.exp(-0.5 * (x - 15.0) ** 2)
+    area = np.concatenate([[0.0], np.cumsum(0.5 * (line[1:] + line[:-1]) * np.diff(x))])
+    true = 20.0 + (50.0 - 20.0) * area / area[-1]
+    got = iterative_shirley(x, line + true)
+    assert np.abs(got - true).max() < 1e-6 * 30.0
+
+
+def test_extra_lines_have_their_area_centre_and_width():
+    """extra_lines add lines of their own parameters: a Gaussian of area s * area and sd width,
+    a Voigt of area s * area (s the core's amp); each parameter touches its own line only."""
+    from scipy.integrate import trapezoid
+
+    m = get_model("cluster2", extra_lines={"n": 2, "shape": "gauss"})
+    assert m.param_names[-6:] == ("extra1_area", "extra1_center", "extra1_width", "extra2_area", "extra2_center",
+                                  "extra2_width")
+    assert m.lines_of("extra2_width") == (3,) and m.lines_of("extra1_area") == (2,)
+    x = np.linspace(-40, 60, 20001)
+    col = dict(delta=3.0, v=0.6, ufc=8.0, gamma=0.4, shift=0.0, amp=3.0, extra1_area=0.2, extra1_center=20.0,
+               extra1_width=1.5, extra2_area=0.1, extra2_center=30.0, extra2_width=2.0)
+    lines = m.line_spectra(np.array([col[n] for n in m.param_names]), x)
+    assert trapezoid(lines[2], x) == pytest.approx(3.0 * 0.2, rel=1e-9)
+    assert x[np.argmax(lines[3])] == pytest.approx(30.0, abs=0.01)
+    half = lines[2] > 0.5 * lines[2].max()
+    assert x[half][-1] - x[half][0] == pytest.approx(2 * np.sqrt(2 * np.log(2)) * 1.5, abs=0.02)
+    v = get_model("gauss_peaks", n_peaks=1, extra_lines={"n": 1, "shape": "voigt"})
+    assert v.param_names[3:] == ("extra1_area", "extra1_center", "extra1_width", "extra1_sigma")
+    with pytest.raises(ValueError, match="extra_lines.shape"):
+        get_model("cluster2", extra_lines={"n": 1, "shape": "box"})

@@ -18,6 +18,10 @@ parameter touches is its *stage*:
     PEAK     (a_k, mu_k, b_k/w_k)  line k and its doublet copy, S, y
     DOUBLET  (so_split, so_ratio)  the doublet copies, S, y
     OUTPUT   (amp, bg_*, c_k)      y only
+    ALL      (a row from scratch)  everything (full_row)
+
+The extra lines (models.extras) follow the doublet copies; each of their parameters is a
+PEAK-stage parameter of its own line, and LEVELS/LINES/DOUBLET leave them as they are.
 
 The energy U = (1/2) sum_i (y_i - d_i)^2 is accumulated in the same loop that writes y.
 Cluster levels are the closed forms of :mod:`remc_mpi.models.eigen`, written for scalars with
@@ -35,10 +39,11 @@ import numpy as np
 from remc_mpi.kernels import jit
 from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
 from remc_mpi.likelihood import LIKELIHOOD_CODES
+from remc_mpi.models.backgrounds import tougaard_matrix
 from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM, WEIDEMAN_A, WEIDEMAN_L
 
 # stages (see module docstring)
-LEVELS, LINES, PEAK, DOUBLET, OUTPUT = 0, 1, 2, 3, 4
+LEVELS, LINES, PEAK, DOUBLET, OUTPUT, ALL = 0, 1, 2, 3, 4, 5
 # core kinds and line shapes
 KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY = 0, 1, 2, 3
 #: line shape codes, in the order of the registry (models/lineshapes.py); compute_line has a branch each
@@ -50,7 +55,8 @@ TCH_E1, TCH_E2, TCH_E3 = TCH_ETA
 _LN2 = math.log(2.0)
 # slots of the integer spec vector
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
- I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, I_PER_STATE, N_ISPEC) = range(22)
+ I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, I_PER_STATE, I_NMAIN, I_XSHAPE, I_XFIRST,
+ I_XSTRIDE, I_TOUGAARD, I_FIXED, N_ISPEC) = range(28)
 LIK_POISSON = LIKELIHOOD_CODES["poisson"]
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
 
@@ -59,6 +65,7 @@ KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core
 
 _INV_PI = 1.0 / np.pi
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
 _TWO_PI_3 = 2.0 * np.pi / 3.0
 
@@ -71,7 +78,8 @@ class KernelModel:
     fspec: np.ndarray  # (N_FSPEC,) float64
     stage: np.ndarray  # (P,) int64, the stage of each parameter
     peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
-    basis: np.ndarray  # (K, N) polynomial basis omega^k (empty for spectral models)
+    basis: np.ndarray  # (K, N) polynomial basis omega^k; spectral models: row 0 the fixed background
+    #                    (zeros without one), then the Tougaard matrix MT (N, N) when the model has one
     energy: np.ndarray  # (N,)
     n_lev: int
     n_lines: int
@@ -114,11 +122,16 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     ispec[I_NLINES] = model.n_lines
     ispec[I_HYB] = int(getattr(core, "hybridized_initial", False))
     ispec[I_PER_STATE] = int(getattr(core, "widths", "shared") == "per_state")  # gamma1..K in adjacent columns
+    ispec[I_NMAIN] = model.n_main
+    ispec[I_XSHAPE] = SHAPE_CODES[model.extra.lineshape]
+    ispec[I_XSTRIDE] = len(model.extra.fields)  # area, center, width[, sigma] of each extra line
+    ispec[I_XFIRST] = names.index(model.extra.param_names[0]) if model.extra.n else -1
+    ispec[I_FIXED] = int("iterative_shirley" in model.background)
     col = {n: i for i, n in enumerate(names)}
     for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
                        (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
                        (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, getattr(core, "gamma_names", ("gamma",))[0]),
-                       (I_SHIFT, "shift"),
+                       (I_SHIFT, "shift"), (I_TOUGAARD, "bg_tougaard"),
                        (I_WIDTH2, LINESHAPES[core.lineshape].shared_width)):
         ispec[slot] = col.get(name, -1)
     if kind != KIND_PEAKS:
@@ -137,7 +150,16 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
             stage[j] = PEAK
             peak[j] = touched[0]
     n_lev = 2 * core.n_peaks if kind != KIND_PEAKS else 0
-    return KernelModel(ispec, fspec, stage, peak, np.zeros((0, energy.size)), energy, n_lev, model.n_lines)
+    return KernelModel(ispec, fspec, stage, peak, _output_arrays(model, energy), energy, n_lev, model.n_lines)
+
+
+def _output_arrays(model, energy: np.ndarray) -> np.ndarray:
+    """The ``basis`` of a spectral model: the fixed background, then the Tougaard matrix."""
+    fixed = model.background_curve(energy)
+    rows = [np.zeros((1, energy.size)) if fixed is None else fixed[None, :]]
+    if "tougaard" in model.background:
+        rows.append(tougaard_matrix(energy, model.tougaard_c))
+    return np.ascontiguousarray(np.concatenate(rows, axis=0))
 
 
 # ---- cluster levels ---------------------------------------------------------------------------
@@ -255,8 +277,23 @@ def compute_levels(theta, ispec, fspec, lev, work):
 
 # ---- lines, sum, output ---------------------------------------------------------------------------
 @jit
+def extra_line_params(theta, ispec, e):
+    """Centre, height, width, second width of extra line e in the line shape's terms
+    (models.extras.ExtraLines.place: a Gaussian's height and precision from area and sd)."""
+    col = ispec[I_XFIRST] + e * ispec[I_XSTRIDE]
+    area, c, width = theta[col], theta[col + 1], theta[col + 2]
+    if ispec[I_XSHAPE] == SHAPE_GAUSS:
+        return c, area * _INV_SQRT_2PI / width, 1.0 / (width * width), 0.0
+    return c, area, width, theta[col + 3]
+
+
+@jit
 def line_params(theta, ispec, lev, j):
-    """Centre, height, width and second width of line j (doublet copies are lines K..2K-1)."""
+    """Centre, height, width and second width of line j (doublet copies are lines K..2K-1, the
+    extra lines follow) and its shape code."""
+    if j >= ispec[I_NMAIN]:
+        c, h, w, w2 = extra_line_params(theta, ispec, j - ispec[I_NMAIN])
+        return c, h, w, w2, ispec[I_XSHAPE]
     n_core = ispec[I_K]
     k = j % n_core
     if ispec[I_KIND] == KIND_PEAKS:
@@ -268,7 +305,7 @@ def line_params(theta, ispec, lev, j):
     if j >= n_core:
         c = c + theta[ispec[I_SPLIT]]
         h = h * theta[ispec[I_RATIO]]
-    return c, h, w, w2
+    return c, h, w, w2, ispec[I_SHAPE]
 
 
 # exp by Cody-Waite range reduction and a degree-13 Taylor polynomial, written so that LLVM
@@ -425,6 +462,10 @@ def output_energy(theta, ispec, basis, x, data, S, y):
     bs = theta[i_sh] if i_sh >= 0 else 0.0
     b0 = theta[i_c] if i_c >= 0 else 0.0
     b1 = theta[i_sl] if i_sl >= 0 else 0.0
+    i_t, fixed = ispec[I_TOUGAARD], ispec[I_FIXED] == 1
+    tfac = theta[i_t] * scale if i_t >= 0 else 0.0
+    if i_t >= 0:
+        tougaard_into(basis, S, y)
     u = 0.0
     cum = 0.0
     prev = 0.0
@@ -440,9 +481,27 @@ def output_energy(theta, ispec, basis, x, data, S, y):
             yi += b0
         if i_sl >= 0:
             yi += b1 * x[i]
+        if i_t >= 0:
+            yi += tfac * y[i]
+        if fixed:
+            yi += basis[0, i]
         y[i] = yi
         u += energy_term(ispec[I_LIKELIHOOD], yi, data[i])
     return energy_total(ispec[I_LIKELIHOOD], u)
+
+
+@jit
+def tougaard_into(basis, S, t):
+    """t_i = sum_{k<i} MT[k, i] S_k (MT = basis[1:], models.backgrounds.tougaard_matrix), row by
+    row of MT so that the inner loop over i vectorises; each t_i summed in order of k."""
+    n = S.size
+    for i in range(n):
+        t[i] = 0.0
+    for k in range(n - 1):
+        sk = S[k]
+        row = basis[1 + k]
+        for i in range(k + 1, n):
+            t[i] += row[i] * sk
 
 
 @jit
@@ -478,26 +537,29 @@ def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev,
     """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given the
     current lev/lines/S of the row (from the old theta). Recomputed stages go to the trial
     buffers tlev, tlines (lines with redo[j] = True), tS, ty; the row is not modified."""
-    n_lines = ispec[I_NLINES]
+    n_lines, n_main = ispec[I_NLINES], ispec[I_NMAIN]
     n_core = ispec[I_K]
     for j in range(n_lines):
-        if stage == LEVELS or stage == LINES:
+        main = j < n_main
+        if stage == ALL:
             redo[j] = True
+        elif stage == LEVELS or stage == LINES:
+            redo[j] = main
         elif stage == PEAK:
-            redo[j] = j % n_core == peak
+            redo[j] = (main and j % n_core == peak) or j == peak
         elif stage == DOUBLET:
-            redo[j] = j >= n_core
+            redo[j] = main and j >= n_core
         else:
             redo[j] = False
     src_lev = lev
-    if stage == LEVELS and ispec[I_KIND] != KIND_PEAKS and ispec[I_KIND] != KIND_POLY:
+    if (stage == LEVELS or stage == ALL) and ispec[I_KIND] != KIND_PEAKS and ispec[I_KIND] != KIND_POLY:
         compute_levels(theta, ispec, fspec, tlev, work)
         src_lev = tlev
     any_line = False
     for j in range(n_lines):
         if redo[j]:
-            c, h, w, w2 = line_params(theta, ispec, src_lev, j)
-            compute_line(x, ispec[I_SHAPE], c, h, w, w2, tlines[j], bits)
+            c, h, w, w2, shape = line_params(theta, ispec, src_lev, j)
+            compute_line(x, shape, c, h, w, w2, tlines[j], bits)
             any_line = True
     src_S = S
     if any_line:
@@ -522,7 +584,7 @@ def copy_into(dst, src):
 @jit
 def commit(stage, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo):
     """Copy the trial buffers of the last :func:`trial` into the row."""
-    if stage == LEVELS:
+    if stage == LEVELS or stage == ALL:
         copy_into(lev, tlev)
     any_line = False
     for j in range(ispec[I_NLINES]):
@@ -537,9 +599,8 @@ def commit(stage, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo):
 @jit
 def full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work, bits):
     """Compute every stage of one row from theta; return its energy."""
-    u = trial(theta, LEVELS, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work,
-              bits)
-    commit(LEVELS, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
+    u = trial(theta, ALL, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work, bits)
+    commit(ALL, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
     return u
 
 

@@ -6,7 +6,8 @@ theta (R, P), energy (N,) -> (R, N) float64. A model family is one :class:`Model
 :data:`MODELS`: how to build it from its options, which options it takes (with their types,
 checked by the config validator) and which option completes its default label
 (``gauss_peaks3``, ``polynomial2``). The peak-based models also take ``background`` (a list
-from constant, linear, shirley) and ``doublet`` (bool). docs/extending.md adds one.
+from constant, linear, shirley, tougaard, iterative_shirley), ``doublet`` (bool), ``extra_lines``
+({n, shape}) and ``tougaard_c`` (eV^2). docs/extending.md adds one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {}
 
 #: options every peak-based (spectral) model takes besides its core's
-SPECTRAL_OPTIONS: dict[str, tuple[type, ...]] = {"background": (list, tuple, str), "doublet": (bool,)}
+SPECTRAL_OPTIONS: dict[str, tuple[type, ...]] = {"background": (list, tuple, str), "doublet": (bool,),
+                                                 "extra_lines": (dict,), "tougaard_c": (float, int),
+                                                 "fixed_background": (dict,)}
 
 
 def register_model(name: str, build: Callable[..., Model], options: dict[str, tuple[type, ...]],

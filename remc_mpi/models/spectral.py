@@ -1,20 +1,22 @@
-"""A peak-list core dressed as a full spectrum model: line shapes, doublet, background.
+"""A peak-list core dressed as a full spectrum model: line shapes, doublet, extra lines, background.
 
-    y(omega) = s * [ sum_j h_j f(omega - c_j; width_j) + r * sum_j h_j f(omega - c_j - split; width_j) ]
-               + B(omega)
+    y(omega) = s * [ sum_j h_j f(omega - c_j; width_j) + r * sum_j h_j f(omega - c_j - split; width_j)
+                     + sum_k X_k(omega) ] + B(omega)
 
 with s the core's scale parameter (``amp`` for the cluster models, 1 otherwise), the second
 sum present with the spin-orbit ``doublet`` option (parameters ``so_split`` > 0 in eV toward
-higher binding energy and ``so_ratio`` the branching ratio), and the background B a sum of
+higher binding energy and ``so_ratio`` the branching ratio), the extra lines X_k of the
+``extra_lines`` option (:mod:`remc_mpi.models.extras`), and the background B of the
+``background`` option (:mod:`remc_mpi.models.backgrounds`: constant, linear, the active Shirley
+and Tougaard backgrounds of the signal s S, and the data's iterative Shirley as a fixed curve).
 
-- ``constant``: bg_const
-- ``linear``:   bg_const + bg_slope * omega
-- ``shirley``:  bg_shirley * integral_{omega_min}^{omega} s * S(omega') d omega'  (trapezoid),
-  the integrated peak signal S, rising toward higher binding energy.
+Lines are numbered: the core's K lines, their doublet copies (K more), then the extra lines.
+Parameter columns: the core's, the extra lines', ``so_split so_ratio``, then ``bg_*``.
 
 Stages and what each parameter recomputes (the cheap-update contract):
-levels (diagonalisation: delta, v, uff, ufc) -> peak rows (only the touched peaks for
-separable cores) -> sum S -> y = s * S + B (amp and bg_* only redo this last stage).
+levels (diagonalisation: delta, v, uff, ufc) -> line rows (only the touched lines for
+separable cores and for the extra lines) -> sum S -> y = s * S + B (amp and bg_* only redo
+this last stage).
 """
 
 from __future__ import annotations
@@ -23,26 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.models.backgrounds import BACKGROUNDS, TOUGAARD_C, background_params, tougaard_matrix
 from remc_mpi.models.base import Cache, Evaluator, Model
 from remc_mpi.models.cores import Core
+from remc_mpi.models.extras import ExtraLines
 from remc_mpi.models.lineshapes import LINESHAPES
-
-BACKGROUNDS = ("constant", "linear", "shirley")
-
-
-def background_params(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    names: list[str] = []
-    if "constant" in kinds or "linear" in kinds:
-        names.append("bg_const")
-    if "linear" in kinds:
-        names.append("bg_slope")
-    if "shirley" in kinds:
-        names.append("bg_shirley")
-    return tuple(names)
 
 
 class SpectralModel(Model):
-    """Spectrum model built from a :class:`Core` (see module docstring)."""
+    """Spectrum model built from a :class:`Core` (see module docstring). ``fixed_background``:
+    {energy, values} of the ``iterative_shirley`` curve (written by the config from the data)."""
 
     def __init__(self, name: str, core: Core, background: tuple[str, ...] = (), doublet: bool = False,
                  options: dict[str, Any] | None = None):
@@ -54,9 +46,15 @@ class SpectralModel(Model):
         self.background = tuple(background)
         self.doublet = bool(doublet)
         self.options = dict(options or {})
-        extra = (("so_split", "so_ratio") if doublet else ()) + background_params(self.background)
-        self.param_names = tuple(core.param_names) + extra
-        self.n_lines = core.n_peaks * (2 if doublet else 1)
+        self.extra = ExtraLines.from_option(self.options.get("extra_lines"))
+        self.tougaard_c = float(self.options.get("tougaard_c", TOUGAARD_C))
+        if not self.tougaard_c > 0:
+            raise ValueError(f"option tougaard_c must be > 0 (eV^2), got {self.tougaard_c!r}")
+        self.fixed_background = self.options.get("fixed_background")
+        tail = (("so_split", "so_ratio") if doublet else ()) + background_params(self.background)
+        self.param_names = tuple(core.param_names) + self.extra.param_names + tail
+        self.n_main = core.n_peaks * (2 if doublet else 1)
+        self.n_lines = self.n_main + self.extra.n
 
     def evaluator(self, energy: np.ndarray) -> "SpectralEvaluator":
         return SpectralEvaluator(self, energy)
@@ -65,8 +63,8 @@ class SpectralModel(Model):
         return {n: theta[:, i] for i, n in enumerate(self.param_names)}
 
     def relabel(self, theta: np.ndarray) -> np.ndarray | None:
-        """The core's canonical peak order (:meth:`Core.relabel`); background and spin-orbit
-        columns are shared by all peaks and stay as they are."""
+        """The core's canonical peak order (:meth:`Core.relabel`); background, spin-orbit and
+        extra-line columns stay as they are."""
         changed = self.core.relabel(self.columns(np.atleast_2d(theta)))
         if changed is None:
             return None
@@ -75,14 +73,20 @@ class SpectralModel(Model):
             out[:, self.param_names.index(name)] = values
         return out
 
+    def line_shapes(self) -> tuple[str, ...]:
+        """The profile name of every line (the core's, its copies, the extra lines)."""
+        return (self.core.lineshape,) * self.n_main + (self.extra.lineshape,) * self.extra.n
+
     def lines(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
-        """Centres, heights, widths, second widths (R, J') of every line, doublet copies last."""
+        """Centres, heights, widths, second widths (R, J') of every line (module docstring's order)."""
         c, h, w, w2 = self.core.place(col, lev)
         if self.doublet:
             c = np.concatenate([c, c + col["so_split"][:, None]], axis=1)
             h = np.concatenate([h, h * col["so_ratio"][:, None]], axis=1)
             w = np.concatenate([w, w], axis=1)
             w2 = np.concatenate([w2, w2], axis=1)
+        if self.extra.n:
+            c, h, w, w2 = (np.concatenate([a, b], axis=1) for a, b in zip((c, h, w, w2), self.extra.place(col)))
         return c, h, w, w2
 
     def lines_of(self, name: str) -> tuple[int, ...] | None:
@@ -92,6 +96,9 @@ class SpectralModel(Model):
             return ()
         if name in ("so_split", "so_ratio"):
             return tuple(range(j, 2 * j))
+        extra = self.extra.line_of(name)
+        if extra is not None:
+            return (self.n_main + extra,)
         if name in self.core.level_params:
             return None
         own = self.core.peaks_of(name)
@@ -108,17 +115,28 @@ class SpectralModel(Model):
         c, h, w, w2 = self.lines(col, lev)
         return {"center": c, "height": h, "width": w, "width2": w2, **lev}
 
-
     def line_spectra(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))[:1]
         energy = np.asarray(energy, dtype=np.float64)
         pk = self.peaks(theta)
         scale = theta[0, self.column(self.core.scale_param)] if self.core.scale_param else 1.0
-        shape = LINESHAPES[self.core.lineshape].profile
         out = np.empty((pk["center"].shape[1], energy.size))
-        for k in range(out.shape[0]):
-            shape(energy, pk["center"][:, k], pk["height"][:, k], pk["width"][:, k], pk["width2"][:, k], out[k:k + 1])
+        for k, shape in enumerate(self.line_shapes()):
+            LINESHAPES[shape].profile(energy, pk["center"][:, k], pk["height"][:, k], pk["width"][:, k],
+                                      pk["width2"][:, k], out[k:k + 1])
         return out * scale
+
+    def background_curve(self, energy: np.ndarray) -> np.ndarray | None:
+        """The fixed ``iterative_shirley`` curve on ``energy`` (interpolated off its own grid), or
+        None without one; ValueError where the option needs the data and does not have it."""
+        if "iterative_shirley" not in self.background:
+            return None
+        if not self.fixed_background:
+            raise ValueError("background iterative_shirley is computed from the data: it needs a run config "
+                             "(not a synthetic spectrum or simulate)")
+        e = np.asarray(self.fixed_background["energy"], dtype=np.float64)
+        v = np.asarray(self.fixed_background["values"], dtype=np.float64)
+        return np.interp(energy, e, v)
 
 
 class SpectralEvaluator(Evaluator):
@@ -127,19 +145,22 @@ class SpectralEvaluator(Evaluator):
     def __init__(self, model: SpectralModel, energy: np.ndarray):
         self.model = model
         self.energy = np.ascontiguousarray(energy, dtype=np.float64)
-        if "shirley" in model.background and np.any(np.diff(self.energy) <= 0):
-            raise ValueError("the Shirley background needs an increasing energy grid")
-        self.shape_fn = LINESHAPES[model.core.lineshape].profile
+        active = {"shirley", "tougaard", "iterative_shirley"} & set(model.background)
+        if active and np.any(np.diff(self.energy) <= 0):
+            raise ValueError(f"the {sorted(active)[0]} background needs an increasing energy grid")
+        self.shape_fns = [LINESHAPES[s].profile for s in model.line_shapes()]
         self.separable = model.core.separable
         self.stage = [model.lines_of(n) for n in model.param_names]
         self.level_cols = [n in model.core.level_params for n in model.param_names]
         self._dx = np.diff(self.energy)
+        self.tougaard = tougaard_matrix(self.energy, model.tougaard_c) if "tougaard" in model.background else None
+        self.fixed = model.background_curve(self.energy)
 
     def _line(self, lines, k, out=None):
         c, h, w, w2 = lines
         if out is None:
             out = np.empty((c.shape[0], self.energy.size))
-        return self.shape_fn(self.energy, c[:, k], h[:, k], w[:, k], w2[:, k], out)
+        return self.shape_fns[k](self.energy, c[:, k], h[:, k], w[:, k], w2[:, k], out)
 
     def update(self, cache: Cache | None, theta: np.ndarray, p: int | None) -> Cache:
         m = self.model
@@ -149,30 +170,36 @@ class SpectralEvaluator(Evaluator):
             new["lev"] = m.core.levels(col)
         touched = None if p is None else self.stage[p]
         if touched != ():
-            placed = m.lines(col, new["lev"])
-            n_lines = placed[0].shape[1]
-            if self.separable:
-                rows = list(range(n_lines)) if touched is None else touched
-                lines = list(new["lines"]) if touched is not None else [None] * n_lines
-                for k in rows:
-                    lines[k] = self._line(placed, k)
-                new["lines"] = lines
-                s = lines[0].copy()
-                for k in range(1, n_lines):
-                    s += lines[k]
-            else:
-                s = self._line(placed, 0)
-                tmp = np.empty_like(s)
-                for k in range(1, n_lines):
-                    s += self._line(placed, k, tmp)
-            new["S"] = s
+            new["lines"], new["S"] = self._lines_and_sum(m.lines(col, new["lev"]), touched, new.get("lines"))
         new["y"] = self._output(col, new["S"])
         return new
+
+    def _lines_and_sum(self, placed, touched, lines):
+        """The line rows (kept for separable cores and the extra lines) and their sum S, lines
+        touched recomputed (all of them for touched None), summed in line order."""
+        n_lines = placed[0].shape[1]
+        keep = self.separable or self.model.extra.n
+        if not keep:
+            s = self._line(placed, 0)
+            tmp = np.empty_like(s)
+            for k in range(1, n_lines):
+                s += self._line(placed, k, tmp)
+            return None, s
+        rows = list(range(n_lines)) if touched is None or lines is None else touched
+        lines = list(lines) if touched is not None and lines is not None else [None] * n_lines
+        for k in rows:
+            lines[k] = self._line(placed, k)
+        s = lines[0].copy()
+        for k in range(1, n_lines):
+            s += lines[k]
+        return lines, s
 
     def _output(self, col: dict[str, np.ndarray], s: np.ndarray) -> np.ndarray:
         """y = scale * S + background (the only stage amp and bg_* recompute)."""
         scale = self.model.core.scale_param
         y = s * col[scale][:, None] if scale else s.copy()
+        if self.tougaard is not None:
+            tougaard = (col["bg_tougaard"] * (col[scale] if scale else 1.0))[:, None] * (s @ self.tougaard)
         if "bg_shirley" in col:
             cum = np.zeros_like(y)
             np.cumsum(0.5 * (y[:, 1:] + y[:, :-1]) * self._dx, axis=1, out=cum[:, 1:])
@@ -182,4 +209,8 @@ class SpectralEvaluator(Evaluator):
             y += col["bg_const"][:, None]
         if "bg_slope" in col:
             y += col["bg_slope"][:, None] * self.energy
+        if self.tougaard is not None:
+            y += tougaard
+        if self.fixed is not None:
+            y += self.fixed
         return y
