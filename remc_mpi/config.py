@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,10 @@ class RunConfig:
     order_peaks: bool = True
 
 
+#: a number PyYAML (YAML 1.1) leaves as a string: a mantissa with a dot or not, an unsigned exponent
+YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE]\d+")
+
+
 class Validator:
     """The file being validated; raises errors that name it and a key path (used by the run
     config and by campaign files alike)."""
@@ -152,6 +157,8 @@ class Validator:
         return obj
 
     def number(self, obj: Any, where: str, positive: bool = False, nonneg: bool = False) -> float:
+        if isinstance(obj, str) and YAML11_FLOAT.fullmatch(obj.strip()):
+            obj = float(obj)  # YAML 1.1 reads 1.0e4 (no sign in the exponent) as a string
         if isinstance(obj, bool) or not isinstance(obj, (int, float)):
             self.fail(where, f"must be a number, got {obj!r}")
         val = float(obj)

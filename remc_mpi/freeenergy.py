@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from remc_mpi.diagnostics import integrated_time
-from remc_mpi.kernels.reweight import cholesky_solve, counted, mbar_accumulate, mbar_block_sums
+from remc_mpi.kernels.reweight import cholesky_solve, counted, log_denominators, mbar_accumulate, mbar_block_sums
 from remc_mpi.kernels.rows import replica_columns
 from remc_mpi.streams import BOOTSTRAP_KEY
 
@@ -281,6 +281,36 @@ def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np
         den = _log_denominator(lam, f, log_n, u)
         acc = np.logaddexp(acc, logsumexp(-np.outer(targets, u) - den[None, :], axis=1))
     return acc
+
+
+#: pooled energies up to this many keep their MBAR denominators for repeated reweighting (8 bytes
+#: each, as many as the energies themselves); beyond it each target recomputes them chunk by chunk
+REWEIGHT_KEEP = 1 << 24
+
+
+class LogZCurve:
+    """log Z(x) at any precision x by MBAR reweighting (:func:`mbar_log_z_at`), for curves that
+    are evaluated at many x: the per-sample denominators, which do not depend on x, are computed
+    once (up to REWEIGHT_KEEP samples), so each further x costs one pass of exp over the samples."""
+
+    def __init__(self, lam: np.ndarray, U: np.ndarray, log_z: np.ndarray):
+        self.args = (lam, U, log_z)
+        self.terms = None
+        if U.size <= REWEIGHT_KEEP:
+            n, L = U.shape
+            u = np.ascontiguousarray(U, dtype=np.float64).ravel()
+            den = np.empty(u.size)
+            shift = np.ascontiguousarray(-np.asarray(log_z, dtype=np.float64) + math.log(n))
+            log_denominators(u, np.ascontiguousarray(lam, dtype=np.float64), shift, den, np.empty(L), np.empty(L),
+                             np.empty(2 * L, dtype=np.int64))
+            self.terms = (u, den)
+
+    def __call__(self, targets) -> np.ndarray:
+        targets = np.atleast_1d(np.asarray(targets, dtype=np.float64))
+        if self.terms is None:
+            return mbar_log_z_at(*self.args, targets)
+        u, den = self.terms
+        return logsumexp(-np.outer(targets, u) - den[None, :], axis=1)
 
 
 def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.ndarray:

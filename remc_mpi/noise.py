@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize
 
-from remc_mpi.freeenergy import mbar_log_z_at
+from remc_mpi.freeenergy import LogZCurve
 from remc_mpi.likelihood import evidence_constant
 
 
@@ -29,9 +29,10 @@ def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, l
           n_grid: int = 64) -> float:
     """argmin_b F(b) over [lam_1, lam_max]: a log-spaced scan, then a bounded refinement."""
     grid = np.geomspace(lam[1], lam[-1], n_grid)
+    log_z_at = LogZCurve(lam, U, log_z)
 
     def F(b):
-        return free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), data, likelihood)
+        return free_energy_curve(b, log_z_at(b), data, likelihood)
 
     values = F(grid)
     k = int(np.argmin(values))
@@ -48,6 +49,6 @@ def log_b_sd(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray
     """Posterior sd of log b under a flat prior on log b: exp(-F(b)) ∝ p(D | b), so
     sd(log b) = F''(log b_hat)^(-1/2), F'' by central differences (step h in log b)."""
     b = b_hat * np.exp(np.array([-h, 0.0, h]))
-    f = free_energy_curve(b, mbar_log_z_at(lam, U, log_z, b), data, likelihood)
+    f = free_energy_curve(b, LogZCurve(lam, U, log_z)(b), data, likelihood)
     curv = (f[0] - 2.0 * f[1] + f[2]) / (h * h)
     return float(curv ** -0.5) if curv > 0 else float("nan")

@@ -274,3 +274,14 @@ def test_iterative_shirley_is_computed_from_the_data_and_kept_in_the_options(tmp
                                  "params": {"a1": 1.0, "mu1": 10.0, "b1": 1.0}, "grid": [0, 20, 50]}}
     with pytest.raises(InputError, match="data.synthetic.options.background: iterative_shirley is computed"):
         parse_config(raw, "c.yaml")
+
+
+def test_numbers_yaml_reads_as_strings_are_numbers(linear_case):
+    """PyYAML (YAML 1.1) reads 1.0e4 as the string '1.0e4'; a prior written so is the number."""
+    raw = yaml.safe_load(LINEAR_CONFIG)
+    raw["priors"] = {k: {"uniform": ["-1.0e1", "1e1"]} for k in raw["priors"]}
+    cfg = parse_config(raw, "c.yaml", base=linear_case)
+    assert all(p.args == (-10.0, 10.0) for p in cfg.candidates[0].priors.priors)
+    raw["priors"] = {k: {"uniform": ["ten", 1]} for k in raw["priors"]}
+    with pytest.raises(InputError, match="must be a number, got 'ten'"):
+        parse_config(raw, "c.yaml", base=linear_case)

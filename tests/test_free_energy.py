@@ -156,3 +156,25 @@ def test_model_probabilities_and_their_uncertainty():
     assert noisy["sd"][0] > 0.05 and noisy["q025"][0] < noisy["probability"][0] < noisy["q975"][0]
     weighted = model_probabilities(np.array([-10.0, -10.0]), np.zeros(2), prior=np.array([3.0, 1.0]))
     np.testing.assert_allclose(weighted["probability"], [0.75, 0.25])
+
+
+def test_reweighting_curve_with_kept_denominators_equals_the_chunked_reference():
+    """LogZCurve (compiled denominators, kept) gives mbar_log_z_at's log Z(x) at every x; above
+    REWEIGHT_KEEP it falls back to the reference itself."""
+    from remc_mpi import freeenergy
+    from remc_mpi.freeenergy import LogZCurve, mbar_log_z, mbar_log_z_at
+
+    rng = np.random.default_rng(4)
+    lam = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 11)])
+    U = 50.0 + rng.gamma(3.0, 1.0, (700, lam.size)) / (lam + 0.05)
+    log_z = mbar_log_z(lam, U)
+    x = np.geomspace(lam[1], 1.5, 23)
+    ref = mbar_log_z_at(lam, U, log_z, x)
+    np.testing.assert_allclose(LogZCurve(lam, U, log_z)(x), ref, rtol=1e-13, atol=1e-11)
+    keep, freeenergy.REWEIGHT_KEEP = freeenergy.REWEIGHT_KEEP, 10
+    try:
+        curve = LogZCurve(lam, U, log_z)
+        assert curve.terms is None
+        np.testing.assert_array_equal(curve(x), ref)
+    finally:
+        freeenergy.REWEIGHT_KEEP = keep

@@ -56,6 +56,25 @@ def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
 
 
 @jit
+def log_denominators(u, lam, shift, out, terms, a, bits):
+    """out[n] = log sum_l exp(shift_l - lam_l u_n) for pooled energies u (the MBAR denominator,
+    shift = f + log N), stabilised by the largest term. ``terms``, ``a`` (L,), ``bits`` (2L,) scratch."""
+    L = lam.size
+    for n in range(u.size):
+        top = -math.inf
+        for k in range(L):
+            terms[k] = shift[k] - u[n] * lam[k]
+            top = max(top, terms[k])
+        for k in range(L):
+            terms[k] -= top
+        exp_into(terms, a, bits)
+        tot = 0.0
+        for k in range(L):
+            tot += a[k]
+        out[n] = math.log(tot) + top
+
+
+@jit
 def mbar_block_sums(U, edges, lam, shift, out):
     """out[b] = sum of a_n over the samples of block b (rows edges[b] .. edges[b+1]-1)."""
     L = lam.size
