@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from remc_mpi.fitquality import replicate
 from remc_mpi.models import get_model
 from remc_mpi.output import ResultsFile
 from remc_mpi.safeio import write_atomic
@@ -77,10 +78,8 @@ def _fit(plt, v: dict):
     rng = np.random.default_rng(0)
     pick = d["theta"][rng.integers(0, len(d["theta"]), min(n_band, len(d["theta"])))]
     mean = model.spectrum(pick, x)
-    if s["sigma"] is None:  # Poisson counts
-        pred = rng.poisson(np.clip(mean, 0.0, None)).astype(float)
-    else:
-        pred = mean + rng.normal(0.0, s["sigma"], (len(pick), x.size))
+    likelihood = s.get("likelihood") or ("poisson" if s["sigma"] is None else "gaussian")  # older files
+    pred = replicate(mean, likelihood, s["sigma"] if likelihood == "gaussian" else s.get("scale"), rng)
     lo, hi = np.quantile(pred, [0.025, 0.975], axis=0)
     fit = model.spectrum(theta_map, x)
     fig, (ax, ax_res, ax2) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True,

@@ -14,7 +14,10 @@ from remc_mpi.selection import format_table, select
 
 def format_summary(s: dict) -> str:
     """The text report of one run (what ``analyze`` prints)."""
-    noise = "Poisson counts" if s.get("sigma") is None else f"sigma = {s['sigma']:.6g}"
+    if s.get("likelihood") == "scaled_counts":
+        noise = "scaled counts" + (f" (s = {s['scale']:.6g})" if s.get("scale") else "")
+    else:
+        noise = "Poisson counts" if s.get("sigma") is None else f"sigma = {s['sigma']:.6g}"
     lines = [f"model {s['label']} ({s['model']}), N = {s['n_data']}, {noise}"
              + ("  [noise estimated]" if "noise" in s else ""),
              f"  log evidence = {s['log_evidence']['value']:.4f} +- {s['log_evidence']['stderr']:.4f} "

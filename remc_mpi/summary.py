@@ -37,6 +37,11 @@ ROUND_TRIP_WARN = MIN_ROUND_TRIPS
 #: Gelman 1998 suggest 1.1 for the classic statistic)
 RHAT_WARN = 1.1
 N_BOOT = 100
+#: the energy the estimators see for a state outside the likelihood's support (U = +inf: a
+#: model that predicts no counts where counts were seen, drawn at lambda = 0 from the prior):
+#: exp(-0 U) = 1 as the prior says and exp(-lambda U) = 0 for every lambda > 0 to the last bit,
+#: where IEEE's 0 x inf = NaN would poison every sum over samples (TI's <U> stays unusable and says so)
+OUTSIDE_U = 1e300
 
 
 def posterior_table(theta: np.ndarray, names: tuple[str, ...], free: np.ndarray, map_theta: np.ndarray) -> dict:
@@ -219,6 +224,7 @@ def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.n
     n_data = cfg.data.n
     U = chain_major(energy, chains)
     U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
+    U[U == np.inf] = OUTSIDE_U  # prior draws outside the likelihood's support (counts, at lambda = 0)
 
     def bhat_stat(Ub, log_z):
         return np.array([find_b_hat(lam, Ub, log_z, cfg.data.intensity, cfg.noise.model)])
@@ -234,7 +240,8 @@ def headline_error(cfg: RunConfig, lam: np.ndarray, lam_max: float, energy: np.n
     """The reported log evidence's standard error from the samples so far (what target_error
     is compared with)."""
     U, est = estimates(cfg, lam, energy, replica, chains)
-    return float(evidence(cfg, lam, lam_max, U, est)[0][PRIMARY]["stderr"])
+    with np.errstate(all="ignore"):
+        return float(evidence(cfg, lam, lam_max, U, est)[0][PRIMARY]["stderr"])
 
 
 def chain_major(per_slot: np.ndarray, chains: int) -> np.ndarray:
@@ -299,7 +306,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     results = ResultsFile(h5=writer.h5, chains=stats.chains)
     n_data, lam = cfg.data.n, stats.lam
     U, est = estimates(cfg, lam, results.samples("energy"), results.samples("replica"), stats.chains)
-    estimators, slot, sigma, noise = evidence(cfg, lam, stats.lam_max, U, est)
+    with np.errstate(all="ignore"):
+        estimators, slot, sigma, noise = evidence(cfg, lam, stats.lam_max, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables

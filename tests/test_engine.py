@@ -333,3 +333,27 @@ def test_scaled_counts_scale_is_learnt_at_the_minimum_of_the_exact_free_energy(t
     assert abs(n["b_hat"] - np.exp(best)) < 3 * n["b_hat_stderr"], (n["b_hat"], np.exp(best), n["b_hat_stderr"])
     assert n["scale_q025"] < 1.0 / np.exp(best) < n["scale_q975"] and "sigma_hat" not in n
     assert abs(s["log_evidence"]["value"] - exact(n["b_hat"])) < 3 * s["log_evidence"]["stderr"]
+
+
+def test_prior_draws_outside_the_counts_support_leave_every_estimator_finite(tmp_path):
+    """A background prior that reaches below zero puts some lambda = 0 draws where the model
+    predicts negative counts (U = +inf): the estimators weigh them exp(-0 U) = 1 at the prior and
+    0 above it, instead of IEEE's 0 x inf = NaN (MBAR was nan; TI alone cannot use them)."""
+    from remc_mpi.data import write_spectrum
+
+    x = np.linspace(-3.0, 3.0, 60)
+    d = np.random.default_rng(5).poisson(200.0 * np.exp(-0.5 * x**2) + 20.0).astype(float)
+    write_spectrum(tmp_path / "c.csv", x, d)
+    raw = {"data": {"file": str(tmp_path / "c.csv")},
+           "model": {"name": "gauss_peaks", "options": {"n_peaks": 1, "background": "constant"}},
+           "noise": {"model": "poisson"},
+           "priors": {"a1": {"uniform": [0.0, 400.0]}, "mu1": {"fixed": 0.0}, "b1": {"fixed": 1.0},
+                      "bg_const": {"uniform": [-100.0, 100.0]}},
+           "ladder": {"n_temps": 12}, "sampler": {"sweeps": 6000, "burn_in": 1000, "thin": 2}, "seed": 3,
+           "progress": False, "output": str(tmp_path / "o.h5")}
+    s = run(parse_config(raw, "o.yaml"), MPI.COMM_SELF)[0]
+    e = {k: v for k, v in s["estimators"].items() if k != "ti"}
+    assert all(np.isfinite(v["value"]) and np.isfinite(v["stderr"]) for v in e.values()), e
+    ref = e["bar"]
+    for name, v in e.items():
+        assert abs(v["value"] - ref["value"]) < 3 * np.hypot(v["stderr"], ref["stderr"]), (name, e)
