@@ -35,9 +35,12 @@ def model_probabilities(log_ev: np.ndarray, stderr: np.ndarray, prior: np.ndarra
         w = np.exp(a)
         return w / w.sum(axis=-1, keepdims=True)
 
-    p = probs(log_ev)
     rng = np.random.default_rng(seed)
-    draws = probs(log_ev + stderr * rng.standard_normal((n_draws, log_ev.size)))
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite error: the band is all of [0, 1]
+        p = probs(log_ev)
+        draws = probs(log_ev + stderr * rng.standard_normal((n_draws, log_ev.size)))
+    if not np.all(np.isfinite(stderr)):
+        return {"probability": p, "sd": np.full(p.shape, np.nan), "q025": np.zeros(p.shape), "q975": np.ones(p.shape)}
     return {"probability": p, "sd": draws.std(axis=0), "q025": np.quantile(draws, 0.025, axis=0),
             "q975": np.quantile(draws, 0.975, axis=0)}
 

@@ -212,3 +212,15 @@ def test_with_sigma_estimated_structured_residuals_still_make_a_misfit():
     good = fit_quality(lambda th: np.repeat(truth[None], th.shape[0], 0), theta, theta[0], data, "gaussian", 0.01,
                        sigma_estimated=True)
     assert abs(good["residual_lag1"]) < good["lag1_limit"] and not misfit(good)
+
+
+def test_probabilities_with_an_infinite_error_are_the_whole_interval_and_silent():
+    import warnings
+
+    from remc_mpi.selection import model_probabilities
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = model_probabilities(np.array([-10.0, -12.0]), np.array([0.1, np.inf]))
+    assert list(res["q025"]) == [0.0, 0.0] and list(res["q975"]) == [1.0, 1.0]
+    assert res["probability"][0] == pytest.approx(1 / (1 + np.exp(-2.0)))

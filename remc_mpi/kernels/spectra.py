@@ -39,7 +39,7 @@ import numpy as np
 from remc_mpi.kernels import jit
 from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
 from remc_mpi.likelihood import LIKELIHOOD_CODES
-from remc_mpi.models.backgrounds import tougaard_matrix
+from remc_mpi.models.backgrounds import tougaard_lags, tougaard_matrix
 from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM, WEIDEMAN_A, WEIDEMAN_L
 
 # stages (see module docstring)
@@ -154,11 +154,13 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
 
 
 def _output_arrays(model, energy: np.ndarray) -> np.ndarray:
-    """The ``basis`` of a spectral model: the fixed background, then the Tougaard matrix."""
+    """The ``basis`` of a spectral model: the fixed background, then the Tougaard operator: its
+    lags and weights (2, N) on a uniform grid, the matrix MT (N, N) otherwise."""
     fixed = model.background_curve(energy)
     rows = [np.zeros((1, energy.size)) if fixed is None else fixed[None, :]]
     if "tougaard" in model.background:
-        rows.append(tougaard_matrix(energy, model.tougaard_c))
+        lags = tougaard_lags(energy, model.tougaard_c)
+        rows.append(tougaard_matrix(energy, model.tougaard_c) if lags is None else lags)
     return np.ascontiguousarray(np.concatenate(rows, axis=0))
 
 
@@ -492,16 +494,26 @@ def output_energy(theta, ispec, basis, x, data, S, y):
 
 @jit
 def tougaard_into(basis, S, t):
-    """t_i = sum_{k<i} MT[k, i] S_k (MT = basis[1:], models.backgrounds.tougaard_matrix), row by
-    row of MT so that the inner loop over i vectorises; each t_i summed in order of k."""
+    """t_i = sum_{k<i} K1(omega_i - omega_k) w_k S_k (models.backgrounds): from the lags K1(m h)
+    (basis[1]) and weights (basis[2]) on a uniform grid, else from the matrix MT = basis[1:];
+    point k's share added to every higher point at once (a vectorised loop over i), each t_i
+    summed in order of k."""
     n = S.size
     for i in range(n):
         t[i] = 0.0
-    for k in range(n - 1):
-        sk = S[k]
-        row = basis[1 + k]
-        for i in range(k + 1, n):
-            t[i] += row[i] * sk
+    if basis.shape[0] == 3:
+        lags, w = basis[1], basis[2]
+        for k in range(n - 1):
+            wk = w[k] * S[k]
+            tail, lag = t[k + 1:], lags[1:n - k]
+            for i in range(n - 1 - k):
+                tail[i] += lag[i] * wk
+    else:
+        for k in range(n - 1):
+            sk = S[k]
+            row = basis[1 + k]
+            for i in range(k + 1, n):
+                t[i] += row[i] * sk
 
 
 @jit

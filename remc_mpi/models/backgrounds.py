@@ -20,7 +20,9 @@ model's own line signal (s the core's scale), the background B is a sum of
   above is the Bayesian counterpart (its height is learnt with the lines).
 
 Integrals are trapezoid sums over the grid (signal below omega_0 is not seen). The Tougaard
-integral is a fixed lower-triangular matrix applied to S (:func:`tougaard_matrix`).
+integral is a fixed lower-triangular operator applied to S: on a uniform grid (every measured
+spectrum here) a function of the index lag, N values the compiled loop keeps in cache
+(:func:`tougaard_lags`), otherwise the full matrix (:func:`tougaard_matrix`).
 """
 
 from __future__ import annotations
@@ -63,14 +65,44 @@ def trapezoid_weights(energy: np.ndarray) -> np.ndarray:
     return w
 
 
+#: a grid whose steps all lie within this fraction of their mean is uniform: the Tougaard kernel
+#: is then a function of the index lag alone (a Toeplitz operator: N values instead of N^2)
+UNIFORM_STEP = 1e-6
+
+
+def uniform_step(energy: np.ndarray) -> float | None:
+    """The grid's step h when every step is h to within UNIFORM_STEP, else None."""
+    dx = np.diff(np.asarray(energy, dtype=np.float64))
+    h = float((energy[-1] - energy[0]) / (energy.size - 1))
+    return h if np.all(np.abs(dx - h) <= UNIFORM_STEP * abs(h)) else None
+
+
+def cross_section(t: np.ndarray, c: float) -> np.ndarray:
+    """K1(T) = T / (C + T^2)^2 for T > 0, else 0 (Tougaard's cross-section per unit B)."""
+    return np.where(t > 0, t / (c + t * t) ** 2, 0.0)
+
+
+def tougaard_lags(energy: np.ndarray, c: float = TOUGAARD_C) -> np.ndarray | None:
+    """(2, N): K1(m h) for the lags m = 0..N-1 and the trapezoid weights w_k, on a uniform grid
+    (None otherwise): T_i = sum_{k<i} K1((i - k) h) w_k S_k, what the compiled kernel loops over."""
+    h = uniform_step(energy)
+    if h is None:
+        return None
+    return np.stack([cross_section(h * np.arange(energy.size), c), trapezoid_weights(energy)])
+
+
 def tougaard_matrix(energy: np.ndarray, c: float = TOUGAARD_C) -> np.ndarray:
-    """MT (N, N) with (S @ MT)_i = sum_{k<i} K1(omega_i - omega_k) w_k S_k, K1(T) = T / (C + T^2)^2
-    (the cross-section per unit B; the k = i term vanishes with K1(0) = 0). Row k holds what
-    point k gives to every higher point: the compiled kernel adds rows (a vectorisable loop)."""
+    """MT (N, N) with (S @ MT)_i = sum_{k<i} K1(omega_i - omega_k) w_k S_k (the k = i term vanishes
+    with K1(0) = 0); on a uniform grid from the lags of :func:`tougaard_lags`, as the kernel has it."""
     energy = np.asarray(energy, dtype=np.float64)
-    t = energy[None, :] - energy[:, None]  # t[k, i] = omega_i - omega_k
-    k1 = np.where(t > 0, t / (c + t * t) ** 2, 0.0)
-    return np.ascontiguousarray(k1 * trapezoid_weights(energy)[:, None])
+    lags = tougaard_lags(energy, c)
+    idx = np.arange(energy.size)
+    if lags is not None:
+        lag = idx[None, :] - idx[:, None]  # lag[k, i] = i - k
+        k1 = np.where(lag > 0, lags[0][np.abs(lag)], 0.0)
+        return np.ascontiguousarray(k1 * lags[1][:, None])
+    return np.ascontiguousarray(cross_section(energy[None, :] - energy[:, None], c)
+                                * trapezoid_weights(energy)[:, None])
 
 
 def iterative_shirley(energy: np.ndarray, data: np.ndarray, points: int = SHIRLEY_END_POINTS) -> np.ndarray:
