@@ -367,8 +367,12 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
         pilot = dataclasses.replace(cfg, ladder=ladder, sampler=sampler, checkpoint=CheckpointSpec(None, None))
         with tempfile.TemporaryDirectory() as tmp:  # its writer never writes: no sweep is recorded
             run = CandidateRun(pilot, cand, comm, Path(tmp) / "pilot.h5", progress=False, hdf5="gather")
+            bar = Progress(PILOT_SWEEPS, f"{cand.label} (n_temps: auto, pilot on {rungs} rungs)",
+                           enabled=cfg.progress and comm.Get_rank() == 0)
             for sweep in range(PILOT_SWEEPS):
                 run.step(sweep)
+                bar.update(sweep + 1)
+            bar.close(PILOT_SWEEPS)
             rejection = run.rejection()
         barrier = communication_barrier(rejection)
         if rejection.mean() <= 0.5 or auto_rungs(barrier) <= rungs:

@@ -23,7 +23,8 @@ that misses a line leaves runs of residuals of one sign: rho_1 > LAG1_Z / sqrt(N
 Parameter flags, from the reported rung's samples and the priors:
 
 - at a bound: more than BOUND_MASS of the posterior within BOUND_EDGE of the prior range of a
-  bound (a uniform prior puts BOUND_EDGE there);
+  bound (a uniform prior puts BOUND_EDGE there; a loguniform prior is judged in log theta, the
+  scale it is flat in, for this flag and the next);
 - unconstrained: the posterior sd is at least PRIOR_LIKE of the prior's (the data say little);
 - inseparable pairs: |correlation| above PAIR_CORRELATION (only a combination is determined).
 """
@@ -136,6 +137,9 @@ def parameter_flags(theta: np.ndarray, names, free: np.ndarray, priors, seed: in
         prior = priors.priors[j]
         lo, hi = prior.bounds()
         x = theta[:, j]
+        draws = np.asarray(prior.sample(rng, PRIOR_DRAWS), dtype=np.float64)
+        if prior.form == "loguniform":  # judged on the scale the prior is flat in
+            x, lo, hi, draws = np.log(x), np.log(lo), np.log(hi), np.log(draws)
         if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
             edge = BOUND_EDGE * (hi - lo)
             for side, near in (("lower", x <= lo + edge), ("upper", x >= hi - edge)):
@@ -143,7 +147,7 @@ def parameter_flags(theta: np.ndarray, names, free: np.ndarray, priors, seed: in
                 if mass > BOUND_MASS:
                     at_bound.append({"parameter": names[j], "bound": side, "value": float(lo if side == "lower" else hi),
                                      "mass": mass})
-        prior_sd = float(np.std(np.asarray(prior.sample(rng, PRIOR_DRAWS), dtype=np.float64)))
+        prior_sd = float(np.std(draws))
         ratio = float(np.std(x) / prior_sd) if prior_sd > 0 else 0.0
         if ratio >= PRIOR_LIKE:
             loose.append({"parameter": names[j], "sd_ratio": ratio})

@@ -224,3 +224,14 @@ def test_probabilities_with_an_infinite_error_are_the_whole_interval_and_silent(
         res = model_probabilities(np.array([-10.0, -12.0]), np.array([0.1, np.inf]))
     assert list(res["q025"]) == [0.0, 0.0] and list(res["q975"]) == [1.0, 1.0]
     assert res["probability"][0] == pytest.approx(1 / (1 + np.exp(-2.0)))
+
+
+def test_a_loguniform_parameter_is_judged_on_its_log_scale():
+    """amp ~ loguniform [1e4, 1e7] with its posterior at 1.2e5 (a decade above the lower bound) is not
+    at a bound, though it lies in the lowest 2 % of the linear range; at 1.01e4 it is."""
+    rng = np.random.default_rng(2)
+    ps = PriorSet(("amp",), {"amp": Prior("loguniform", (1e4, 1e7))})
+    away = 1.2e5 * (1 + 0.02 * rng.standard_normal(3000))
+    assert parameter_flags(away[:, None], ("amp",), np.array([True]), ps)["at_bound"] == []
+    near = 1.0e4 * (1 + 0.01 * rng.random(3000))
+    assert parameter_flags(near[:, None], ("amp",), np.array([True]), ps)["at_bound"][0]["bound"] == "lower"
