@@ -225,6 +225,11 @@ def _newton_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
 #: the error left is then O(MBAR_TOL^2) with the exact Hessian, and at most O(1e-2 MBAR_TOL)
 #: with the strided one (HESSIAN_SWEEPS), either way far below any error bar
 MBAR_TOL = 1e-6
+#: the shortest fraction of a Newton step the line search tries; a direction that lowers the
+#: objective by no fraction down to this one (a near-singular Hessian between rungs that do not
+#: overlap) ends the iteration at the best f so far, instead of a step of 1e298 (seen on a
+#: measured spectrum with 88 rungs, 16 of them without overlap)
+MBAR_MIN_STEP = 1e-6
 
 
 def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
@@ -255,9 +260,11 @@ def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, 
             trial = f.copy()
             trial[1:] += t * step
             obj_t, grad_t, _ = _mbar_pass(lam, trial, log_n, U, with_hessian=False)
-            if obj_t <= obj + 1e-12 * abs(obj) or t < 1e-6:
+            if obj_t <= obj + 1e-12 * abs(obj) or t < MBAR_MIN_STEP:
                 break
             t *= 0.5
+        if not obj_t <= obj + 1e-12 * abs(obj):
+            break  # no step along Newton's direction lowers the objective: keep the best f found
         f, obj, grad = trial, obj_t, grad_t
         if t < 1.0:
             hess = _mbar_pass(lam, f, log_n, U)[2]

@@ -178,3 +178,21 @@ def test_reweighting_curve_with_kept_denominators_equals_the_chunked_reference()
         np.testing.assert_array_equal(curve(x), ref)
     finally:
         freeenergy.REWEIGHT_KEEP = keep
+
+
+def test_mbar_keeps_its_best_point_when_newton_cannot_descend(monkeypatch):
+    """A Newton direction that no fraction of lowers the objective (a near-singular Hessian between
+    rungs that do not overlap) ends the iteration at the best f so far: finite, and no worse than
+    the start, where accepting the shortest trial step gave log Z of -1e298 on a measured spectrum."""
+    from remc_mpi import freeenergy
+
+    rng = np.random.default_rng(6)
+    lam = np.array([0.0, 0.3, 1.0, 3.0])
+    U = 10.0 + rng.gamma(3.0, 1.0, (500, 4)) / (lam + 0.1)
+    start = -freeenergy.stepping_stone_log_z(lam, U)
+    monkeypatch.setattr(freeenergy, "_newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300))
+    log_z, _ = freeenergy.mbar_solve(lam, U)
+    assert np.all(np.isfinite(log_z))
+    n_log = np.full(4, np.log(500))
+    obj = lambda f: freeenergy._mbar_pass(lam, f - f[0], n_log, U, with_hessian=False)[0]
+    assert obj(-log_z) <= obj(start)
