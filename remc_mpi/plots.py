@@ -109,8 +109,9 @@ def _fit(plt, v: dict):
 
 
 def _residuals(ax, x, y, fit, s: dict) -> None:
-    """(data - MAP) / sd: sd = sigma (Gaussian) or sqrt(MAP) (counts); the fit statistic in the label."""
-    sd = np.sqrt(np.clip(fit, 1e-300, None)) if s["sigma"] is None else s["sigma"]
+    """(data - MAP) / sd: sd = sigma (Gaussian) or sqrt(s MAP) (counts, s = 1 for Poisson); the fit
+    statistic in the label."""
+    sd = np.sqrt((s.get("scale") or 1.0) * np.clip(fit, 1e-300, None)) if s["sigma"] is None else s["sigma"]
     ax.plot(x, (y - fit) / sd, ".", ms=2, color="k")
     ax.axhline(0.0, color="C3", lw=1)
     for k in (-2, 2):
