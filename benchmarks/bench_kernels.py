@@ -1,0 +1,80 @@
+"""Cost of one model evaluation inside the compiled sweep, per model variant.
+
+    python benchmarks/bench_kernels.py [--points 530] [--repeat 7]
+
+For each variant (cluster3 as the paper has it, with a Lorentzian width per final state, with
+Voigt lines, with both spin-orbit components and the measured-spectrum backgrounds, and a
+gauss_peaks K = 3 reference) the time of one ``trial`` of a LEVELS-stage parameter (every line
+recomputed) and of an OUTPUT-stage one (amp or a background height: the spectrum from the stored
+sum), the best of ``--repeat`` rounds of 2000 calls, and the LEVELS cost relative to plain
+cluster3, all in one invocation. Variants the installed version cannot build are skipped, so the
+script also times an older checkout (PYTHONPATH=/path/to/checkout python bench_kernels.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+VARIANTS = [
+    ("cluster3", {}),
+    ("cluster3 per-state widths", {"widths": "per_state"}),
+    ("cluster3 voigt, per-state", {"lineshape": "voigt", "widths": "per_state"}),
+    ("cluster3 voigt doublet +shirley", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
+                                         "background": ["constant", "shirley"]}),
+    ("  ... +tougaard +1 loss line", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
+                                      "background": ["constant", "shirley", "tougaard"],
+                                      "extra_lines": {"n": 1, "shape": "gauss"}}),
+    ("gauss_peaks K=3", {"n_peaks": 3}),
+]
+VALUES = {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "shift": 0.0, "amp": 1.0, "sigma_g": 0.4,
+          "so_split": 18.6, "so_ratio": 0.667, "bg_const": 0.1, "bg_shirley": 0.05, "bg_tougaard": 500.0,
+          "extra1_area": 0.2, "extra1_center": 10.0, "extra1_width": 3.0}
+
+
+def best_time(fn, repeat: int, calls: int = 2000) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=530)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, RowBuffers, full_row, kernel_model, trial
+    from remc_mpi.models import get_model
+
+    x = np.linspace(-20.0, 30.0, args.points)
+    base = None
+    print(f"{'variant':<34}{'LEVELS us':>11}{'OUTPUT us':>11}{'vs cluster3':>13}")
+    for label, opts in VARIANTS:
+        name = "gauss_peaks" if label.startswith("gauss") else "cluster3"
+        try:
+            model = get_model(name, **opts)
+        except ValueError:
+            print(f"{label:<34}{'(not in this version)':>24}")
+            continue
+        theta = np.array([VALUES.get(n, 0.6 if n.startswith("gamma") else 1.0) for n in model.param_names])
+        km = kernel_model(model, x)
+        buf = RowBuffers(km, 1)
+        data = model.spectrum(theta, x)
+        row = (buf.lev[0], buf.lines[0], buf.S[0])
+        full_row(theta, km.ispec, km.fspec, km.basis, km.energy, data, *row, buf.y[0], *buf.trial_buffers())
+        args_t = (km.ispec, km.fspec, km.basis, km.energy, data, *row, *buf.trial_buffers())
+        first = PEAK if name == "gauss_peaks" else LEVELS
+        t_lev = best_time(lambda: trial(theta, first, 0, *args_t), args.repeat)
+        t_out = best_time(lambda: trial(theta, OUTPUT, -1, *args_t), args.repeat)
+        base = base or t_lev
+        print(f"{label:<34}{t_lev * 1e6:>11.2f}{t_out * 1e6:>11.2f}{t_lev / base:>12.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
