@@ -412,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (remc-mpi analyze ... | head): nothing to say
+        _silence_stdout()
+        return 141
     except OutputError as err:
         return _write_fault(err)
     except OSError as err:
@@ -420,6 +423,14 @@ def main(argv: list[str] | None = None) -> int:
         return _write_fault(OutputError(err.filename, err))
     except Exception as err:  # noqa: BLE001 - any other failure: exit 1, and end every rank
         return _failed(err)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush into a closed pipe is silent."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _failed(err: BaseException) -> int:

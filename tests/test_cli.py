@@ -168,3 +168,22 @@ def test_validate_states_the_output_size_and_warns_when_space_is_short(cli, line
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1000))
     warning = space_warning(cfg, [linear_case / "out.h5"])
     assert warning and "1000" not in warning and "0.0 MB free" in warning and "--resume" in warning
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """remc-mpi ... | head: a closed pipe ends the command silently (exit 141, nothing on stderr)."""
+    import subprocess
+    import sys
+
+    script = ("import sys, types\n"
+              "import remc_mpi.cli as cli\n"
+              "def flood(args):\n"
+              "    for _ in range(20000):\n"
+              "        print('x' * 100)\n"
+              "cli.build_parser = lambda: types.SimpleNamespace(parse_args=lambda argv: types.SimpleNamespace(func=flood))\n"
+              "sys.exit(cli.main([]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err
