@@ -94,6 +94,21 @@ def write_table(rows: list[dict[str, Any]], folder: str | Path) -> tuple[Path, P
     return csv_path, h5_path
 
 
+#: a phase-diagram cell names the selected model only when its probability reaches this
+#: (the usual "decisive" threshold, P(H | D) >= 0.95); below it the data do not decide
+DECISIVE_P = 0.95
+
+
+def cell_label(row: dict[str, Any]) -> str:
+    """What a phase-diagram cell says of one task: "?" where an evidence was not trusted, "-"
+    where the selected model's probability is below DECISIVE_P, else the selected model."""
+    if not row.get("decided", True):
+        return "?"
+    if row.get(f"P_{row['selected']}", 1.0) < DECISIVE_P:
+        return "-"
+    return row["selected"]
+
+
 def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
     """P(last candidate) over (swept parameter, noise); None when the grid has no sweep."""
     done = [r for r in rows if r.get("status") == "complete"]
@@ -114,8 +129,8 @@ def phase_diagram(rows: list[dict[str, Any]], path: str | Path) -> Path | None:
             here = [r for r in done if r[sweep] == x and r["noise"] == y]
             if here:
                 grid[i, j] = np.mean([r[f"P_{target}"] for r in here])
-                picks = [r["selected"] if r.get("decided", True) else "?" for r in here]
-                label[i][j] = max(set(picks), key=picks.count)  # "?": the evidence was not trusted
+                picks = [cell_label(r) for r in here]
+                label[i][j] = max(set(picks), key=picks.count)
     fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3, 0.8 * len(ys) + 2.5))
     im = ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, aspect="auto")
     for i in range(len(ys)):

@@ -201,3 +201,11 @@ def test_the_example_campaign_grid_holds_every_line_of_every_truth(tmp_path):
     warned = load_campaign(tmp_path / "old.yaml").warnings
     assert [w.split(":")[0] for w in warned] == [f"truth delta={d:g}" for d in (8.0, 6.0, 5.0, 4.0, 3.0, 2.4, 2.0, 1.6)]
     assert "lines at -12.71 eV (weight 0.45) lie outside the grid [-8, 16]" in warned[-1]
+
+
+def test_phase_diagram_cells_name_a_model_only_where_the_data_decide():
+    from remc_mpi.collect import cell_label
+
+    assert cell_label({"selected": "cluster3", "P_cluster3": 0.99, "decided": True}) == "cluster3"
+    assert cell_label({"selected": "cluster3", "P_cluster3": 0.55, "decided": True}) == "-"
+    assert cell_label({"selected": "cluster3", "P_cluster3": 1.0, "decided": False}) == "?"
