@@ -168,8 +168,9 @@ def cmd_plot(args) -> int:
 def cmd_export(args) -> int:
     from remc_mpi.export import export_arviz
 
-    _load_summary(args.results)
     out = Path(args.output)
+    _check_new_file(out, [args.results], args.force, "OUT")
+    _load_summary(args.results)
     if not out.parent.is_dir():
         raise InputError(f"folder {out.parent} does not exist", "command line", "OUT")
     try:
@@ -177,6 +178,17 @@ def cmd_export(args) -> int:
     except RuntimeError as err:  # the optional dependency is missing
         raise InputError(str(err), "command line", "--arviz") from None
     return 0
+
+
+def _check_new_file(out: Path, inputs: list, force: bool, key: str) -> None:
+    """Refuse to write ``out`` over one of the command's inputs (ever), or over an existing file
+    without --force."""
+    from remc_mpi.safeio import written_inputs
+
+    for _, inp in written_inputs([out], inputs):
+        raise InputError(f"{out} is the input {inp}: refusing to write over it", "command line", key)
+    if out.exists() and not force:
+        raise InputError(f"{out} exists; give --force to replace it", "command line", key)
 
 
 def cmd_campaign(args) -> int:
@@ -241,8 +253,9 @@ def cmd_simulate(args) -> int:
         raise InputError("--noise must not be negative", "command line", "--noise")
     if args.counts is not None and args.counts <= 0:
         raise InputError("--counts must be positive", "command line", "--counts")
-    energy, y = synthesize(model, params, np.linspace(lo, hi, n), args.noise, args.seed, args.counts)
     out = Path(args.output)
+    _check_new_file(out, [], args.force, "--output")
+    energy, y = synthesize(model, params, np.linspace(lo, hi, n), args.noise, args.seed, args.counts)
     if not out.parent.is_dir():
         raise InputError(f"folder {out.parent} does not exist", "command line", "-o")
     write_spectrum(out, energy, y)
@@ -320,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--counts", type=float, help="Poisson counting noise with this many counts at the peak")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--force", action="store_true", help="replace an existing file")
     s.set_defaults(func=cmd_simulate)
 
     a = sub.add_parser("analyze", help="results table of a run (several files: plus P(H_k | D))")
@@ -342,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--arviz", action="store_true", required=True, help="export format (ArviZ, the only one)")
     ex.add_argument("results")
     ex.add_argument("output", help="netCDF file to write, e.g. run.nc")
+    ex.add_argument("--force", action="store_true", help="replace an existing file")
     ex.set_defaults(func=cmd_export)
 
     cm = sub.add_parser("campaign", help="a grid of runs (noise, true parameters, seeds, models) or a list of "

@@ -131,8 +131,8 @@ class RunConfig:
     order_peaks: bool = True
 
 
-#: a number PyYAML (YAML 1.1) leaves as a string: a mantissa with a dot or not, an unsigned exponent
-YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE]\d+")
+#: a number PyYAML (YAML 1.1) leaves as a string: 1e-3 (no dot), 1.0e6 (no sign in the exponent)
+YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class Validator:
@@ -158,7 +158,7 @@ class Validator:
 
     def number(self, obj: Any, where: str, positive: bool = False, nonneg: bool = False) -> float:
         if isinstance(obj, str) and YAML11_FLOAT.fullmatch(obj.strip()):
-            obj = float(obj)  # YAML 1.1 reads 1.0e4 (no sign in the exponent) as a string
+            obj = float(obj)  # YAML 1.1 reads 1e-3 and 1.0e4 as strings; YAML 1.2 (and a reader) as numbers
         if isinstance(obj, bool) or not isinstance(obj, (int, float)):
             self.fail(where, f"must be a number, got {obj!r}")
         val = float(obj)

@@ -32,6 +32,7 @@ from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, ch
                              segment_path, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
+from remc_mpi.safeio import written_inputs
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 from remc_mpi.streams import ExchangeUniforms
@@ -445,6 +446,9 @@ def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
     overwrite results without being told."""
     if extend is not None and force:
         raise InputError("--extend continues finished runs; --force would discard them", "command line", "--extend")
+    for out, inp in written_inputs(paths, [cfg.source, cfg.data.source]):
+        raise InputError(f"output {out} would overwrite the run's input {inp}; choose another output",
+                         cfg.source, "output")
     plans: list[tuple[str, tuple | None]] = []
     for p in paths:
         summary = complete_summary(p) if resume or extend is not None else None

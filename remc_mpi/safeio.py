@@ -16,6 +16,9 @@ job hung). So remc_mpi never lets HDF5 see a failed write:
   scratch file, released just before the write), so a full disk or a quota is met in Python.
 - Other files (figures, tables, configs) are built in memory and written by
   :func:`write_atomic`: a temporary file, fsynced, renamed over the target.
+- No command writes over one of its own inputs (:func:`written_inputs`): an output that is, or
+  resolves to, an input — or whose derived files (``OUT.h5.part``, ``.seg0000``, ``.ckpt``,
+  ``.lock``) would be — is refused before anything is read, ``--force`` or not.
 
 Docs: docs/restart.md, "When the disk fills".
 """
@@ -30,6 +33,23 @@ from pathlib import Path
 import h5py
 
 from remc_mpi.errors import OutputError, WRITE_FAULTS
+
+
+def written_inputs(outputs, inputs) -> list[tuple[Path, Path]]:
+    """(output, input) pairs where writing ``output`` or a file derived from it by a suffix
+    (OUT.h5 -> OUT.h5.part, OUT.h5.seg0000, ...) would overwrite the existing file ``input``
+    (symbolic links and relative paths resolved)."""
+    hits = []
+    for out in outputs:
+        o = Path(out).resolve()
+        for inp in inputs:
+            i = Path(inp)
+            if not i.exists():
+                continue
+            i = i.resolve()
+            if i == o or (i.parent == o.parent and i.name.startswith(o.name + ".")):
+                hits.append((Path(out), Path(inp)))
+    return hits
 
 
 def fsync_path(path: str | os.PathLike) -> None:

@@ -187,3 +187,36 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_no_command_writes_over_its_own_input(tmp_path, capsys):
+    """export onto its results file, a run whose output is its data or config file (even with
+    --force), simulate or export onto an existing file without --force: one line, exit 2, the
+    input untouched."""
+    import yaml
+
+    from remc_mpi.cli import main
+
+    sim = ["simulate", "--model", "polynomial", "--param", "c0=1", "--param", "c1=0.5", "--grid", "-1:1:25",
+           "--noise", "0.1", "-o", str(tmp_path / "d.csv")]
+    assert main(sim) == 0
+    before = (tmp_path / "d.csv").read_bytes()
+    assert main(sim) == 2 and "d.csv exists; give --force" in capsys.readouterr().err
+    assert main(sim + ["--force"]) == 0
+    cfg = {"data": {"file": "d.csv"}, "model": {"name": "polynomial"}, "noise": {"sigma": 0.1},
+           "priors": {"c0": {"normal": [0, 2]}, "c1": {"normal": [0, 2]}}, "ladder": {"n_temps": 4},
+           "sampler": {"sweeps": 200, "burn_in": 50}, "progress": False}
+    for output in ("d.csv", "c.yaml"):
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump({**cfg, "output": output}))
+        capsys.readouterr()
+        assert main(["run", str(tmp_path / "c.yaml"), "--force"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "would overwrite the run's input" in err, err
+    assert (tmp_path / "d.csv").read_bytes() == before
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**cfg, "output": "r.h5"}))
+    assert main(["run", str(tmp_path / "c.yaml")]) == 0
+    results = tmp_path / "r.h5"
+    saved = results.read_bytes()
+    capsys.readouterr()
+    assert main(["export", "--arviz", str(results), str(results), "--force"]) == 2
+    assert "refusing to write over it" in capsys.readouterr().err and results.read_bytes() == saved

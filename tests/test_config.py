@@ -280,8 +280,9 @@ def test_numbers_yaml_reads_as_strings_are_numbers(linear_case):
     """PyYAML (YAML 1.1) reads 1.0e4 as the string '1.0e4'; a prior written so is the number."""
     raw = yaml.safe_load(LINEAR_CONFIG)
     raw["priors"] = {k: {"uniform": ["-1.0e1", "1e1"]} for k in raw["priors"]}
+    raw["noise"] = {"sigma": yaml.safe_load("1e-3")}  # PyYAML: the string '1e-3'
     cfg = parse_config(raw, "c.yaml", base=linear_case)
-    assert all(p.args == (-10.0, 10.0) for p in cfg.candidates[0].priors.priors)
+    assert all(p.args == (-10.0, 10.0) for p in cfg.candidates[0].priors.priors) and cfg.noise.sigma == 1e-3
     raw["priors"] = {k: {"uniform": ["ten", 1]} for k in raw["priors"]}
     with pytest.raises(InputError, match="must be a number, got 'ten'"):
         parse_config(raw, "c.yaml", base=linear_case)
