@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -130,10 +131,26 @@ def cmd_analyze(args) -> int:
                          "command line", "--json")
     summaries = [_load_summary(f) for f in args.results]
     if args.json:
-        print(json.dumps(summaries[0]))
+        print(strict_json(summaries[0]))
         return 0
     print(format_report(summaries, files=list(args.results)))
     return 0
+
+
+def _finite_or_null(obj):
+    """obj with every non-finite float (nan, inf) as None: JSON has no NaN or Infinity tokens."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
+def strict_json(obj) -> str:
+    """Standard JSON of a summary or selection: a value that could not be computed is null."""
+    return json.dumps(_finite_or_null(obj), allow_nan=False)
 
 
 def cmd_select(args) -> int:
@@ -141,7 +158,7 @@ def cmd_select(args) -> int:
 
     summaries = [_load_summary(f) for f in args.results]
     sel = select(summaries, files=list(args.results))
-    print(json.dumps(sel) if args.json else format_table(sel))
+    print(strict_json(sel) if args.json else format_table(sel))
     if args.strict and not sel["decided"]:
         print("remc-mpi: error: the selection is not trusted (--strict)", file=sys.stderr)
         return 1

@@ -220,3 +220,11 @@ def test_no_command_writes_over_its_own_input(tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "--arviz", str(results), str(results), "--force"]) == 2
     assert "refusing to write over it" in capsys.readouterr().err and results.read_bytes() == saved
+
+
+def test_json_output_is_standard_json_with_null_for_what_could_not_be_computed():
+    from remc_mpi.cli import strict_json
+
+    text = strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf"), "e": "x"}})
+    assert json.loads(text) == {"a": None, "b": [1.0, None], "c": {"d": None, "e": "x"}}
+    assert "NaN" not in text and "Infinity" not in text
