@@ -60,6 +60,8 @@ def _parse_params(items: list[str]) -> dict[str, float]:
             out[k.strip()] = float(v)
         except ValueError:
             raise InputError(f"--param {k}: {v!r} is not a number", "command line", "--param") from None
+        if not math.isfinite(out[k.strip()]):
+            raise InputError(f"--param {k}: {v!r} is not a finite number", "command line", "--param")
     return out
 
 
@@ -137,6 +139,16 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _refuse_repeats(files: list[str]) -> None:
+    """The same results file twice (by any path) would be weighed as two candidates."""
+    seen: dict[Path, str] = {}
+    for f in files:
+        key = Path(f).resolve()
+        if key in seen:
+            raise InputError(f"{f} is {seen[key]} again: each candidate once", "command line", "RESULTS")
+        seen[key] = f
+
+
 def _finite_or_null(obj):
     """obj with every non-finite float (nan, inf) as None: JSON has no NaN or Infinity tokens."""
     if isinstance(obj, float):
@@ -156,6 +168,7 @@ def strict_json(obj) -> str:
 def cmd_select(args) -> int:
     from remc_mpi.selection import format_table, select
 
+    _refuse_repeats(args.results)
     summaries = [_load_summary(f) for f in args.results]
     sel = select(summaries, files=list(args.results))
     print(strict_json(sel) if args.json else format_table(sel))

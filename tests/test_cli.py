@@ -228,3 +228,14 @@ def test_json_output_is_standard_json_with_null_for_what_could_not_be_computed()
     text = strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf"), "e": "x"}})
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": {"d": None, "e": "x"}}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_simulate_refuses_a_non_finite_parameter_and_select_a_repeated_file(tmp_path, capsys):
+    from remc_mpi.cli import main
+
+    assert main(["simulate", "--model", "polynomial", "--param", "c0=nan", "--param", "c1=1", "--grid", "0:1:20",
+                 "-o", str(tmp_path / "x.csv")]) == 2
+    assert "c0: 'nan' is not a finite number" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+    (tmp_path / "r.h5").write_bytes(b"")
+    assert main(["select", str(tmp_path / "r.h5"), str(tmp_path / ".." / tmp_path.name / "r.h5")]) == 2
+    assert "again: each candidate once" in capsys.readouterr().err
