@@ -125,6 +125,19 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
     return estimators, slot, sigma, noise
 
 
+#: a noise estimate b_hat within this factor of the ladder's top precision may be capped by it
+B_HAT_EDGE = 2.0
+
+
+def noise_edge_warning(b_hat: float, b_max: float) -> list[str]:
+    """The warning when b_hat lies near the top of the ladder (noise.b_max): the minimum of F(b)
+    may lie beyond it."""
+    if b_hat * B_HAT_EDGE < b_max:
+        return []
+    return [f"the noise estimate b_hat = {b_hat:.4g} lies within a factor {B_HAT_EDGE:g} of the ladder's top "
+            f"b_max = {b_max:.4g}: the noise may be smaller than the ladder reaches; raise noise.b_max"]
+
+
 def noise_level(likelihood: str, b_hat: float, b_boot: np.ndarray, sd_log_b: float) -> dict[str, float]:
     """The noise estimate in the likelihood's own terms: sigma = b^(-1/2) for Gaussian noise, the
     count scale s = 1/b for scaled counts; its bootstrap error and its posterior 95 % interval."""
@@ -338,6 +351,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         summary["warnings"] += chain_warnings(summary["chains"])
     if noise is not None:
         summary["noise"] = noise
+        summary["warnings"] += noise_edge_warning(noise["b_hat"], float(lam[-1]))
     summary.update(quality(cfg, cand, reported, posterior, sigma))
     summary["warnings"] += [w for w in [fit_warning(summary["fit"])] if w] + flag_warnings(summary["parameter_flags"])
     summary["trust"] = trust_status(summary)

@@ -54,3 +54,10 @@ def test_free_energy_curve_matches_exact(noise_run):
         assert abs(F - exact_F(cfg, b)) < 4 * se + 1e-9, (b, F, exact_F(cfg, b), se)
     assert s["log_evidence"]["value"] == pytest.approx(-exact_F(cfg, s["noise"]["b_hat"]),
                                                        abs=4 * s["log_evidence"]["stderr"])
+
+
+def test_a_noise_estimate_at_the_top_of_the_ladder_is_warned_about():
+    from remc_mpi.summary import noise_edge_warning
+
+    assert noise_edge_warning(0.007, 0.1) == []
+    assert "raise noise.b_max" in noise_edge_warning(0.06, 0.1)[0]
