@@ -77,7 +77,11 @@ def test_run_analyze_select_json(cli, linear_case):
     both = cli("analyze", "out.h5", "out.h5", cwd=linear_case)
     assert both.returncode == 0 and both.stdout.count("log evidence") == 2 and "P(H|D)" in both.stdout
     assert cli("analyze", "out.h5", "out.h5", "--json", cwd=linear_case).returncode == 2
-    sel = json.loads(cli("select", "out.h5", "out.h5", "--json", cwd=linear_case).stdout)
+    assert cli("select", "out.h5", "./out.h5", cwd=linear_case).returncode == 2  # one candidate twice
+    import shutil
+
+    shutil.copy(linear_case / "out.h5", linear_case / "copy.h5")  # the same evidence under two names
+    sel = json.loads(cli("select", "out.h5", "copy.h5", "--json", cwd=linear_case).stdout)
     assert [m["probability"] for m in sel["models"]] == [0.5, 0.5]
     assert set(sel["models"][0]) >= {"name", "file", "log_evidence", "stderr", "probability"}
     assert sel["best"] == "polynomial2"

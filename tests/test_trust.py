@@ -163,7 +163,8 @@ def test_select_cli_shows_status_in_json_and_strict_exits_1(cli, linear_case):
         s["diagnostics"]["round_trips"] = 50
 
     _results_with(linear_case / "converged.h5", src, converged)
-    r = cli("select", "converged.h5", "converged.h5", "--strict", cwd=linear_case)
+    _results_with(linear_case / "converged2.h5", src, converged)
+    r = cli("select", "converged.h5", "converged2.h5", "--strict", cwd=linear_case)
     assert r.returncode == 0 and "selected: converged" in r.stdout
 
 
