@@ -23,6 +23,24 @@ from remc_mpi.kernels.spectra import exp_into
 
 
 @jit
+def sample_weights(u, lam, shift, terms, a, bits):
+    """a_k = exp(shift_k - lam_k u - top) for one pooled energy u (the module docstring's weights
+    before their normalisation), and (log sum_l exp(shift_l - lam_l u), sum_k a_k)."""
+    L = lam.size
+    top = -math.inf
+    for k in range(L):
+        terms[k] = shift[k] - u * lam[k]
+        top = max(top, terms[k])
+    for k in range(L):
+        terms[k] -= top
+    exp_into(terms, a, bits)
+    tot = 0.0
+    for k in range(L):
+        tot += a[k]
+    return math.log(tot) + top, tot
+
+
+@jit
 def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
     """Over rows r0..r1-1 of U (every slot's sample of those sweeps): g += sum_n a_n and, with
     ``with_h``, h += sum_n a_n a_n^T (whole rows: they vectorise, where the triangle's short
@@ -32,18 +50,8 @@ def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
     obj = 0.0
     for t in range(r0, r1):
         for s in range(U.shape[1]):
-            u = U[t, s]
-            top = -math.inf
-            for k in range(L):
-                terms[k] = shift[k] - u * lam[k]
-                top = max(top, terms[k])
-            for k in range(L):
-                terms[k] -= top
-            exp_into(terms, a, bits)
-            tot = 0.0
-            for k in range(L):
-                tot += a[k]
-            obj += math.log(tot) + top
+            log_den, tot = sample_weights(U[t, s], lam, shift, terms, a, bits)
+            obj += log_den
             for k in range(L):
                 a[k] /= tot
                 g[k] += a[k]
@@ -59,19 +67,8 @@ def mbar_accumulate(U, r0, r1, lam, shift, g, h, with_h, terms, a, bits):
 def log_denominators(u, lam, shift, out, terms, a, bits):
     """out[n] = log sum_l exp(shift_l - lam_l u_n) for pooled energies u (the MBAR denominator,
     shift = f + log N), stabilised by the largest term. ``terms``, ``a`` (L,), ``bits`` (2L,) scratch."""
-    L = lam.size
     for n in range(u.size):
-        top = -math.inf
-        for k in range(L):
-            terms[k] = shift[k] - u[n] * lam[k]
-            top = max(top, terms[k])
-        for k in range(L):
-            terms[k] -= top
-        exp_into(terms, a, bits)
-        tot = 0.0
-        for k in range(L):
-            tot += a[k]
-        out[n] = math.log(tot) + top
+        out[n] = sample_weights(u[n], lam, shift, terms, a, bits)[0]
 
 
 @jit
