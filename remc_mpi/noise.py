@@ -44,11 +44,11 @@ def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, l
     return float(np.exp(res.x)) if res.fun <= values[k] else float(grid[k])
 
 
-def log_b_sd(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, b_hat: float,
-             likelihood: str = "gaussian", h: float = 0.05) -> float:
+def log_b_sd(log_z_at: LogZCurve, data: np.ndarray, b_hat: float, likelihood: str = "gaussian",
+             h: float = 0.05) -> float:
     """Posterior sd of log b under a flat prior on log b: exp(-F(b)) ∝ p(D | b), so
     sd(log b) = F''(log b_hat)^(-1/2), F'' by central differences (step h in log b)."""
     b = b_hat * np.exp(np.array([-h, 0.0, h]))
-    f = free_energy_curve(b, LogZCurve(lam, U, log_z)(b), data, likelihood)
+    f = free_energy_curve(b, log_z_at(b), data, likelihood)
     curv = (f[0] - 2.0 * f[1] + f[2]) / (h * h)
     return float(curv ** -0.5) if curv > 0 else float("nan")

@@ -16,7 +16,7 @@ from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
-from remc_mpi.freeenergy import PRIMARY, estimate_all, mbar_log_z_at
+from remc_mpi.freeenergy import PRIMARY, LogZCurve, estimate_all
 from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
 from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.noise import b_hat as find_b_hat
@@ -99,7 +99,8 @@ def log_evidence_at(cfg: RunConfig, lam: float, lam_max: float, log_z: float) ->
 def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
              est: dict) -> tuple[dict, int, float, dict | None]:
     """Every estimator's log evidence with its error, the rung whose posterior is reported,
-    the noise level, and in noise mode the noise estimate (docs/free_energy.md)."""
+    the noise level (sigma, or the count scale s; None for Poisson), and in noise mode the noise
+    estimate (docs/free_energy.md)."""
     if not cfg.noise.estimate:
         estimators = {name: {"value": log_evidence_at(cfg, lam[-1], lam_max, v[-1]),
                              "stderr": float(est["stderr"][name][-1])} for name, v in est["log_z"].items()}
@@ -107,14 +108,15 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
     b_hat = float(est["extra"][0])
     b_boot = est["extra_boot"][:, 0]
     primary = est["log_z"][PRIMARY]
-    log_z_hat = float(mbar_log_z_at(lam, U, primary, [b_hat])[0])
+    log_z_at = LogZCurve(lam, U, primary)  # the MBAR denominators once, for log Z(b_hat) and the curvature
+    log_z_hat = float(log_z_at([b_hat])[0])
     data, likelihood = cfg.data.intensity, cfg.noise.model
-    sd_log_b = log_b_sd(lam, U, primary, data, b_hat, likelihood)
+    sd_log_b = log_b_sd(log_z_at, data, b_hat, likelihood)
     noise = {"b_hat": b_hat, "b_hat_stderr": float(np.std(b_boot, ddof=1)), **noise_level(likelihood, b_hat, b_boot,
                                                                                           sd_log_b),
              "curve": {"b": lam[1:].tolist(), "F": free_energy_curve(lam[1:], primary[1:], data, likelihood).tolist(),
                        "stderr": est["stderr"][PRIMARY][1:].tolist()}}
-    sigma = noise["sigma_hat"] if "sigma_hat" in noise else noise["scale_hat"]
+    level = noise["sigma_hat"] if "sigma_hat" in noise else noise["scale_hat"]
     slot = int(np.argmin(np.abs(np.log(lam[1:]) - math.log(b_hat)))) + 1
     # every estimator at the rung nearest b_hat; the primary one reweighted to b_hat itself
     estimators = {name: {"value": log_evidence_at(cfg, lam[slot], lam_max, v[slot]),
@@ -122,7 +124,7 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
                   for name, v in est["log_z"].items()}
     estimators[PRIMARY] = {"value": log_evidence_at(cfg, b_hat, lam_max, log_z_hat),
                            "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
-    return estimators, slot, sigma, noise
+    return estimators, slot, level, noise
 
 
 #: a noise estimate b_hat within this factor of the ladder's top precision may be capped by it
@@ -320,7 +322,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     n_data, lam = cfg.data.n, stats.lam
     U, est = estimates(cfg, lam, results.samples("energy"), results.samples("replica"), stats.chains)
     with np.errstate(all="ignore"):
-        estimators, slot, sigma, noise = evidence(cfg, lam, stats.lam_max, U, est)
+        estimators, slot, level, noise = evidence(cfg, lam, stats.lam_max, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
@@ -329,8 +331,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     summary: dict[str, Any] = {
         "model": model.name, "label": cand.label, "options": dict(model.options),
         "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data,
-        "likelihood": cfg.noise.model, "sigma": sigma if cfg.noise.model == "gaussian" else None,
-        **({"scale": sigma} if cfg.noise.model == "scaled_counts" else {}),
+        "likelihood": cfg.noise.model, "sigma": level if cfg.noise.model == "gaussian" else None,
+        **({"scale": level} if cfg.noise.model == "scaled_counts" else {}),
         "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": PRIMARY},
         "estimators": estimators, "free_energy": -log_evidence["value"], "free_energy_stderr": log_evidence["stderr"],
         "posterior": posterior, "posterior_rung": slot, "peaks_ordered": ordered is not None,
@@ -352,7 +354,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     if noise is not None:
         summary["noise"] = noise
         summary["warnings"] += noise_edge_warning(noise["b_hat"], float(lam[-1]))
-    summary.update(quality(cfg, cand, reported, posterior, sigma))
+    summary.update(quality(cfg, cand, reported, posterior, level))
     summary["warnings"] += [w for w in [fit_warning(summary["fit"])] if w] + flag_warnings(summary["parameter_flags"])
     summary["trust"] = trust_status(summary)
     summary["provenance"] = dict(stats.provenance, postprocess_s=time.perf_counter() - t_start)
@@ -360,14 +362,15 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     return summary
 
 
-def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict, sigma: float | None) -> dict:
-    """The summary's ``fit`` (remc_mpi.fitquality), ``parameter_flags`` and, where the model
-    has them, the ``combinations`` its data determine (each a posterior table row)."""
+def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict, level: float | None) -> dict:
+    """The summary's ``fit`` (remc_mpi.fitquality; ``level`` the noise level: sigma, or the count
+    scale s, None for Poisson), ``parameter_flags`` and, where the model has them, the
+    ``combinations`` its data determine (each a posterior table row)."""
     model = cand.model
     map_theta = np.array([posterior[n]["map"] for n in model.param_names])
     with np.errstate(all="ignore"):
         fit = fit_quality(lambda th: model.spectrum(th, cfg.data.energy), theta, map_theta, cfg.data.intensity,
-                          cfg.noise.model, sigma, cfg.seed, sigma_estimated=cfg.noise.estimate)
+                          cfg.noise.model, level, cfg.seed, sigma_estimated=cfg.noise.estimate)
     out = {"fit": fit, "parameter_flags": parameter_flags(theta, model.param_names, cand.priors.free, cand.priors,
                                                           cfg.seed)}
     combos = model.combinations()
