@@ -79,7 +79,8 @@ class KernelModel:
     stage: np.ndarray  # (P,) int64, the stage of each parameter
     peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
     basis: np.ndarray  # (K, N) polynomial basis omega^k; spectral models: row 0 the fixed background
-    #                    (zeros without one), then the Tougaard matrix MT (N, N) when the model has one
+    #                    (zeros without one), then the Tougaard operator when the model has one: its
+    #                    lags and weights (2 rows) on a uniform grid, else the matrix MT (N rows)
     energy: np.ndarray  # (N,)
     n_lev: int
     n_lines: int

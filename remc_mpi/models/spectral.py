@@ -198,8 +198,6 @@ class SpectralEvaluator(Evaluator):
         """y = scale * S + background (the only stage amp and bg_* recompute)."""
         scale = self.model.core.scale_param
         y = s * col[scale][:, None] if scale else s.copy()
-        if self.tougaard is not None:
-            tougaard = (col["bg_tougaard"] * (col[scale] if scale else 1.0))[:, None] * (s @ self.tougaard)
         if "bg_shirley" in col:
             cum = np.zeros_like(y)
             np.cumsum(0.5 * (y[:, 1:] + y[:, :-1]) * self._dx, axis=1, out=cum[:, 1:])
@@ -210,7 +208,7 @@ class SpectralEvaluator(Evaluator):
         if "bg_slope" in col:
             y += col["bg_slope"][:, None] * self.energy
         if self.tougaard is not None:
-            y += tougaard
+            y += (col["bg_tougaard"] * (col[scale] if scale else 1.0))[:, None] * (s @ self.tougaard)
         if self.fixed is not None:
             y += self.fixed
         return y
