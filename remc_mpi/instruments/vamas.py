@@ -120,19 +120,18 @@ class _Lines:
     def texts(self, n: int) -> list[str]:
         return [self.text() for _ in range(n)]
 
-    def integer(self, what: str) -> int:
+    def _parsed(self, what: str, convert, kind: str):
         raw = self.text()
         try:
-            return int(raw)
+            return convert(raw)
         except ValueError:
-            raise VamasFormatError(f"line {self.pos}: {what} must be an integer, got {raw[:40]!r}") from None
+            raise VamasFormatError(f"line {self.pos}: {what} must be {kind}, got {raw[:40]!r}") from None
+
+    def integer(self, what: str) -> int:
+        return self._parsed(what, int, "an integer")
 
     def number(self, what: str) -> float:
-        raw = self.text()
-        try:
-            return float(raw)
-        except ValueError:
-            raise VamasFormatError(f"line {self.pos}: {what} must be a number, got {raw[:40]!r}") from None
+        return self._parsed(what, float, "a number")
 
     def given(self, what: str) -> float | None:
         """A number, None where the file says "not given" (1e37)."""
