@@ -161,9 +161,9 @@ LENGTH_KEYS = ("sweeps", "max_sweeps", "target_error", "max_minutes", "check_eve
 def config_digest(cfg, cand) -> str:
     """What a checkpoint must match to be resumed: the config (less the run-length keys, which
     --resume and --extend may raise) and the candidate."""
-    import yaml
+    from remc_mpi import safeyaml
 
-    raw = yaml.safe_load(cfg.text)
+    raw = safeyaml.load(cfg.text)
     if isinstance(raw, dict) and isinstance(raw.get("sampler"), dict):
         raw["sampler"] = {k: v for k, v in raw["sampler"].items() if k not in LENGTH_KEYS}
     text = json.dumps(raw, sort_keys=True, default=str)

@@ -308,11 +308,12 @@ def cmd_blocks(args) -> int:
 
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
-    from remc_mpi.output import output_bytes, output_paths, space_warning
+    from remc_mpi.output import check_output_paths, output_bytes, output_paths, space_warning
 
     cfg = load_config(args.config)
     labels = ", ".join(c.label for c in cfg.candidates)
     paths = output_paths(cfg)
+    check_output_paths(paths, [cfg.source, cfg.data.source], cfg.source)
     size = sum(output_bytes(cfg, c) for c in cfg.candidates)
     print(f"{args.config}: OK ({cfg.data.n} data points; models {labels}; "
           f"outputs {', '.join(map(str, paths))}; about {size / 2**20:.1f} MB of samples, "

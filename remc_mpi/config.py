@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from remc_mpi.data import Spectrum, prepare, read_columns
+from remc_mpi import safeyaml
+from remc_mpi.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns
 from remc_mpi.errors import InputError, did_you_mean
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
@@ -131,8 +132,25 @@ class RunConfig:
     order_peaks: bool = True
 
 
-#: a number PyYAML (YAML 1.1) leaves as a string: 1e-3 (no dot), 1.0e6 (no sign in the exponent)
+#: the limits every config value is checked against (docs/config.md, "Limits"): far beyond
+#: any real run, and small enough that nothing derived from them overflows a float (with
+#: remc_mpi.data's MAX_MAGNITUDE, for any number given, and MAX_POINTS)
+MIN_NOISE_LEVEL = 1e-100  # a sigma or count scale: (data / sigma)**2 stays finite for |data| <= 1e15
+MAX_COUNT = 10**9       # sweeps, burn-in, thinning, checkpoint intervals
+MAX_TEMPS = 10_000      # rungs × chains of a ladder
+MAX_SEED = 2**63 - 1    # the seed, stored as a signed 64-bit integer
+PATH_MAX_BYTES = 4096   # Linux's PATH_MAX
+
+
+#: a number PyYAML (YAML 1.1) leaves as a string: 1e-3 (no dot), 1.0e6 (no sign in the exponent);
+#: config files are read as YAML 1.2 (remc_mpi.safeyaml), a mapping given to parse_config may hold them
 YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def shown(obj: Any, limit: int = 60) -> str:
+    """``repr(obj)`` cut to ``limit`` characters, for messages about arbitrary values."""
+    text = repr(obj) if not isinstance(obj, (list, dict)) or len(obj) < 100 else f"a {type(obj).__name__} of {len(obj)}"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class Validator:
@@ -156,25 +174,37 @@ class Validator:
                 self.fail(_join(where, key), "missing required key")
         return obj
 
-    def number(self, obj: Any, where: str, positive: bool = False, nonneg: bool = False) -> float:
+    def number(self, obj: Any, where: str, positive: bool = False, nonneg: bool = False,
+               smallest: float = 0.0) -> float:
+        """A finite number within ±MAX_MAGNITUDE; ``smallest``: the least magnitude of a
+        positive one (a noise level, whose inverse square must stay finite)."""
         if isinstance(obj, str) and YAML11_FLOAT.fullmatch(obj.strip()):
-            obj = float(obj)  # YAML 1.1 reads 1e-3 and 1.0e4 as strings; YAML 1.2 (and a reader) as numbers
+            obj = float(obj)  # from PyYAML's own loader (the Python API): 1e-3 and 1.0e4 as strings
         if isinstance(obj, bool) or not isinstance(obj, (int, float)):
-            self.fail(where, f"must be a number, got {obj!r}")
-        val = float(obj)
+            self.fail(where, f"must be a number, got {shown(obj)}")
+        val = float(obj) if not isinstance(obj, int) or obj.bit_length() < 1024 else math.inf  # beyond a float
         if not math.isfinite(val):
-            self.fail(where, f"must be finite, got {obj!r}")
+            self.fail(where, f"must be finite, got {shown(obj)}")
         if positive and not val > 0:
-            self.fail(where, f"must be positive, got {obj!r}")
+            self.fail(where, f"must be positive, got {shown(obj)}")
         if nonneg and val < 0:
-            self.fail(where, f"must not be negative, got {obj!r}")
+            self.fail(where, f"must not be negative, got {shown(obj)}")
+        if abs(val) > MAX_MAGNITUDE or (val != 0 and abs(val) < smallest):
+            lo = f"{smallest:g} … " if smallest else ""
+            self.fail(where, f"magnitude must lie within {lo}{MAX_MAGNITUDE:g} (docs/config.md, 'Limits'), "
+                             f"got {shown(obj)}")
         return val
 
-    def integer(self, obj: Any, where: str, minimum: int = 0) -> int:
+    def integer(self, obj: Any, where: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+        """An integer in [minimum, maximum]; a whole float (``1e5``, a number in YAML 1.2) counts."""
+        if isinstance(obj, float) and obj.is_integer() and abs(obj) <= 2**53:
+            obj = int(obj)
         if isinstance(obj, bool) or not isinstance(obj, int):
-            self.fail(where, f"must be an integer, got {obj!r}")
+            self.fail(where, f"must be an integer, got {shown(obj)}")
         if obj < minimum:
             self.fail(where, f"must be at least {minimum}, got {obj}")
+        if obj > maximum:
+            self.fail(where, f"must be at most {maximum:,} (docs/config.md, 'Limits'), got {shown(obj)}")
         return int(obj)
 
     def boolean(self, obj: Any, where: str) -> bool:
@@ -186,6 +216,15 @@ class Validator:
         if not isinstance(obj, str) or not obj:
             self.fail(where, f"must be a non-empty string, got {obj!r}")
         return obj
+
+    def path(self, obj: Any, where: str) -> str:
+        """A file name: a non-empty string without NUL, at most PATH_MAX_BYTES long."""
+        name = self.string(obj, where)
+        if "\0" in name:
+            self.fail(where, "a file name cannot hold a NUL character")
+        if len(os.fsencode(name)) > PATH_MAX_BYTES:
+            self.fail(where, f"a path of {len(name):,} characters is longer than the system's {PATH_MAX_BYTES}")
+        return name
 
     def numbers(self, obj: Any, where: str, positive: bool = False) -> list[float]:
         """A non-empty list of finite numbers."""
@@ -275,7 +314,7 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
     if norm is not None and norm not in ("max", "area"):
         ctx.fail("data.normalize", f"must be 'max' or 'area', got {norm!r}")
     if "file" in d:
-        path = _resolve(base, ctx.string(d["file"], "data.file"))
+        path = _resolve(base, ctx.path(d["file"], "data.file"))
         from remc_mpi.instruments import detect_format
 
         fmt = detect_format(path)
@@ -298,11 +337,11 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
     if not isinstance(g, (list, tuple)) or len(g) != 3:
         ctx.fail("data.synthetic.grid", "must be [lo, hi, n]")
     lo, hi = ctx.number(g[0], "data.synthetic.grid"), ctx.number(g[1], "data.synthetic.grid")
-    n = ctx.integer(g[2], "data.synthetic.grid", 10)
+    n = ctx.integer(g[2], "data.synthetic.grid", MIN_POINTS, MAX_POINTS)
     if not lo < hi:
         ctx.fail("data.synthetic.grid", f"[{lo}, {hi}] is empty or inverted")
     sigma = ctx.number(s.get("noise", 0.0), "data.synthetic.noise", nonneg=True)
-    seed = ctx.integer(s.get("seed", 0), "data.synthetic.seed")
+    seed = ctx.integer(s.get("seed", 0), "data.synthetic.seed", 0, MAX_SEED)
     energy, y = synthesize(model, truth, np.linspace(lo, hi, n), sigma, seed)
     return prepare(energy, y, f"{ctx.source} (synthetic)", window, norm), truth
 
@@ -422,12 +461,9 @@ def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, str]:
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read {what} ({err.__class__.__name__})", src) from None
     try:
-        return yaml.safe_load(text), text
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", src, where) from None
+        return safeyaml.load(text), text
+    except safeyaml.YamlProblem as err:
+        raise InputError(f"invalid YAML: {err.problem}", src, f"line {err.line}" if err.line else None) from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -499,7 +535,8 @@ def _noise(ctx: Validator, cfg: dict) -> NoiseSpec:
     estimate = ctx.boolean(noise_raw.get("estimate", False), "noise.estimate")
     if estimate == (level in noise_raw):
         ctx.fail("noise", f"give exactly one of '{level}' or 'estimate: true'")
-    given = ctx.number(noise_raw[level], f"noise.{level}", positive=True) if level in noise_raw else None
+    given = (ctx.number(noise_raw[level], f"noise.{level}", positive=True, smallest=MIN_NOISE_LEVEL)
+             if level in noise_raw else None)
     return NoiseSpec(
         sigma=given if level == "sigma" else None, scale=given if level == "scale" else None,
         estimate=estimate, model=model,
@@ -515,7 +552,7 @@ def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
         if "betas" in lad_raw:
             ctx.fail("ladder.n_temps", "auto chooses the rungs; it cannot go with explicit betas")
     elif "n_temps" in lad_raw:
-        ladder.n_temps = ctx.integer(lad_raw["n_temps"], "ladder.n_temps", 2)
+        ladder.n_temps = ctx.integer(lad_raw["n_temps"], "ladder.n_temps", 2, MAX_TEMPS)
     if "spacing" in lad_raw:
         if lad_raw["spacing"] not in ("geometric", "linear"):
             ctx.fail("ladder.spacing", f"must be 'geometric' or 'linear', got {lad_raw['spacing']!r}")
@@ -527,11 +564,11 @@ def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
     if "adapt" in lad_raw:
         ladder.adapt = ctx.boolean(lad_raw["adapt"], "ladder.adapt")
     if "chains" in lad_raw:
-        ladder.chains = ctx.integer(lad_raw["chains"], "ladder.chains", 1)
+        ladder.chains = ctx.integer(lad_raw["chains"], "ladder.chains", 1, MAX_TEMPS)
     if "betas" in lad_raw:
         b = lad_raw["betas"]
-        if not isinstance(b, list) or len(b) < 2:
-            ctx.fail("ladder.betas", "must be a list of at least 2 numbers")
+        if not isinstance(b, list) or not 2 <= len(b) <= MAX_TEMPS:
+            ctx.fail("ladder.betas", f"must be a list of 2 to {MAX_TEMPS:,} numbers")
         betas = [ctx.number(x, "ladder.betas", nonneg=True) for x in b]
         if betas[0] != 0.0 or (betas[-1] != 1.0 and not estimate):
             ctx.fail("ladder.betas", "must start at 0 and end at 1")
@@ -539,6 +576,9 @@ def _ladder(ctx: Validator, cfg: dict, estimate: bool) -> LadderSpec:
             ctx.fail("ladder.betas", "must be strictly increasing")
         ladder.betas = betas
         ladder.n_temps = len(betas)
+    if ladder.n_temps * ladder.chains > MAX_TEMPS:
+        ctx.fail("ladder.chains", f"{ladder.chains} chains of {ladder.n_temps} rungs exceed {MAX_TEMPS:,} "
+                                  "temperature slots (docs/config.md, 'Limits')")
     return ladder
 
 
@@ -592,8 +632,8 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     ladder = _ladder(ctx, cfg, noise.estimate)
     sampler = _sampler(ctx, cfg)
     checkpoint = _checkpoint(ctx, cfg)
-    seed = ctx.integer(cfg.get("seed", 0), "seed")
-    output = str(_resolve(base, ctx.string(cfg.get("output", "remc-out.h5"), "output")))
+    seed = ctx.integer(cfg.get("seed", 0), "seed", 0, MAX_SEED)
+    output = str(_resolve(base, ctx.path(cfg.get("output", "remc-out.h5"), "output")))
     mp_raw = cfg.get("model_priors") or {}
     ctx.mapping(mp_raw, "model_priors", {c.label for c in candidates})
     model_priors = {k: ctx.number(v, f"model_priors.{k}", positive=True) for k, v in mp_raw.items()}

@@ -1,8 +1,11 @@
 """Loading measured or synthetic spectra: two columns, energy and intensity.
 
-Accepted files: CSV or whitespace/tab-separated text, an optional header line (any first line
-that is not numeric), ``#`` comments (whole lines or trailing), energy in either direction
-(sorted ascending on load). Every problem is an :class:`InputError` naming the file and line.
+Accepted files: UTF-8 (with or without a byte-order mark) CSV or whitespace/tab-separated
+text, an optional header line (a first line of which fewer than half the cells are numbers:
+``energy,intensity`` is one, ``1.0,2.o`` is a data row with a typo and refused), ``#``
+comments (whole lines or trailing), energy in either direction (sorted ascending on load), at
+most MAX_POINTS points of magnitude at most MAX_MAGNITUDE. Every problem is an
+:class:`InputError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ import numpy as np
 from remc_mpi.errors import InputError
 
 MIN_POINTS = 10
+#: most points of a spectrum (an XPS region has 10²–10⁴; the ladder holds a model row of
+#: every point per temperature)
+MAX_POINTS = 200_000
+#: largest magnitude of a value (energies, intensities, and any number of a config): squares
+#: of differences over noise levels down to 1e-100 stay finite
+MAX_MAGNITUDE = 1e15
+#: largest text data file read
+MAX_FILE_BYTES = 256 * 2**20
 _SPLIT = re.compile(r"[,\t ;]+")
 
 
@@ -52,7 +63,9 @@ def read_columns(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     path = Path(path)
     src = str(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"is larger than {MAX_FILE_BYTES // 2**20} MB; a spectrum file is far smaller", src)
+        text = path.read_text(encoding="utf-8-sig", errors="strict")
     except FileNotFoundError:
         raise InputError("file does not exist", src) from None
     except IsADirectoryError:
@@ -68,7 +81,7 @@ def read_columns(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             continue
         cells = _cells(line)
         values = [_number(c) for c in cells]
-        if not seen_data and any(v is None for v in values):
+        if not seen_data and 2 * sum(v is not None for v in values) < len(values):
             seen_data = True  # a header line: only the first non-comment line may be one
             continue
         seen_data = True
@@ -79,6 +92,10 @@ def read_columns(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raise InputError(f"non-numeric cell {bad!r}", src, f"line {lineno}")
         if not all(math.isfinite(v) for v in values):  # type: ignore[arg-type]
             raise InputError("NaN or infinite value", src, f"line {lineno}")
+        if not all(abs(v) <= MAX_MAGNITUDE for v in values):  # type: ignore[arg-type]
+            raise InputError(f"value beyond ±{MAX_MAGNITUDE:g}", src, f"line {lineno}")
+        if len(rows) == MAX_POINTS:
+            raise InputError(f"has more than {MAX_POINTS:,} data points", src, f"line {lineno}")
         rows.append((values[0], values[1]))  # type: ignore[arg-type]
         linenos.append(lineno)
     if len(rows) < MIN_POINTS:
@@ -95,6 +112,10 @@ def prepare(energy: np.ndarray, intensity: np.ndarray, source: str = "<memory>",
     ``normalize``: None, ``"max"`` (peak height 1) or ``"area"`` (trapezoid area 1).
     ``linenos``: the file line of each point, to name duplicates.
     """
+    if energy.size > MAX_POINTS:
+        raise InputError(f"has {energy.size:,} points, at most {MAX_POINTS:,} are read", source)
+    if not (np.all(np.abs(energy) <= MAX_MAGNITUDE) and np.all(np.abs(intensity) <= MAX_MAGNITUDE)):
+        raise InputError(f"holds non-finite values or values beyond ±{MAX_MAGNITUDE:g}", source)
     order = np.argsort(energy, kind="stable")
     e, y = energy[order], intensity[order]
     dup = np.flatnonzero(np.diff(e) == 0)

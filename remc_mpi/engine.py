@@ -27,12 +27,11 @@ from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
-from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_folders, check_outputs,
+from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_output_paths, check_outputs,
                              complete_summary, output_paths, provenance, read_segments, read_summary, resolve_mode,
                              segment_path, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
-from remc_mpi.safeio import written_inputs
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 from remc_mpi.streams import ExchangeUniforms
@@ -446,9 +445,6 @@ def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
     overwrite results without being told."""
     if extend is not None and force:
         raise InputError("--extend continues finished runs; --force would discard them", "command line", "--extend")
-    for out, inp in written_inputs(paths, [cfg.source, cfg.data.source]):
-        raise InputError(f"output {out} would overwrite the run's input {inp}; choose another output",
-                         cfg.source, "output")
     plans: list[tuple[str, tuple | None]] = []
     for p in paths:
         summary = complete_summary(p) if resume or extend is not None else None
@@ -496,7 +492,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     locks = OutputLocks(paths, cfg.source) if comm.Get_rank() == 0 else None
 
     def plan() -> list[str]:
-        check_folders(paths, cfg.source)
+        check_output_paths(paths, [cfg.source, cfg.data.source], cfg.source)
         warning = space_warning(cfg, paths)
         if warning:
             print(f"remc-mpi: warning: {warning}", file=sys.stderr, flush=True)

@@ -19,13 +19,26 @@ class InputError(Exception):
         self.source = source
         self.where = where
         self.detail = message
-        parts = [_one_line(p) for p in (source, where, message) if p]
+        parts = [_bounded(_one_line(_bounded(p, 4 * MAX_PART))) for p in (source, where, message) if p]
         super().__init__(": ".join(parts))
+
+
+#: the longest part (file, key, message) of an error line; longer ones keep their two ends
+MAX_PART = 600
 
 
 def _one_line(text: str) -> str:
     """Escape control characters (newlines in a YAML key, say) so the message stays one line."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _bounded(text: str, limit: int = MAX_PART) -> str:
+    """``text``, or its two ends around an ellipsis when longer than ``limit`` (a file name and
+    the end of a message both survive)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

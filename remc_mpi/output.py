@@ -26,7 +26,7 @@ import numpy as np
 
 from remc_mpi import __version__
 from remc_mpi.errors import InputError, OutputError
-from remc_mpi.safeio import METADATA_SLACK, GuardedH5, fsync_path, reserve
+from remc_mpi.safeio import METADATA_SLACK, GuardedH5, fsync_path, reserve, written_inputs
 
 FORMAT = "remc_mpi/1"
 #: the groups and datasets of the layout (docs/format.md) that readers use
@@ -429,7 +429,7 @@ def space_warning(cfg, paths: list[Path]) -> str | None:
         need[folder] = need.get(folder, 0) + 2 * output_bytes(cfg, cand)
     for folder, n in need.items():
         if not folder.is_dir():
-            continue  # check_folders reports it
+            continue  # check_output_paths reports it
         free = shutil.disk_usage(folder).free
         if free < n:
             return (f"output folder {folder} has {free / 2**20:.1f} MB free, and this run needs about "
@@ -437,19 +437,43 @@ def space_warning(cfg, paths: list[Path]) -> str | None:
     return None
 
 
-def check_folders(paths: list[Path], source: str) -> None:
-    """Report missing or unwritable output folders (exit 2), before anything is written."""
+#: the longest suffix a run adds to its output's name (the checkpoint rotation's link,
+#: ``OUT.h5.ckpt.1.link``; segments are ``.seg0000``, the lock ``.lock``)
+LONGEST_SUFFIX = len(".ckpt.1.link")
+
+
+def check_output_paths(paths: list[Path], inputs: list[str], source: str) -> None:
+    """Refuse (exit 2, before anything is read or written) outputs that ``run`` could not
+    write or must not: one of its inputs, an existing folder, a name too long for the file
+    system with the run's suffixes, a missing or unwritable folder. ``validate`` reports the same."""
+    for out, inp in written_inputs(paths, inputs):
+        raise InputError(f"output {out} would overwrite the run's input {inp}; choose another output", source, "output")
     for p in paths:
+        if "\0" in str(p):
+            raise InputError("output path holds a NUL character", source, "output")
         folder = p.parent
+        if p.is_dir():
+            raise InputError(f"output {p} is a folder; name a results file (e.g. {p / 'results.h5'})", source, "output")
         if not folder.is_dir():
             raise InputError(f"output folder {folder} does not exist", source, "output")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"output folder {folder} is not writable", source, "output")
+        limit = _name_max(folder)
+        if len(os.fsencode(p.name)) + LONGEST_SUFFIX > limit:
+            raise InputError(f"output file name {p.name} is too long: with the run's suffixes (.ckpt.1.link) "
+                             f"it must stay within {limit} bytes", source, "output")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255  # POSIX's usual NAME_MAX
 
 
 def check_outputs(paths: list[Path], force: bool, source: str) -> None:
     """Refuse to overwrite results without ``force`` (the folders are checked first, by
-    :func:`check_folders`)."""
+    :func:`check_output_paths`)."""
     for p in paths:
         if p.exists() and not force:
             raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")

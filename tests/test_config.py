@@ -286,3 +286,89 @@ def test_numbers_yaml_reads_as_strings_are_numbers(linear_case):
     raw["priors"] = {k: {"uniform": ["ten", 1]} for k in raw["priors"]}
     with pytest.raises(InputError, match="must be a number, got 'ten'"):
         parse_config(raw, "c.yaml", base=linear_case)
+
+
+def _validate(capsys, path) -> tuple[int, str]:
+    rc = main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if rc == 2:
+        assert err.count("\n") == 1, err
+    return rc, err
+
+
+def test_duplicate_yaml_keys_are_refused_naming_both_lines(linear_case, capsys):
+    text = LINEAR_CONFIG.replace("  sweeps: 400\n", "  sweeps: 60\n  thin: 1\n  sweeps: 100000000\n")
+    rc, err = _validate(capsys, write(linear_case, text))
+    first = 1 + text.splitlines().index("  sweeps: 60")
+    assert rc == 2 and f"duplicate key 'sweeps' (lines {first} and {first + 2})" in err, err
+
+
+def test_anchors_and_merge_keys_still_work(linear_case):
+    text = LINEAR_CONFIG.replace("priors:\n  c0: {normal: [0.0, 1.0]}\n  c1: {normal: [0.0, 1.0]}",
+                                 "priors:\n  c0: &wide {normal: [0.0, 1.0]}\n  c1: *wide")
+    cfg = load_config(write(linear_case, text))
+    assert cfg.candidates[0].priors.priors[1].args == (0.0, 1.0)
+    from remc_mpi import safeyaml
+    merged = safeyaml.load("base: &b {p: 1, q: 2}\nc:\n  <<: *b\n  p: 5\n")
+    assert merged["c"] == {"p": 5, "q": 2}  # a merge may be overridden: not a duplicate
+
+
+@pytest.mark.parametrize("text,match", [
+    ('a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
+     + "".join(f"{k}: &{k} [{','.join(['*' + p] * 10)}]\n" for p, k in zip("abcdefgh", "bcdefghi")),
+     "values once its aliases are expanded"),
+    ("data: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 64 levels"),
+])
+def test_alias_bombs_and_deep_nesting_are_one_short_line(tmp_path, capsys, text, match):
+    from remc_mpi.errors import MAX_PART
+
+    rc, err = _validate(capsys, write(tmp_path, text))
+    assert rc == 2 and match in err and len(err) < 3 * MAX_PART, err
+
+
+def test_numbers_are_read_as_yaml_1_2(linear_case):
+    text = LINEAR_CONFIG.replace("sigma: 0.1", "sigma: 1e-1").replace("sweeps: 400", "sweeps: 4e2")
+    cfg = load_config(write(linear_case, text))
+    assert cfg.noise.sigma == 0.1 and cfg.sampler.sweeps == 400 and isinstance(cfg.sampler.sweeps, int)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda c: c["ladder"].update(n_temps=10**5), "ladder.n_temps: must be at most 10,000"),
+    (lambda c: c["ladder"].update(n_temps=2**70), "ladder.n_temps: must be at most 10,000"),
+    (lambda c: c["ladder"].update(n_temps=200, chains=100), "ladder.chains: 100 chains of 200 rungs exceed"),
+    (lambda c: c.update(seed=2**64), "seed: must be at most 9,223,372,036,854,775,807"),
+    (lambda c: c["sampler"].update(sweeps=10**12), "sampler.sweeps: must be at most 1,000,000,000"),
+    (lambda c: c["noise"].update(sigma=1e-320), r"noise.sigma: magnitude must lie within 1e-100 … 1e\+15"),
+    (lambda c: c["noise"].update(sigma=1e308), "noise.sigma: magnitude must lie within"),
+    (lambda c: c["priors"].update(c0={"uniform": [-1e308, 1e308]}), "priors.c0.uniform: magnitude must lie within"),
+    (lambda c: c["model"]["options"].update(degree=2**64), "model.options: option degree must be an integer from 0 to 1000"),
+    (lambda c: c["priors"].update(c0={"normal": [0.0, 2**2000]}), "priors.c0.normal: must be finite"),
+])
+def test_values_beyond_the_documented_limits_are_refused(linear_case, capsys, mutate, match):
+    import re
+
+    cfg = copy.deepcopy(BASE)
+    mutate(cfg)
+    rc, err = _validate(capsys, write(linear_case, cfg))
+    assert rc == 2 and re.search(match, err), err
+
+
+@pytest.mark.parametrize("output,match", [
+    ("data.csv", "would overwrite the run's input"),
+    ("config.yaml", "would overwrite the run's input"),
+    (".", "is a folder"),
+    ("sub", "is a folder"),
+    ("missing/out.h5", "output folder .*missing does not exist"),
+    ("x" * 250 + ".h5", "is too long"),
+    ("o\0ut.h5", "cannot hold a NUL"),
+    ("d" * 5000 + "/out.h5", "longer than the system's 4096"),
+])
+def test_validate_refuses_every_output_run_would(linear_case, capsys, output, match):
+    import re
+
+    (linear_case / "sub").mkdir()
+    cfg = dict(copy.deepcopy(BASE), output=output)
+    rc, err = _validate(capsys, write(linear_case, cfg))
+    assert rc == 2 and re.search(match, err), err
+    assert main(["run", str(linear_case / "config.yaml")]) == 2 and re.search(match, capsys.readouterr().err)

@@ -16,10 +16,13 @@ def lines(n=12, fmt="{e},{y}"):
     "# comment\n\n" + lines(fmt="{e}\t{y}") + "\n",
     "E  I\n" + lines(fmt="  {e}   {y}  # trailing"),
     lines(fmt="{e};{y}"),
+    "\ufeff" + lines(),  # a byte-order mark before the first data row
+    "\ufeffenergy,intensity\n" + lines(),
+    "Kinetic Energy 2 Counts\n" + lines(fmt="{e} {y}"),  # fewer than half the cells are numbers
 ])
 def test_formats(tmp_path, text):
     p = tmp_path / "s.txt"
-    p.write_text(text)
+    p.write_text(text, encoding="utf-8")
     s = load_spectrum(p)
     np.testing.assert_array_equal(s.energy, np.arange(12.0))
     np.testing.assert_array_equal(s.intensity, np.arange(12.0) ** 2)
@@ -51,6 +54,9 @@ def test_window_and_normalisation(tmp_path):
     (lines(5) + "\n5\n" + lines(6), "line 6: expected 2 columns"),
     (lines(12) + "\n3,1.0", r"line 13: duplicate energy 3.0 \(also on line 4\)"),
     ("", "0 data points"),
+    ("0.0,0.o\n" + lines(12)[4:], "line 1: non-numeric cell '0.o'"),  # a typo, not a header
+    ("0.o,0.0\n" + lines(12)[4:], "line 1: non-numeric cell '0.o'"),
+    (lines(12) + "\n12,1e200", r"line 13: value beyond ±1e\+15"),
 ])
 def test_bad_files(tmp_path, text, match):
     p = tmp_path / "bad.csv"
@@ -59,6 +65,16 @@ def test_bad_files(tmp_path, text, match):
         load_spectrum(p)
     assert str(err.value).startswith(str(p))
     assert "\n" not in str(err.value)
+
+
+def test_too_many_points_is_refused_at_the_first_row_beyond(tmp_path, monkeypatch):
+    from remc_mpi import data
+
+    monkeypatch.setattr(data, "MAX_POINTS", 20)
+    p = tmp_path / "big.csv"
+    p.write_text("energy,intensity\n" + lines(25))
+    with pytest.raises(InputError, match="line 22: has more than 20 data points"):
+        load_spectrum(p)
 
 
 def test_missing_file_and_empty_window(tmp_path):

@@ -43,10 +43,16 @@ def core_family(name: str, make: Callable[..., "Core"], options: dict[str, tuple
     CORE_FAMILIES[name] = CoreFamily(make, dict(options), label_option)
 
 
-def positive_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an option that must be an integer >= minimum (ValueError otherwise)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"option {name} must be an integer >= {minimum}, got {value!r}")
+#: the largest integer option (peaks, degree, degeneracy, extra lines): a model of more
+#: parameters than this would not be sampled in any run's lifetime
+MAX_OPTION_INT = 1000
+
+
+def positive_int(name: str, value: Any, minimum: int, maximum: int = MAX_OPTION_INT) -> int:
+    """``value`` as an option that must be an integer in [minimum, maximum] (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:39] + "…"
+        raise ValueError(f"option {name} must be an integer from {minimum} to {maximum}, got {shown}")
     return value
 
 

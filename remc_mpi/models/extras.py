@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.models.cores import positive_int
+
 #: the shapes an extra line may take and the widths each has
 EXTRA_SHAPES = {"gauss": ("width",), "voigt": ("width", "sigma")}
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -42,8 +44,7 @@ class ExtraLines:
         if not isinstance(option, dict) or set(option) - {"n", "shape"}:
             raise ValueError("option extra_lines must be a mapping {n: K, shape: gauss | voigt}")
         n, shape = option.get("n", 1), option.get("shape", "gauss")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"option extra_lines.n must be an integer >= 0, got {n!r}")
+        positive_int("extra_lines.n", n, 0)
         if shape not in EXTRA_SHAPES:
             raise ValueError(f"option extra_lines.shape must be one of {', '.join(EXTRA_SHAPES)}, got {shape!r}")
         return cls(n, shape)
