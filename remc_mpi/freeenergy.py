@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -230,17 +231,34 @@ MBAR_TOL = 1e-6
 #: overlap) ends the iteration at the best f so far, instead of a step of 1e298 (seen on a
 #: measured spectrum with 88 rungs, 16 of them without overlap)
 MBAR_MIN_STEP = 1e-6
+#: a Newton step (nats) no fraction of which lowers the objective is rounding when below this
+#: (the objective is then flat at its minimum to machine precision): the solve has converged;
+#: far below any error bar a run reports (1e-3 nats is 1e-2 of the smallest in the tests)
+MBAR_STALL = 1e-4
+
+
+class MbarSolution(NamedTuple):
+    """:func:`mbar_solve`'s answer: log Z (L,), the objective's Hessian (L-1, L-1) for the
+    bootstrap, and whether Newton's iteration converged (its last step below ``tol``)."""
+
+    log_z: np.ndarray
+    hess: np.ndarray
+    converged: bool
 
 
 def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
-               max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """log Z at every rung by MBAR, and the objective's Hessian (for the bootstrap).
+               max_iter: int = 100) -> MbarSolution:
+    """log Z at every rung by MBAR, the objective's Hessian (for the bootstrap), and whether
+    the iteration converged.
 
     Newton's method from ``guess`` (by default stepping stone). The Hessian of the first
     iterate is kept while full steps lower the objective (near the solution, as from a BAR
     start, it changes by O(stderr), so the iteration still converges in a step or two, and a
     pass without the Hessian costs a third of one with it); it is renewed after a step that
-    needed a line search.
+    needed a line search. It has *not* converged when ``max_iter`` passes end with a step
+    above ``tol``, or when no fraction of a Newton step lowers the objective while the step is
+    above MBAR_STALL (a flat or near-singular direction, as between rungs that do not overlap:
+    the best point found is returned, and the estimate is marked as failed).
     """
     lam = np.asarray(lam, dtype=np.float64)
     n, L = U.shape
@@ -249,11 +267,13 @@ def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, 
     f = -(stepping_stone_log_z(lam, U) if guess is None else np.asarray(guess, dtype=np.float64))
     f = f - f[0]
     obj, grad, hess = _mbar_pass(lam, f, log_n, U)
+    converged = False
     for _ in range(max_iter):
         step = _newton_direction(grad, hess)
         if np.max(np.abs(step)) < tol:
             f = f.copy()
             f[1:] += step
+            converged = True
             break
         t = 1.0
         while True:
@@ -264,17 +284,20 @@ def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, 
                 break
             t *= 0.5
         if not obj_t <= obj + 1e-12 * abs(obj):
-            break  # no step along Newton's direction lowers the objective: keep the best f found
+            # no step along Newton's direction lowers the objective: keep the best f found;
+            # at a step this small the objective is flat to rounding at a converged point
+            converged = bool(np.max(np.abs(step)) < MBAR_STALL)
+            break
         f, obj, grad = trial, obj_t, grad_t
         if t < 1.0:
             hess = _mbar_pass(lam, f, log_n, U)[2]
-    return -f, hess
+    return MbarSolution(-f, hess, converged)
 
 
 def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
                max_iter: int = 100) -> np.ndarray:
     """log Z at every rung by MBAR (see :func:`mbar_solve`)."""
-    return mbar_solve(lam, U, guess, tol, max_iter)[0]
+    return mbar_solve(lam, U, guess, tol, max_iter).log_z
 
 
 def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -400,6 +423,12 @@ def _bar_replicates(lam, sums, counts, n_rows, point):
     return np.concatenate([np.zeros((counts.shape[0], 1)), -np.cumsum(df_rep, axis=1)], axis=1)
 
 
+def _mbar_estimate(lam, U, points):
+    """MBAR from BAR's answer; a solve that did not converge is reported as failed (aux)."""
+    sol = mbar_solve(lam, U, guess=points.get("bar"))
+    return sol.log_z, sol.hess if sol.converged else Failed("Newton's iteration did not converge", sol.hess)
+
+
 def _mbar_sums(lam, U, point, edges, aux=None):
     """Per block: sum_n a_n at the full-data solution (a_n = N W_n); and the full data's
     Hessian (``aux``, from :func:`mbar_solve`, or computed here)."""
@@ -407,7 +436,8 @@ def _mbar_sums(lam, U, point, edges, aux=None):
     log_n = np.full(len(lam), np.log(U.shape[0]))
     g = np.zeros((len(edges) - 1, len(lam)))
     mbar_block_sums(U, edges, lam, f + log_n, g)
-    return g, aux if aux is not None else _mbar_pass(lam, f, log_n, U)[2]
+    hess = aux.aux if isinstance(aux, Failed) else aux
+    return g, hess if hess is not None else _mbar_pass(lam, f, log_n, U)[2]
 
 
 def _mbar_replicates(lam, sums, counts, n_rows, point):
@@ -422,6 +452,17 @@ def _mbar_replicates(lam, sums, counts, n_rows, point):
 
 
 @dataclass(frozen=True)
+class Failed:
+    """The ``aux`` of an estimate that failed its own check (MBAR's Newton iteration that did not
+    converge): the reason in words, and the auxiliary the bootstrap still needs. The run reports
+    the estimator as failed; it is never the headline and drops out of the agreement check by
+    name (remc_mpi.trust)."""
+
+    reason: str
+    aux: object = None
+
+
+@dataclass(frozen=True)
 class Estimator:
     """An estimator of log Z at every rung, as the registry :data:`ESTIMATORS` holds it.
 
@@ -431,7 +472,7 @@ class Estimator:
       (n_boot, B) multinomial block counts, ``rows`` (B,) sweeps per block);
     - ``solve(lam, U, points)``: optional, (log z, aux) given the estimates already made
       (``points``, those named in ``needs`` among them), when it can use them; ``aux`` goes to
-      ``block_sums``;
+      ``block_sums``, and a :class:`Failed` aux marks the estimate as failed;
     - ``systematic(lam, U)``: optional, an error (L,) added in quadrature to the bootstrap's.
     """
 
@@ -450,8 +491,7 @@ class Estimator:
 #: the headline. BAR starts from stepping stone, MBAR from BAR (within O(stderr) of it) and
 #: keeps its Hessian for the bootstrap; TI's bar carries its discretisation error.
 ESTIMATORS: dict[str, Estimator] = {
-    "mbar": Estimator(mbar_log_z, _mbar_sums, _mbar_replicates,
-                      solve=lambda lam, U, points: mbar_solve(lam, U, guess=points.get("bar")), needs=("bar",)),
+    "mbar": Estimator(mbar_log_z, _mbar_sums, _mbar_replicates, solve=_mbar_estimate, needs=("bar",)),
     "bar": Estimator(bar_log_z, _bar_sums, _bar_replicates,
                      solve=lambda lam, U, points: (bar_log_z(lam, U, guess=points.get("stepping_stone")), None),
                      needs=("stepping_stone",)),
@@ -584,6 +624,7 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
     every replicate's rows (for example b_hat in noise estimation).
     Returns {"log_z": {name: (L,)}, "stderr": {name: (L,)}, "boot": {name: (n_boot, L)},
     "overlap": (L-1,), "block": int, "tau": float (rows), "extra": value, "extra_boot": (n_boot, ...),
+    "failed": {name: reason} of the estimates that failed their own check (:class:`Failed`),
     "chains": M, and with M > 1 "chain_log_z": {name: (M, L)}, "between": {name: (L,)},
     "within": {name: (L,)}, "dof_within": int}.
     """
@@ -613,7 +654,9 @@ def estimate_all(lam: np.ndarray, U: np.ndarray, n_boot: int = 100, seed: int = 
         if est.systematic is not None:
             stderr[name] = np.hypot(stderr[name], est.systematic(lam, U))
     overlap = neighbour_overlap(lam, U, point["bar"])  # the two-state overlap uses the pairwise estimate
+    failed = {name: a.reason for name, a in aux.items() if isinstance(a, Failed)}
     return {**result, "log_z": {name: point[name] for name in ESTIMATORS}, "stderr": stderr, "boot": boot,
+            "failed": failed,
             "overlap": overlap, "block": block, "tau": tau,
             "extra": extra(U, point[PRIMARY]) if extra is not None else None, "extra_boot": np.array(extra_boot)}
 

@@ -26,7 +26,7 @@ def format_summary(s: dict) -> str:
     if s.get("data_note"):
         lines.append(f"  data: {s['data_note']}")
     for name, e in s["estimators"].items():
-        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}")
+        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}" + ("  (failed)" if "failed" in e else ""))
     stop = s.get("stop") or {}
     if stop.get("target_error") is not None:
         met = "reached" if stop["reason"] == "target_error" else f"not reached ({stop['reason']})"

@@ -104,7 +104,7 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
     if not cfg.noise.estimate:
         estimators = {name: {"value": log_evidence_at(cfg, lam[-1], lam_max, v[-1]),
                              "stderr": float(est["stderr"][name][-1])} for name, v in est["log_z"].items()}
-        return estimators, len(lam) - 1, cfg.noise.sigma or cfg.noise.scale, None
+        return _mark_failed(estimators, est), len(lam) - 1, cfg.noise.sigma or cfg.noise.scale, None
     b_hat = float(est["extra"][0])
     b_boot = est["extra_boot"][:, 0]
     primary = est["log_z"][PRIMARY]
@@ -124,7 +124,14 @@ def evidence(cfg: RunConfig, lam: np.ndarray, lam_max: float, U: np.ndarray,
                   for name, v in est["log_z"].items()}
     estimators[PRIMARY] = {"value": log_evidence_at(cfg, b_hat, lam_max, log_z_hat),
                            "stderr": float(est["stderr"][PRIMARY][slot]), "b": b_hat}
-    return estimators, slot, level, noise
+    return _mark_failed(estimators, est), slot, level, noise
+
+
+def _mark_failed(estimators: dict, est: dict) -> dict:
+    """The estimators' entries with the reason of each that failed its own check."""
+    for name, reason in est.get("failed", {}).items():
+        estimators[name]["failed"] = reason
+    return estimators
 
 
 #: a noise estimate b_hat within this factor of the ladder's top precision may be capped by it
@@ -162,13 +169,29 @@ def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.nda
     return posterior_table(theta, model.param_names, priors.free, map_theta), ess
 
 
+def usable_estimate(entry: dict) -> bool:
+    """An estimator's log evidence that did not fail and has a finite value and error."""
+    return "failed" not in entry and math.isfinite(entry["value"]) and math.isfinite(entry["stderr"])
+
+
+def headline(estimators: dict) -> str:
+    """The estimator whose log evidence a run reports: PRIMARY unless it failed or is not
+    finite, then the first usable one in the registry's order (PRIMARY when none is)."""
+    order = [PRIMARY] + [k for k in estimators if k != PRIMARY]
+    return next((k for k in order if usable_estimate(estimators[k])), PRIMARY)
+
+
 def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_rate: np.ndarray, trips: np.ndarray,
                  ess: dict) -> list[str]:
     """What a reader should be told about a run's reliability."""
     warnings: list[str] = []
+    warnings += [f"{k} failed ({v['failed']}): not the headline, left out of the agreement check"
+                 for k, v in estimators.items() if "failed" in v]
     if not noise_mode:
-        usable = {k: v for k, v in estimators.items() if math.isfinite(v["value"]) and math.isfinite(v["stderr"])}
+        usable = {k: v for k, v in estimators.items() if usable_estimate(v)}
         for k, v in estimators.items():
+            if "failed" in v:
+                continue
             if not math.isfinite(v["value"]):
                 warnings.append(f"{k} could not be computed ({v['value']}): left out of the agreement check")
             elif k not in usable:
@@ -256,7 +279,8 @@ def headline_error(cfg: RunConfig, lam: np.ndarray, lam_max: float, energy: np.n
     is compared with)."""
     U, est = estimates(cfg, lam, energy, replica, chains)
     with np.errstate(all="ignore"):
-        return float(evidence(cfg, lam, lam_max, U, est)[0][PRIMARY]["stderr"])
+        estimators = evidence(cfg, lam, lam_max, U, est)[0]
+        return float(estimators[headline(estimators)]["stderr"])
 
 
 def chain_major(per_slot: np.ndarray, chains: int) -> np.ndarray:
@@ -327,13 +351,14 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     theta = results.samples("theta", slot)
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
     posterior, ess = posterior_at(cfg, cand, lam[slot], theta if ordered is None else ordered, U[:, slot])
-    log_evidence = estimators[PRIMARY]
+    method = headline(estimators)
+    log_evidence = estimators[method]
     summary: dict[str, Any] = {
         "model": model.name, "label": cand.label, "options": dict(model.options),
         "param_names": list(model.param_names), "file": str(writer.final), "n_data": n_data,
         "likelihood": cfg.noise.model, "sigma": level if cfg.noise.model == "gaussian" else None,
         **({"scale": level} if cfg.noise.model == "scaled_counts" else {}),
-        "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": PRIMARY},
+        "log_evidence": {"value": log_evidence["value"], "stderr": log_evidence["stderr"], "method": method},
         "estimators": estimators, "free_energy": -log_evidence["value"], "free_energy_stderr": log_evidence["stderr"],
         "posterior": posterior, "posterior_rung": slot, "peaks_ordered": ordered is not None,
         "diagnostics": diagnostics(stats, cand.priors.free, model.param_names, ess, U[:, slot], est),

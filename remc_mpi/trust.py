@@ -8,7 +8,7 @@ A log evidence is *trusted* when
 1. the headline estimator's value and error are finite;
 2. every estimator that could be computed has a finite error, and all of them agree within
    AGREE_Z times their combined error (an estimator that could not be computed at all, a NaN,
-   is named and left out of the comparison); in noise mode the estimators are read at
+   or failed its own check, is named and left out of the comparison); in noise mode the estimators are read at
    different precisions (the rung nearest b_hat, the headline at b_hat itself) and are not
    compared, as the run's warnings do not compare them;
 3. the replicas made at least MIN_ROUND_TRIPS round trips through the ladder;
@@ -35,8 +35,9 @@ def _finite(x) -> bool:
 
 
 def not_computed(summary: dict) -> list[str]:
-    """Estimators whose value is not a finite number."""
-    return [k for k, e in summary.get("estimators", {}).items() if not _finite(e.get("value"))]
+    """Estimators whose value is not a finite number, or that failed their own check (MBAR's
+    iteration that did not converge: remc_mpi.freeenergy.Failed)."""
+    return [k for k, e in summary.get("estimators", {}).items() if not _finite(e.get("value")) or "failed" in e]
 
 
 def trust_status(summary: dict) -> dict:
@@ -46,7 +47,7 @@ def trust_status(summary: dict) -> dict:
     if not (_finite(head.get("value")) and _finite(head.get("stderr"))):
         reasons.append(f"the headline estimate ({head.get('method')}) is {head.get('value')} +- {head.get('stderr')}")
         remedies.append("run longer, or with more temperatures")
-    est = {k: e for k, e in summary.get("estimators", {}).items() if _finite(e.get("value"))}
+    est = {k: e for k, e in summary.get("estimators", {}).items() if _finite(e.get("value")) and "failed" not in e}
     infinite = [k for k, e in est.items() if not _finite(e.get("stderr"))]
     if infinite:
         reasons.append(f"no finite error for {', '.join(infinite)}")

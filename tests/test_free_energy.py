@@ -191,8 +191,34 @@ def test_mbar_keeps_its_best_point_when_newton_cannot_descend(monkeypatch):
     U = 10.0 + rng.gamma(3.0, 1.0, (500, 4)) / (lam + 0.1)
     start = -freeenergy.stepping_stone_log_z(lam, U)
     monkeypatch.setattr(freeenergy, "_newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300))
-    log_z, _ = freeenergy.mbar_solve(lam, U)
-    assert np.all(np.isfinite(log_z))
+    log_z, _, converged = freeenergy.mbar_solve(lam, U)
+    assert np.all(np.isfinite(log_z)) and not converged
     n_log = np.full(4, np.log(500))
     obj = lambda f: freeenergy._mbar_pass(lam, f - f[0], n_log, U, with_hessian=False)[0]
     assert obj(-log_z) <= obj(start)
+
+
+def test_an_mbar_solve_that_does_not_converge_is_failed_and_never_the_headline(monkeypatch):
+    """Newton directions that lower nothing (as between rungs without overlap) leave MBAR
+    unconverged: estimate_all marks it failed, the summary's headline is the next usable
+    estimator (BAR), the warnings say so, and the trust gate names it and leaves it out."""
+    from remc_mpi import freeenergy, summary, trust
+
+    rng = np.random.default_rng(6)
+    lam = np.array([0.0, 0.3, 1.0, 3.0])
+    U = 10.0 + rng.gamma(3.0, 1.0, (500, 4)) / (lam + 0.1)
+    assert freeenergy.estimate_all(lam, U, n_boot=20)["failed"] == {}
+    newton = freeenergy._newton_direction  # the bootstrap's steps (2-d gradients) stay as they are
+    monkeypatch.setattr(freeenergy, "_newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300)
+                        if grad.ndim == 1 else newton(grad, hess))
+    est = freeenergy.estimate_all(lam, U, n_boot=20)
+    assert est["failed"] == {"mbar": "Newton's iteration did not converge"}
+    entries = {k: {"value": float(v[-1]), "stderr": float(est["stderr"][k][-1])} for k, v in est["log_z"].items()}
+    entries = summary._mark_failed(entries, est)
+    assert summary.headline(entries) == "bar"
+    warns = summary.run_warnings(entries, False, est["overlap"], np.ones(3), np.array([20]), {})
+    assert any(w.startswith("mbar failed (Newton's iteration did not converge)") for w in warns)
+    s = {"log_evidence": {**entries["bar"], "method": "bar"}, "estimators": entries,
+         "diagnostics": {"round_trips": 50}}
+    status = trust.trust_status(s)
+    assert status["not_computed"] == ["mbar"] and not any("mbar" in r for r in status["reasons"])
