@@ -16,13 +16,14 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from remc_mpi.errors import InputError
+from remc_mpi.errors import DamagedFile, InputError
 from remc_mpi.safeio import GuardedH5, fsync_path, output_error
 
 #: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
@@ -126,21 +127,32 @@ def _read_one(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return read_state(h5, str(path))
 
 
-def read(final: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], Path, list[str]]:
-    """The newest usable generation: (arrays, scalars, path, warnings about unusable ones)."""
-    warnings = []
+def read(final: str | os.PathLike, verify: Callable[[dict], str | None] | None = None
+         ) -> tuple[dict[str, np.ndarray], dict[str, Any], Path, list[str]]:
+    """The newest usable generation: (arrays, scalars, path, warnings about unusable ones).
+    ``verify(scalars)``: why a generation that reads well cannot be continued (its segments do
+    not match its records), or None; such a generation is skipped like a damaged one."""
+    reasons: list[str] = []
     for path in paths(final)[:2]:
         if not path.exists():
             continue
         try:
             arrays, scalars = _read_one(path)
-            return arrays, scalars, path, warnings
         except CheckpointFormatError:
             raise
-        except (OSError, KeyError, ValueError, CheckpointError) as err:
-            warnings.append(f"checkpoint {path} is unusable ({err.__class__.__name__}: {err}); "
-                            "trying the previous generation")
-    raise CheckpointError("no usable checkpoint" + (": " + "; ".join(warnings) if warnings else ""))
+        except Exception as err:  # noqa: BLE001 - any damage (h5py raises many types): the previous one
+            reasons.append(f"{path.name} is unusable ({err.__class__.__name__}: {_short(err)})")
+            continue
+        why = verify(scalars) if verify is not None else None
+        if why is None:
+            return arrays, scalars, path, [f"checkpoint {r}; trying the previous generation" for r in reasons]
+        reasons.append(f"{path.name} cannot be continued ({why})")
+    raise CheckpointError("no usable checkpoint" + (" (" + "; ".join(reasons) + ")" if reasons else ""))
+
+
+def _short(err: Exception, limit: int = 120) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def exists(final: str | os.PathLike) -> bool:
@@ -159,33 +171,47 @@ LENGTH_KEYS = ("sweeps", "max_sweeps", "target_error", "max_minutes", "check_eve
 
 
 def config_digest(cfg, cand) -> str:
-    """What a checkpoint must match to be resumed: the config (less the run-length keys, which
-    --resume and --extend may raise) and the candidate."""
+    """What a checkpoint (and a finished result continued by --resume or --extend) must match:
+    the config (less the run-length keys, which --resume and --extend may raise), the candidate
+    and the data's values as read."""
     from remc_mpi import safeyaml
 
     raw = safeyaml.load(cfg.text)
     if isinstance(raw, dict) and isinstance(raw.get("sampler"), dict):
         raw["sampler"] = {k: v for k, v in raw["sampler"].items() if k not in LENGTH_KEYS}
     text = json.dumps(raw, sort_keys=True, default=str)
-    return hashlib.sha256((text + "\0" + cand.label).encode()).hexdigest()
+    h = hashlib.sha256((text + "\0" + cand.label).encode())
+    for a in (cfg.data.energy, cfg.data.intensity):  # the data as read: an edited file is other inputs
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
-def read_checkpoint(comm, out_path: Path, digest: str) -> tuple[dict, dict] | None:
-    """The newest usable checkpoint of ``out_path`` on every rank (read by rank 0), or None."""
+def read_checkpoint(comm, out_path: Path, digest: str,
+                    verify: Callable[[dict], str | None] | None = None) -> tuple[dict, dict] | None:
+    """The newest usable checkpoint of ``out_path`` on every rank (read by rank 0), or None.
+    A checkpoint of other inputs is an InputError (exit 2); no usable generation at all (damage)
+    a DamagedFile (exit 1)."""
     from remc_mpi.parallel import on_root
 
     def load():
         if not exists(out_path):
             return None
         try:
-            arrays, scalars, used, warns = read(out_path)
-        except CheckpointError as err:
+            arrays, scalars, used, warns = read(out_path, verify)
+        except CheckpointFormatError as err:
             raise InputError(str(err), str(out_path)) from None
+        except CheckpointError as err:
+            raise DamagedFile(f"{err}; the run cannot be continued: start afresh with --force",
+                              str(out_path)) from None
         for w in warns:
             print(f"remc-mpi: warning: {w}", file=sys.stderr, flush=True)
         if scalars["digest"] != digest:
-            raise InputError("the checkpoint was written by a different config or model; "
-                             "start afresh with --force", str(used))
+            raise InputError(CHANGED_INPUTS, str(used))
         return arrays, scalars
 
     return on_root(comm, load)
+
+
+#: a checkpoint or finished result of other inputs than the run's (exit 2)
+CHANGED_INPUTS = ("was computed from other inputs (the config, the model or the data changed since); "
+                  "start afresh with --force, or restore the inputs")

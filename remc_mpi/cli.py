@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from remc_mpi import __version__
-from remc_mpi.errors import WRITE_FAULTS, InputError, OutputError
+from remc_mpi.errors import WRITE_FAULTS, DamagedFile, InputError, OutputError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -463,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except OutputError as err:
         return _write_fault(err)
+    except DamagedFile as err:  # raised on every rank alike
+        if _rank() == 0:
+            print(f"remc-mpi: error: {err}", file=sys.stderr, flush=True)
+        return 1
     except OSError as err:
         if err.errno not in WRITE_FAULTS or err.filename is None:
             return _failed(err)

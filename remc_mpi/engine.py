@@ -29,7 +29,7 @@ from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, 
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_output_paths, check_outputs,
                              complete_summary, output_paths, provenance, read_segments, read_summary, resolve_mode,
-                             segment_path, space_warning)
+                             segment_path, segment_record, segments_mismatch, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
@@ -87,7 +87,10 @@ class CandidateRun:
             self.target_error = sp.target_error if with_target else None
             if self.end <= final_sweep:
                 raise InputError(f"{out_path} already ends at sweep {final_sweep}", cfg.source, "sampler.sweeps")
-        loaded = checkpoint.read_checkpoint(comm, out_path, self.digest) if resume or extend else None
+        self.segment_records: list[dict] = []  # rank 0: what the checkpoints record of the closed segments
+        loaded = (checkpoint.read_checkpoint(comm, out_path, self.digest,
+                                             verify=lambda sc: segments_mismatch(out_path, sc.get("segments", [])))
+                  if resume or extend else None)
         self.checkpoint_sweep: int | None = None  # the sweep of the newest checkpoint
         if loaded is not None:
             n_segments = self._restore(*loaded)
@@ -118,6 +121,7 @@ class CandidateRun:
         self.block.load_state({**mine, "scalars": scalars["block"]})
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
+            self.segment_records = list(scalars.get("segments", []))
         return scalars["n_segments"]
 
     def gathered_state(self, next_sweep: int) -> tuple[dict, dict] | None:
@@ -146,7 +150,9 @@ class CandidateRun:
 
         def write() -> None:  # rank 0; a refused write is raised on every rank
             arrays, scalars = state
-            checkpoint.write(self.out_path, arrays, {**scalars, "n_segments": self.writer.close_segment()})
+            n = self.writer.close_segment()
+            self.segment_records += [segment_record(self.out_path, k) for k in range(len(self.segment_records), n)]
+            checkpoint.write(self.out_path, arrays, {**scalars, "n_segments": n, "segments": self.segment_records})
 
         on_root(self.comm, write)
         self.last_checkpoint = time.monotonic()
@@ -326,7 +332,7 @@ def prepare_extension(out_path: Path) -> int:
         os.link(out_path, seg)
     except OSError:
         shutil.copyfile(out_path, seg)
-    checkpoint.write(out_path, arrays, {**scalars, "n_segments": 1})
+    checkpoint.write(out_path, arrays, {**scalars, "n_segments": 1, "segments": [segment_record(out_path, 0)]})
     return int(scalars["sweep"])
 
 
@@ -437,6 +443,16 @@ def wants_more(cfg: RunConfig, summary: dict) -> bool:
     return stop["sweep"] < sp.sweeps
 
 
+def refuse_other_inputs(path: Path, digest: str) -> None:
+    """A finished result that --resume would report or --extend continue must come from the
+    run's inputs (its final state records their digest; files written before it are taken as
+    they are)."""
+    with ResultsFile(path) as rf:
+        recorded = rf.final_state()[1].get("digest") if "final_state" in rf.h5 else None
+    if recorded is not None and recorded != digest:
+        raise InputError(checkpoint.CHANGED_INPUTS, str(path))
+
+
 def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
                  extend: int | None = None) -> list[tuple[str, tuple | None]]:
     """Per candidate: ('done', None) a complete output (with resume), ('resume', None),
@@ -446,8 +462,10 @@ def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
     if extend is not None and force:
         raise InputError("--extend continues finished runs; --force would discard them", "command line", "--extend")
     plans: list[tuple[str, tuple | None]] = []
-    for p in paths:
+    for p, cand in zip(paths, cfg.candidates):
         summary = complete_summary(p) if resume or extend is not None else None
+        if summary is not None:
+            refuse_other_inputs(p, checkpoint.config_digest(cfg, cand))
         if extend is not None:
             if summary is None or "stop" not in summary:
                 raise InputError(f"{p} is not a finished run that can be extended (an interrupted run continues "

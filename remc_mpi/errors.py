@@ -47,6 +47,15 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+class DamagedFile(Exception):
+    """A file of an earlier run that is damaged, missing or not what it claims (a segment whose
+    samples do not match its checkpoint's record, every checkpoint generation unusable): exit
+    status 1, one line naming the file and the way back. Raised on every rank alike."""
+
+    def __init__(self, message: str, source: str | None = None):
+        super().__init__(": ".join(_bounded(_one_line(p)) for p in (source, message) if p))
+
+
 class OutputError(Exception):
     """A write failed (a full disk, a quota, a read-only or forbidden folder): exit status 1, one
     line naming the file and the cause. Raised once the failed file is closed, so earlier results

@@ -12,6 +12,7 @@ never destroys an earlier result.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -32,6 +33,11 @@ FORMAT = "remc_mpi/1"
 #: the groups and datasets of the layout (docs/format.md) that readers use
 SAMPLES, SUMMARY_JSON = "samples", "results/summary_json"
 SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
+#: the summary keys every reader relies on (analyze, select, collect, plot), with the keys each
+#: of the nested ones must hold (docs/contract.md, section 6)
+SUMMARY_KEYS = {"model": (), "label": (), "n_data": (), "log_evidence": ("value", "stderr", "method"),
+                "estimators": (), "free_energy": (), "posterior": (), "diagnostics": ("round_trips",),
+                "param_names": ()}
 COPY_ROWS = 16384  # rows per copy when assembling segments: bounded memory for any run length
 
 
@@ -225,10 +231,19 @@ class ResultsFile:
         return bool(self.h5.attrs.get("complete", False))
 
     def summary(self) -> dict[str, Any]:
-        """The JSON summary (ValueError when the run is not complete)."""
+        """The JSON summary (ValueError when the file is of another format version, the run is
+        not complete, or the summary lacks a key every reader relies on)."""
+        fmt = self.h5.attrs.get("format")
+        if fmt != FORMAT:
+            raise (ForeignFormat(f"format {fmt!r} is not this version's {FORMAT!r}") if fmt is not None
+                   else ValueError("no remc_mpi format attribute"))
         if not self.complete:
             raise ValueError("run is not complete")
-        return json.loads(self.h5[SUMMARY_JSON][()])
+        summary = json.loads(self.h5[SUMMARY_JSON][()])
+        missing = missing_keys(summary)
+        if missing:
+            raise ValueError(f"its summary lacks {', '.join(missing)}")
+        return summary
 
     def samples(self, name: str, rung: int | None = None) -> np.ndarray:
         """Sample set ``name`` (one of SAMPLE_SETS): every slot's (all chains), or one rung's
@@ -276,17 +291,38 @@ class ResultsFile:
         return self.h5["diagnostics"][name][:]
 
 
+def missing_keys(summary: Any) -> list[str]:
+    """The SUMMARY_KEYS (dotted) that ``summary`` lacks."""
+    if not isinstance(summary, dict):
+        return ["everything (not a mapping)"]
+    out = []
+    for key, inner in SUMMARY_KEYS.items():
+        if key not in summary:
+            out.append(key)
+        elif inner:
+            value = summary[key]
+            out += [f"{key}.{k}" for k in inner if not isinstance(value, dict) or k not in value]
+    return out
+
+
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON summary of a finished results file."""
     with ResultsFile(path) as rf:
         return rf.summary()
 
 
+class ForeignFormat(ValueError):
+    """A results file of another format version (its ``format`` attribute)."""
+
+
 def complete_summary(path: str | os.PathLike) -> dict[str, Any] | None:
     """The summary of a finished results file; None if the file is missing, unfinished or
-    unreadable (what --resume, campaigns and collect treat as "still to do")."""
+    unreadable (what --resume, campaigns and collect treat as "still to do"). A file of another
+    format version is an InputError: neither redone over nor read."""
     try:
         return read_summary(path)
+    except ForeignFormat as err:
+        raise InputError(f"a results file of another version of remc_mpi ({err}); move it aside", str(path)) from None
     except (OSError, KeyError, ValueError):
         return None
 
@@ -363,6 +399,40 @@ class MpioWriter(ResultWriter):
             except Exception:  # noqa: BLE001 - closing a broken file on the way out
                 pass
         super().abort()
+
+
+def segment_record(final: str | os.PathLike, k: int) -> dict[str, Any]:
+    """What a checkpoint records of closed segment ``k``: its index, rows, first and last sweep
+    and a SHA-256 of every sample set (name, type, shape and bytes, read COPY_ROWS rows at a
+    time), so that a resumed run can tell a damaged, foreign or duplicated segment."""
+    h = hashlib.sha256()
+    with h5py.File(segment_path(final, k), "r") as seg:
+        group = seg[SAMPLES]
+        for name in SAMPLE_SETS:
+            ds = group[name]
+            h.update(f"{name} {ds.dtype} {ds.shape}".encode())
+            for a in range(0, ds.shape[0], COPY_ROWS):
+                h.update(np.ascontiguousarray(ds[a:a + COPY_ROWS]).tobytes())
+        sweeps = group["sweep"]
+        span = [int(sweeps[0]), int(sweeps[-1])] if sweeps.shape[0] else None
+        return {"index": k, "rows": int(sweeps.shape[0]), "sweeps": span, "sha256": h.hexdigest()}
+
+
+def segments_mismatch(final: str | os.PathLike, records: list[dict]) -> str | None:
+    """Why the closed segments on disk are not the ones a checkpoint recorded (missing,
+    unreadable, damaged, or another segment copied over one), or None when they all are."""
+    for rec in records:
+        p = segment_path(final, rec["index"])
+        if not p.exists():
+            return f"segment {p.name} is missing"
+        try:
+            got = segment_record(final, rec["index"])
+        except (OSError, KeyError, ValueError, IndexError) as err:
+            return f"segment {p.name} is unreadable ({err.__class__.__name__})"
+        if got != rec:
+            return (f"segment {p.name} does not hold the samples the checkpoint recorded "
+                    "(damaged, or another segment copied over it)")
+    return None
 
 
 def read_segments(final: str | os.PathLike, n_segments: int, name: str) -> np.ndarray:

@@ -85,6 +85,38 @@ def test_run_analyze_select_json(cli, linear_case):
     assert [m["probability"] for m in sel["models"]] == [0.5, 0.5]
     assert set(sel["models"][0]) >= {"name", "file", "log_evidence", "stderr", "probability"}
     assert sel["best"] == "polynomial2"
+    _refuses_foreign_and_incomplete_results(cli, linear_case)
+
+
+def _refuses_foreign_and_incomplete_results(cli, folder):
+    """Files of another format version, and summaries lacking a key every reader needs, are one
+    line (exit 2) in analyze and select, not a traceback or a table of guesses."""
+    import shutil
+
+    import h5py
+
+    for name, damage, match in [("other.h5", lambda h5: h5.attrs.__setitem__("format", "remc_mpi/2"),
+                                 "format 'remc_mpi/2' is not this version's 'remc_mpi/1'"),
+                                ("nokey.h5", _drop_summary_key, "its summary lacks log_evidence.method")]:
+        shutil.copy(folder / "out.h5", folder / name)
+        with h5py.File(folder / name, "r+") as h5:
+            damage(h5)
+        for cmd in (["analyze", name], ["select", "out.h5", name]):
+            r = cli(*cmd, cwd=folder)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1 and match in r.stderr, r.stderr
+    with h5py.File(folder / "out.h5", "r+") as h5:  # --resume neither reads nor redoes it
+        h5.attrs["format"] = "remc_mpi/2"
+    r = cli("run", "config.yaml", "--resume", cwd=folder)
+    assert r.returncode == 2 and "a results file of another version of remc_mpi" in r.stderr, r.stderr
+    with h5py.File(folder / "out.h5", "r") as h5:
+        assert h5.attrs["format"] == "remc_mpi/2" and "results/summary_json" in h5
+
+
+def _drop_summary_key(h5):
+    s = json.loads(h5["results/summary_json"][()])
+    del s["log_evidence"]["method"]
+    del h5["results/summary_json"]
+    h5["results"].create_dataset("summary_json", data=json.dumps(s))
 
 
 def test_demo_quick_ranks_cluster3_first_and_writes_results(cli, tmp_path):

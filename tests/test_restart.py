@@ -160,7 +160,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5", seed=6)))
     r = resume(tmp_path)
     assert r.returncode == 2
-    assert "different config" in r.stderr and r.stderr.count("\n") == 1
+    assert "was computed from other inputs" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_checkpoint_of_an_older_format_is_refused_with_its_reason(tmp_path):
@@ -244,3 +244,69 @@ def test_a_second_run_on_the_same_output_refuses_at_once(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out.h5").exists() and not lock_path(tmp_path / "out.h5").exists()
+
+
+def interrupted_with_samples(d, name="out.h5", segments=6):
+    """A run killed once both checkpoint generations exist and ``segments`` segments (some past
+    the burn-in, so they hold samples) are on disk."""
+    proc = start(d, name)
+    new, prev, _ = checkpoint.paths(d / name)
+    t0 = time.time()
+    while not (prev.exists() and len(list(d.glob(name + ".seg*"))) >= segments):
+        assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate()
+    return [checkpoint._read_one(p)[1]["segments"] for p in (new, prev)]
+
+
+def test_a_segment_only_the_newest_checkpoint_records_damaged_falls_back_and_finishes_identically(tmp_path,
+                                                                                                   reference):
+    newest, older = interrupted_with_samples(tmp_path)
+    assert len(newest) > len(older) and newest[-1]["rows"] > 0
+    victim = tmp_path / f"out.h5.seg{newest[-1]['index']:04d}"
+    donor = tmp_path / f"out.h5.seg{newest[-2]['index']:04d}"
+    victim.write_bytes(donor.read_bytes())  # another segment of the same run copied over it
+    r = resume(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "does not hold the samples the checkpoint recorded" in r.stderr and "previous generation" in r.stderr
+    assert_same_output(reference, tmp_path / "out.h5")
+
+
+@pytest.mark.parametrize("damage", ["delete", "flip"])
+def test_a_segment_every_checkpoint_needs_damaged_is_one_line_exit_1(tmp_path, damage):
+    newest, older = interrupted_with_samples(tmp_path, segments=7)
+    rec = next(r for r in older if r["rows"] > 0)  # a segment with samples, which both generations need
+    seg = tmp_path / f"out.h5.seg{rec['index']:04d}"
+    if damage == "delete":
+        seg.unlink()
+    else:  # bits flipped in its energies: the file reads, the samples are wrong
+        with h5py.File(seg, "r") as h5:
+            at = h5["samples/energy"].id.get_chunk_info(0).byte_offset
+        data = bytearray(seg.read_bytes())
+        data[at:at + 64] = bytes(b ^ 0x10 for b in data[at:at + 64])
+        seg.write_bytes(bytes(data))
+    r = resume(tmp_path)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "no usable checkpoint" in r.stderr and seg.name in r.stderr and "--force" in r.stderr
+    assert checkpoint.exists(tmp_path / "out.h5")  # nothing of the earlier run was removed
+
+
+def test_resume_of_a_finished_run_refuses_changed_data(tmp_path):
+    from remc_mpi.data import write_spectrum
+
+    x = np.linspace(-4.0, 4.0, 60)
+    write_spectrum(tmp_path / "d.csv", x, np.exp(-0.5 * x**2))
+    cfg = dict(CONFIG, output="out.h5", data={"file": "d.csv"}, sampler={"sweeps": 600, "burn_in": 200})
+    cfg.pop("checkpoint")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert resume(tmp_path).returncode == 0  # the same inputs: the result is read back
+    write_spectrum(tmp_path / "d.csv", x, 1.01 * np.exp(-0.5 * x**2))
+    for extra in ([], ["--extend", "100"]):
+        r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "--resume" if not extra else extra[0],
+                            *extra[1:], "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "out.h5: was computed from other inputs" in r.stderr
