@@ -180,10 +180,11 @@ def config_digest(cfg, cand) -> str:
     if isinstance(raw, dict) and isinstance(raw.get("sampler"), dict):
         raw["sampler"] = {k: v for k, v in raw["sampler"].items() if k not in LENGTH_KEYS}
     text = json.dumps(raw, sort_keys=True, default=str)
-    h = hashlib.sha256((text + "\0" + cand.label).encode())
-    for a in (cfg.data.energy, cfg.data.intensity):  # the data as read: an edited file is other inputs
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()
+    from remc_mpi.data import data_digest
+
+    # the data as read: an edited file is other inputs
+    text += "\0" + cand.label + "\0" + data_digest(cfg.data.energy, cfg.data.intensity)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_checkpoint(comm, out_path: Path, digest: str,

@@ -183,6 +183,8 @@ def cmd_plot(args) -> int:
 
     summaries = [_load_summary(f) for f in args.results]
     out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; -o names the folder the figures go into", "command line", "-o")
     written = []
     for f, s in zip(args.results, summaries):
         folder = out / s["label"] if len(args.results) > 1 else out

@@ -10,6 +10,7 @@ most MAX_POINTS points of magnitude at most MAX_MAGNITUDE. Every problem is an
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -143,6 +144,14 @@ def prepare(energy: np.ndarray, intensity: np.ndarray, source: str = "<memory>",
             raise InputError("cannot normalise to unit area: the area is not positive", source)
         y = y / area
     return Spectrum(np.ascontiguousarray(e), np.ascontiguousarray(y), source)
+
+
+def data_digest(energy: np.ndarray, intensity: np.ndarray) -> str:
+    """SHA-256 (hex) of a spectrum's values as read: what makes two runs' data the same data."""
+    h = hashlib.sha256()
+    for a in (energy, intensity):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,

@@ -261,6 +261,8 @@ class CandidateRun:
                         raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
                                           f"checkpoint written, continue with --resume")
                     reason = self.stop_reason(sweep)
+                    if reason == "max_minutes" and sweep + 1 <= self.cfg.sampler.burn_in:
+                        self.stop_in_burn_in(sweep + 1)
                     if reason:
                         stop = {"reason": reason, "sweep": sweep + 1}
                         break
@@ -282,6 +284,15 @@ class CandidateRun:
             if self.writer is not None:
                 self.writer.abort()
             raise
+
+    def stop_in_burn_in(self, next_sweep: int) -> None:
+        """The time cap ran out before the first sample was kept: checkpoint, and stop with the
+        way on (Interrupted, exit 1) instead of summarising nothing."""
+        sp = self.cfg.sampler
+        self.save_checkpoint(next_sweep)
+        raise Interrupted(f"{self.cand.label}: sampler.max_minutes ({sp.max_minutes:g}) ran out in the burn-in, at "
+                          f"sweep {next_sweep} of {sp.burn_in}, before any sample was kept; checkpoint written: "
+                          "continue with --resume (each run gets max_minutes anew), or raise max_minutes")
 
     def resume_hint(self) -> str:
         """What to do after a refused write: where --resume will continue from."""

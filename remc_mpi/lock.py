@@ -53,12 +53,14 @@ def holder(output: str | os.PathLike) -> dict | None:
     """The live holder of ``output``'s lock, or None (no lock, or a stale one)."""
     path = lock_path(output)
     try:
-        info = json.loads(path.read_text())
         age = time.time() - path.stat().st_mtime
+        info = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        return {"host": "?", "pid": "?", "job": None}  # being written, or damaged: assume alive
+        info = None
+    if not isinstance(info, dict):  # being written, or damaged: alive until it is stale
+        return None if age > STALE_S else {"host": "?", "pid": "?", "job": None}
     me = _me()
     if info.get("host") == me["host"] and isinstance(info.get("pid"), int) and not _alive(info["pid"]):
         return None
@@ -95,6 +97,9 @@ class OutputLocks:
                 self.held.append(path)
                 return
             live = holder(output)
+            if live is not None and live.get("host") == "?":
+                raise InputError(f"{output} is locked by {path}, which names no run (damaged, or being written); "
+                                 f"remove it if no run is writing {output}", self.source, "output")
             if live is not None:
                 job = f", job {live['job']}" if live.get("job") else ""
                 raise InputError(f"{output} is being written by another run (host {live.get('host')}, pid "

@@ -66,10 +66,24 @@ def select(summaries: list[dict], files: list[str] | None = None, prior: dict[st
                        "warnings": list(s.get("warnings", []))})
     ranked = lev + (np.log(pri) if pri is not None else 0.0)
     leader = names[int(np.nanargmax(ranked))] if np.any(np.isfinite(ranked)) else None
-    decided = all(m["trusted"] for m in models) and leader is not None
+    different = different_data(summaries)
+    decided = all(m["trusted"] for m in models) and leader is not None and different is None
     fits = [m["fit"] for m in models]
     all_misfit = all(f is not None for f in fits) and all(misfit(f) for f in fits)
-    return {"models": models, "best": leader, "decided": decided, "all_misfit": all_misfit}
+    return {"models": models, "best": leader, "decided": decided, "all_misfit": all_misfit,
+            "different_data": different}
+
+
+def different_data(summaries: list[dict]) -> str | None:
+    """Why the candidates were not fitted to one spectrum (their data digests, or for files
+    written before the digest their numbers of points, differ), or None."""
+    digests = {s.get("data_digest") for s in summaries}
+    if None not in digests and len(digests) > 1:
+        return f"{len(digests)} different spectra among the candidates (their data digests differ)"
+    points = {s.get("n_data") for s in summaries}
+    if len(points) > 1:
+        return f"different spectra among the candidates ({', '.join(map(str, sorted(points)))} points)"
+    return None
 
 
 def _fit_text(fit: dict | None) -> str:
@@ -93,7 +107,10 @@ def format_table(sel: dict) -> str:
         statistic = sel["models"][0]["fit"]["statistic"]
         lines.append(f"warning: no candidate describes the data ({statistic} {stats}): the ranking compares "
                      "inadequate models")
-    if sel["decided"]:
+    if sel.get("different_data"):
+        lines.append(f"no model selected: the candidates were fitted to different data ({sel['different_data']}); "
+                     "their evidences cannot be compared")
+    elif sel["decided"]:
         lines.append(f"selected: {sel['best']}")
     else:
         lines.append(f"no model selected (the evidence of {sum(not m['trusted'] for m in sel['models'])} "

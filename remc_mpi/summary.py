@@ -14,6 +14,7 @@ import numpy as np
 
 from remc_mpi.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
+from remc_mpi.data import data_digest
 from remc_mpi.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
 from remc_mpi.freeenergy import PRIMARY, LogZCurve, estimate_all
@@ -366,7 +367,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         "warnings": run_warnings(estimators, cfg.noise.estimate, est["overlap"], swap_rates(stats), stats.trips, ess),
         "n_saved": int(U.shape[0]), "seed": cfg.seed, "truth": cfg.truth,
         "model_prior": float(cfg.model_priors.get(cand.label, 1.0)),
-        "data_note": cfg.data.note,
+        "data_note": cfg.data.note, "data_digest": data_digest(cfg.data.energy, cfg.data.intensity),
     }
     if stats.stop is not None:
         summary["stop"] = stats.stop

@@ -104,6 +104,10 @@ def _refuses_foreign_and_incomplete_results(cli, folder):
         for cmd in (["analyze", name], ["select", "out.h5", name]):
             r = cli(*cmd, cwd=folder)
             assert r.returncode == 2 and r.stderr.count("\n") == 1 and match in r.stderr, r.stderr
+    (folder / "afile").write_text("kept")
+    r = cli("plot", "out.h5", "-o", "afile", cwd=folder)
+    assert r.returncode == 2 and "afile is a file; -o names the folder" in r.stderr
+    assert (folder / "afile").read_text() == "kept"
     with h5py.File(folder / "out.h5", "r+") as h5:  # --resume neither reads nor redoes it
         h5.attrs["format"] = "remc_mpi/2"
     r = cli("run", "config.yaml", "--resume", cwd=folder)

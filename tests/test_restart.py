@@ -310,3 +310,15 @@ def test_resume_of_a_finished_run_refuses_changed_data(tmp_path):
                             *extra[1:], "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "out.h5: was computed from other inputs" in r.stderr
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "null", "not json"])
+def test_a_lock_file_that_names_no_run_is_one_line(tmp_path, text):
+    from remc_mpi.lock import lock_path
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5")))
+    lock_path(tmp_path / "out.h5").write_text(text)
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "out.h5.lock, which names no run" in r.stderr and not (tmp_path / "out.h5").exists()

@@ -179,3 +179,21 @@ def test_each_candidate_stops_at_its_own_target(tmp_path):
     for s in summaries:
         assert s["stop"]["reason"] == "target_error" and s["log_evidence"]["stderr"] <= TARGET
     assert len({s["label"] for s in summaries}) == 2
+
+
+def test_a_time_cap_that_ends_in_the_burn_in_checkpoints_and_says_so(tmp_path):
+    """No sample kept yet: no summary of nothing, but one line naming the cap and the sweep, a
+    checkpoint, and --resume carrying on from it (each run with the cap anew)."""
+    from remc_mpi import checkpoint
+    from remc_mpi.engine import Interrupted
+
+    cfg = parse_config(dict(LINEAR, output=str(tmp_path / "b.h5"),
+                            sampler={"sweeps": 10**8 + 1, "burn_in": 10**8, "max_minutes": 0.01}), "b.yaml")
+    with pytest.raises(Interrupted, match=r"sampler.max_minutes \(0.01\) ran out in the burn-in, at sweep (\d+) of "
+                                          "100000000, before any sample was kept; checkpoint written") as first:
+        run(cfg, MPI.COMM_SELF)
+    done = int(str(first.value).split("at sweep ")[1].split()[0])
+    assert checkpoint.read(tmp_path / "b.h5")[1]["sweep"] == done
+    with pytest.raises(Interrupted) as second:
+        run(cfg, MPI.COMM_SELF, resume=True)
+    assert int(str(second.value).split("at sweep ")[1].split()[0]) > done

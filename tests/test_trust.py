@@ -236,3 +236,17 @@ def test_a_loguniform_parameter_is_judged_on_its_log_scale():
     assert parameter_flags(away[:, None], ("amp",), np.array([True]), ps)["at_bound"] == []
     near = 1.0e4 * (1 + 0.01 * rng.random(3000))
     assert parameter_flags(near[:, None], ("amp",), np.array([True]), ps)["at_bound"][0]["bound"] == "lower"
+
+
+def test_select_decides_nothing_for_candidates_fitted_to_different_data():
+    a, b = summary("cluster2", -100.0), summary("cluster3", -90.0)
+    a["data_digest"], b["data_digest"] = "0" * 64, "1" * 64
+    sel = select([a, b])
+    assert not sel["decided"] and "data digests differ" in sel["different_data"]
+    text = format_table(sel)
+    assert "no model selected: the candidates were fitted to different data" in text and "\nselected: " not in text
+    b["data_digest"] = a["data_digest"]
+    assert select([a, b])["decided"]
+    del a["data_digest"], b["data_digest"]  # files written before the digest: their point counts
+    a["n_data"], b["n_data"] = 100, 120
+    assert "100, 120 points" in select([a, b])["different_data"]
