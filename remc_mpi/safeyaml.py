@@ -112,8 +112,9 @@ def expanded_size(root: yaml.Node) -> int:
 
 def load(text: str) -> Any:
     """The document in ``text`` (None when empty); YamlProblem for bad or hostile YAML."""
-    loader = BoundedLoader(text)
+    loader = None
     try:
+        loader = BoundedLoader(text)  # its reader refuses control characters at once
         root = loader.get_single_node()
         if root is None:
             return None
@@ -121,9 +122,13 @@ def load(text: str) -> Any:
             raise YamlProblem(f"more than {MAX_NODES} values once its aliases are expanded "
                               "(an alias bomb?)", _line(root))
         return loader.construct_document(root)
+    except yaml.reader.ReaderError as err:
+        raise YamlProblem(f"character #x{err.character:04x} is not allowed in YAML",
+                          text.count("\n", 0, err.position) + 1) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise YamlProblem(getattr(err, "problem", None) or "invalid YAML",
                           mark.line + 1 if mark is not None else None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

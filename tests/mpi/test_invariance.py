@@ -242,3 +242,43 @@ def test_n_temps_auto_chooses_the_same_ladder_at_any_rank_count(comm, shared_dir
     if comm.Get_rank() == 0:
         assert world["ladder_choice"] == serial["ladder_choice"] and world["lambda"] == serial["lambda"]
     comm.Barrier()
+
+
+def test_a_damaged_segment_on_resume_is_one_fault_on_every_rank(comm, shared_dir, monkeypatch, capsys):
+    """A segment every checkpoint generation needs, damaged after the interruption: every rank
+    raises the same DamagedFile (no rank left waiting, no MPI_Abort), the command line prints one
+    line on rank 0 and exits 1, and the checkpoint is left for a later --resume."""
+    import h5py
+
+    from remc_mpi import checkpoint
+    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import DamagedFile
+
+    raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2}, checkpoint={"every_sweeps": 250})
+    out = shared_dir / "damaged.h5"
+    cfg = parse_config(dict(raw, output=str(out)), "d.yaml")
+    orig = interrupt_at(monkeypatch, comm, 333)
+    with pytest.raises(Interrupted):
+        run(cfg, comm)
+    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    if comm.Get_rank() == 0:
+        seg = out.with_name(out.name + ".seg0000")  # sweeps 200-249 kept: every generation needs it
+        with h5py.File(seg, "r") as h5:
+            at = h5["samples/energy"].id.get_chunk_info(0).byte_offset
+        data = bytearray(seg.read_bytes())
+        data[at:at + 16] = bytes(b ^ 0x01 for b in data[at:at + 16])
+        seg.write_bytes(bytes(data))
+    comm.Barrier()
+    with pytest.raises(DamagedFile, match="seg0000 does not hold the samples the checkpoint recorded"):
+        run(cfg, comm, resume=True)
+    assert checkpoint.exists(out)
+    (shared_dir / "d.yaml").write_text(__import__("yaml").safe_dump(dict(raw, output="damaged.h5")))
+    comm.Barrier()
+    capsys.readouterr()
+    assert main(["run", str(shared_dir / "d.yaml"), "--resume", "-q"]) == 1
+    err = capsys.readouterr().err
+    if comm.Get_rank() == 0:
+        assert err.count("\n") == 1 and "no usable checkpoint" in err, err
+    else:
+        assert err == ""
+    comm.Barrier()
