@@ -75,6 +75,11 @@ def _parse_grid(text: str) -> tuple[float, float, int]:
         raise InputError(f"--grid {text!r} must be LO:HI:N", "command line", "--grid") from None
     if not lo < hi or n < 2:
         raise InputError(f"--grid {text!r} needs LO < HI and N >= 2", "command line", "--grid")
+    from remc_mpi.data import MAX_MAGNITUDE, MAX_POINTS
+
+    if n > MAX_POINTS or max(abs(lo), abs(hi)) > MAX_MAGNITUDE:
+        raise InputError(f"--grid {text!r}: at most {MAX_POINTS:,} points within ±{MAX_MAGNITUDE:g} "
+                         "(docs/config.md, 'Limits')", "command line", "--grid")
     return lo, hi, n
 
 
@@ -299,7 +304,7 @@ def cmd_blocks(args) -> int:
 
     path = Path(args.file)
     if not path.is_file():
-        raise InputError("file does not exist", str(path))
+        raise InputError("is a folder, not an instrument file" if path.is_dir() else "file does not exist", str(path))
     fmt, regions = read_regions(path)
     print(f"{path}: {fmt.description}, {len(regions)} block{'s' if len(regions) != 1 else ''} "
           "(binding energy = source - kinetic; docs/config.md, 'data')")
@@ -329,6 +334,8 @@ def cmd_validate(args) -> int:
 def cmd_demo(args) -> int:
     from remc_mpi.demo import run_demo
 
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise InputError(f"{args.output} is a file; -o names the folder the demo writes into", "command line", "-o")
     return run_demo(args.output, quick=args.quick)
 
 

@@ -48,6 +48,10 @@ def test_simulate_exact_and_noisy(cli, tmp_path):
     (["run"], "the following arguments are required"),
     (["frobnicate"], "invalid choice"),
     (["analyze", "missing.h5"], "missing.h5: results file does not exist"),
+    (["simulate", "--model", "polynomial", "--param", "c0=1", "--param", "c1=1", "--grid", "0:1:10000000", "-o", "x.csv"],
+     "--grid '0:1:10000000': at most 200,000 points"),
+    (["blocks", "/"], "/: is a folder, not an instrument file"),
+    (["demo", "-o", "/etc/hostname"], "/etc/hostname is a file; -o names the folder"),
 ])
 def test_bad_command_lines_exit_2_with_one_line(cli, args, match):
     r = cli(*args)
