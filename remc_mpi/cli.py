@@ -315,7 +315,8 @@ def cmd_blocks(args) -> int:
 
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
-    from remc_mpi.output import check_output_paths, output_bytes, output_paths, space_warning
+    from remc_mpi.output import (check_output_paths, memory_bytes, memory_warning, output_bytes, output_paths,
+                                 space_warning)
 
     cfg = load_config(args.config)
     labels = ", ".join(c.label for c in cfg.candidates)
@@ -324,10 +325,11 @@ def cmd_validate(args) -> int:
     size = sum(output_bytes(cfg, c) for c in cfg.candidates)
     print(f"{args.config}: OK ({cfg.data.n} data points; models {labels}; "
           f"outputs {', '.join(map(str, paths))}; about {size / 2**20:.1f} MB of samples, "
-          f"twice that while the results are assembled)")
-    warning = space_warning(cfg, paths)
-    if warning:
-        print(f"warning: {warning}")
+          f"twice that while the results are assembled; at most about "
+          f"{max(memory_bytes(cfg, c) for c in cfg.candidates) / 2**20:.0f} MB of memory on one rank)")
+    for warning in (space_warning(cfg, paths), memory_warning(cfg)):
+        if warning:
+            print(f"warning: {warning}")
     return 0
 
 

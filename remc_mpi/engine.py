@@ -28,8 +28,8 @@ from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_output_paths, check_outputs,
-                             complete_summary, output_paths, provenance, read_segments, read_summary, resolve_mode,
-                             segment_path, segment_record, segments_mismatch, space_warning)
+                             complete_summary, memory_warning, output_paths, provenance, read_segments, read_summary,
+                             resolve_mode, segment_path, segment_record, segments_mismatch, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
@@ -522,9 +522,9 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
 
     def plan() -> list[str]:
         check_output_paths(paths, [cfg.source, cfg.data.source], cfg.source)
-        warning = space_warning(cfg, paths)
-        if warning:
-            print(f"remc-mpi: warning: {warning}", file=sys.stderr, flush=True)
+        for warning in (space_warning(cfg, paths), memory_warning(cfg)):
+            if warning:
+                print(f"remc-mpi: warning: {warning}", file=sys.stderr, flush=True)
         locks.acquire()  # one run per output, before anything is looked at or written
         try:
             return plan_outputs(cfg, paths, resume, force, extend)

@@ -490,6 +490,39 @@ def output_bytes(cfg, cand) -> int:
             + rows(n_theta, CHUNK_ROWS) * size["theta_sweep"])
 
 
+#: the sampler's memory per data point, in floats: about MEMORY_FIXED for the model's arrays
+#: and MEMORY_PER_SLOT for each temperature slot's rows, trial buffers and random blocks
+#: (measured on cluster3 with and without doublet, Voigt, per-state widths and Tougaard: 31-57
+#: fixed and 5-10 per slot)
+MEMORY_FIXED, MEMORY_PER_SLOT = 64, 12
+#: post-processing holds the saved energies (n_saved x slots floats) about this many times over
+#: (the samples, the pooled energies and the estimators' work arrays)
+MEMORY_POST_COPIES = 4
+
+
+def memory_bytes(cfg, cand) -> int:
+    """An upper estimate of one candidate's peak memory on one rank holding every slot: the
+    sampler's arrays or rank 0's post-processing, whichever is larger."""
+    sp = cfg.sampler
+    slots = cfg.ladder.n_temps * cfg.ladder.chains
+    sampler = 8 * cfg.data.n * (MEMORY_FIXED + MEMORY_PER_SLOT * slots)
+    post = 8 * MEMORY_POST_COPIES * slots * -(-(sp.cap - sp.burn_in) // sp.save_every)
+    return max(sampler, post)
+
+
+def memory_warning(cfg) -> str | None:
+    """A warning when a candidate may need more memory than the machine has."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (OSError, ValueError):
+        return None
+    need = max(memory_bytes(cfg, c) for c in cfg.candidates)
+    if need <= total:
+        return None
+    return (f"a candidate may need about {need / 2**30:.1f} GB of memory on one rank and this machine has "
+            f"{total / 2**30:.1f} GB: spread the slots over more ranks, or save fewer sweeps (sampler.save_every)")
+
+
 def space_warning(cfg, paths: list[Path]) -> str | None:
     """A warning when an output folder has less free space than the run will need at its peak
     (segments and the assembled file side by side, for every candidate writing there)."""

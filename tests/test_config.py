@@ -372,3 +372,26 @@ def test_validate_refuses_every_output_run_would(linear_case, capsys, output, ma
     rc, err = _validate(capsys, write(linear_case, cfg))
     assert rc == 2 and re.search(match, err), err
     assert main(["run", str(linear_case / "config.yaml")]) == 2 and re.search(match, capsys.readouterr().err)
+
+
+def test_validate_estimates_memory_and_warns_beyond_the_machine(tmp_path, capsys, monkeypatch):
+    from remc_mpi import output
+    from remc_mpi.output import MEMORY_FIXED, MEMORY_PER_SLOT, memory_bytes
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 16 * 2**30 // 4096}  # a machine of 16 GB
+    monkeypatch.setattr(output.os, "sysconf", lambda name: pages[name])
+
+    raw = {"data": {"synthetic": {"model": "polynomial", "params": {"c0": 1.0, "c1": 0.5}, "grid": [0.0, 1.0, 200000]}},
+           "model": {"name": "polynomial"}, "noise": {"sigma": 0.1},
+           "priors": {"c0": {"normal": [0, 1]}, "c1": {"normal": [0, 1]}}, "ladder": {"n_temps": 10000},
+           "sampler": {"sweeps": 400, "burn_in": 100}, "progress": False}
+    cfg = parse_config(raw, str(tmp_path / "m.yaml"), base=tmp_path)
+    assert memory_bytes(cfg, cfg.candidates[0]) == 8 * 200000 * (MEMORY_FIXED + MEMORY_PER_SLOT * 10000)
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(tmp_path / "m.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "about 178.9 GB of memory on one rank and this machine has 16.0 GB" in out
+    raw["ladder"] = {"n_temps": 100}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(tmp_path / "m.yaml")]) == 0
+    assert "warning" not in capsys.readouterr().out
