@@ -2,7 +2,8 @@
 
 The samples of the top temperature slot (in noise-estimation mode, of the rung nearest b_hat)
 form the InferenceData's ``posterior`` group, one chain per independent ladder
-(``ladder.chains``), one variable per free parameter;
+(``ladder.chains``), one variable per free parameter and one per derived quantity of the model
+(a cluster model's n_f, configuration weights and final states);
 ``sample_stats`` carries ``mse`` = E(theta) and ``lp``, the log likelihood
 -N b E + (N/2) log(b / 2 pi), at each draw; ``observed_data`` the spectrum (``constant_data``
 its energy axis), and the attributes the model, the log evidence and its error.
@@ -18,6 +19,18 @@ import numpy as np
 from remc_mpi.likelihood import evidence_constant
 from remc_mpi.output import ResultsFile
 from remc_mpi.safeio import METADATA_SLACK, output_error, reserve
+
+
+def derived_draws(summary: dict, theta: np.ndarray) -> dict[str, np.ndarray]:
+    """The model's derived quantities (n_f, configuration weights, final states: docs/models.md)
+    of every draw, shaped as theta's (chains, draws) — beside the parameters in ``posterior``."""
+    from remc_mpi.models import get_model
+
+    model = get_model(summary["model"], **summary["options"])
+    chains, draws, n_params = theta.shape
+    with np.errstate(all="ignore"):
+        values = model.derived(theta.reshape(-1, n_params))
+    return {name: v.reshape(chains, draws) for name, v in values.items()}
 
 
 def to_inference_data(path: str | Path):
@@ -37,6 +50,7 @@ def to_inference_data(path: str | Path):
         x, y = rf.data()
     n = s["n_data"]
     posterior = {name: theta[:, :, j] for j, name in enumerate(s["param_names"]) if not s["posterior"][name]["fixed"]}
+    posterior.update(derived_draws(s, theta))
     # log P(D | theta) = -lambda U + C(lambda) at the reported rung (remc_mpi.likelihood); files
     # written before the likelihood was recorded are Poisson where they have no sigma
     likelihood = s.get("likelihood") or ("poisson" if s["sigma"] is None else "gaussian")

@@ -502,10 +502,13 @@ MEMORY_POST_COPIES = 4
 
 def memory_bytes(cfg, cand) -> int:
     """An upper estimate of one candidate's peak memory on one rank holding every slot: the
-    sampler's arrays or rank 0's post-processing, whichever is larger."""
+    sampler's arrays or rank 0's post-processing (of every sweep the config allows; not counted
+    under a time cap), whichever is larger."""
     sp = cfg.sampler
     slots = cfg.ladder.n_temps * cfg.ladder.chains
     sampler = 8 * cfg.data.n * (MEMORY_FIXED + MEMORY_PER_SLOT * slots)
+    if sp.max_minutes is not None:  # a time cap: how many sweeps are saved is not known
+        return sampler
     post = 8 * MEMORY_POST_COPIES * slots * -(-(sp.cap - sp.burn_in) // sp.save_every)
     return max(sampler, post)
 

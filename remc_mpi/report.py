@@ -54,6 +54,9 @@ def format_summary(s: dict) -> str:
         t = f" {truth[name]:9.4g}" if name in truth else ""
         lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
                      f"{p['q975']:10.4g}{t}")
+    for name, p in (s.get("derived") or {}).items():
+        lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
+                     f"{p['q975']:10.4g}   (derived)")
     lines += quality_lines(s)
     d = s["diagnostics"]
     lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "

@@ -399,6 +399,9 @@ def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict,
                           cfg.noise.model, level, cfg.seed, sigma_estimated=cfg.noise.estimate)
     out = {"fit": fit, "parameter_flags": parameter_flags(theta, model.param_names, cand.priors.free, cand.priors,
                                                           cfg.seed)}
+    derived = derived_table(model, theta, map_theta)
+    if derived:
+        out["derived"] = derived
     combos = model.combinations()
     if combos:
         names = tuple(combos)
@@ -406,6 +409,21 @@ def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict,
         map_values = np.array([map_theta @ w for w in combos.values()])
         out["combinations"] = posterior_table(values, names, np.ones(len(names), bool), map_values)
     return out
+
+
+def derived_table(model, theta: np.ndarray, map_theta: np.ndarray) -> dict:
+    """The posterior table (mean, sd, MAP, quantiles) of the model's derived quantities
+    (Model.derived: n_f, ground-state and final-state weights of a cluster model) over the
+    reported samples theta (n, P), their MAP column at map_theta; {} for a model without them."""
+    with np.errstate(all="ignore"):
+        values = model.derived(theta)
+        if not values:
+            return {}
+        at_map = model.derived(map_theta)
+    names = tuple(values)
+    table = posterior_table(np.stack([values[n] for n in names], axis=1), names, np.ones(len(names), bool),
+                            np.array([at_map[n][0] for n in names]))
+    return {n: {k: v for k, v in row.items() if k != "fixed"} for n, row in table.items()}
 
 
 def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est: dict, summary: dict) -> None:

@@ -400,3 +400,71 @@ def test_extra_lines_have_their_area_centre_and_width():
     assert v.param_names[3:] == ("extra1_area", "extra1_center", "extra1_width", "extra1_sigma")
     with pytest.raises(ValueError, match="extra_lines.shape"):
         get_model("cluster2", extra_lines={"n": 1, "shape": "box"})
+
+
+# ---- derived quantities, against the cluster built in the fermionic Fock space ---------------
+
+@pytest.mark.parametrize("nf,max_f", [(2, None), (3, 2), (4, 2), (6, 2)])
+def test_cluster3_derived_quantities_equal_the_fock_space_cluster(nf, max_f):
+    """N_f = 2 holds at most two f electrons: cluster3 is then the whole Fock space, exactly; for
+    larger N_f it is the space truncated at 4f^2, where its couplings sqrt(N_f) v and
+    sqrt(2 (N_f - 1)) v must come out of the fermionic hops. Energies, weights and n_f to 1e-10."""
+    from fock import cluster
+
+    m = get_model("cluster3", nf=nf)
+    rng = np.random.default_rng(nf)
+    for _ in range(4):
+        delta, v, uff, ufc = rng.uniform(-3, 8), rng.uniform(0.2, 1.5), rng.uniform(5, 12), rng.uniform(6, 14)
+        shift = rng.uniform(-2, 2)
+        d = {k: float(x[0]) for k, x in m.derived(np.array([[delta, v, uff, ufc, 0.7, shift, 1.0]])).items()}
+        ref = cluster(nf, delta, v, uff, ufc, max_f)
+        assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
+        assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10)
+        np.testing.assert_allclose([d["w_4f0"], d["w_4f1L"], d["w_4f2L2"]], ref["by_count"], atol=1e-10)
+        np.testing.assert_allclose([d[f"final_e{j}"] - shift for j in (1, 2, 3)], ref["final_e"], atol=1e-10)
+        np.testing.assert_allclose([d[f"final_w{j}"] for j in (1, 2, 3)], ref["final_w"], atol=1e-10)
+
+
+@pytest.mark.parametrize("hybridized", [True, False])
+def test_cluster2_derived_quantities_equal_the_fock_space_cluster(hybridized):
+    from fock import cluster
+
+    m = get_model("cluster2", nf=14, hybridized_initial=hybridized)
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        delta, v, ufc = rng.uniform(-2, 8), rng.uniform(0.2, 1.5), rng.uniform(6, 14)
+        d = {k: float(x[0]) for k, x in m.derived(np.array([[delta, v, ufc, 0.7, 0.0, 1.0]])).items()}
+        ref = cluster(14, delta, v, 0.0, ufc, max_f=1, hybridized=hybridized)
+        assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
+        assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10) and d["w_4f1L"] == pytest.approx(d["n_f"], abs=1e-15)
+        np.testing.assert_allclose([d["final_e1"], d["final_e2"]], ref["final_e"], atol=1e-10)
+        np.testing.assert_allclose([d["final_w1"], d["final_w2"]], ref["final_w"], atol=1e-10)
+    assert hybridized or d["n_f"] == 0.0
+
+
+def test_n_f_of_a_known_case_and_its_limits():
+    """Two levels 0 and Delta coupled by t = sqrt(N_f) v: n_f = (1 - Delta / sqrt(Delta^2 + 4 t^2)) / 2;
+    v -> 0 leaves the lower configuration pure."""
+    m = get_model("cluster2", hybridized_initial=True)
+    delta, v = 2.0, 0.5
+    t = np.sqrt(14) * v
+    d = m.derived(np.array([[delta, v, 10.0, 0.7, 0.0, 1.0]]))
+    assert d["n_f"][0] == pytest.approx(0.5 * (1 - delta / np.hypot(delta, 2 * t)), abs=1e-14)
+    assert d["e_ground"][0] == pytest.approx(0.5 * (delta - np.hypot(delta, 2 * t)), abs=1e-13)
+    c3 = get_model("cluster3")
+    weak = c3.derived(np.array([[3.0, 1e-7, 10.0, 12.0, 0.7, 0.0, 1.0], [-3.0, 1e-7, 10.0, 12.0, 0.7, 0.0, 1.0]]))
+    np.testing.assert_allclose(weak["n_f"], [0.0, 1.0], atol=1e-12)  # Delta < 0 < 2 Delta + U_ff: pure 4f1L
+
+
+def test_derived_weights_are_distributions_and_final_states_are_the_peaks():
+    m = get_model("cluster3", doublet=True, lineshape="voigt", widths="per_state", background=["constant"])
+    rng = np.random.default_rng(2)
+    theta = np.array([[rng.uniform(-3, 8), rng.uniform(0.2, 1.5), rng.uniform(5, 12), rng.uniform(6, 14),
+                       0.5, 0.6, 0.7, 0.3, rng.uniform(880, 890), 1e4, 18.6, 0.667, 100.0] for _ in range(5)])
+    assert len(m.param_names) == theta.shape[1]
+    d = m.derived(theta)
+    np.testing.assert_allclose(d["w_4f0"] + d["w_4f1L"] + d["w_4f2L2"], 1.0, atol=1e-14)
+    np.testing.assert_allclose(d["final_w1"] + d["final_w2"] + d["final_w3"], 1.0, atol=1e-13)
+    pk = m.peaks(theta)
+    np.testing.assert_array_equal(np.stack([d[f"final_e{j}"] for j in (1, 2, 3)], axis=1), pk["center"][:, :3])
+    assert get_model("gauss_peaks", n_peaks=2).derived(np.ones((1, 6))) == {}

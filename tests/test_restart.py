@@ -216,7 +216,8 @@ def test_a_second_run_on_the_same_output_refuses_at_once(tmp_path):
     from remc_mpi.lock import lock_path
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5",
-                                                         sampler={"sweeps": 10**8, "burn_in": 1000, "thin": 3})))
+                                                         sampler={"sweeps": 10**8, "burn_in": 1000, "thin": 3,
+                                                                  "save_every": 1000})))
     proc = subprocess.Popen([sys.executable, "-m", "remc_mpi", "run", "c.yaml", "-q"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

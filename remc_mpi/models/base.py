@@ -112,6 +112,15 @@ class Model(ABC):
             out[name] = w
         return out
 
+    def derived(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The core's derived quantities (:meth:`Core.derived`) of each row of theta (R, P):
+        name -> (R,); {} for a model without them."""
+        core = getattr(self, "core", None)
+        if core is None:
+            return {}
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        return core.derived({n: theta[:, i] for i, n in enumerate(self.param_names)})
+
     def relabel(self, theta: np.ndarray) -> np.ndarray | None:
         """theta (R, P) with interchangeable peaks in a canonical order per sample (for readable
         posterior tables), or None when the model has no such labels."""

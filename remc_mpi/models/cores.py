@@ -93,6 +93,12 @@ class Core:
         (the changed columns), or None for a core whose peaks carry no interchangeable labels."""
         return None
 
+    def derived(self, col: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Physical quantities of each sample (name -> (R,)) that are not parameters: for the
+        cluster models the ground state's configuration weights, n_f and energy, and the final
+        states' energies and weights (docs/models.md, "Derived quantities"); {} for others."""
+        return {}
+
 
 def couplings(v: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
     """t1 = sqrt(nf) v (4f0-4f1L) and t2 = sqrt(2 (nf - 1)) v (4f1L-4f2L2)."""
@@ -144,6 +150,28 @@ class ClusterCore(Core):
         names = self.gamma_names
         return (names.index(name),) if self.widths == "per_state" and name in names else None
 
+    #: the configurations of the basis, in order (4f count = index), named as in the literature
+    configurations: tuple[str, ...] = ()
+
+    def ground_state(self, col) -> tuple[np.ndarray, np.ndarray]:
+        """E_g (R,) and the ground state's weight on each configuration (R, C), summing to 1."""
+        raise NotImplementedError
+
+    def derived(self, col):
+        """w_<config> = |<config|g>|^2, n_f = sum_k k w_k (configuration k holds k 4f electrons
+        beyond the 4f^0 ground configuration), e_ground = E_g (eV, the 4f^0 diagonal at 0), and
+        per final state j (upward in energy) its line position final_e<j> = E_f,j - E_g + shift
+        on the spectrum's axis and its weight final_w<j> = |<f_j|g>|^2 (the sticks of fit.png)."""
+        e_g, weights = self.ground_state(col)
+        out = {f"w_{name}": weights[:, k] for k, name in enumerate(self.configurations)}
+        out["n_f"] = weights @ np.arange(len(self.configurations), dtype=np.float64)
+        out["e_ground"] = e_g
+        lev = self.levels(col)
+        for j in range(self.n_peaks):
+            out[f"final_e{j + 1}"] = lev["e"][:, j] + col["shift"]
+            out[f"final_w{j + 1}"] = lev["w"][:, j]
+        return out
+
 
 @dataclass
 class Cluster3Core(ClusterCore):
@@ -159,6 +187,7 @@ class Cluster3Core(ClusterCore):
     level_params: frozenset[str] = frozenset({"delta", "v", "uff", "ufc"})
     scale_param: str | None = "amp"
     n_peaks: int = 3
+    configurations: tuple[str, ...] = ("4f0", "4f1L", "4f2L2")
 
     def levels(self, col):
         """Initial and final Hamiltonians of all rows in one closed-form call, stacked on a
@@ -173,6 +202,15 @@ class Cluster3Core(ClusterCore):
         g0, g1, g2 = x0[0, :, :1], x1[0, :, :1], x2[0, :, :1]  # lowest initial state
         dot = x0[1] * g0 + x1[1] * g1 + x2[1] * g2
         return {"e": lam[1] - lam[0, :, :1], "w": dot * dot / (n2[1] * n2[0, :, :1])}
+
+    def ground_state(self, col):
+        delta, v, uff = col["delta"], col["v"], col["uff"]
+        t1, t2 = couplings(v, self.nf)
+        a2, a3 = delta[None], (2.0 * delta + uff)[None]
+        lam = tridiag3_eigvals(0.0, a2, a3, t1, t2)  # (1, R, 3)
+        (x0, x1, x2), n2 = tridiag3_eigvec_parts(lam, 0.0, a2, a3, t1, t2)
+        parts = np.stack([x0[0, :, 0], x1[0, :, 0], x2[0, :, 0]], axis=1)
+        return lam[0, :, 0], parts * parts / n2[0, :, :1]
 
 
 @dataclass
@@ -190,6 +228,7 @@ class Cluster2Core(ClusterCore):
     level_params: frozenset[str] = frozenset({"delta", "v", "ufc"})
     scale_param: str | None = "amp"
     n_peaks: int = 2
+    configurations: tuple[str, ...] = ("4f0", "4f1L")
 
     def levels(self, col):
         delta, v, ufc = col["delta"], col["v"], col["ufc"]
@@ -204,6 +243,15 @@ class Cluster2Core(ClusterCore):
             e_g = zero
             overlap = f[:, :, 0]
         return {"e": lam_f - e_g[:, None], "w": overlap * overlap}
+
+    def ground_state(self, col):
+        """Pure |4f0> (E_g = 0, n_f = 0), or with ``hybridized_initial`` the lowest eigenvector
+        of [[0, t1], [t1, delta]]."""
+        delta = col["delta"]
+        if not self.hybridized_initial:
+            return np.zeros_like(delta), np.stack([np.ones_like(delta), np.zeros_like(delta)], axis=1)
+        lam_i, gi = tridiag2_eig(np.zeros_like(delta), delta, couplings(col["v"], self.nf)[0])
+        return lam_i[:, 0], gi[:, 0, :] ** 2
 
     def combinations(self) -> dict[str, tuple[str, str]]:
         """With a pure 4f0 initial state only delta - ufc enters the final-state matrix."""
