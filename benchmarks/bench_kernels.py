@@ -3,8 +3,9 @@
     python benchmarks/bench_kernels.py [--points 530] [--repeat 7]
 
 For each variant (cluster3 as the paper has it, with a Lorentzian width per final state, with
-Voigt lines, with both spin-orbit components and the measured-spectrum backgrounds, and a
-gauss_peaks K = 3 reference) the time of one ``trial`` of a LEVELS-stage parameter (every line
+Voigt lines, with both spin-orbit components and the measured-spectrum backgrounds, a
+gauss_peaks K = 3 reference, and the general charge-transfer family with K = 2 .. 5
+configurations, whose levels come from LAPACK's eigensolver instead of closed forms) the time of one ``trial`` of a LEVELS-stage parameter (every line
 recomputed) and of an OUTPUT-stage one (amp or a background height: the spectrum from the stored
 sum), the best of ``--repeat`` rounds of 2000 calls, and the LEVELS cost relative to plain
 cluster3, all in one invocation. Variants the installed version cannot build are skipped, so the
@@ -19,15 +20,20 @@ import time
 import numpy as np
 
 VARIANTS = [
-    ("cluster3", {}),
-    ("cluster3 per-state widths", {"widths": "per_state"}),
-    ("cluster3 voigt, per-state", {"lineshape": "voigt", "widths": "per_state"}),
-    ("cluster3 voigt doublet +shirley", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
-                                         "background": ["constant", "shirley"]}),
-    ("  ... +tougaard +1 loss line", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
-                                      "background": ["constant", "shirley", "tougaard"],
-                                      "extra_lines": {"n": 1, "shape": "gauss"}}),
-    ("gauss_peaks K=3", {"n_peaks": 3}),
+    ("cluster3", "cluster3", {}),
+    ("cluster3 per-state widths", "cluster3", {"widths": "per_state"}),
+    ("cluster3 voigt, per-state", "cluster3", {"lineshape": "voigt", "widths": "per_state"}),
+    ("cluster3 voigt doublet +shirley", "cluster3", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
+                                                     "background": ["constant", "shirley"]}),
+    ("  ... +tougaard +1 loss line", "cluster3", {"lineshape": "voigt", "widths": "per_state", "doublet": True,
+                                                  "background": ["constant", "shirley", "tougaard"],
+                                                  "extra_lines": {"n": 1, "shape": "gauss"}}),
+    ("gauss_peaks K=3", "gauss_peaks", {"n_peaks": 3}),
+    ("charge_transfer K=2 (= cluster2h)", "charge_transfer", {"configurations": 2}),
+    ("charge_transfer K=3 (= cluster3)", "charge_transfer", {}),
+    ("charge_transfer K=4", "charge_transfer", {"configurations": 4}),
+    ("charge_transfer K=5", "charge_transfer", {"configurations": 5}),
+    ("charge_transfer n0=1 K=3", "charge_transfer", {"n0": 1}),
 ]
 VALUES = {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "shift": 0.0, "amp": 1.0, "sigma_g": 0.4,
           "so_split": 18.6, "so_ratio": 0.667, "bg_const": 0.1, "bg_shirley": 0.05, "bg_tougaard": 500.0,
@@ -55,8 +61,7 @@ def main() -> None:
     x = np.linspace(-20.0, 30.0, args.points)
     base = None
     print(f"{'variant':<34}{'LEVELS us':>11}{'OUTPUT us':>11}{'vs cluster3':>13}")
-    for label, opts in VARIANTS:
-        name = "gauss_peaks" if label.startswith("gauss") else "cluster3"
+    for label, name, opts in VARIANTS:
         try:
             model = get_model(name, **opts)
         except ValueError:

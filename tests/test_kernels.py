@@ -31,6 +31,10 @@ FAMILIES = [
     ("cluster2", {"doublet": True, "background": ["iterative_shirley", "linear"], "extra_lines": {"n": 1},
                   "fixed_background": {"energy": [-5.0, 15.0], "values": [0.1, 0.4]}}),
     ("polynomial", {"degree": 3}),
+    ("charge_transfer", {}), ("charge_transfer", {"configurations": 4}),
+    ("charge_transfer", {"configurations": 2, "pure_initial": True}),
+    ("charge_transfer", {"n0": 1, "configurations": 3, "lineshape": "voigt", "widths": "per_state", "doublet": True,
+                         "background": ["constant", "shirley"]}),
 ]
 IDS = [f"{n}-{'-'.join(str(v)[:40] for v in o.values()) or 'plain'}" for n, o in FAMILIES]
 

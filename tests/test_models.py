@@ -404,8 +404,8 @@ def test_extra_lines_have_their_area_centre_and_width():
 
 # ---- derived quantities, against the cluster built in the fermionic Fock space ---------------
 
-@pytest.mark.parametrize("nf,max_f", [(2, None), (3, 2), (4, 2), (6, 2)])
-def test_cluster3_derived_quantities_equal_the_fock_space_cluster(nf, max_f):
+@pytest.mark.parametrize("nf,max_k", [(2, None), (3, 2), (4, 2), (6, 2)])
+def test_cluster3_derived_quantities_equal_the_fock_space_cluster(nf, max_k):
     """N_f = 2 holds at most two f electrons: cluster3 is then the whole Fock space, exactly; for
     larger N_f it is the space truncated at 4f^2, where its couplings sqrt(N_f) v and
     sqrt(2 (N_f - 1)) v must come out of the fermionic hops. Energies, weights and n_f to 1e-10."""
@@ -417,7 +417,7 @@ def test_cluster3_derived_quantities_equal_the_fock_space_cluster(nf, max_f):
         delta, v, uff, ufc = rng.uniform(-3, 8), rng.uniform(0.2, 1.5), rng.uniform(5, 12), rng.uniform(6, 14)
         shift = rng.uniform(-2, 2)
         d = {k: float(x[0]) for k, x in m.derived(np.array([[delta, v, uff, ufc, 0.7, shift, 1.0]])).items()}
-        ref = cluster(nf, delta, v, uff, ufc, max_f)
+        ref = cluster(nf, delta, v, uff, ufc, max_k)
         assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
         assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10)
         np.testing.assert_allclose([d["w_4f0"], d["w_4f1L"], d["w_4f2L2"]], ref["by_count"], atol=1e-10)
@@ -434,7 +434,7 @@ def test_cluster2_derived_quantities_equal_the_fock_space_cluster(hybridized):
     for _ in range(4):
         delta, v, ufc = rng.uniform(-2, 8), rng.uniform(0.2, 1.5), rng.uniform(6, 14)
         d = {k: float(x[0]) for k, x in m.derived(np.array([[delta, v, ufc, 0.7, 0.0, 1.0]])).items()}
-        ref = cluster(14, delta, v, 0.0, ufc, max_f=1, hybridized=hybridized)
+        ref = cluster(14, delta, v, 0.0, ufc, max_k=1, hybridized=hybridized)
         assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
         assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10) and d["w_4f1L"] == pytest.approx(d["n_f"], abs=1e-15)
         np.testing.assert_allclose([d["final_e1"], d["final_e2"]], ref["final_e"], atol=1e-10)
@@ -468,3 +468,50 @@ def test_derived_weights_are_distributions_and_final_states_are_the_peaks():
     pk = m.peaks(theta)
     np.testing.assert_array_equal(np.stack([d[f"final_e{j}"] for j in (1, 2, 3)], axis=1), pk["center"][:, :3])
     assert get_model("gauss_peaks", n_peaks=2).derived(np.ones((1, 6))) == {}
+
+
+@pytest.mark.parametrize("nf,n0,configs", [(3, 0, 4), (4, 0, 5), (5, 1, 3), (4, 1, 4), (6, 2, 3), (4, 2, 3)])
+def test_charge_transfer_family_equals_the_fock_space_cluster(nf, n0, configs):
+    """Any 4f^n0 ground configuration and any number of configurations K: energies, weights,
+    n_f and E_g of the reduced K x K model against the Fock-space block of one 4f^n0
+    configuration truncated at K - 1 transferred electrons, to 1e-10 (K = N_f - n0 + 1 is the
+    whole block: no truncation at all)."""
+    from fock import cluster
+
+    m = get_model("charge_transfer", nf=nf, n0=n0, configurations=configs)
+    rng = np.random.default_rng(10 * nf + n0)
+    for _ in range(3):
+        delta, v, uff, ufc = rng.uniform(-3, 8), rng.uniform(0.2, 1.5), rng.uniform(5, 12), rng.uniform(6, 14)
+        th = np.array([[delta, v, uff, ufc, 0.7, 0.0, 1.0]])
+        d = {k: float(x[0]) for k, x in m.derived(th).items()}
+        ref = cluster(nf, delta, v, uff, ufc, max_k=configs - 1, n0=n0)
+        assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
+        assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10)
+        names = m.core.configurations
+        np.testing.assert_allclose([d[f"w_{c}"] for c in names], ref["by_count"], atol=1e-10)
+        e = np.array([d[f"final_e{j}"] for j in range(1, configs + 1)])
+        w = np.array([d[f"final_w{j}"] for j in range(1, configs + 1)])
+        np.testing.assert_allclose(e[w > 1e-13], ref["final_e"], atol=1e-10)
+        np.testing.assert_allclose(w[w > 1e-13], ref["final_w"], atol=1e-10)
+
+
+def test_cluster2_and_cluster3_are_members_of_the_charge_transfer_family():
+    """Spectra to 1e-12 of the peak height over the prior's range (their closed forms against
+    the family's eigensolver)."""
+    x = np.linspace(-20.0, 15.0, 200)
+    rng = np.random.default_rng(3)
+    for name, opts, ct in [("cluster3", {}, {}), ("cluster2", {}, {"configurations": 2, "pure_initial": True}),
+                           ("cluster2", {"hybridized_initial": True}, {"configurations": 2})]:
+        a, b = get_model(name, **opts), get_model("charge_transfer", **ct)
+        assert a.param_names == b.param_names
+        th = np.array([[rng.uniform(-5, 15), rng.uniform(0.1, 2), *([rng.uniform(5, 15)] if name == "cluster3" else []),
+                        rng.uniform(5, 20), rng.uniform(0.1, 2), rng.uniform(-3, 3), 1.0] for _ in range(50)])
+        ya, yb = a.spectrum(th, x), b.spectrum(th, x)
+        assert np.max(np.abs(ya - yb) / ya.max(axis=1, keepdims=True)) < 1e-12
+
+
+def test_charge_transfer_names_its_configurations_and_refuses_too_many():
+    assert get_model("charge_transfer", n0=1, configurations=3).core.configurations == ("4f1", "4f2L", "4f3L2")
+    assert get_model("charge_transfer", configurations=2).param_names == ("delta", "v", "ufc", "gamma", "shift", "amp")
+    with pytest.raises(ValueError, match="need 4 <= nf = 3"):
+        get_model("charge_transfer", nf=3, n0=1, configurations=4)

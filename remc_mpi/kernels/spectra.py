@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from remc_mpi.kernels import jit
-from remc_mpi.models.cores import Cluster2Core, Cluster3Core, PeaksCore
+from remc_mpi.models.cores import ChargeTransferCore, Cluster2Core, Cluster3Core, PeaksCore
 from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models.backgrounds import tougaard_lags, tougaard_matrix
 from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM, WEIDEMAN_A, WEIDEMAN_L
@@ -45,7 +45,7 @@ from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT, ALL = 0, 1, 2, 3, 4, 5
 # core kinds and line shapes
-KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY = 0, 1, 2, 3
+KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY, KIND_CT = 0, 1, 2, 3, 4
 #: line shape codes, in the order of the registry (models/lineshapes.py); compute_line has a branch each
 SHAPE_CODES = {name: code for code, name in enumerate(LINESHAPES)}
 SHAPE_GAUSS, SHAPE_LORENTZ, SHAPE_PVOIGT, SHAPE_VOIGT = (SHAPE_CODES[name] for name in ("gauss", "lorentz", "pvoigt",
@@ -59,9 +59,13 @@ _LN2 = math.log(2.0)
  I_XSTRIDE, I_TOUGAARD, I_FIXED, N_ISPEC) = range(28)
 LIK_POISSON = LIKELIHOOD_CODES["poisson"]
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
+#: charge_transfer: fspec[F_CT:] holds the K - 1 coupling coefficients c_k (t_k = c_k v), then
+#: the K U_ff counts u_k of the configurations (ChargeTransferCore.coefficients)
+F_CT = N_FSPEC
 
 #: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
-KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core: KIND_CLUSTER3}
+KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core: KIND_CLUSTER3,
+                ChargeTransferCore: KIND_CT}
 
 _INV_PI = 1.0 / np.pi
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
@@ -75,7 +79,7 @@ class KernelModel:
     """A model on one energy grid as the arrays the kernels take (see module docstring)."""
 
     ispec: np.ndarray  # (N_ISPEC,) int64
-    fspec: np.ndarray  # (N_FSPEC,) float64
+    fspec: np.ndarray  # (N_FSPEC,) float64; charge_transfer: the coefficients from F_CT on
     stage: np.ndarray  # (P,) int64, the stage of each parameter
     peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
     basis: np.ndarray  # (K, N) polynomial basis omega^k; spectral models: row 0 the fixed background
@@ -138,6 +142,9 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     if kind != KIND_PEAKS:
         nf = float(core.nf)
         fspec[[F_NF, F_SQRT_NF, F_SQRT_2NF1]] = nf, np.sqrt(nf), np.sqrt(2.0 * (nf - 1))
+    if kind == KIND_CT:
+        ispec[I_HYB] = int(not core.pure_initial)
+        fspec = np.concatenate([fspec, *core.coefficients()])
     stage = np.empty(len(names), dtype=np.int64)
     for j, name in enumerate(names):
         touched = model.lines_of(name)
@@ -270,12 +277,49 @@ def _cluster2_levels(theta, ispec, fspec, lev):
 
 
 @jit
+def _ct_hamiltonian(theta, ispec, fspec, final):
+    """H_i (or H_f with ``final``) of the charge-transfer cluster (ChargeTransferCore)."""
+    n = ispec[I_K]
+    delta, v, ufc = theta[ispec[I_DELTA]], theta[ispec[I_V]], theta[ispec[I_UFC]]
+    uff = theta[ispec[I_UFF]] if ispec[I_UFF] >= 0 else 0.0
+    h = np.zeros((n, n))
+    for k in range(n):
+        h[k, k] = k * delta + uff * fspec[F_CT + n - 1 + k] - (k * ufc if final else 0.0)
+        if k + 1 < n:
+            h[k, k + 1] = h[k + 1, k] = fspec[F_CT + k] * v
+    return h
+
+
+@jit
+def _ct_levels(theta, ispec, fspec, lev):
+    """e_j = E_f,j - E_g and w_j = (f_j . g)^2 by LAPACK's symmetric eigensolver (K x K)."""
+    n = ispec[I_K]
+    e_f, vec_f = np.linalg.eigh(_ct_hamiltonian(theta, ispec, fspec, True))
+    if ispec[I_HYB] == 1:
+        e_i, vec_i = np.linalg.eigh(_ct_hamiltonian(theta, ispec, fspec, False))
+        e_g = e_i[0]
+    else:
+        e_g = 0.0
+    for j in range(n):
+        dot = 0.0
+        if ispec[I_HYB] == 1:
+            for c in range(n):
+                dot += vec_f[c, j] * vec_i[c, 0]
+        else:
+            dot = vec_f[0, j]
+        lev[j] = e_f[j] - e_g
+        lev[n + j] = dot * dot
+
+
+@jit
 def compute_levels(theta, ispec, fspec, lev, work):
     kind = ispec[I_KIND]
     if kind == KIND_CLUSTER3:
         _cluster3_levels(theta, ispec, fspec, lev, work)
     elif kind == KIND_CLUSTER2:
         _cluster2_levels(theta, ispec, fspec, lev)
+    elif kind == KIND_CT:
+        _ct_levels(theta, ispec, fspec, lev)
 
 
 # ---- lines, sum, output ---------------------------------------------------------------------------

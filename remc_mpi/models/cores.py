@@ -300,6 +300,89 @@ class PeaksCore(Core):
         return out
 
 
+def ct_config_name(n0: int, k: int) -> str:
+    """4f^(n0+k) L^k as the literature writes it: 4f0, 4f1L, 4f2L2, ..."""
+    return f"4f{n0 + k}" + ("" if k == 0 else "L" if k == 1 else f"L{k}")
+
+
+@dataclass
+class ChargeTransferCore(ClusterCore):
+    """The general charge-transfer cluster (docs/models.md, "charge_transfer"): K configurations
+    4f^(n0+k) L^k, k = 0 .. K-1, of an N_f-fold degenerate 4f shell hybridised with one ligand
+    orbital per f orbital. In the sector the hybridisation reaches from one 4f^n0 configuration
+    (Gunnarsson & Schoenhammer 1983; Kotani & Toyozawa 1974):
+
+        H_i[k, k] = k delta + uff (k n0 + k (k - 1) / 2),   H_f[k, k] = H_i[k, k] - k ufc,
+        H[k, k+1] = t_k = sqrt((k + 1) (N_f - n0 - k)) v,
+
+    (the core hole's -ufc n0, the same for every final state, is left to ``shift``). |g> is the
+    lowest eigenvector of H_i, or with ``pure_initial`` the configuration 4f^n0 itself. cluster3
+    is n0 = 0, K = 3; cluster2 is n0 = 0, K = 2 with the pure initial state (or not, with its
+    ``hybridized_initial``); both keep their closed forms. U_ff enters when K >= 3 or n0 >= 1."""
+
+    nf: int = 14
+    n0: int = 0
+    n_configs: int = 3
+    pure_initial: bool = False
+    param_names: tuple[str, ...] = ()
+    level_params: frozenset[str] = frozenset({"delta", "v", "uff", "ufc"})
+    scale_param: str | None = "amp"
+
+    def __post_init__(self) -> None:
+        if self.n0 + self.n_configs - 1 > self.nf:
+            raise ValueError(f"option configurations: {self.n_configs} configurations from 4f{self.n0} need "
+                             f"{self.n0 + self.n_configs - 1} <= nf = {self.nf} f orbitals")
+        self.n_peaks = self.n_configs
+        self.configurations = tuple(ct_config_name(self.n0, k) for k in range(self.n_configs))
+        with_uff = self.n_configs >= 3 or self.n0 >= 1
+        self.param_names = ("delta", "v") + (("uff",) if with_uff else ()) + ("ufc", "gamma", "shift", "amp")
+        self.level_params = frozenset({"delta", "v", "ufc"} | ({"uff"} if with_uff else set()))
+        super().__post_init__()
+
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """(c_k, k = 0 .. K-2) with t_k = c_k v, and (u_k, k = 0 .. K-1), the U_ff count of
+        configuration k: the Hamiltonian's numbers that depend on the options alone."""
+        k = np.arange(self.n_configs, dtype=np.float64)
+        coupling = np.sqrt((k[:-1] + 1.0) * (self.nf - self.n0 - k[:-1]))
+        return coupling, k * self.n0 + k * (k - 1.0) / 2.0
+
+    def hamiltonians(self, col) -> tuple[np.ndarray, np.ndarray]:
+        """H_i and H_f (R, K, K) of every row."""
+        coupling, u_count = self.coefficients()
+        k = np.arange(self.n_configs, dtype=np.float64)
+        uff = col["uff"] if "uff" in col else np.zeros_like(col["delta"])
+        diag = col["delta"][:, None] * k + uff[:, None] * u_count
+        h_i = np.zeros(diag.shape + (self.n_configs,))
+        idx = np.arange(self.n_configs)
+        h_i[:, idx, idx] = diag
+        t = col["v"][:, None] * coupling
+        h_i[:, idx[:-1], idx[1:]] = t
+        h_i[:, idx[1:], idx[:-1]] = t
+        h_f = h_i.copy()
+        h_f[:, idx, idx] -= col["ufc"][:, None] * k
+        return h_i, h_f
+
+    def ground_state(self, col):
+        h_i, _ = self.hamiltonians(col)
+        if self.pure_initial:
+            w = np.zeros(h_i.shape[:2])
+            w[:, 0] = 1.0
+            return np.zeros(h_i.shape[0]), w
+        e, vec = np.linalg.eigh(h_i)
+        return e[:, 0], vec[:, :, 0] ** 2
+
+    def levels(self, col):
+        h_i, h_f = self.hamiltonians(col)
+        e_f, vec_f = np.linalg.eigh(h_f)
+        if self.pure_initial:
+            e_g, g = np.zeros(h_i.shape[0]), np.eye(self.n_configs)[0][None, :]
+        else:
+            e_i, vec_i = np.linalg.eigh(h_i)
+            e_g, g = e_i[:, 0], vec_i[:, :, 0]
+        overlap = np.einsum("rck,rc->rk", vec_f, np.broadcast_to(g, e_f.shape))
+        return {"e": e_f - e_g[:, None], "w": overlap * overlap}
+
+
 #: the options of every cluster family: final-state line shape and widths (ClusterCore)
 CLUSTER_OPTIONS: dict[str, tuple[type, ...]] = {"nf": (int,), "lineshape": (str,), "widths": (str,)}
 core_family("cluster3", lambda nf=14, lineshape="lorentz", widths="shared": Cluster3Core(
@@ -307,6 +390,14 @@ core_family("cluster3", lambda nf=14, lineshape="lorentz", widths="shared": Clus
 core_family("cluster2", lambda nf=14, hybridized_initial=False, lineshape="lorentz", widths="shared": Cluster2Core(
     nf=positive_int("nf", nf, 1), hybridized_initial=bool(hybridized_initial), lineshape=lineshape, widths=widths),
     {**CLUSTER_OPTIONS, "hybridized_initial": (bool,)})
+
+
+core_family("charge_transfer", lambda nf=14, n0=0, configurations=3, pure_initial=False, lineshape="lorentz",
+            widths="shared": ChargeTransferCore(
+    nf=positive_int("nf", nf, 1), n0=positive_int("n0", n0, 0), n_configs=positive_int("configurations", configurations, 2),
+    pure_initial=bool(pure_initial), lineshape=lineshape, widths=widths),
+    {**CLUSTER_OPTIONS, "n0": (int,), "configurations": (int,), "pure_initial": (bool,)},
+    label_option="configurations")
 
 
 def peak_family(shape: str) -> Callable[..., PeaksCore]:
