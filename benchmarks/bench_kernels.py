@@ -34,8 +34,11 @@ VARIANTS = [
     ("charge_transfer K=4", "charge_transfer", {"configurations": 4}),
     ("charge_transfer K=5", "charge_transfer", {"configurations": 5}),
     ("charge_transfer n0=1 K=3", "charge_transfer", {"n0": 1}),
+    ("charge_transfer K=3 band M=3", "charge_transfer", {"band": {"levels": 3}}),
+    ("charge_transfer K=3 band M=5", "charge_transfer", {"band": {"levels": 5}}),
+    ("charge_transfer K=3 band M=7", "charge_transfer", {"band": {"levels": 7}}),
 ]
-VALUES = {"delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "shift": 0.0, "amp": 1.0, "sigma_g": 0.4,
+VALUES = {"band_w": 2.0, "delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "shift": 0.0, "amp": 1.0, "sigma_g": 0.4,
           "so_split": 18.6, "so_ratio": 0.667, "bg_const": 0.1, "bg_shirley": 0.05, "bg_tougaard": 500.0,
           "extra1_area": 0.2, "extra1_center": 10.0, "extra1_width": 3.0}
 

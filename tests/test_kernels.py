@@ -35,6 +35,7 @@ FAMILIES = [
     ("charge_transfer", {"configurations": 2, "pure_initial": True}),
     ("charge_transfer", {"n0": 1, "configurations": 3, "lineshape": "voigt", "widths": "per_state", "doublet": True,
                          "background": ["constant", "shirley"]}),
+    ("charge_transfer", {"band": {"levels": 3}, "lineshape": "voigt", "doublet": True}),
 ]
 IDS = [f"{n}-{'-'.join(str(v)[:40] for v in o.values()) or 'plain'}" for n, o in FAMILIES]
 

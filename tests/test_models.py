@@ -515,3 +515,46 @@ def test_charge_transfer_names_its_configurations_and_refuses_too_many():
     assert get_model("charge_transfer", configurations=2).param_names == ("delta", "v", "ufc", "gamma", "shift", "amp")
     with pytest.raises(ValueError, match="need 4 <= nf = 3"):
         get_model("charge_transfer", nf=3, n0=1, configurations=4)
+
+
+@pytest.mark.parametrize("nf,n0,configs,levels", [(2, 0, 3, 2), (3, 0, 3, 3), (3, 0, 2, 4), (3, 1, 3, 2),
+                                                  (2, 0, 3, 5)])
+def test_a_ligand_band_equals_the_fock_space_cluster_with_that_band(nf, n0, configs, levels):
+    """band: {levels: M}: M ligand levels per f orbital over the width band_w, each hybridised
+    by v / sqrt(M); the reduced model's basis (multisets of hole levels) against the Fock space
+    built with M ligand orbitals per f orbital: energies, weights, n_f, E_g to 1e-10."""
+    from fock import cluster, merged_lines
+
+    m = get_model("charge_transfer", nf=nf, n0=n0, configurations=configs, band={"levels": levels})
+    rng = np.random.default_rng(100 * nf + levels)
+    for _ in range(3):
+        delta, v, uff, ufc, w = (rng.uniform(-3, 8), rng.uniform(0.2, 1.5), rng.uniform(5, 12), rng.uniform(6, 14),
+                                 rng.uniform(0.5, 4.0))
+        values = {"delta": delta, "v": v, "uff": uff, "ufc": ufc, "band_w": w, "gamma": 0.7, "shift": 0.0, "amp": 1.0}
+        th = np.array([[values[n] for n in m.param_names]])
+        d = {k: float(x[0]) for k, x in m.derived(th).items()}
+        ref = cluster(nf, delta, v, uff, ufc, max_k=configs - 1, n0=n0, band=levels, band_w=w)
+        assert d["e_ground"] == pytest.approx(ref["e_ground"], abs=1e-10)
+        assert d["n_f"] == pytest.approx(ref["n_f"], abs=1e-10)
+        np.testing.assert_allclose([d[f"w_{c}"] for c in m.core.configurations], ref["by_count"], atol=1e-10)
+        pk = m.peaks(th)
+        e, wt = merged_lines(pk["e"][0], pk["w"][0])
+        np.testing.assert_allclose(e, ref["final_e"], atol=1e-10)
+        np.testing.assert_allclose(wt, ref["final_w"], atol=1e-10)
+
+
+def test_a_band_of_one_level_or_no_width_is_the_point_ligand():
+    """M = 1 is today's model exactly; band_w -> 0 merges the M levels' lines into the point
+    ligand's (weights summed over degenerate states)."""
+    from fock import merged_lines
+
+    x = np.linspace(-20.0, 15.0, 120)
+    th = np.array([[1.6, 0.76, 10.5, 12.5, 0.7, 0.0, 1.0]])
+    point = get_model("charge_transfer")
+    np.testing.assert_array_equal(get_model("charge_transfer", band={"levels": 1}).spectrum(th, x), point.spectrum(th, x))
+    band = get_model("charge_transfer", band={"levels": 4})
+    narrow = np.insert(th, 4, 1e-9, axis=1)
+    np.testing.assert_allclose(band.spectrum(narrow, x), point.spectrum(th, x), atol=1e-8, rtol=0)
+    e, w = merged_lines(band.peaks(narrow)["e"][0].round(6), band.peaks(narrow)["w"][0])
+    np.testing.assert_allclose(e, point.peaks(th)["e"][0], atol=1e-6)
+    np.testing.assert_allclose(w, point.peaks(th)["w"][0], atol=1e-9)

@@ -56,11 +56,12 @@ _LN2 = math.log(2.0)
 # slots of the integer spec vector
 (I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
  I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, I_PER_STATE, I_NMAIN, I_XSHAPE, I_XFIRST,
- I_XSTRIDE, I_TOUGAARD, I_FIXED, N_ISPEC) = range(28)
+ I_XSTRIDE, I_TOUGAARD, I_FIXED, I_BAND_W, N_ISPEC) = range(29)
 LIK_POISSON = LIKELIHOOD_CODES["poisson"]
 F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
-#: charge_transfer: fspec[F_CT:] holds the K - 1 coupling coefficients c_k (t_k = c_k v), then
-#: the K U_ff counts u_k of the configurations (ChargeTransferCore.coefficients)
+#: charge_transfer: fspec[F_CT:] holds its CTMatrices flat, D = ispec[I_K] states: dk (D), du
+#: (D), de (D), then c (D x D) row by row (models.cores.ChargeTransferCore: H_i = delta dk + uff
+#: du + band_w de + v c on the diagonal and off it, H_f = H_i - ufc dk)
 F_CT = N_FSPEC
 
 #: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
@@ -136,7 +137,7 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
                        (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
                        (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, getattr(core, "gamma_names", ("gamma",))[0]),
-                       (I_SHIFT, "shift"), (I_TOUGAARD, "bg_tougaard"),
+                       (I_SHIFT, "shift"), (I_TOUGAARD, "bg_tougaard"), (I_BAND_W, "band_w"),
                        (I_WIDTH2, LINESHAPES[core.lineshape].shared_width)):
         ispec[slot] = col.get(name, -1)
     if kind != KIND_PEAKS:
@@ -144,7 +145,8 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
         fspec[[F_NF, F_SQRT_NF, F_SQRT_2NF1]] = nf, np.sqrt(nf), np.sqrt(2.0 * (nf - 1))
     if kind == KIND_CT:
         ispec[I_HYB] = int(not core.pure_initial)
-        fspec = np.concatenate([fspec, *core.coefficients()])
+        mat = core.matrices
+        fspec = np.concatenate([fspec, mat.dk, mat.du, mat.de, mat.c.ravel()])
     stage = np.empty(len(names), dtype=np.int64)
     for j, name in enumerate(names):
         touched = model.lines_of(name)
@@ -278,15 +280,18 @@ def _cluster2_levels(theta, ispec, fspec, lev):
 
 @jit
 def _ct_hamiltonian(theta, ispec, fspec, final):
-    """H_i (or H_f with ``final``) of the charge-transfer cluster (ChargeTransferCore)."""
+    """H_i (or H_f with ``final``) of the charge-transfer cluster from its CTMatrices (F_CT)."""
     n = ispec[I_K]
     delta, v, ufc = theta[ispec[I_DELTA]], theta[ispec[I_V]], theta[ispec[I_UFC]]
     uff = theta[ispec[I_UFF]] if ispec[I_UFF] >= 0 else 0.0
-    h = np.zeros((n, n))
-    for k in range(n):
-        h[k, k] = k * delta + uff * fspec[F_CT + n - 1 + k] - (k * ufc if final else 0.0)
-        if k + 1 < n:
-            h[k, k + 1] = h[k + 1, k] = fspec[F_CT + k] * v
+    band_w = theta[ispec[I_BAND_W]] if ispec[I_BAND_W] >= 0 else 0.0
+    dk, du, de, c = F_CT, F_CT + n, F_CT + 2 * n, F_CT + 3 * n
+    h = np.empty((n, n))
+    for a in range(n):
+        for b in range(n):
+            h[a, b] = v * fspec[c + a * n + b]
+        k = fspec[dk + a]
+        h[a, a] += k * delta + uff * fspec[du + a] + band_w * fspec[de + a] - (k * ufc if final else 0.0)
     return h
 
 

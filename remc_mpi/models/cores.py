@@ -300,29 +300,75 @@ class PeaksCore(Core):
         return out
 
 
+#: the most band levels: the basis grows as the multisets of up to K - 1 of them (36 states at
+#: M = 7, K = 3), and every final state is a line
+MAX_BAND_LEVELS = 12
+
+
+def band_option(band: Any) -> int:
+    """The ``band`` option ({levels: M}, or None for one ligand level) as M."""
+    if band is None:
+        return 1
+    if not isinstance(band, dict) or set(band) != {"levels"}:
+        raise ValueError("option band must be a mapping {levels: M}")
+    return positive_int("band.levels", band["levels"], 1, MAX_BAND_LEVELS)
+
+
 def ct_config_name(n0: int, k: int) -> str:
     """4f^(n0+k) L^k as the literature writes it: 4f0, 4f1L, 4f2L2, ..."""
     return f"4f{n0 + k}" + ("" if k == 0 else "L" if k == 1 else f"L{k}")
+
+
+def band_levels(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """A rectangular ligand band of unit width in M levels: energies at the centres of M equal
+    slices of [-1/2, 1/2] and hybridisation weights 1/sqrt(M) (the total V^2 kept): the
+    discretisation of Gunnarsson & Schoenhammer (1983) and Kotani's cluster-with-band models."""
+    return (np.arange(m) + 0.5) / m - 0.5, np.full(m, 1.0 / np.sqrt(m))
+
+
+def ct_states(n_configs: int, m: int) -> list[tuple[int, ...]]:
+    """The basis of the charge-transfer cluster: for k = 0 .. K-1 the multisets of k band levels
+    the ligand holes occupy (sorted tuples; one state per k without a band)."""
+    from itertools import combinations_with_replacement
+
+    return [a for k in range(n_configs) for a in combinations_with_replacement(range(m), k)]
+
+
+@dataclass(frozen=True)
+class CTMatrices:
+    """H_i = delta Dk + uff Du + band_w De + v C and H_f = H_i - ufc Dk (D x D, D the basis
+    size): the parts that depend on the options alone, so the kernels and the reference build
+    the Hamiltonian the same way from them."""
+
+    dk: np.ndarray  # (D,) configuration index k of each state (its f electrons beyond n0)
+    du: np.ndarray  # (D,) U_ff count k n0 + k (k - 1) / 2
+    de: np.ndarray  # (D,) -sum of the hole levels' energies (units of the band width)
+    c: np.ndarray  # (D, D) hybridisation in units of v
 
 
 @dataclass
 class ChargeTransferCore(ClusterCore):
     """The general charge-transfer cluster (docs/models.md, "charge_transfer"): K configurations
     4f^(n0+k) L^k, k = 0 .. K-1, of an N_f-fold degenerate 4f shell hybridised with one ligand
-    orbital per f orbital. In the sector the hybridisation reaches from one 4f^n0 configuration
-    (Gunnarsson & Schoenhammer 1983; Kotani & Toyozawa 1974):
+    orbital per f orbital, or with ``band_levels`` = M > 1 a ligand band of M levels over a
+    width band_w. In the sector the hybridisation reaches from one 4f^n0 configuration
+    (Gunnarsson & Schoenhammer 1983; Kotani & Toyozawa 1974), a state is k and the multiset A of
+    band levels its k ligand holes sit in:
 
-        H_i[k, k] = k delta + uff (k n0 + k (k - 1) / 2),   H_f[k, k] = H_i[k, k] - k ufc,
-        H[k, k+1] = t_k = sqrt((k + 1) (N_f - n0 - k)) v,
+        H_i[A, A] = k delta - band_w sum_{i in A} eps_i + uff (k n0 + k (k - 1) / 2),
+        H_f[A, A] = H_i[A, A] - k ufc,
+        H[A, A + j] = v_j sqrt((m_j(A) + 1) (N_f - n0 - k)),   v_j = v / sqrt(M),
 
-    (the core hole's -ufc n0, the same for every final state, is left to ``shift``). |g> is the
+    m_j(A) the times level j is in A (without a band: t_k = sqrt((k + 1)(N_f - n0 - k)) v). The
+    core hole's -ufc n0, the same for every final state, is left to ``shift``. |g> is the
     lowest eigenvector of H_i, or with ``pure_initial`` the configuration 4f^n0 itself. cluster3
-    is n0 = 0, K = 3; cluster2 is n0 = 0, K = 2 with the pure initial state (or not, with its
-    ``hybridized_initial``); both keep their closed forms. U_ff enters when K >= 3 or n0 >= 1."""
+    is n0 = 0, K = 3; cluster2 n0 = 0, K = 2 with the pure initial state; both keep their closed
+    forms. U_ff enters when K >= 3 or n0 >= 1; band_w with a band."""
 
     nf: int = 14
     n0: int = 0
     n_configs: int = 3
+    band: int = 1
     pure_initial: bool = False
     param_names: tuple[str, ...] = ()
     level_params: frozenset[str] = frozenset({"delta", "v", "uff", "ufc"})
@@ -332,50 +378,61 @@ class ChargeTransferCore(ClusterCore):
         if self.n0 + self.n_configs - 1 > self.nf:
             raise ValueError(f"option configurations: {self.n_configs} configurations from 4f{self.n0} need "
                              f"{self.n0 + self.n_configs - 1} <= nf = {self.nf} f orbitals")
-        self.n_peaks = self.n_configs
+        if self.band > 1 and self.widths != "shared":
+            raise ValueError("option widths: per_state needs a width per final state; with a band take shared")
+        self.states = ct_states(self.n_configs, self.band)
+        self.n_peaks = len(self.states)
         self.configurations = tuple(ct_config_name(self.n0, k) for k in range(self.n_configs))
         with_uff = self.n_configs >= 3 or self.n0 >= 1
-        self.param_names = ("delta", "v") + (("uff",) if with_uff else ()) + ("ufc", "gamma", "shift", "amp")
-        self.level_params = frozenset({"delta", "v", "ufc"} | ({"uff"} if with_uff else set()))
+        level = ("delta", "v") + (("uff",) if with_uff else ()) + ("ufc",) + (("band_w",) if self.band > 1 else ())
+        self.param_names = level + ("gamma", "shift", "amp")
+        self.level_params = frozenset(level)
+        self.matrices = self._matrices()
         super().__post_init__()
 
-    def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
-        """(c_k, k = 0 .. K-2) with t_k = c_k v, and (u_k, k = 0 .. K-1), the U_ff count of
-        configuration k: the Hamiltonian's numbers that depend on the options alone."""
-        k = np.arange(self.n_configs, dtype=np.float64)
-        coupling = np.sqrt((k[:-1] + 1.0) * (self.nf - self.n0 - k[:-1]))
-        return coupling, k * self.n0 + k * (k - 1.0) / 2.0
+    def _matrices(self) -> CTMatrices:
+        eps, weight = band_levels(self.band)
+        index = {a: i for i, a in enumerate(self.states)}
+        size = len(self.states)
+        k = np.array([len(a) for a in self.states], dtype=np.float64)
+        c = np.zeros((size, size))
+        for i, a in enumerate(self.states):
+            if len(a) + 1 == self.n_configs:
+                continue
+            for j in range(self.band):
+                up = index[tuple(sorted(a + (j,)))]
+                c[i, up] = c[up, i] = weight[j] * np.sqrt((a.count(j) + 1.0) * (self.nf - self.n0 - len(a)))
+        de = np.array([-sum(eps[i] for i in a) for a in self.states])
+        return CTMatrices(k, k * self.n0 + k * (k - 1.0) / 2.0, de, c)
 
     def hamiltonians(self, col) -> tuple[np.ndarray, np.ndarray]:
-        """H_i and H_f (R, K, K) of every row."""
-        coupling, u_count = self.coefficients()
-        k = np.arange(self.n_configs, dtype=np.float64)
-        uff = col["uff"] if "uff" in col else np.zeros_like(col["delta"])
-        diag = col["delta"][:, None] * k + uff[:, None] * u_count
-        h_i = np.zeros(diag.shape + (self.n_configs,))
-        idx = np.arange(self.n_configs)
-        h_i[:, idx, idx] = diag
-        t = col["v"][:, None] * coupling
-        h_i[:, idx[:-1], idx[1:]] = t
-        h_i[:, idx[1:], idx[:-1]] = t
-        h_f = h_i.copy()
-        h_f[:, idx, idx] -= col["ufc"][:, None] * k
+        """H_i and H_f (R, D, D) of every row."""
+        mat = self.matrices
+        zero = np.zeros_like(col["delta"])
+        diag = (col["delta"][:, None] * mat.dk + col.get("uff", zero)[:, None] * mat.du
+                + col.get("band_w", zero)[:, None] * mat.de)
+        h_i = col["v"][:, None, None] * mat.c + diag[:, :, None] * np.eye(len(mat.dk))
+        h_f = h_i - (col["ufc"][:, None] * mat.dk)[:, :, None] * np.eye(len(mat.dk))
         return h_i, h_f
 
     def ground_state(self, col):
         h_i, _ = self.hamiltonians(col)
         if self.pure_initial:
-            w = np.zeros(h_i.shape[:2])
-            w[:, 0] = 1.0
-            return np.zeros(h_i.shape[0]), w
-        e, vec = np.linalg.eigh(h_i)
-        return e[:, 0], vec[:, :, 0] ** 2
+            amp = np.zeros(h_i.shape[:2])
+            amp[:, 0] = 1.0
+            e_g = np.zeros(h_i.shape[0])
+        else:
+            e, vec = np.linalg.eigh(h_i)
+            e_g, amp = e[:, 0], vec[:, :, 0]
+        by_config = np.zeros((amp.shape[0], self.n_configs))
+        np.add.at(by_config.T, self.matrices.dk.astype(np.int64), (amp * amp).T)
+        return e_g, by_config
 
     def levels(self, col):
         h_i, h_f = self.hamiltonians(col)
         e_f, vec_f = np.linalg.eigh(h_f)
         if self.pure_initial:
-            e_g, g = np.zeros(h_i.shape[0]), np.eye(self.n_configs)[0][None, :]
+            e_g, g = np.zeros(h_i.shape[0]), np.eye(len(self.states))[0][None, :]
         else:
             e_i, vec_i = np.linalg.eigh(h_i)
             e_g, g = e_i[:, 0], vec_i[:, :, 0]
@@ -392,11 +449,11 @@ core_family("cluster2", lambda nf=14, hybridized_initial=False, lineshape="loren
     {**CLUSTER_OPTIONS, "hybridized_initial": (bool,)})
 
 
-core_family("charge_transfer", lambda nf=14, n0=0, configurations=3, pure_initial=False, lineshape="lorentz",
-            widths="shared": ChargeTransferCore(
+core_family("charge_transfer", lambda nf=14, n0=0, configurations=3, band=None, pure_initial=False,
+            lineshape="lorentz", widths="shared": ChargeTransferCore(
     nf=positive_int("nf", nf, 1), n0=positive_int("n0", n0, 0), n_configs=positive_int("configurations", configurations, 2),
-    pure_initial=bool(pure_initial), lineshape=lineshape, widths=widths),
-    {**CLUSTER_OPTIONS, "n0": (int,), "configurations": (int,), "pure_initial": (bool,)},
+    band=band_option(band), pure_initial=bool(pure_initial), lineshape=lineshape, widths=widths),
+    {**CLUSTER_OPTIONS, "n0": (int,), "configurations": (int,), "pure_initial": (bool,), "band": (dict, type(None))},
     label_option="configurations")
 
 
