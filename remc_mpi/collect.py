@@ -20,6 +20,7 @@ import numpy as np
 
 from remc_mpi.errors import InputError
 from remc_mpi.safeio import atomic_h5, write_text_atomic
+from remc_mpi.selection import DECISIVE_P
 
 
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
@@ -94,14 +95,10 @@ def write_table(rows: list[dict[str, Any]], folder: str | Path) -> tuple[Path, P
     return csv_path, h5_path
 
 
-#: a phase-diagram cell names the selected model only when its probability reaches this
-#: (the usual "decisive" threshold, P(H | D) >= 0.95); below it the data do not decide
-DECISIVE_P = 0.95
-
-
 def cell_label(row: dict[str, Any]) -> str:
     """What a phase-diagram cell says of one task: "?" where an evidence was not trusted, "-"
-    where the selected model's probability is below DECISIVE_P, else the selected model."""
+    where the selected model's probability is below DECISIVE_P (remc_mpi.selection), else the
+    selected model."""
     if not row.get("decided", True):
         return "?"
     if row.get(f"P_{row['selected']}", 1.0) < DECISIVE_P:

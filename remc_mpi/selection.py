@@ -45,6 +45,11 @@ def model_probabilities(log_ev: np.ndarray, stderr: np.ndarray, prior: np.ndarra
             "q975": np.quantile(draws, 0.975, axis=0)}
 
 
+#: a selection is decisive when the leader's probability reaches this (the usual threshold,
+#: P(H | D) >= 0.95); below it the data do not decide between the candidates
+DECISIVE_P = 0.95
+
+
 def select(summaries: list[dict], files: list[str] | None = None, prior: dict[str, float] | None = None) -> dict:
     """The ``select --json`` object: {models: [{name, file, log_evidence, stderr, probability,
     ...}], best} from run summaries. Model priors: ``prior`` by name when given, otherwise each
@@ -111,7 +116,10 @@ def format_table(sel: dict) -> str:
         lines.append(f"no model selected: the candidates were fitted to different data ({sel['different_data']}); "
                      "their evidences cannot be compared")
     elif sel["decided"]:
-        lines.append(f"selected: {sel['best']}")
+        best = next(m for m in sel["models"] if m["name"] == sel["best"])
+        lines.append(f"selected: {sel['best']}" + ("" if best["probability"] >= DECISIVE_P else
+                     f" (not decisive: P = {best['probability']:.3f} < {DECISIVE_P}; the data hardly tell the "
+                     "leading candidates apart)"))
     else:
         lines.append(f"no model selected (the evidence of {sum(not m['trusted'] for m in sel['models'])} "
                      "candidate(s) is not trusted):")

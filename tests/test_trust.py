@@ -250,3 +250,11 @@ def test_select_decides_nothing_for_candidates_fitted_to_different_data():
     del a["data_digest"], b["data_digest"]  # files written before the digest: their point counts
     a["n_data"], b["n_data"] = 100, 120
     assert "100, 120 points" in select([a, b])["different_data"]
+
+
+def test_a_trusted_but_close_selection_says_it_is_not_decisive():
+    close = select([summary("ct3", 910.22, stderr=0.19), summary("ct4", 910.28, stderr=0.19)])
+    assert close["decided"]
+    assert "selected: ct4 (not decisive: P = 0.515 < 0.95" in format_table(close)
+    clear = format_table(select([summary("ct3", 910.0), summary("ct2", -1531.8)]))
+    assert "selected: ct3\n" in clear + "\n" and "not decisive" not in clear
