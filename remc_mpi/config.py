@@ -449,6 +449,54 @@ def _check_counts(ctx: Validator, data: Spectrum, likelihood: str) -> None:
                                 f"use noise: {{model: scaled_counts, estimate: true}} (docs/config.md, 'noise')")
 
 
+#: corners of the prior box (closed, finite ends of each free parameter's support) at which
+#: validation evaluates a candidate's energy; beyond 2^8, this many of them drawn at random
+MAX_PRIOR_CORNERS = 256
+
+
+def prior_corners(priors: PriorSet, seed: int = 0) -> np.ndarray:
+    """Points (n, P) at the corners of the prior's support: each free parameter at a closed,
+    finite end of its support (or a draw where it has none), fixed ones at their value."""
+    rng = np.random.default_rng(seed)
+    ends = []
+    for p in priors.priors:
+        if p.fixed:
+            ends.append([p.args[0]])
+            continue
+        lo, hi, lo_open = _support(p)
+        choice = [x for x, ok in ((lo, not lo_open), (hi, True)) if ok and math.isfinite(x)]
+        ends.append(choice or [float(p.sample(rng))])
+    n = int(np.prod([len(e) for e in ends]))
+    if n <= MAX_PRIOR_CORNERS:
+        grids = np.meshgrid(*ends, indexing="ij")
+        return np.stack([g.ravel() for g in grids], axis=1)
+    return np.array([[e[rng.integers(len(e))] for e in ends] for _ in range(MAX_PRIOR_CORNERS)])
+
+
+def _support(p: Prior) -> tuple[float, float, bool]:
+    from remc_mpi.priors import FORMS
+
+    return FORMS[p.form].support(p.args)
+
+
+def _check_finite_over_prior(ctx: Validator, cand: Candidate, data: Spectrum, likelihood: str) -> None:
+    """Refuse a candidate whose energy is NaN somewhere on its prior's corners (a Lorentzian of
+    zero width on a grid point, say): NaN compares false with everything, so a sampler that met
+    one could not tell it from a good state. +inf (a count model of zero where counts are) is a
+    state the sampler rejects, and allowed."""
+    from remc_mpi.likelihood import energies
+
+    corners = prior_corners(cand.priors)
+    with np.errstate(all="ignore"):
+        u = energies(cand.model.spectrum(corners, data.energy), data.intensity, likelihood)
+    bad = np.flatnonzero(np.isnan(u))
+    if bad.size:
+        at = ", ".join(f"{n} = {v:g}" for n, v, p in zip(cand.model.param_names, corners[bad[0]], cand.priors.priors)
+                       if not p.fixed)
+        ctx.fail("priors", f"candidate {cand.label} is not finite at the corner {at} of its prior: a width or "
+                           "scale of 0 there? start that prior above it")
+
+
 def read_yaml(path: str | Path, what: str = "config") -> tuple[Any, str]:
     """The parsed YAML of ``path`` and its text; a missing or unreadable file, or invalid YAML
     (with its line number), is one InputError naming the file."""
@@ -641,6 +689,8 @@ def parse_config(raw: Any, source: str = "<config>", text: str | None = None,
     order_peaks = ctx.boolean(cfg.get("order_peaks", True), "order_peaks")
     data, truth = _data(ctx, cfg["data"], base)
     candidates = [_with_data_background(c, data) for c in candidates]
+    for cand in candidates:
+        _check_finite_over_prior(ctx, cand, data, noise.model)
     if noise.model in COUNTS:
         _check_counts(ctx, data, noise.model)
     if text is None:

@@ -395,3 +395,23 @@ def test_validate_estimates_memory_and_warns_beyond_the_machine(tmp_path, capsys
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
     assert main(["validate", str(tmp_path / "m.yaml")]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_a_prior_whose_corner_makes_the_model_nan_is_refused(tmp_path):
+    """A Lorentzian of zero width on a grid point is 0/0: the prior [0, 2] for its width is
+    refused, naming the corner; from 0.01 it is accepted. +inf (counts where the model is 0) is
+    a state the sampler rejects and passes."""
+    raw = {"data": {"synthetic": {"model": "lorentz_peaks", "params": {"a1": 1.0, "mu1": 0.0, "w1": 0.5},
+                                  "grid": [-1.0, 1.0, 21]}},
+           "model": {"name": "lorentz_peaks"}, "noise": {"sigma": 0.1},
+           "priors": {"a1": {"uniform": [0, 2]}, "mu1": {"uniform": [-1, 1]}, "w1": {"uniform": [0.0, 2.0]}}}
+    with pytest.raises(InputError, match=r"priors: candidate lorentz_peaks is not finite at the corner a1 = 0, "
+                                         r"mu1 = -1, w1 = 0 of its prior"):
+        parse_config(raw, "c.yaml")
+    raw["priors"]["w1"] = {"uniform": [0.01, 2.0]}
+    assert parse_config(raw, "c.yaml").candidates[0].label == "lorentz_peaks"
+    raw["data"]["synthetic"]["params"]["a1"] = 50.0
+    raw["noise"] = {"model": "poisson"}
+    raw["data"]["synthetic"]["grid"] = [-1.0, 1.0, 20]
+    with pytest.raises(InputError, match="poisson needs integer counts"):  # checked after the corners pass
+        parse_config(raw, "c.yaml")
