@@ -56,3 +56,16 @@ def test_ceo2_example_runs_with_both_candidates(tmp_path):
         assert "gamma2" in s["param_names"] and "sigma_g" in s["param_names"] and "bg_tougaard" in s["param_names"]
         assert s["trust"]["trusted"] is False
     assert "no model selected" in format_table(select(summaries))
+
+
+@needs_real
+def test_ceo2_band_example_runs_the_point_ligand_and_the_band(tmp_path):
+    summaries = shortened("ceo2_band.yaml", tmp_path)
+    assert [s["label"] for s in summaries] == ["point", "band2"]
+    point, band = summaries
+    assert "band_w" in band["param_names"] and "band_w" not in point["param_names"]
+    assert band["options"]["band"] == {"levels": 2} and band["options"]["lineshape"] == "voigt"
+    for s in summaries:  # the derived occupancy is reported, with a finite interval
+        nf = s["derived"]["n_f"]
+        assert 0.0 <= nf["q025"] <= nf["q975"] <= 1.0
+    assert "no model selected" in format_table(select(summaries))
