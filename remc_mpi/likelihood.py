@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammaln
 
 #: the likelihoods by name and the code the compiled kernel branches on (scaled counts have the
 #: Poisson energy, at another precision)
@@ -65,6 +64,8 @@ def evidence_constant(likelihood: str, n_data: int, lam, data: np.ndarray):
     """What log P(D | theta) adds to -lambda U at the precision lambda (a number or an array of
     them): (N/2) log(lambda / 2 pi) for Gaussian noise, -sum log d_i! for counts (lambda = 1),
     C(lambda) of the module docstring for scaled counts."""
+    if likelihood in COUNTS:
+        from scipy.special import gammaln  # imported here: half a second of start-up the others need not pay
     if likelihood == "poisson":
         return float(-np.sum(gammaln(np.asarray(data, dtype=np.float64) + 1.0)))
     if likelihood == "scaled_counts":

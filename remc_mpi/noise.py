@@ -13,7 +13,6 @@ restricted to the ladder's values.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 
 from remc_mpi.freeenergy import LogZCurve
 from remc_mpi.likelihood import evidence_constant
@@ -39,6 +38,8 @@ def b_hat(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, data: np.ndarray, l
     lo, hi = np.log(grid[max(0, k - 1)]), np.log(grid[min(n_grid - 1, k + 1)])
     if hi <= lo:
         return float(grid[k])
+    from scipy import optimize  # imported here: a second of start-up that runs without noise estimation skip
+
     res = optimize.minimize_scalar(lambda x: float(F(np.exp(x))[0]), bounds=(lo, hi), method="bounded",
                                    options={"xatol": 1e-6})
     return float(np.exp(res.x)) if res.fun <= values[k] else float(grid[k])

@@ -24,15 +24,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+
+
+def _special():
+    """scipy.special, imported when a truncated normal or gamma prior first needs it (half a
+    second of start-up that validate, and runs without these priors, do not pay)."""
+    from scipy import special
+
+    return special
 
 
 def _ndtr_mass(m: float, s: float, lo: float, hi: float) -> float:
-    return float(special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s))
+    ndtr = _special().ndtr
+    return float(ndtr((hi - m) / s) - ndtr((lo - m) / s))
 
 
 def _truncnormal_sample(rng, a, size):
     m, s, lo, hi = a
+    special = _special()
     u = rng.uniform(special.ndtr((lo - m) / s), special.ndtr((hi - m) / s), size)
     return np.clip(m + s * special.ndtri(u), lo, hi)
 
@@ -89,7 +98,7 @@ FORMS: dict[str, PriorForm] = {
                              lambda a: (a[2], a[3], False), lambda a: min(a[1], a[3] - a[2]), _truncnormal_check),
     "gamma": PriorForm(2, lambda rng, a, n: rng.gamma(a[0], 1.0 / a[1], n),
                        lambda x, a: (a[0] - 1.0) * np.log(x) - a[1] * x,
-                       lambda a: a[0] * math.log(a[1]) - float(special.gammaln(a[0])), lambda a: (0.0, math.inf, True),
+                       lambda a: a[0] * math.log(a[1]) - float(_special().gammaln(a[0])), lambda a: (0.0, math.inf, True),
                        lambda a: math.sqrt(a[0]) / a[1],
                        lambda a: None if a[0] > 0 and a[1] > 0 else "gamma needs positive shape and rate"),
     "fixed": PriorForm(1, lambda rng, a, n: np.full(n, a[0]) if n is not None else a[0], lambda x, a: np.zeros_like(x),
