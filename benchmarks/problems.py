@@ -11,6 +11,9 @@
 - ``cluster3_states``: the same with a Lorentzian width per final state (8 free parameters);
   ``cluster3_voigt``: per-state widths and Voigt lines of a shared Gaussian sigma_g (9 free):
   the cost per evaluation of the measured-spectrum variants (docs/models.md).
+- ``ct_band1`` … ``ct_band7``: the cluster3 problem through the charge-transfer family with a
+  ligand band of M = 1, 3, 5, 7 levels (6 free parameters, 7 with band_w; 3, 10, 21, 36 final
+  states): the cost of the band (docs/models.md, "charge_transfer").
 """
 
 from __future__ import annotations
@@ -74,6 +77,20 @@ def _cluster3_variant(lineshape: str) -> dict:
 
 PROBLEMS["cluster3_states"] = _cluster3_variant("lorentz")
 PROBLEMS["cluster3_voigt"] = _cluster3_variant("voigt")
+
+
+def _band_variant(levels: int) -> dict:
+    """The cluster3 problem fitted by the charge-transfer family with a ligand band of M levels
+    (the truth stays the point ligand; band_w free)."""
+    cfg = copy.deepcopy(PROBLEMS["cluster3"])
+    cfg["model"] = {"name": "charge_transfer", "options": {"band": {"levels": levels}}}
+    if levels > 1:
+        cfg["priors"]["band_w"] = {"uniform": [0.1, 4.0]}
+    return cfg
+
+
+for _m in (1, 3, 5, 7):
+    PROBLEMS[f"ct_band{_m}"] = _band_variant(_m)
 
 
 def problem(name: str, output: str, seed: int = 1, n_temps: int | None = None, sweeps: int | None = None) -> dict:
