@@ -354,12 +354,17 @@ def prepare_extension(out_path: Path) -> int:
 PILOT_RUNGS = 16
 PILOT_SWEEPS = 1400
 PILOT_TRIES = 3
+#: noise estimation without noise.b_max: the ladder tops out at this multiple of the pilot's
+#: b_hat (sd(log b) is about sqrt(2 / N), a few per cent: a factor 4 keeps b_hat two factors of 2
+#: clear of the edge warning of remc_mpi.summary, B_HAT_EDGE)
+AUTO_B_MAX_FACTOR = 4.0
 
 
-def pilot_barrier(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
-    """Collective: the communication barrier measured by a short pilot (its ladder re-spaced at
-    equal rejection during it, as ladder.adapt does), and the rungs it used. Deterministic: the
-    same at any rank count (beyond PILOT_RUNGS ranks the others wait)."""
+def pilot_barrier(cfg: RunConfig, cand: Candidate, comm) -> dict:
+    """Collective: {barrier, rungs} of a short pilot (its ladder re-spaced at equal rejection
+    during it, as ladder.adapt does), with noise estimation and no noise.b_max also
+    {pilot_b_hat, b_max, barrier_to_b_max} (:func:`pilot_top`). Deterministic: the same at any
+    rank count (beyond PILOT_RUNGS ranks the others wait)."""
     rank, pilots = comm.Get_rank(), min(comm.Get_size(), PILOT_RUNGS)
     sub = comm.Split(0 if rank < pilots else 1, rank) if comm.Get_size() > pilots else comm
     result = _pilot(cfg, cand, sub) if rank < pilots else None
@@ -369,7 +374,7 @@ def pilot_barrier(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
     return comm.bcast(result, root=0)
 
 
-def _pilot(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
+def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
     import dataclasses
     import tempfile
 
@@ -382,12 +387,15 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
     for _ in range(PILOT_TRIES):
         ladder = dataclasses.replace(cfg.ladder, n_temps=rungs, auto=False, adapt=True, chains=1, betas=None)
         pilot = dataclasses.replace(cfg, ladder=ladder, sampler=sampler, checkpoint=CheckpointSpec(None, None))
+        energies = []  # the pilot's last half, for the noise level (noise estimation without b_max)
         with tempfile.TemporaryDirectory() as tmp:  # its writer never writes: no sweep is recorded
             run = CandidateRun(pilot, cand, comm, Path(tmp) / "pilot.h5", progress=False, hdf5="gather")
             bar = Progress(PILOT_SWEEPS, f"{cand.label} (n_temps: auto, pilot on {rungs} rungs)",
                            enabled=cfg.progress and comm.Get_rank() == 0)
             for sweep in range(PILOT_SWEEPS):
                 run.step(sweep)
+                if wants_b_max(cfg) and sweep >= PILOT_SWEEPS // 2:
+                    energies.append(run.block.U.copy())
                 bar.update(sweep + 1)
             bar.close(PILOT_SWEEPS)
             rejection = run.rejection()
@@ -395,7 +403,33 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> tuple[float, int]:
         if rejection.mean() <= 0.5 or auto_rungs(barrier) <= rungs:
             break
         rungs = auto_rungs(barrier)
-    return barrier, rungs
+    result = {"barrier": barrier, "rungs": rungs}
+    if wants_b_max(cfg):
+        U = run.lc.gather_slots(np.array(energies), axis=1)
+        if comm.Get_rank() == 0:
+            result.update(pilot_top(cfg, run.lam, U, rejection))
+    return result
+
+
+def wants_b_max(cfg: RunConfig) -> bool:
+    """Noise estimation with n_temps: auto and no noise.b_max: the pilot chooses the top."""
+    return cfg.noise.estimate and cfg.noise.b_max is None
+
+
+def pilot_top(cfg: RunConfig, lam: np.ndarray, U: np.ndarray, rejection: np.ndarray) -> dict:
+    """The ladder's top for a noise-estimating run, from its pilot: b_max = AUTO_B_MAX_FACTOR x
+    the pilot's b_hat (the minimum of F(b) over the pilot's energies U (n, L) by stepping stone)
+    when that lies below the default top, and the pilot's barrier up to it."""
+    from remc_mpi.freeenergy import stepping_stone_log_z
+    from remc_mpi.ladder import barrier_below
+    from remc_mpi.noise import b_hat
+
+    with np.errstate(all="ignore"):
+        b = b_hat(lam, U, stepping_stone_log_z(lam, U), cfg.data.intensity, cfg.noise.model)
+    top = AUTO_B_MAX_FACTOR * b
+    if not (np.isfinite(top) and top < lam[-1]):
+        return {"pilot_b_hat": float(b)}
+    return {"pilot_b_hat": float(b), "b_max": float(top), "barrier_to_b_max": barrier_below(lam, rejection, top)}
 
 
 def auto_ladder(cfg: RunConfig, cand: Candidate, comm, out_path: Path, continuing: bool) -> tuple[RunConfig, dict]:
@@ -409,9 +443,14 @@ def auto_ladder(cfg: RunConfig, cand: Candidate, comm, out_path: Path, continuin
     if saved is not None:
         info = saved
     else:
-        barrier, pilot_rungs = pilot_barrier(cfg, cand, comm)
-        info = {"auto": True, "pilot_barrier": barrier, "pilot_rungs": pilot_rungs, "n_temps": auto_rungs(barrier)}
-    return dataclasses.replace(cfg, ladder=dataclasses.replace(cfg.ladder, n_temps=info["n_temps"])), info
+        pilot = pilot_barrier(cfg, cand, comm)
+        info = {"auto": True, "pilot_barrier": pilot["barrier"], "pilot_rungs": pilot["rungs"],
+                "n_temps": auto_rungs(pilot.get("barrier_to_b_max", pilot["barrier"])),
+                **{k: pilot[k] for k in ("pilot_b_hat", "b_max", "barrier_to_b_max") if k in pilot}}
+    cfg = dataclasses.replace(cfg, ladder=dataclasses.replace(cfg.ladder, n_temps=info["n_temps"]))
+    if "b_max" in info:
+        cfg = dataclasses.replace(cfg, noise=dataclasses.replace(cfg.noise, b_max=info["b_max"]))
+    return cfg, info
 
 
 def saved_ladder_info(out_path: Path) -> dict | None:

@@ -78,6 +78,19 @@ def communication_barrier(rejection: np.ndarray) -> float:
     return float(np.sum(rejection))
 
 
+def barrier_below(lam: np.ndarray, rejection: np.ndarray, top: float) -> float:
+    """The communication barrier of the part of ladder ``lam`` below ``top``: the rejections of
+    the pairs below it, the pair it cuts in the fraction of log lambda it keeps."""
+    total = 0.0
+    for l, r in enumerate(np.asarray(rejection, dtype=np.float64)):
+        lo, hi = float(lam[l]), float(lam[l + 1])
+        if hi <= top:
+            total += r
+        elif lo < top:
+            total += r * (math.log(top / lo) / math.log(hi / lo) if lo > 0 else 1.0)
+    return float(total)
+
+
 def round_trip_rate_ideal(rejection: np.ndarray) -> float:
     """Round trips per exchange round of deterministic even-odd swaps with these rejection
     rates (Syed et al. 2022, Theorem 3): 1 / (2 + 2 sum r / (1 - r))."""
