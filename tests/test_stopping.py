@@ -199,9 +199,9 @@ def test_a_time_cap_that_ends_in_the_burn_in_checkpoints_and_says_so(tmp_path):
     assert int(str(second.value).split("at sweep ")[1].split()[0]) > done
 
 
-def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_four_times_the_pilots_b_hat(tmp_path):
+def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_a_multiple_of_the_pilots_b_hat(tmp_path):
     """No noise.b_max: the pilot's energies give b_hat (the minimum of F(b)), the ladder stops
-    at 4 b_hat instead of 25 x the first-differences guess, the rungs follow the pilot's barrier
+    at AUTO_B_MAX_FACTOR b_hat instead of 25 x the first-differences guess, the rungs follow the pilot's barrier
     up to there, and the run's own b_hat lands well inside (no edge warning); a given b_max, or
     a fixed n_temps, leaves the ladder as it was."""
     from remc_mpi.engine import AUTO_B_MAX_FACTOR
@@ -218,7 +218,8 @@ def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_four_times_the_pi
     assert choice["n_temps"] == auto_rungs(choice["barrier_to_b_max"]) and choice["barrier_to_b_max"] < \
         choice["pilot_barrier"]
     b = s["noise"]["b_hat"]
-    assert choice["b_max"] / 8 < b < choice["b_max"] / 2 and not any("b_max" in w for w in s["warnings"])
+    assert choice["b_max"] / (2 * AUTO_B_MAX_FACTOR) < b < choice["b_max"] / 2
+    assert not any("b_max" in w for w in s["warnings"])
     sd_log_b = 2.0 * s["noise"]["sigma_posterior_sd"] / s["noise"]["sigma_hat"]  # sigma = b^(-1/2)
     assert abs(np.log(b / choice["pilot_b_hat"])) < 5 * sd_log_b
     given = run(parse_config(dict(raw, output=str(tmp_path / "g.h5"), noise={"estimate": True, "b_max": 2000.0}),
