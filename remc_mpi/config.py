@@ -452,6 +452,8 @@ def _check_counts(ctx: Validator, data: Spectrum, likelihood: str) -> None:
 #: corners of the prior box (closed, finite ends of each free parameter's support) at which
 #: validation evaluates a candidate's energy; beyond 2^8, this many of them drawn at random
 MAX_PRIOR_CORNERS = 256
+#: at most this many model values (8 bytes each) held at once while the corners are evaluated
+CORNER_FLOATS = 1 << 22
 
 
 def prior_corners(priors: PriorSet, seed: int = 0) -> np.ndarray:
@@ -487,8 +489,10 @@ def _check_finite_over_prior(ctx: Validator, cand: Candidate, data: Spectrum, li
     from remc_mpi.likelihood import energies
 
     corners = prior_corners(cand.priors)
+    rows = max(1, CORNER_FLOATS // data.n)  # spectra evaluated a few at a time: bounded memory
     with np.errstate(all="ignore"):
-        u = energies(cand.model.spectrum(corners, data.energy), data.intensity, likelihood)
+        u = np.concatenate([energies(cand.model.spectrum(corners[i:i + rows], data.energy), data.intensity, likelihood)
+                            for i in range(0, len(corners), rows)])
     bad = np.flatnonzero(np.isnan(u))
     if bad.size:
         at = ", ".join(f"{n} = {v:g}" for n, v, p in zip(cand.model.param_names, corners[bad[0]], cand.priors.priors)
