@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from remc_mpi.errors import DamagedFile, InputError
+from remc_mpi.errors import DamagedFile, InputError, error_text
 from remc_mpi.safeio import GuardedH5, fsync_path, output_error
 
 #: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
@@ -141,18 +141,13 @@ def read(final: str | os.PathLike, verify: Callable[[dict], str | None] | None =
         except CheckpointFormatError:
             raise
         except Exception as err:  # noqa: BLE001 - any damage (h5py raises many types): the previous one
-            reasons.append(f"{path.name} is unusable ({err.__class__.__name__}: {_short(err)})")
+            reasons.append(f"{path.name} is unusable ({err.__class__.__name__}: {error_text(err, 120)})")
             continue
         why = verify(scalars) if verify is not None else None
         if why is None:
             return arrays, scalars, path, [f"checkpoint {r}; trying the previous generation" for r in reasons]
         reasons.append(f"{path.name} cannot be continued ({why})")
     raise CheckpointError("no usable checkpoint" + (" (" + "; ".join(reasons) + ")" if reasons else ""))
-
-
-def _short(err: Exception, limit: int = 120) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def exists(final: str | os.PathLike) -> bool:

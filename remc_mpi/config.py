@@ -19,7 +19,7 @@ import yaml
 
 from remc_mpi import safeyaml
 from remc_mpi.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns
-from remc_mpi.errors import InputError, did_you_mean
+from remc_mpi.errors import InputError, did_you_mean, shown
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
 from remc_mpi.models.backgrounds import iterative_shirley
@@ -145,12 +145,6 @@ PATH_MAX_BYTES = 4096   # Linux's PATH_MAX
 #: a number PyYAML (YAML 1.1) leaves as a string: 1e-3 (no dot), 1.0e6 (no sign in the exponent);
 #: config files are read as YAML 1.2 (remc_mpi.safeyaml), a mapping given to parse_config may hold them
 YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def shown(obj: Any, limit: int = 60) -> str:
-    """``repr(obj)`` cut to ``limit`` characters, for messages about arbitrary values."""
-    text = repr(obj) if not isinstance(obj, (list, dict)) or len(obj) < 100 else f"a {type(obj).__name__} of {len(obj)}"
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class Validator:

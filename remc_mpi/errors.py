@@ -6,6 +6,7 @@ import difflib
 import errno
 import os
 from collections.abc import Iterable
+from typing import Any
 
 
 class InputError(Exception):
@@ -39,6 +40,23 @@ def _bounded(text: str, limit: int = MAX_PART) -> str:
         return text
     head = (limit - 1) // 2
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shown(obj: Any, limit: int = 60) -> str:
+    """``repr(obj)`` for a message about an arbitrary value, cut to ``limit`` characters (a
+    long list or mapping by its length alone: its repr could be megabytes)."""
+    big = isinstance(obj, (list, dict)) and len(obj) >= 100
+    return shortened(f"a {type(obj).__name__} of {len(obj)}" if big else repr(obj), limit)
+
+
+def error_text(err: BaseException, limit: int) -> str:
+    """A library exception's message on one line, cut to ``limit`` (its class name when empty)."""
+    return shortened(" ".join(str(err).split()) or err.__class__.__name__, limit)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

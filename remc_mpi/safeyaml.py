@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from remc_mpi.errors import shown
+
 #: deepest nesting of a document (a config is 4–6 levels deep)
 MAX_DEPTH = 64
 #: most nodes of a document with its aliases expanded (a config holds a few hundred)
@@ -72,7 +74,7 @@ class BoundedLoader(yaml.SafeLoader):
                 except TypeError:  # an unhashable key: PyYAML's own error says so
                     break
                 if first is not False:
-                    raise YamlProblem(f"duplicate key {_short(key)} (lines {first} and {_line(key_node)})",
+                    raise YamlProblem(f"duplicate key {shown(key, 40)} (lines {first} and {_line(key_node)})",
                                       _line(key_node))
                 seen[key] = _line(key_node)
         return super().construct_mapping(node, deep=deep)
@@ -82,11 +84,6 @@ BoundedLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:float"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+0123456789."))
-
-
-def _short(key: Any, limit: int = 40) -> str:
-    text = repr(key)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def expanded_size(root: yaml.Node) -> int:

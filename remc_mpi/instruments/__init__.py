@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from remc_mpi.errors import InputError
+from remc_mpi.errors import InputError, error_text
 from remc_mpi.instruments.casa_txt import looks_like_casa_txt, read_casa_txt
 from remc_mpi.instruments.phi_spe import looks_like_phi_spe, read_phi_spe
 from remc_mpi.instruments.region import Region
@@ -115,15 +115,10 @@ def read_regions(path: str | Path, fmt: Format | None = None) -> tuple[Format, l
     except OSError as err:
         raise InputError(f"cannot read ({err.__class__.__name__})", str(path)) from None
     except (ValueError, IndexError, KeyError, TypeError) as err:
-        raise InputError(f"not a readable {fmt.description} file ({_short(err)})", str(path)) from None
+        raise InputError(f"not a readable {fmt.description} file ({error_text(err, 160)})", str(path)) from None
     if not regions:
         raise InputError(f"the {fmt.description} file holds no spectrum", str(path))
     return fmt, regions
-
-
-def _short(err: Exception, limit: int = 160) -> str:
-    text = " ".join(str(err).split()) or err.__class__.__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _norm(label: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.errors import shown
 from remc_mpi.models.eigen import tridiag2_eig, tridiag3_eigvals, tridiag3_eigvec_parts
 from remc_mpi.models.lineshapes import LINESHAPES
 
@@ -51,8 +52,7 @@ MAX_OPTION_INT = 1000
 def positive_int(name: str, value: Any, minimum: int, maximum: int = MAX_OPTION_INT) -> int:
     """``value`` as an option that must be an integer in [minimum, maximum] (ValueError otherwise)."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:39] + "…"
-        raise ValueError(f"option {name} must be an integer from {minimum} to {maximum}, got {shown}")
+        raise ValueError(f"option {name} must be an integer from {minimum} to {maximum}, got {shown(value, 40)}")
     return value
 
 
