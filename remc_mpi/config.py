@@ -459,7 +459,7 @@ def prior_corners(priors: PriorSet, seed: int = 0) -> np.ndarray:
         if p.fixed:
             ends.append([p.args[0]])
             continue
-        lo, hi, lo_open = _support(p)
+        lo, hi, lo_open = p.support()
         choice = [x for x, ok in ((lo, not lo_open), (hi, True)) if ok and math.isfinite(x)]
         ends.append(choice or [float(p.sample(rng))])
     n = int(np.prod([len(e) for e in ends]))
@@ -467,12 +467,6 @@ def prior_corners(priors: PriorSet, seed: int = 0) -> np.ndarray:
         grids = np.meshgrid(*ends, indexing="ij")
         return np.stack([g.ravel() for g in grids], axis=1)
     return np.array([[e[rng.integers(len(e))] for e in ends] for _ in range(MAX_PRIOR_CORNERS)])
-
-
-def _support(p: Prior) -> tuple[float, float, bool]:
-    from remc_mpi.priors import FORMS
-
-    return FORMS[p.form].support(p.args)
 
 
 def _check_finite_over_prior(ctx: Validator, cand: Candidate, data: Spectrum, likelihood: str) -> None:

@@ -130,8 +130,12 @@ class Prior:
         safe = np.where(inside, x, lo if math.isfinite(lo) and not form.support(self.args)[2] else 1.0)
         return np.where(inside, form.shape(safe, self.args) + form.log_norm(self.args), -np.inf)
 
+    def support(self) -> tuple[float, float, bool]:
+        """(lo, hi, lo_open): x in [lo, hi], or (lo, hi] when lo_open."""
+        return FORMS[self.form].support(self.args)
+
     def in_support(self, x: np.ndarray) -> np.ndarray:
-        lo, hi, lo_open = FORMS[self.form].support(self.args)
+        lo, hi, lo_open = self.support()
         return ((x > lo) if lo_open else (x >= lo)) & (x <= hi) & np.isfinite(x)
 
     def scale(self) -> float:
@@ -139,7 +143,7 @@ class Prior:
         return FORMS[self.form].scale(self.args)
 
     def bounds(self) -> tuple[float, float]:
-        lo, hi, _ = FORMS[self.form].support(self.args)
+        lo, hi, _ = self.support()
         return lo, hi
 
 

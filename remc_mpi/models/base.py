@@ -113,13 +113,9 @@ class Model(ABC):
         return out
 
     def derived(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """The core's derived quantities (:meth:`Core.derived`) of each row of theta (R, P):
-        name -> (R,); {} for a model without them."""
-        core = getattr(self, "core", None)
-        if core is None:
-            return {}
-        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
-        return core.derived({n: theta[:, i] for i, n in enumerate(self.param_names)})
+        """Physical quantities of each row of theta (R, P) that are not parameters (name -> (R,);
+        the cluster models' n_f and weights, docs/models.md); {} for a model without them."""
+        return {}
 
     def relabel(self, theta: np.ndarray) -> np.ndarray | None:
         """theta (R, P) with interchangeable peaks in a canonical order per sample (for readable

@@ -350,7 +350,7 @@ class CTMatrices:
 class ChargeTransferCore(ClusterCore):
     """The general charge-transfer cluster (docs/models.md, "charge_transfer"): K configurations
     4f^(n0+k) L^k, k = 0 .. K-1, of an N_f-fold degenerate 4f shell hybridised with one ligand
-    orbital per f orbital, or with ``band_levels`` = M > 1 a ligand band of M levels over a
+    orbital per f orbital, or with ``band`` = M > 1 a ligand band of M levels over a
     width band_w. In the sector the hybridisation reaches from one 4f^n0 configuration
     (Gunnarsson & Schoenhammer 1983; Kotani & Toyozawa 1974), a state is k and the multiset A of
     band levels its k ligand holes sit in:
@@ -415,28 +415,27 @@ class ChargeTransferCore(ClusterCore):
         h_f = h_i - (col["ufc"][:, None] * mat.dk)[:, :, None] * np.eye(len(mat.dk))
         return h_i, h_f
 
-    def ground_state(self, col):
-        h_i, _ = self.hamiltonians(col)
-        if self.pure_initial:
-            amp = np.zeros(h_i.shape[:2])
-            amp[:, 0] = 1.0
-            e_g = np.zeros(h_i.shape[0])
-        else:
+    def initial_state(self, h_i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """E_g (R,) and |g> (R, D) of the initial Hamiltonians h_i: the lowest eigenvector, or
+        with ``pure_initial`` the configuration 4f^n0 itself at E_g = 0."""
+        if not self.pure_initial:
             e, vec = np.linalg.eigh(h_i)
-            e_g, amp = e[:, 0], vec[:, :, 0]
-        by_config = np.zeros((amp.shape[0], self.n_configs))
-        np.add.at(by_config.T, self.matrices.dk.astype(np.int64), (amp * amp).T)
+            return e[:, 0], vec[:, :, 0]
+        g = np.zeros(h_i.shape[:2])
+        g[:, 0] = 1.0
+        return np.zeros(h_i.shape[0]), g
+
+    def ground_state(self, col):
+        e_g, g = self.initial_state(self.hamiltonians(col)[0])
+        by_config = np.zeros((g.shape[0], self.n_configs))
+        np.add.at(by_config.T, self.matrices.dk.astype(np.int64), (g * g).T)
         return e_g, by_config
 
     def levels(self, col):
         h_i, h_f = self.hamiltonians(col)
         e_f, vec_f = np.linalg.eigh(h_f)
-        if self.pure_initial:
-            e_g, g = np.zeros(h_i.shape[0]), np.eye(len(self.states))[0][None, :]
-        else:
-            e_i, vec_i = np.linalg.eigh(h_i)
-            e_g, g = e_i[:, 0], vec_i[:, :, 0]
-        overlap = np.einsum("rck,rc->rk", vec_f, np.broadcast_to(g, e_f.shape))
+        e_g, g = self.initial_state(h_i)
+        overlap = np.einsum("rck,rc->rk", vec_f, g)
         return {"e": e_f - e_g[:, None], "w": overlap * overlap}
 
 

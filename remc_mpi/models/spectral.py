@@ -62,6 +62,10 @@ class SpectralModel(Model):
     def columns(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         return {n: theta[:, i] for i, n in enumerate(self.param_names)}
 
+    def derived(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """The core's derived quantities (:meth:`Core.derived`) of each row of theta (R, P)."""
+        return self.core.derived(self.columns(np.atleast_2d(np.asarray(theta, dtype=np.float64))))
+
     def relabel(self, theta: np.ndarray) -> np.ndarray | None:
         """The core's canonical peak order (:meth:`Core.relabel`); background, spin-orbit and
         extra-line columns stay as they are."""
