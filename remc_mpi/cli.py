@@ -187,9 +187,7 @@ def cmd_plot(args) -> int:
     from remc_mpi.plots import plot_run, plot_selection
 
     summaries = [_load_summary(f) for f in args.results]
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file; -o names the folder the figures go into", "command line", "-o")
+    out = _folder_argument(args.output, "the figures go into")
     written = []
     for f, s in zip(args.results, summaries):
         folder = out / s["label"] if len(args.results) > 1 else out
@@ -215,6 +213,14 @@ def cmd_export(args) -> int:
     except RuntimeError as err:  # the optional dependency is missing
         raise InputError(str(err), "command line", "--arviz") from None
     return 0
+
+
+def _folder_argument(name: str, what: str) -> Path:
+    """The folder ``-o`` names (made later if missing); an existing file there is refused."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; -o names the folder {what}", "command line", "-o")
+    return out
 
 
 def _check_new_file(out: Path, inputs: list, force: bool, key: str) -> None:
@@ -336,8 +342,7 @@ def cmd_validate(args) -> int:
 def cmd_demo(args) -> int:
     from remc_mpi.demo import run_demo
 
-    if Path(args.output).exists() and not Path(args.output).is_dir():
-        raise InputError(f"{args.output} is a file; -o names the folder the demo writes into", "command line", "-o")
+    _folder_argument(args.output, "the demo writes into")
     return run_demo(args.output, quick=args.quick)
 
 
