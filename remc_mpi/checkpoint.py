@@ -170,13 +170,12 @@ def config_digest(cfg, cand) -> str:
     the config (less the run-length keys, which --resume and --extend may raise), the candidate
     and the data's values as read."""
     from remc_mpi import safeyaml
+    from remc_mpi.data import data_digest
 
     raw = safeyaml.load(cfg.text)
     if isinstance(raw, dict) and isinstance(raw.get("sampler"), dict):
         raw["sampler"] = {k: v for k, v in raw["sampler"].items() if k not in LENGTH_KEYS}
     text = json.dumps(raw, sort_keys=True, default=str)
-    from remc_mpi.data import data_digest
-
     # the data as read: an edited file is other inputs
     text += "\0" + cand.label + "\0" + data_digest(cfg.data.energy, cfg.data.intensity)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -383,7 +383,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
     from remc_mpi.config import CheckpointSpec
     from remc_mpi.ladder import auto_rungs, communication_barrier
 
-    rungs = PILOT_RUNGS
+    rungs, learn_top = PILOT_RUNGS, wants_b_max(cfg)
     sampler = dataclasses.replace(cfg.sampler, sweeps=PILOT_SWEEPS + 2, burn_in=PILOT_SWEEPS + 1, target_error=None,
                                   max_minutes=None)
     for _ in range(PILOT_TRIES):
@@ -396,7 +396,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
                            enabled=cfg.progress and comm.Get_rank() == 0)
             for sweep in range(PILOT_SWEEPS):
                 run.step(sweep)
-                if wants_b_max(cfg) and sweep >= PILOT_SWEEPS // 2:
+                if learn_top and sweep >= PILOT_SWEEPS // 2:
                     energies.append(run.block.U.copy())
                 bar.update(sweep + 1)
             bar.close(PILOT_SWEEPS)
@@ -406,7 +406,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
             break
         rungs = auto_rungs(barrier)
     result = {"barrier": barrier, "rungs": rungs}
-    if wants_b_max(cfg):
+    if learn_top:
         U = run.lc.gather_slots(np.array(energies), axis=1)
         if comm.Get_rank() == 0:
             result.update(pilot_top(cfg, run.lam, U, rejection))

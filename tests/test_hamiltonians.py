@@ -2,42 +2,26 @@
 configurations, and which ground configuration (examples/charge_transfer, shortened so that CI
 can afford them: 16 rungs, 3000 sweeps)."""
 
-import math
 from pathlib import Path
 
-import h5py
 import numpy as np
-import yaml
-from mpi4py import MPI
 
-from remc_mpi.config import parse_config
 from remc_mpi.diagnostics import effective_sample_size
-from remc_mpi.engine import run
 from remc_mpi.models import get_model
-from remc_mpi.selection import select
-from test_paper import assert_truth_inside_intervals
+from test_paper import assert_quantile_inside, assert_truth_inside_intervals, reported_theta, run_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "charge_transfer"
 
 
 def run_example(tmp_path, name):
-    raw = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
-    raw.update(ladder={"n_temps": 16}, sampler={"sweeps": 3000, "burn_in": 1000, "thin": 2},
-               output=str(tmp_path / f"{name}-{{model}}.h5"), progress=False)
-    summaries = run(parse_config(raw, f"{name}.yaml"), MPI.COMM_SELF)
-    return raw, {s["label"]: s for s in summaries}, select(summaries)
+    raw, summaries, sel = run_config(tmp_path, EXAMPLES / f"{name}.yaml", sweeps=3000)
+    return raw, {s["label"]: s for s in summaries}, sel
 
 
 def assert_derived_truth_inside_interval(summary, name, truth):
-    """The truth's posterior quantile of derived quantity ``name`` (from the reported samples)
-    within [0.025, 0.975] up to three Monte Carlo errors of an interval end, as in test_paper."""
-    model = get_model(summary["model"], **summary["options"])
-    with h5py.File(summary["file"]) as h5:
-        theta = h5["samples/theta"][:, summary["posterior_rung"], :]
-    x = model.derived(theta)[name]
-    tol = 3 * math.sqrt(0.025 * 0.975 / effective_sample_size(x))
-    q = float(np.mean(x < truth))
-    assert 0.025 - tol <= q <= 0.975 + tol, (summary["label"], name, q, tol)
+    """assert_quantile_inside (test_paper) for derived quantity ``name`` of the reported samples."""
+    x = get_model(summary["model"], **summary["options"]).derived(reported_theta(summary))[name]
+    assert_quantile_inside(x, truth, effective_sample_size(x), (summary["label"], name))
 
 
 def test_two_configurations_cannot_make_the_ceo2_spectrum_and_three_recover_its_truth(tmp_path):

@@ -21,27 +21,41 @@ from remc_mpi.selection import select
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(tmp_path, name, n_temps=16, sweeps=4000, burn_in=1000, thin=2):
-    raw = yaml.safe_load((EXAMPLES / name / f"{name}.yaml").read_text())
+def run_config(tmp_path, path, n_temps=16, sweeps=4000, burn_in=1000, thin=2):
+    """The example config ``path`` run shortened (one process), its summaries and selection."""
+    raw = yaml.safe_load(Path(path).read_text())
     raw.update(ladder={"n_temps": n_temps}, sampler={"sweeps": sweeps, "burn_in": burn_in, "thin": thin},
-               output=str(tmp_path / f"{name}.h5"), progress=False)
-    summaries = run(parse_config(raw, f"{name}.yaml"), MPI.COMM_SELF)
+               output=str(tmp_path / f"{Path(path).stem}-{{model}}.h5"), progress=False)
+    summaries = run(parse_config(raw, Path(path).name), MPI.COMM_SELF)
     return raw, summaries, select(summaries)
 
 
-def assert_truth_inside_intervals(summary, truth):
-    """The truth's posterior quantile F(truth) must lie in [0.025, 0.975] up to the Monte Carlo
-    error of an interval end estimated from ESS effective draws, sqrt(q (1 - q) / ESS) with
-    q = 0.025 (three of those: a few parameters are checked at once)."""
+def run_example(tmp_path, name, **length):
+    return run_config(tmp_path, EXAMPLES / name / f"{name}.yaml", **length)
+
+
+def reported_theta(summary) -> np.ndarray:
+    """The samples (n, P) of the rung a summary reports."""
     with h5py.File(summary["file"]) as h5:
-        theta = h5["samples/theta"][:, summary["posterior_rung"], :]
+        return h5["samples/theta"][:, summary["posterior_rung"], :]
+
+
+def assert_quantile_inside(x, truth, ess, what):
+    """The truth's posterior quantile F(truth) among samples x must lie in [0.025, 0.975] up to
+    the Monte Carlo error of an interval end estimated from ESS effective draws,
+    sqrt(q (1 - q) / ESS) with q = 0.025 (three of those: a few quantities are checked at once)."""
+    tol = 3 * math.sqrt(0.025 * 0.975 / ess)
+    q = float(np.mean(x < truth))
+    assert 0.025 - tol <= q <= 0.975 + tol, (what, q, tol, ess)
+
+
+def assert_truth_inside_intervals(summary, truth):
+    """assert_quantile_inside for every free parameter, with its ESS from the summary."""
+    theta = reported_theta(summary)
     for j, name in enumerate(summary["param_names"]):
-        if summary["posterior"][name]["fixed"]:
-            continue
-        ess = summary["diagnostics"]["ess"][name]
-        tol = 3 * math.sqrt(0.025 * 0.975 / ess)
-        q = float(np.mean(theta[:, j] < truth[name]))
-        assert 0.025 - tol <= q <= 0.975 + tol, (summary["label"], name, q, tol, ess)
+        if not summary["posterior"][name]["fixed"]:
+            assert_quantile_inside(theta[:, j], truth[name], summary["diagnostics"]["ess"][name],
+                                   (summary["label"], name))
 
 
 def test_ceo2_selects_the_three_level_hamiltonian(tmp_path):
