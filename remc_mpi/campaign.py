@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import yaml
@@ -48,6 +48,8 @@ CAMPAIGN_KEYS = {"name", "folder", "base", "models", "grid", "files", "slurm"}
 GRID_KEYS = {"noise", "truth", "grid", "seeds"}
 SLURM_KEYS = {"ntasks", "time", "partition", "launcher", "extra", "signal_seconds"}
 JOBS = Path(__file__).resolve().parent / "jobs"
+#: the marker of a task that need not run (a plan's level decided by earlier repeats: remc_mpi.plan)
+SKIPPED = "skipped.json"
 
 
 @dataclass
@@ -83,13 +85,7 @@ def load_campaign(path: str | Path) -> Campaign:
     if ("grid" in c) == ("files" in c):
         v.fail("grid", "give exactly one of 'grid' (synthetic data) or 'files' (measured spectra)")
     here = src.parent
-    base_path = here / v.string(c["base"], "base")
-    if not base_path.is_file():
-        v.fail("base", f"{base_path} does not exist")
-    base, _ = read_yaml(base_path)
-    if not isinstance(base, dict):
-        v.fail("base", f"{base_path} is not a config mapping")
-    base = copy.deepcopy(base)
+    base = read_base(v, c["base"], here)
     if "models" in c:
         if not isinstance(c["models"], list) or not c["models"]:
             v.fail("models", "must be a non-empty list of models")
@@ -101,6 +97,17 @@ def load_campaign(path: str | Path) -> Campaign:
     slurm = v.mapping(c.get("slurm") or {}, "slurm", SLURM_KEYS)
     warnings = [] if "files" in c else lines_outside_grid(points)
     return Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, dict(slurm), warnings)
+
+
+def read_base(v: Validator, name: Any, here: Path) -> dict:
+    """The base run config a campaign or plan file names (``base``), as a fresh mapping."""
+    base_path = here / v.string(name, "base")
+    if not base_path.is_file():
+        v.fail("base", f"{base_path} does not exist")
+    base, _ = read_yaml(base_path)
+    if not isinstance(base, dict):
+        v.fail("base", f"{base_path} is not a config mapping")
+    return copy.deepcopy(base)
 
 
 #: a truth's line counts when its weight is at least this share of the strongest line's; it must
@@ -188,8 +195,10 @@ def task_config(camp: Campaign, task: Task) -> dict:
     """The full run config of one task (data file in the task folder)."""
     cfg = copy.deepcopy(camp.base)
     p = task.point
-    cfg["data"] = {"file": "data.csv" if "file" not in p else p["file"]}
-    if "noise" in p and not (cfg.get("noise") or {}).get("estimate"):
+    cfg["data"] = {**(cfg.get("data") or {}), "file": "data.csv" if "file" not in p else p["file"]}
+    if "count_scale" in p:  # counting noise of a known scale (remc_mpi.plan)
+        cfg["noise"] = {"model": "scaled_counts", "scale": p["count_scale"]}
+    elif "noise" in p and not (cfg.get("noise") or {}).get("estimate"):
         cfg["noise"] = {"sigma": p["noise"]}
     cfg["seed"] = int(p["seed"])
     cfg["output"] = "result.h5"
@@ -211,8 +220,10 @@ def write_tasks(camp: Campaign) -> list[Task]:
         p = task.point
         if "truth" in p:
             model = get_model(p["truth_model"], **p["truth_options"])
-            lo, hi, n = p["grid"]
-            e, y = synthesize(model, p["truth"], np.linspace(lo, hi, int(n)), p["noise"], int(p["seed"]))
+            energy = np.asarray(p["energy"]) if "energy" in p else np.linspace(p["grid"][0], p["grid"][1],
+                                                                                 int(p["grid"][2]))
+            counts = p["counts"] if "count_scale" in p else None
+            e, y = synthesize(model, p["truth"], energy, p.get("noise", 0.0), int(p["seed"]), counts=counts)
             write_spectrum(task.folder / "data.csv", e, y)
         cfg = task_config(camp, task)
         write_text_atomic(task.folder / "point.json", json.dumps({"index": task.index, **p}, indent=1))
@@ -248,9 +259,10 @@ def task_running(task: Task) -> dict | None:
     return next((h for h in map(holder, paths) if h is not None), None)
 
 
-def run_local(camp: Campaign, comm=None) -> int:
+def run_local(camp: Campaign, comm=None, skip: Callable[[Task], str | None] | None = None) -> int:
     """Run the unfinished tasks one after another on ``comm`` (resume semantics), skipping those
-    another run is writing (a campaign re-run while its array is still running)."""
+    another run is writing (a campaign re-run while its array is still running) and those for
+    which ``skip`` (called on rank 0) gives a reason."""
     from remc_mpi.config import load_config
     from remc_mpi.engine import run
 
@@ -260,16 +272,22 @@ def run_local(camp: Campaign, comm=None) -> int:
         comm = MPI.COMM_WORLD
     done = 0
     for task in camp.tasks:
-        live = comm.bcast(task_running(task) if comm.Get_rank() == 0 else None)
+        reason = comm.bcast(_skip_reason(task, skip) if comm.Get_rank() == 0 else None)
         if comm.Get_rank() == 0:
-            state = f"skipped: running on {live.get('host')} (pid {live.get('pid')})" if live else "running"
-            print(f"campaign {camp.name}: task {task.index + 1}/{len(camp.tasks)} ({task.folder.name}) {state}",
-                  flush=True)
-        if live:
+            print(f"campaign {camp.name}: task {task.index + 1}/{len(camp.tasks)} ({task.folder.name}) "
+                  f"{reason or 'running'}", flush=True)
+        if reason:
             continue
         run(load_config(task.config), comm, resume=True, progress=False)
         done += 1
     return done
+
+
+def _skip_reason(task: Task, skip: Callable[[Task], str | None] | None) -> str | None:
+    live = task_running(task)
+    if live:
+        return f"skipped: running on {live.get('host')} (pid {live.get('pid')})"
+    return skip(task) if skip is not None else None
 
 
 def launcher_command(launcher: str, ntasks: int) -> str:
@@ -288,7 +306,11 @@ def _render(name: str, **values: str) -> str:
     return Template((JOBS / name).read_text()).substitute(values)
 
 
-def write_slurm(camp: Campaign) -> dict[str, Path]:
+#: what an array task runs in its task folder, and what the collection job runs (a plan gives its own)
+TASK_COMMAND = "run config.yaml --resume -q"
+
+
+def write_slurm(camp: Campaign, task_command: str = TASK_COMMAND, collect_command: str | None = None) -> dict[str, Path]:
     """Job scripts for the unfinished tasks (array) and the collection step."""
     s = camp.slurm
     todo = [t.index for t in camp.tasks if not task_done(t) and task_running(t) is None]
@@ -302,9 +324,10 @@ def write_slurm(camp: Campaign) -> dict[str, Path]:
     array = _render("campaign-array.sbatch", NAME=camp.name, NTASKS=str(ntasks), TIME=str(s.get("time", "01:00:00")),
                     PARTITION=partition, EXTRA=extra, ARRAY=",".join(map(str, todo)) or "0",
                     SIGNAL=str(int(s.get("signal_seconds", 120))), FOLDER=shlex.quote(str(camp.folder)),
-                    RUN=run_cmd)
+                    RUN=run_cmd, COMMAND=task_command)
+    collect_command = collect_command or f"{python} -m remc_mpi collect {shlex.quote(str(camp.folder))}"
     collect = _render("collect.sbatch", NAME=camp.name, PARTITION=partition, EXTRA=extra,
-                      FOLDER=shlex.quote(str(camp.folder)), PYTHON=python)
+                      FOLDER=shlex.quote(str(camp.folder)), COLLECT=collect_command)
     paths = {"array": jobs / "array.sbatch", "collect": jobs / "collect.sbatch"}
     write_text_atomic(paths["array"], array)
     write_text_atomic(paths["collect"], collect)

@@ -261,6 +261,57 @@ def cmd_campaign(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from remc_mpi import campaign as cp
+    from remc_mpi import plan as pl
+
+    plan = pl.load_plan(args.plan)
+    if args.task is not None:
+        done = pl.run_task(plan, args.task)
+        if _rank() == 0:
+            print(f"plan {plan.campaign.name}: task {args.task}: {done}")
+        return 0
+    if not args.collect:
+        if _rank() == 0:
+            cp.write_tasks(plan.campaign)
+        _barrier()
+        if args.slurm:
+            return _plan_slurm(plan, args.submit) if _rank() == 0 else 0
+        cp.run_local(plan.campaign, skip=lambda task: pl.skip_reason(plan, task))
+    if _rank() == 0:
+        _plan_answer(plan)
+    return 0
+
+
+def _plan_slurm(plan, submit: bool) -> int:
+    from remc_mpi import campaign as cp
+    from remc_mpi import plan as pl
+
+    paths = pl.write_plan_slurm(plan)
+    print(f"plan {plan.campaign.name}: {len(plan.campaign.tasks)} runs planned in {plan.campaign.folder}; job scripts: "
+          f"{paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
+    if submit and paths["todo"]:
+        job, col = cp.submit(paths)
+        print(f"submitted array job {job} and collection job {col}")
+    return 0
+
+
+def _plan_answer(plan) -> None:
+    from remc_mpi.decisiveness import answer_lines, collect_plan
+
+    result, paths = collect_plan(plan)
+    for line in answer_lines(plan, result):
+        print(line)
+    for p in paths:
+        print(p)
+
+
+def _barrier() -> None:
+    from mpi4py import MPI
+
+    MPI.COMM_WORLD.Barrier()
+
+
 def cmd_collect(args) -> int:
     from remc_mpi.collect import collect
 
@@ -414,6 +465,17 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--slurm", action="store_true", help="write the SLURM array and collection scripts")
     cm.add_argument("--submit", action="store_true", help="with --slurm: sbatch them (collection after the array)")
     cm.set_defaults(func=cmd_campaign)
+
+    pn = sub.add_parser("plan", help="how many counts until the selection decides: the selection on synthetic "
+                                     "spectra at a ladder of counting levels (docs/planning.md)")
+    pn.add_argument("plan", help="plan YAML file")
+    pmode = pn.add_mutually_exclusive_group()
+    pmode.add_argument("--local", action="store_true", help="run the unfinished repeats here, then answer (default)")
+    pmode.add_argument("--slurm", action="store_true", help="write the SLURM array and collection scripts")
+    pmode.add_argument("--collect", action="store_true", help="answer from the runs finished so far")
+    pmode.add_argument("--task", type=int, metavar="N", help="run task N unless its level is decided (array jobs)")
+    pn.add_argument("--submit", action="store_true", help="with --slurm: sbatch them (collection after the array)")
+    pn.set_defaults(func=cmd_plan)
 
     co = sub.add_parser("collect", help="one table (CSV, HDF5) and the phase diagram of a campaign folder")
     co.add_argument("folder")

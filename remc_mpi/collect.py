@@ -18,9 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.campaign import SKIPPED
 from remc_mpi.errors import InputError
 from remc_mpi.safeio import atomic_h5, write_text_atomic
 from remc_mpi.selection import DECISIVE_P
+
+
+#: the grid coordinates a task's row repeats from its point.json (a plan's: its truth, level and
+#: repeat, the counts at the truth's maximum)
+POINT_COLUMNS = ("noise", "seed", "file", "group", "level", "repeat", "counts", "count_scale")
 
 
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
@@ -37,14 +43,14 @@ def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
     for pj in points:
         point = json.loads(pj.read_text())
         row: dict[str, Any] = {"task": point["index"]}
-        for k in ("noise", "seed", "file"):
+        for k in POINT_COLUMNS:
             if k in point:
                 row[k] = point[k]
         row.update({k: v for k, v in point.items() if k.startswith("sweep_")})
         cfg = load_config(pj.parent / "config.yaml")
         summaries = [complete_summary(p) for p in output_paths(cfg)]
         if None in summaries:
-            row["status"] = "missing"
+            row["status"] = "skipped" if (pj.parent / SKIPPED).exists() else "missing"
             rows.append(row)
             continue
         row["status"] = "complete"

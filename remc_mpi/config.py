@@ -547,6 +547,12 @@ def _candidates(ctx: Validator, cfg: dict) -> list[Candidate]:
     return candidates
 
 
+def candidate_specs(cfg: dict, source: str) -> list[Candidate]:
+    """The candidates of a config mapping (labels, models, merged priors) without its data
+    (campaigns and plans read them from a base config); InputError naming ``source``."""
+    return _candidates(Validator(source), cfg)
+
+
 def _with_data_background(cand: Candidate, data: Spectrum) -> Candidate:
     """The candidate with its ``iterative_shirley`` curve computed from the data (models.backgrounds),
     held in the model's options so that the results file rebuilds the same model."""

@@ -38,3 +38,21 @@ def uniform_amplitude_evidence(g, y, sigma, lo, hi):
     mass = 0.5 * (special.erf((hi - a_star) / (s * math.sqrt(2))) - special.erf((lo - a_star) / (s * math.sqrt(2))))
     return (-0.5 * n * math.log(2 * math.pi * sigma**2) - resid / (2 * sigma**2)
             + math.log(math.sqrt(2 * math.pi) * s * mass / (hi - lo)))
+
+
+def slope_decisive_probability(x, c1, sigma, s0=1.0, odds=19.0):
+    """P over the noise that y = c0 + c1 x + N(0, sigma^2) makes the line (c0, c1 ~ N(0, s0^2))
+    win over the constant (c0 ~ N(0, s0^2)) with Bayes factor >= ``odds``, for sum(x) = 0.
+
+    With sum(x) = 0 the constant's direction cancels from the Bayes factor; along x / |x| the
+    data t = x.y / |x| are N(0, sigma^2 + q s0^2) under the line's prior, N(0, sigma^2) under
+    the constant (q = |x|^2), so
+        log B = -(1/2) log(1 + q s0^2 / sigma^2) + (t^2 / 2) (1/sigma^2 - 1/(sigma^2 + q s0^2)),
+    and log B >= log odds  <=>  t^2 >= tau. Under the truth t ~ N(sqrt(q) c1, sigma^2).
+    """
+    q = float(np.sum(np.asarray(x) ** 2))
+    s2 = sigma * sigma
+    tau = (2 * math.log(odds) + math.log1p(q * s0**2 / s2)) / (1 / s2 - 1 / (s2 + q * s0**2))
+    mu, root = math.sqrt(q) * c1, math.sqrt(tau)
+    ndtr = special.ndtr
+    return float(ndtr((-root - mu) / sigma) + ndtr((mu - root) / sigma))
