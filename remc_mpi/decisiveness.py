@@ -60,15 +60,16 @@ def level_rows(plan: Plan) -> list[dict[str, Any]]:
         for level in plan.levels:
             tasks = [t for t in plan.campaign.tasks if t.point["group"] == group and t.point["level"] == level]
             done = [outcomes[t.index] for t in tasks if outcomes[t.index] is not None]
-            k = sum(o["success"] for o in done)
-            lo, hi = wilson(k, len(done))
+            trusted = [o for o in done if o["status"] != "untrusted"]  # the share counts these (remc_mpi.plan)
+            k = sum(o["success"] for o in trusted)
+            lo, hi = wilson(k, len(trusted))
             count = {s: sum(o["status"] == s for o in done) for s in ("right", "wrong", "not decisive", "untrusted")}
             rows.append({"truth": group, plan.level_name: level, "counts_at_max": tasks[0].point["counts"],
                          "repeats": len(done), "skipped": sum((t.folder / SKIPPED).exists() for t in tasks),
                          "missing": len(tasks) - len(done) - sum((t.folder / SKIPPED).exists() for t in tasks),
                          "decisive_right": k, "decisive_wrong": count["wrong"],
                          "not_decisive": count["not decisive"], "untrusted": count["untrusted"],
-                         "share": k / len(done) if done else float("nan"), "share_lo": lo, "share_hi": hi,
+                         "share": k / len(trusted) if trusted else float("nan"), "share_lo": lo, "share_hi": hi,
                          "core_hours": sum(o["core_seconds"] for o in done) / 3600.0})
     return rows
 
@@ -77,7 +78,7 @@ def answer(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The plan's JSON answer: settings, per-truth thresholds with bands, the table, the cost."""
     truths = []
     for group in plan.groups:
-        mine = [r for r in rows if r["truth"] == group and r["repeats"] > 0]
+        mine = [r for r in rows if r["truth"] == group and r["repeats"] > r["untrusted"]]
         arrays = [np.array([r[k] for r in mine], dtype=float) for k in (plan.level_name, "share", "share_lo", "share_hi")]
         thr = threshold(*arrays, plan.target) if mine else {"level": None, "lo": None, "hi": None, "reached": False}
         truths.append({"truth": group, "candidate": next(t.label for t in plan.truths if t.group == group),
@@ -129,7 +130,7 @@ def figure(plan: Plan, result: dict[str, Any]) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, t in enumerate(result["truths"]):
-        mine = [r for r in result["table"] if r["truth"] == t["truth"] and r["repeats"] > 0]
+        mine = [r for r in result["table"] if r["truth"] == t["truth"] and r["repeats"] > r["untrusted"]]
         x = [r[plan.level_name] for r in mine]
         colour = f"C{i}"
         ax.fill_between(x, [r["share_lo"] for r in mine], [r["share_hi"] for r in mine], color=colour, alpha=0.2)
@@ -155,7 +156,8 @@ def answer_lines(plan: Plan, result: dict[str, Any]) -> list[str]:
     for t in result["truths"]:
         out.append(f"truth {t['truth']} (candidate {t['candidate']}):")
         for r in (r for r in result["table"] if r["truth"] == t["truth"]):
-            out.append(f"  {plan.level_name} {r[plan.level_name]:<10g} {r['decisive_right']}/{r['repeats']} decisive and "
+            out.append(f"  {plan.level_name} {r[plan.level_name]:<10g} {r['decisive_right']}/{r['repeats'] - r['untrusted']} "
+                       "decisive and "
                        f"right  [{r['share_lo']:.2f}, {r['share_hi']:.2f}]" + _extras(r))
         out.append("  " + threshold_line(plan, t["threshold"]))
     c = result["cost"]

@@ -33,9 +33,11 @@ likelihood of such data, ``noise: {model: scaled_counts, scale: s}`` (remc_mpi.l
 at the maximum, constant over the spectrum (a background-dominated spectrum); it keeps a linear
 model's evidence in closed form (tests/test_plan.py).
 
-A repeat *succeeds* when the selection is decided (every evidence trusted, remc_mpi.trust), picks
-the truth's candidate and gives it P(H | D) >= ``decisive``. Per (truth, level), with k successes
-in n repeats, the share k / n and its Wilson score interval (Wilson 1927) at z = 1.96,
+A repeat *succeeds* when the selection picks the truth's candidate and gives it P(H | D) >=
+``decisive``; it is *untrusted* when a candidate's evidence is not (remc_mpi.trust: the sampler's
+failure, not the data's — such repeats are counted apart and left out of the share; run them
+longer). Per (truth, level), with k successes in n trusted repeats, the share k / n and its Wilson
+score interval (Wilson 1927) at z = 1.96,
 
     (k + z^2/2) / (n + z^2)  +-  z / (n + z^2) sqrt(k (n - k) / n + z^2 / 4).
 
@@ -339,7 +341,8 @@ def skip_reason(plan: Plan, task: Task) -> str | None:
     if task_done(task):
         return None
     same = [t for t in plan.campaign.tasks if t.point["group"] == p["group"] and t.point["level"] == p["level"]]
-    outcomes = [o for o in (task_outcome(t, plan.decisive) for t in same if t is not task) if o is not None]
+    outcomes = [o for o in (task_outcome(t, plan.decisive) for t in same if t is not task)
+                if o is not None and o["status"] != "untrusted"]
     k = sum(o["success"] for o in outcomes)
     if not level_decided(k, len(outcomes), plan.target, plan.min_repeats):
         return None

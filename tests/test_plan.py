@@ -107,9 +107,9 @@ def test_small_plan_end_to_end_table_figure_and_rerun(tmp_path, capsys):
     assert len(runs) == 4 and {r["status"] for r in runs} == {"complete"}
     for r in rows:
         mine = [x for x in runs if float(x["level"]) == float(r["counts"])]
-        right = [x["decided"] == "True" and x["selected"] == "polynomial1" and float(x["P_polynomial1"]) >= 0.95
-                 for x in mine]
-        assert int(r["decisive_right"]) == sum(right)
+        trusted = [x for x in mine if x["decided"] == "True"]  # untrusted repeats are counted apart
+        right = [x["selected"] == "polynomial1" and float(x["P_polynomial1"]) >= 0.95 for x in trusted]
+        assert int(r["decisive_right"]) == sum(right) and int(r["untrusted"]) == len(mine) - len(trusted)
         lo, hi = wilson(sum(right), len(right))
         assert (float(r["share_lo"]), float(r["share_hi"])) == pytest.approx((lo, hi), rel=1e-12)
     assert answer["cost"]["core_hours"] > 0 and answer["cost"]["runs"] == 4
@@ -143,7 +143,7 @@ def test_threshold_of_nested_linear_models_lies_in_its_band(tmp_path, capsys):
     assert thr["lo"] is not None and thr["hi"] is not None, thr
     assert thr["lo"] <= exact <= thr["hi"], (thr, exact)
     for row in answer["table"]:  # every level's share agrees with the closed form (99.9 % band)
-        lo, hi = wilson(row["decisive_right"], row["repeats"], z=3.29)
+        lo, hi = wilson(row["decisive_right"], row["repeats"] - row["untrusted"], z=3.29)
         assert lo <= p_decisive(row["counts"]) <= hi, row
 
 

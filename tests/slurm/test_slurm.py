@@ -3,6 +3,7 @@ job array with its collection job, and a run whose time limit interrupts it, che
 requeued, finishing with exactly the uninterrupted result."""
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -66,6 +67,35 @@ def test_campaign_array_and_collection(tmp_path):
         assert float(got[f"F_{s['label']}"]) == -s["log_evidence"]["value"]
     logs = list((out / "jobs").glob("task-*.log"))
     assert len(logs) == 6
+
+
+def test_plan_array_skips_decided_levels_and_answers(tmp_path):
+    """`remc-mpi plan --slurm --submit`: each array task runs `plan --task N`, the collection job
+    `plan --collect`; the answer equals the one a local run of the same plan gives."""
+    from test_plan import write_plan
+
+    # 30 counts: the slope is invisible, two repeats decide the level (tests/test_plan.py), the
+    # array's later tasks of it (4 and 6; one task at a time on this 2-core node) are skipped
+    plan = write_plan(tmp_path, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2)
+    r = subprocess.run([sys.executable, "-m", "remc_mpi", "plan", "plan.yaml", "--slurm", "--submit"],
+                       cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("submitted"))
+    ids = [w for w in line.split() if w.isdigit()]
+    wait_jobs(ids)
+    got = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert got["cost"]["runs"] == 6 and got["cost"]["skipped"] == 2 and got["cost"]["core_hours"] > 0, got["cost"]
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / "jobs").glob("task-*.log"))
+    assert logs.count(": finished") == 6 and logs.count(": skipped") == 2, logs
+    local = tmp_path / "local"
+    local.mkdir()
+    write_plan(local, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2)
+    assert subprocess.run([sys.executable, "-m", "remc_mpi", "plan", str(plan.name)], cwd=local, env=ENV,
+                          capture_output=True, timeout=300).returncode == 0
+    want = json.loads((local / "out" / "plan.json").read_text())
+    strip = ("core_hours",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in got["table"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in want["table"]]
 
 
 def wait_for_text(folder, pattern, text, timeout):
