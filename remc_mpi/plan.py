@@ -20,6 +20,7 @@ A plan file (YAML, paths relative to it)::
     target: 0.9                   # the share of repeats that must pick the truth decisively
     min_repeats: 3                # repeats before a level may be stopped early
     error: 0.3                    # sampler.target_error (nats) when the base sets none
+    sampler: {sweeps: 6000}       # optional: sampler keys that replace the base's for the plan
     noise: counts                 # counts (exact) or gaussian (constant sigma, the same size)
     seed: 1
     slurm: {ntasks: 2, time: "00:30:00"}   # as for campaigns
@@ -62,14 +63,14 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.campaign import SKIPPED, Campaign, Task, read_base, task_done
-from remc_mpi.config import Validator, candidate_specs, read_yaml
+from remc_mpi.config import SAMPLER_KEYS, Validator, candidate_specs, read_yaml
 from remc_mpi.data import MAX_POINTS
 from remc_mpi.errors import InputError
 from remc_mpi.safeio import write_text_atomic
 from remc_mpi.selection import DECISIVE_P
 
 PLAN_KEYS = {"name", "folder", "base", "truths", "pilot", "grid", "levels", "repeats", "decisive", "target",
-             "min_repeats", "error", "noise", "seed", "slurm"}
+             "min_repeats", "error", "noise", "seed", "slurm", "sampler"}
 PILOT_KEYS = {"results", "draws", "scale", "seconds"}
 NOISE_KINDS = ("counts", "gaussian")
 #: the default share of repeats that must be decisive and right, and the default error target:
@@ -138,9 +139,9 @@ def load_plan(path: str | Path) -> Plan:
     for key in ("decisive", "target"):
         if not opts[key] < 1.0:
             v.fail(key, "must lie between 0 and 1")
+    base["sampler"] = {**(base.get("sampler") or {}), **v.mapping(c.get("sampler") or {}, "sampler", SAMPLER_KEYS)}
     error = v.number(c.get("error", DEFAULT_ERROR), "error", positive=True)
-    if "target_error" not in (base.get("sampler") or {}):
-        base["sampler"] = {**(base.get("sampler") or {}), "target_error": error}
+    base["sampler"].setdefault("target_error", error)
     seed = v.integer(c.get("seed", 1), "seed", 0)
     folder = (here / c.get("folder", src.stem + "-out")).resolve()
     points = plan_points(truths, levels, level_name, opts["repeats"], opts["noise"], seed)

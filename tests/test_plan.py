@@ -75,7 +75,7 @@ def test_threshold_interpolates_in_log_level():
 
 # ---- tasks -----------------------------------------------------------------------------------
 def test_counting_noise_tasks_hold_scaled_counts(tmp_path):
-    plan = load_plan(write_plan(tmp_path, levels={"counts": [50, 500]}, repeats=3))
+    plan = load_plan(write_plan(tmp_path, levels={"counts": [50, 500]}, repeats=3, sampler={"sweeps": 900}))
     tasks = write_tasks(plan.campaign)
     assert len(tasks) == 2 * 3
     # repeat-major: every level's first repeat comes before any level's second
@@ -86,6 +86,7 @@ def test_counting_noise_tasks_hold_scaled_counts(tmp_path):
         s = f_max / t.point["level"]
         assert cfg["noise"] == {"model": "scaled_counts", "scale": pytest.approx(s, rel=1e-12)}
         assert cfg["sampler"]["target_error"] == 0.3  # the plan's default error: the base sets none
+        assert cfg["sampler"]["sweeps"] == 900 and cfg["sampler"]["burn_in"] == BASE["sampler"]["burn_in"]
         y = np.loadtxt(t.folder / "data.csv", delimiter=",", skiprows=1)[:, 1]
         counts = y / s
         assert np.allclose(counts, np.round(counts), atol=1e-9)  # whole counts of size s
@@ -234,6 +235,7 @@ def test_slurm_scripts_run_plan_tasks_and_collect(tmp_path, capsys):
     ({"noise": "white"}, "noise: must be one of counts, gaussian"),
     ({"pilot": {"results": ["x.h5"]}}, "truths: give exactly one of"),
     ({"grid": [1.0, 0.0, 10]}, "grid: must be [low, high, points]"),
+    ({"sampler": {"swepes": 10}}, "sampler.swepes: unknown key"),
 ])
 def test_bad_plan_files_get_one_line(tmp_path, capsys, change, match):
     assert main(["plan", str(write_plan(tmp_path, **change))]) == 2
