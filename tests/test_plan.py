@@ -241,3 +241,19 @@ def test_bad_plan_files_get_one_line(tmp_path, capsys, change, match):
     assert main(["plan", str(write_plan(tmp_path, **change))]) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1, err
+
+
+def test_paper_example_plan_expands_and_holds_every_line():
+    from pathlib import Path
+
+    from remc_mpi.models import get_model
+
+    plan = load_plan(Path(__file__).resolve().parents[1] / "examples" / "planning" / "paper.yaml")
+    assert [t.group for t in plan.truths] == ["CeO2", "CeO2, delta 5", "La2O3"]
+    assert len(plan.campaign.tasks) == 3 * len(plan.levels) * plan.repeats
+    for t in plan.truths:  # every final-state line of weight >= 1 % three widths inside the grid
+        model = get_model(t.model, **t.options)
+        pk = model.peaks(np.array([[t.params[n] for n in model.param_names]]))
+        strong = pk["height"][0] >= 0.01 * pk["height"][0].max()
+        centre, width = pk["center"][0][strong], pk["width"][0][strong]
+        assert np.all(centre - 3 * width > t.energy[0]) and np.all(centre + 3 * width < t.energy[-1]), t.group
