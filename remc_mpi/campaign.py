@@ -46,7 +46,7 @@ from remc_mpi.safeio import write_text_atomic
 
 CAMPAIGN_KEYS = {"name", "folder", "base", "models", "grid", "files", "slurm"}
 GRID_KEYS = {"noise", "truth", "grid", "seeds"}
-SLURM_KEYS = {"ntasks", "time", "partition", "launcher", "extra", "signal_seconds"}
+SLURM_KEYS = {"ntasks", "time", "partition", "launcher", "extra", "signal_seconds", "farm_ntasks"}
 JOBS = Path(__file__).resolve().parent / "jobs"
 #: the marker of a task that need not run (a plan's level decided by earlier repeats: remc_mpi.plan)
 SKIPPED = "skipped.json"
@@ -135,7 +135,8 @@ def lines_outside_grid(points: list[dict[str, Any]]) -> list[str]:
         except NotImplementedError:
             continue
         centre, height, width = pk["center"][0], pk["height"][0], pk["width"][0]
-        lo, hi = float(p["grid"][0]), float(p["grid"][1])
+        lo, hi = (min(p["energy"]), max(p["energy"])) if "energy" in p else (p["grid"][0], p["grid"][1])
+        lo, hi = float(lo), float(hi)
         strong = height >= LINE_WEIGHT_SHARE * np.max(height)
         off = strong & ((centre - LINE_EDGE_WIDTHS * width < lo) | (centre + LINE_EDGE_WIDTHS * width > hi))
         if np.any(off):
@@ -334,6 +335,35 @@ def write_slurm(camp: Campaign, task_command: str = TASK_COMMAND, collect_comman
     return paths | {"todo": todo}  # type: ignore[return-value]
 
 
+def write_farm_slurm(camp: Campaign, command: str) -> Path:
+    """The job script of a task farm: one allocation of ``slurm.farm_ntasks`` ranks (default
+    ``ntasks``) running ``command`` (a ``--farm`` invocation) under the launcher."""
+    s = camp.slurm
+    farm = int(s.get("farm_ntasks", s.get("ntasks", 2)))
+    partition = f"#SBATCH --partition={s['partition']}" if s.get("partition") else ""
+    script = _render("campaign-farm.sbatch", NAME=camp.name, FARM=str(farm), GROUP=str(int(s.get("ntasks", 2))),
+                     TIME=str(s.get("time", "01:00:00")), PARTITION=partition,
+                     EXTRA="\n".join(f"#SBATCH {x}" for x in s.get("extra", [])),
+                     SIGNAL=str(int(s.get("signal_seconds", 120))), FOLDER=shlex.quote(str(camp.folder)),
+                     RUN=launcher_command(s.get("launcher", "auto"), farm) + f" {shlex.quote(sys.executable)} -m remc_mpi",
+                     COMMAND=command)
+    (camp.folder / "jobs").mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(camp.folder / "jobs" / "farm.sbatch", script)
+
+
+def run_in_farm(camp: Campaign, group_size: int, skip: Callable[[Task], str | None] | None = None):
+    """Every task of the campaign in a task farm on COMM_WORLD (remc_mpi.farm): FarmStats."""
+    from remc_mpi.config import load_config
+    from remc_mpi.engine import run
+    from remc_mpi.farm import run_farm
+
+    def run_one(task: Task, group, signals) -> None:
+        run(load_config(task.config), group, resume=True, progress=False, signals=signals)
+
+    return run_farm(camp.tasks, run_one, group_size, skip=skip,
+                    report=lambda line: print(f"{camp.name}: {line}", flush=True))
+
+
 def submit(paths: dict) -> tuple[str, str]:
     """sbatch the array, then the collection step after it (afterany)."""
     import subprocess
@@ -348,4 +378,4 @@ def submit(paths: dict) -> tuple[str, str]:
 
 
 __all__ = ["Campaign", "Task", "load_campaign", "write_tasks", "run_local", "write_slurm", "submit", "task_done",
-           "task_running"]
+           "task_running", "write_farm_slurm", "run_in_farm"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -238,22 +239,20 @@ def cmd_campaign(args) -> int:
     from remc_mpi import campaign as cp
 
     camp = cp.load_campaign(args.campaign)
-    for w in camp.warnings:
-        print(f"warning: {w}")
-    tasks = cp.write_tasks(camp)
-    paths = cp.write_slurm(camp) if args.slurm else None  # it lists the unfinished tasks itself
-    todo = paths["todo"] if paths else [t for t in tasks if not cp.task_done(t)]
-    print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({len(tasks) - len(todo)} finished)")
-    if paths:
-        print(f"job scripts: {paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
-        if args.submit:
-            if not paths["todo"]:
-                print("nothing to submit: every task is finished")
-            else:
-                job, col = cp.submit(paths)
-                print(f"submitted array job {job} and collection job {col}")
+    if _rank() == 0:
+        for w in camp.warnings:
+            print(f"warning: {w}")
+        tasks = cp.write_tasks(camp)
+        todo = [t for t in tasks if not cp.task_done(t)]
+        print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({len(tasks) - len(todo)} finished)")
+    _barrier()
+    if args.slurm:
+        return _campaign_slurm(camp, args) if _rank() == 0 else 0
+    if args.farm:
+        _farm_line(cp.run_in_farm(camp, args.group_size))
     else:
         cp.run_local(camp)
+    if _rank() == 0:
         from remc_mpi.collect import collect
 
         for p in collect(camp.folder):
@@ -261,11 +260,51 @@ def cmd_campaign(args) -> int:
     return 0
 
 
+def _campaign_slurm(camp, args) -> int:
+    from remc_mpi import campaign as cp
+
+    if args.farm:
+        return _farm_job(camp, f"campaign {shlex.quote(str(camp.source.resolve()))}", args.submit)
+    paths = cp.write_slurm(camp)
+    print(f"job scripts: {paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
+    if args.submit:
+        if not paths["todo"]:
+            print("nothing to submit: every task is finished")
+        else:
+            job, col = cp.submit(paths)
+            print(f"submitted array job {job} and collection job {col}")
+    return 0
+
+
+def _farm_job(camp, command: str, submit: bool) -> int:
+    """Write (and with ``submit`` sbatch) the farm job of a campaign or plan."""
+    import subprocess
+
+    from remc_mpi import campaign as cp
+
+    group = int(camp.slurm.get("ntasks", 2))
+    path = cp.write_farm_slurm(camp, f"{command} --farm --group-size {group}")
+    print(f"job script: {path} (a task farm in groups of {group} ranks)")
+    if submit:
+        out = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True, check=True).stdout
+        print(f"submitted farm job {out.strip().split(';')[0]}")
+    return 0
+
+
+def _farm_line(stats) -> None:
+    if _rank() == 0:
+        print(f"farm: {stats.ran} tasks run, {stats.skipped} skipped, {stats.failed} failed, on {stats.groups} "
+              f"group(s) of {stats.group_size} rank(s) in {stats.seconds:.1f} s")
+
+
 def cmd_plan(args) -> int:
     from remc_mpi import campaign as cp
     from remc_mpi import plan as pl
 
     plan = pl.load_plan(args.plan)
+    if _rank() == 0 and args.task is None:
+        for w in plan.campaign.warnings:
+            print(f"warning: {w}")
     if args.task is not None:
         done = pl.run_task(plan, args.task)
         if _rank() == 0:
@@ -276,17 +315,24 @@ def cmd_plan(args) -> int:
             cp.write_tasks(plan.campaign)
         _barrier()
         if args.slurm:
-            return _plan_slurm(plan, args.submit) if _rank() == 0 else 0
-        cp.run_local(plan.campaign, skip=lambda task: pl.skip_reason(plan, task))
+            return _plan_slurm(plan, args) if _rank() == 0 else 0
+        skip = lambda task: pl.skip_reason(plan, task)  # noqa: E731
+        if args.farm:
+            _farm_line(cp.run_in_farm(plan.campaign, args.group_size, skip=skip))
+        else:
+            cp.run_local(plan.campaign, skip=skip)
     if _rank() == 0:
         _plan_answer(plan)
     return 0
 
 
-def _plan_slurm(plan, submit: bool) -> int:
+def _plan_slurm(plan, args) -> int:
     from remc_mpi import campaign as cp
     from remc_mpi import plan as pl
 
+    submit = args.submit
+    if args.farm:
+        return _farm_job(plan.campaign, f"plan {shlex.quote(str(plan.source))}", submit)
     paths = pl.write_plan_slurm(plan)
     print(f"plan {plan.campaign.name}: {len(plan.campaign.tasks)} runs planned in {plan.campaign.folder}; job scripts: "
           f"{paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
@@ -464,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--local", action="store_true", help="run the unfinished tasks here, then collect (default)")
     mode.add_argument("--slurm", action="store_true", help="write the SLURM array and collection scripts")
     cm.add_argument("--submit", action="store_true", help="with --slurm: sbatch them (collection after the array)")
+    _farm_arguments(cm)
     cm.set_defaults(func=cmd_campaign)
 
     pn = sub.add_parser("plan", help="how many counts until the selection decides: the selection on synthetic "
@@ -475,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     pmode.add_argument("--collect", action="store_true", help="answer from the runs finished so far")
     pmode.add_argument("--task", type=int, metavar="N", help="run task N unless its level is decided (array jobs)")
     pn.add_argument("--submit", action="store_true", help="with --slurm: sbatch them (collection after the array)")
+    _farm_arguments(pn)
     pn.set_defaults(func=cmd_plan)
 
     co = sub.add_parser("collect", help="one table (CSV, HDF5) and the phase diagram of a campaign folder")
@@ -515,6 +563,14 @@ def _join_grid(argv: list[str]) -> list[str]:
 #: passes of a 2-rank run on 2 cores took 5.5 s instead of 0.013 s). Set before numpy loads;
 #: a value the user exported wins.
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _farm_arguments(parser) -> None:
+    parser.add_argument("--farm", action="store_true",
+                        help="run the tasks as a task farm on this job's ranks (under mpiexec), or with --slurm "
+                             "write one farm job instead of an array (docs/slurm.md)")
+    parser.add_argument("--group-size", type=int, default=1, metavar="G",
+                        help="with --farm: ranks per task (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from remc_mpi.campaign import SKIPPED, Campaign, Task, read_base, task_done
+from remc_mpi.campaign import SKIPPED, Campaign, Task, lines_outside_grid, read_base, task_done
 from remc_mpi.config import SAMPLER_KEYS, Validator, candidate_specs, read_yaml
 from remc_mpi.data import MAX_POINTS
 from remc_mpi.errors import InputError
@@ -148,7 +148,7 @@ def load_plan(path: str | Path) -> Plan:
     tasks = [Task(i, p, folder / "tasks" / f"{i:04d}") for i, p in enumerate(points)]
     slurm = dict(v.mapping(c.get("slurm") or {}, "slurm", {"ntasks", "time", "partition", "launcher", "extra",
                                                            "signal_seconds"}))
-    camp = Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, slurm)
+    camp = Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, slurm, lines_outside_grid(points))
     return Plan(camp, truths, level_name, levels, source=src.resolve(), **opts)
 
 

@@ -226,6 +226,15 @@ def test_slurm_scripts_run_plan_tasks_and_collect(tmp_path, capsys):
     assert write_plan_slurm(load_plan(path))["todo"] == [0, 1, 2, 3]
 
 
+def test_a_truth_whose_lines_leave_the_grid_is_warned(tmp_path, capsys):
+    base = dict(BASE, models=[{"name": "lorentz_peaks", "options": {"n_peaks": 1}}],
+                priors={"a1": {"fixed": 1.0}, "mu1": {"uniform": [-1.0, 1.0]}, "w1": {"uniform": [0.01, 1.0]}})
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    truths = [{"candidate": "lorentz_peaks1", "params": {"mu1": 0.95, "w1": 0.1}}]
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(dict(PLAN, truths=truths, levels={"counts": [10]})))
+    assert "lie outside the grid" in load_plan(tmp_path / "plan.yaml").campaign.warnings[0]
+
+
 @pytest.mark.parametrize("change,match", [
     ({"levels": {"counts": [0]}}, "levels.counts: 0 is not a positive number"),
     ({"truths": [{"candidate": "cubic", "params": TRUTH}]}, "truths[0].candidate: no candidate 'cubic'"),
