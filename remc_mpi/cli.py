@@ -248,8 +248,9 @@ def cmd_campaign(args) -> int:
     _barrier()
     if args.slurm:
         return _campaign_slurm(camp, args) if _rank() == 0 else 0
+    failed = 0
     if args.farm:
-        _farm_line(cp.run_in_farm(camp, args.group_size))
+        failed = _farm_line(cp.run_in_farm(camp, args.group_size))
     else:
         cp.run_local(camp)
     if _rank() == 0:
@@ -257,7 +258,7 @@ def cmd_campaign(args) -> int:
 
         for p in collect(camp.folder):
             print(p)
-    return 0
+    return 2 if failed else 0
 
 
 def _campaign_slurm(camp, args) -> int:
@@ -291,10 +292,12 @@ def _farm_job(camp, command: str, submit: bool) -> int:
     return 0
 
 
-def _farm_line(stats) -> None:
+def _farm_line(stats) -> int:
+    """Print what a farm did (rank 0); the number of tasks that failed on their input."""
     if _rank() == 0:
         print(f"farm: {stats.ran} tasks run, {stats.skipped} skipped, {stats.failed} failed, on {stats.groups} "
               f"group(s) of {stats.group_size} rank(s) in {stats.seconds:.1f} s")
+    return stats.failed
 
 
 def cmd_plan(args) -> int:
@@ -310,6 +313,7 @@ def cmd_plan(args) -> int:
         if _rank() == 0:
             print(f"plan {plan.campaign.name}: task {args.task}: {done}")
         return 0
+    failed = 0
     if not args.collect:
         if _rank() == 0:
             cp.write_tasks(plan.campaign)
@@ -318,12 +322,12 @@ def cmd_plan(args) -> int:
             return _plan_slurm(plan, args) if _rank() == 0 else 0
         skip = lambda task: pl.skip_reason(plan, task)  # noqa: E731
         if args.farm:
-            _farm_line(cp.run_in_farm(plan.campaign, args.group_size, skip=skip))
+            failed = _farm_line(cp.run_in_farm(plan.campaign, args.group_size, skip=skip))
         else:
             cp.run_local(plan.campaign, skip=skip)
     if _rank() == 0:
         _plan_answer(plan)
-    return 0
+    return 2 if failed else 0
 
 
 def _plan_slurm(plan, args) -> int:
