@@ -73,7 +73,7 @@ def per_task(camp: Path) -> float:
     running: list[subprocess.Popen] = []
     for f in folders:
         while len(running) == 2:
-            running = [p for p in running if p.poll() is None] or running
+            running = [p for p in running if p.poll() is None]
             if len(running) == 2:
                 time.sleep(0.01)
         running.append(subprocess.Popen([str(BIN / "remc-mpi"), "run", "config.yaml", "--resume", "-q"], cwd=f,
