@@ -101,16 +101,56 @@ def round_trip_rate_ideal(rejection: np.ndarray) -> float:
 def equal_rejection_ladder(lam: np.ndarray, rejection: np.ndarray, n_temps: int | None = None) -> np.ndarray:
     """The ladder of ``n_temps`` rungs (default: as many as now) spaced evenly in the cumulative
     barrier measured on ``lam`` (monotone cubic interpolation of beta against it), ends kept."""
-    from scipy.interpolate import PchipInterpolator
-
     lam = np.asarray(lam, dtype=np.float64)
     n = len(lam) if n_temps is None else n_temps
     r = np.maximum(np.asarray(rejection, dtype=np.float64), MIN_REJECTION)
     cum = np.concatenate([[0.0], np.cumsum(r)])
     beta = lam / lam[-1]
-    new = PchipInterpolator(cum, beta)(np.linspace(0.0, cum[-1], n))
+    new = pchip(cum, beta, np.linspace(0.0, cum[-1], n))
     new[0], new[-1] = 0.0, 1.0
     return np.maximum.accumulate(new) * lam[-1]
+
+
+def pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The derivatives of the monotone piecewise-cubic Hermite interpolant (Fritsch & Carlson,
+    SIAM J. Numer. Anal. 17, 238 (1980); Fritsch & Butland's weighted harmonic mean inside, the
+    shape-preserving three-point formula at the ends, as in scipy's PchipInterpolator):
+    d_k = 0 where the secants m_{k-1}, m_k change sign, else
+    1 / d_k = (w1 / m_{k-1} + w2 / m_k) / (w1 + w2), w1 = 2 h_k + h_{k-1}, w2 = h_k + 2 h_{k-1}."""
+    h, m = np.diff(x), np.diff(y) / np.diff(x)
+    if len(x) == 2:
+        return np.array([m[0], m[0]])
+    d = np.zeros_like(y)
+    w1, w2 = 2 * h[1:] + h[:-1], h[1:] + 2 * h[:-1]
+    same = (m[:-1] * m[1:]) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (w1 + w2) / (w1 / m[:-1] + w2 / m[1:])
+    d[1:-1] = np.where(same, inner, 0.0)
+    d[0] = _pchip_end(h[0], h[1], m[0], m[1])
+    d[-1] = _pchip_end(h[-1], h[-2], m[-1], m[-2])
+    return d
+
+
+def _pchip_end(h0: float, h1: float, m0: float, m1: float) -> float:
+    """The end derivative: the three-point formula, kept to the secant's sign and 3 |m0|."""
+    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    if np.sign(d) != np.sign(m0):
+        return 0.0
+    if np.sign(m0) != np.sign(m1) and abs(d) > abs(3 * m0):
+        return 3 * m0
+    return float(d)
+
+
+def pchip(x: np.ndarray, y: np.ndarray, xnew: np.ndarray) -> np.ndarray:
+    """The monotone cubic interpolant of (x, y) (x increasing) at ``xnew`` in [x[0], x[-1]]
+    (the cubic Hermite form on each interval with :func:`pchip_slopes`)."""
+    x, y, xnew = (np.asarray(a, dtype=np.float64) for a in (x, y, xnew))
+    d = pchip_slopes(x, y)
+    k = np.clip(np.searchsorted(x, xnew, side="right") - 1, 0, len(x) - 2)
+    h = x[k + 1] - x[k]
+    t = (xnew - x[k]) / h
+    h00, h10, h01, h11 = (2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2)
+    return h00 * y[k] + h10 * h * d[k] + h01 * y[k + 1] + h11 * h * d[k + 1]
 
 
 def adapt_points(burn_in: int) -> list[int]:

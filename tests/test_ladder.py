@@ -57,3 +57,22 @@ def test_round_trip_rate_and_rounds():
     assert round_trip_rate_ideal(r) == pytest.approx(1 / (2 + 2 * (0.25 + 1.0 + 3 / 7)))
     assert adapt_points(5000) == [100, 300, 700, 1500, 3100] and adapt_points(100) == []
     assert auto_rungs(0.2) == 4 and auto_rungs(6.0) == 13
+
+
+def test_pchip_equals_scipys_monotone_cubic():
+    """ladder.pchip (numpy, no scipy.interpolate at start-up) against scipy's PchipInterpolator:
+    random, monotone and partly flat data, 2 to 40 knots."""
+    from scipy.interpolate import PchipInterpolator
+
+    from remc_mpi.ladder import pchip
+
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        x = np.unique(np.sort(rng.uniform(0, 10, rng.integers(2, 40))))
+        if len(x) < 2:
+            continue
+        y = np.cumsum(rng.exponential(1, len(x))) if trial % 2 else rng.normal(size=len(x))
+        if trial % 5 == 0 and len(y) > 6:
+            y[3:6] = y[3]  # a flat stretch: zero slopes there
+        xn = np.linspace(x[0], x[-1], 97)
+        np.testing.assert_allclose(pchip(x, y, xn), PchipInterpolator(x, y)(xn), rtol=0, atol=1e-12 * max(1, np.abs(y).max()))
