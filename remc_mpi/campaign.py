@@ -192,11 +192,24 @@ def _model_params(v: Validator, truth: dict) -> tuple[str, ...]:
         v.fail("grid.truth.model", str(err))
 
 
+#: the base's data keys a synthetic task's data.csv keeps (a window and a normalisation apply
+#: to any spectrum; instrument keys such as block or work_function do not apply to a CSV)
+SYNTHETIC_DATA_KEYS = ("window", "normalize")
+
+
+def task_data(base_data: dict, point: dict) -> dict:
+    """A task's ``data`` section: its measured file with the base's other data keys, or its
+    data.csv with the base's SYNTHETIC_DATA_KEYS."""
+    if "file" in point:
+        return {**{k: v for k, v in base_data.items() if k != "synthetic"}, "file": point["file"]}
+    return {**{k: v for k, v in base_data.items() if k in SYNTHETIC_DATA_KEYS}, "file": "data.csv"}
+
+
 def task_config(camp: Campaign, task: Task) -> dict:
     """The full run config of one task (data file in the task folder)."""
     cfg = copy.deepcopy(camp.base)
     p = task.point
-    cfg["data"] = {**(cfg.get("data") or {}), "file": "data.csv" if "file" not in p else p["file"]}
+    cfg["data"] = task_data(cfg.get("data") or {}, p)
     if "count_scale" in p:  # counting noise of a known scale (remc_mpi.plan)
         cfg["noise"] = {"model": "scaled_counts", "scale": p["count_scale"]}
     elif "noise" in p and not (cfg.get("noise") or {}).get("estimate"):

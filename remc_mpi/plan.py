@@ -125,7 +125,7 @@ def load_plan(path: str | Path) -> Plan:
     if ("truths" in c) == ("pilot" in c):
         v.fail("truths", "give exactly one of 'truths' (given parameters) or 'pilot' (a pilot's results)")
     here = src.parent
-    base = _base(v, c, here)
+    base = read_base(v, c["base"], here)  # each task's data section: campaign.task_data
     cands = {cand.label: cand for cand in candidate_specs(base, str(here / c["base"]))}
     truths = _pilot_truths(v, c, here, cands) if "pilot" in c else _given_truths(v, c, cands)
     level_name, levels = _levels(v, c, truths)
@@ -150,14 +150,6 @@ def load_plan(path: str | Path) -> Plan:
                                                            "signal_seconds"}))
     camp = Campaign(str(c.get("name", src.stem)), src, folder, base, tasks, slurm, lines_outside_grid(points))
     return Plan(camp, truths, level_name, levels, source=src.resolve(), **opts)
-
-
-def _base(v: Validator, c: dict, here: Path) -> dict:
-    base = read_base(v, c["base"], here)
-    data = base.get("data")
-    if isinstance(data, dict) and "file" in data:  # tasks read their own data.csv, from the task folder
-        base["data"] = {k: x for k, x in data.items() if k not in ("file", "block", "charge_reference")}
-    return base
 
 
 def _given_truths(v: Validator, c: dict, cands: dict) -> list[Truth]:

@@ -209,3 +209,12 @@ def test_phase_diagram_cells_name_a_model_only_where_the_data_decide():
     assert cell_label({"selected": "cluster3", "P_cluster3": 0.99, "decided": True}) == "cluster3"
     assert cell_label({"selected": "cluster3", "P_cluster3": 0.55, "decided": True}) == "-"
     assert cell_label({"selected": "cluster3", "P_cluster3": 1.0, "decided": False}) == "?"
+
+
+def test_task_data_keeps_what_applies_to_the_task_spectrum():
+    from remc_mpi.campaign import task_data
+
+    base = {"synthetic": {"model": "polynomial"}, "window": [0.0, 1.0], "block": 2, "normalize": "max"}
+    assert task_data(base, {"truth": {}}) == {"window": [0.0, 1.0], "normalize": "max", "file": "data.csv"}
+    assert task_data({"file": "a.vms", "block": 2, "window": [1, 2]}, {"file": "/x/b.vms"}) == {
+        "file": "/x/b.vms", "block": 2, "window": [1, 2]}
