@@ -105,8 +105,6 @@ FORMS: dict[str, PriorForm] = {
                        lambda a: 0.0, lambda a: (a[0], a[0], False), lambda a: 0.0),
 }
 
-#: number of arguments of each form (derived from the registry)
-PRIOR_ARITY = {name: form.arity for name, form in FORMS.items()}
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,6 @@ register_model("polynomial", lambda degree=1: PolynomialModel(positive_int("degr
                label_option="degree")
 
 
-def model_names() -> tuple[str, ...]:
-    return tuple(MODELS)
-
-
 def get_model(name: str, **options: Any) -> Model:
     """The model ``name`` with ``options`` (docs/contract.md, section 7)."""
     if name not in MODELS:

@@ -78,13 +78,6 @@ def tridiag3_eigvec_parts(lam, a1, a2, a3, b1, b2):
     return parts, np.where(use23, n23, best)
 
 
-def tridiag3_eigvecs(lam, a1, a2, a3, b1, b2) -> np.ndarray:
-    """Unit eigenvectors, shape (..., K, 3), for eigenvalues ``lam`` of shape (..., K).
-    Signs are arbitrary: only squared overlaps |<f|g>|^2 are used."""
-    parts, norm2 = tridiag3_eigvec_parts(lam, a1, a2, a3, b1, b2)
-    return np.stack(parts, axis=-1) / np.sqrt(norm2)[..., None]
-
-
 def tridiag2_eig(a, c, t):
     """Eigen-decomposition of [[a, t], [t, c]] per row.
 

@@ -43,9 +43,6 @@ class ComponentwiseMove(Move):
         return (bool(self.settings.get("component", True)), state["log_step"], state["accepted"], state["tried"],
                 float(self.settings["target_acceptance"]))
 
-    def acceptance(self, state):
-        return state["accepted"] / np.maximum(1, state["tried"])
-
 
 @jit
 def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak, z, log_step):
