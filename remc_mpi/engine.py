@@ -35,6 +35,7 @@ from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
 from remc_mpi.signals import CHECKPOINT, STOP, Signals
 from remc_mpi.streams import ExchangeUniforms
+from remc_mpi.trust import MIN_ROUND_TRIPS
 
 FLUSH_EVERY = 512
 
@@ -107,6 +108,7 @@ class CandidateRun:
         self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
         self.bar = Progress(self.end, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.error: float | None = None  # the headline error at the last check of the target
+        self.checked_trips = 0  # the round trips at that check (a target stops a run only with MIN_ROUND_TRIPS)
         self.last_checkpoint = time.monotonic()
 
     # ---- checkpoints ---------------------------------------------------------------------
@@ -224,8 +226,10 @@ class CandidateRun:
         if self.checkpoint_sweep != sweep + 1:
             self.save_checkpoint(sweep + 1)
         self.error = float(on_root(self.comm, self.current_error))
+        self.checked_trips = trips = int(np.sum(self.lc.reduce_sum(self.trips)))
         self.bar.update(sweep + 1, self.target_note(sweep + 1), force=True)
-        return "target_error" if self.error <= self.target_error else None
+        # an error that small with too few round trips is not trusted (remc_mpi.trust): go on
+        return "target_error" if self.error <= self.target_error and trips >= MIN_ROUND_TRIPS else None
 
     def current_error(self) -> float:
         """Rank 0: the headline error from every closed segment's energies."""
@@ -236,12 +240,15 @@ class CandidateRun:
         return headline_error(self.cfg, self.lam, self.lam_max, energy, replica, self.chains)
 
     def target_note(self, done: int) -> str:
-        """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in sweeps))."""
+        """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in
+        sweeps), round trips ~ post-burn-in sweeps), as of the last check."""
+        trips = self.checked_trips
         post = done - self.cfg.sampler.burn_in
-        need = int(post * (self.error / self.target_error) ** 2) - post
+        need = int(post * max((self.error / self.target_error) ** 2, MIN_ROUND_TRIPS / max(trips, 1))) - post
         rate = self.bar.rate(done)
         eta = f" (ETA {format_duration(need / rate)})" if rate > 0 else ""
-        return (f"log Z error {self.error:.3g} / target {self.target_error:g}"
+        few = f", {trips} of {MIN_ROUND_TRIPS} round trips" if trips < MIN_ROUND_TRIPS else ""
+        return (f"log Z error {self.error:.3g} / target {self.target_error:g}{few}"
                 + (f", about {need} more sweeps{eta}" if need > 0 else ", reached"))
 
     def run(self) -> dict:

@@ -46,6 +46,26 @@ def test_target_error_runs_stop_at_the_target_and_cover_the_exact_evidence(tmp_p
     assert f"target error {TARGET:g} reached: ended at sweep" in format_summary(summary)
 
 
+def test_a_target_reached_with_too_few_round_trips_does_not_stop_the_run(tmp_path):
+    """An error target met at the first check with fewer round trips than the trust gate asks
+    for (remc_mpi.trust.MIN_ROUND_TRIPS) is not a stop: the run goes on, check by check, until
+    both hold, and is trusted on that count."""
+    from remc_mpi.trust import MIN_ROUND_TRIPS
+
+    cfg = target_config(tmp_path, "few.h5", target_error=50.0, check_every=20, burn_in=200)
+    cfg.ladder.n_temps = 12
+    s = run(cfg, MPI.COMM_SELF)[0]
+    trips = s["diagnostics"]["round_trips"]
+    assert s["stop"]["reason"] == "target_error" and trips >= MIN_ROUND_TRIPS, (s["stop"], trips)
+    assert s["stop"]["sweep"] > 200 + 20  # not at the first check, where the error alone was met
+    # one check earlier the trips were short: a run capped there ends at the cap instead
+    early = target_config(tmp_path, "cap.h5", target_error=50.0, check_every=20, burn_in=200,
+                          max_sweeps=s["stop"]["sweep"] - 20)
+    early.ladder.n_temps = 12
+    e = run(early, MPI.COMM_SELF)[0]
+    assert e["stop"]["reason"] == "max_sweeps" and e["diagnostics"]["round_trips"] < MIN_ROUND_TRIPS
+
+
 def test_an_unreachable_target_ends_at_the_cap(tmp_path):
     s = run(target_config(tmp_path, "cap.h5", target_error=1e-6, max_sweeps=3000), MPI.COMM_SELF)[0]
     assert s["stop"] == {"reason": "max_sweeps", "sweep": 3000, "target_error": 1e-6}
