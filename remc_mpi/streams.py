@@ -19,6 +19,8 @@ _EXCHANGE_KEY = 2**31
 _LADDER_KEY = 2**31 + 1
 #: the stream of the free-energy bootstrap's block draws
 BOOTSTRAP_KEY = 2**31 + 2
+#: the stream of the bridge estimator's proposal draws (remc_mpi.bridge)
+BRIDGE_KEY = 2**31 + 3
 
 
 def slot_generator(seed: int, slot: int) -> np.random.Generator:

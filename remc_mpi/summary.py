@@ -22,6 +22,7 @@ from remc_mpi.ladder import communication_barrier, pair_sums, round_trip_rate_id
 from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.noise import b_hat as find_b_hat
 from remc_mpi.noise import free_energy_curve, log_b_sd
+from remc_mpi.streams import BRIDGE_KEY
 from remc_mpi.output import ResultsFile
 from remc_mpi.trust import MIN_ROUND_TRIPS, disagreements, trust_status
 
@@ -168,6 +169,41 @@ def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.nda
     ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
     ess["energy"] = effective_sample_size(u_slot)
     return posterior_table(theta, model.param_names, priors.free, map_theta), ess
+
+
+#: spectra evaluated at once for the bridge estimator's proposal draws (memory: chunk x points)
+BRIDGE_CHUNK = 4096
+
+
+def bridge_estimate(cfg: RunConfig, cand: Candidate, lam_slot: float, lam_max: float,
+                    theta: np.ndarray) -> dict | None:
+    """The bridge-sampling estimator's entry at the reported rung (remc_mpi.bridge), or None
+    where it does not apply: noise mode (the rung moves with b), a model with interchangeable
+    peak labels, fewer than MIN_BRIDGE_SAMPLES samples or MIN_BRIDGE_EFFECTIVE effective ones
+    in the bridging half, or no free parameter."""
+    from remc_mpi.bridge import MIN_BRIDGE_EFFECTIVE, MIN_BRIDGE_SAMPLES, bridge_log_z, from_free, to_free
+
+    model, priors = cand.model, cand.priors
+    free = priors.free
+    if cfg.noise.estimate or len(theta) < MIN_BRIDGE_SAMPLES or not free.any() or model.relabel(theta[:1]) is not None:
+        return None
+    lo, hi = (np.array([p.support()[k] for p, f in zip(priors.priors, free) if f]) for k in (0, 1))
+
+    def log_q(x_free: np.ndarray, log_jac: np.ndarray) -> np.ndarray:
+        full = np.repeat(theta[:1], len(x_free), axis=0)
+        full[:, free] = x_free
+        u = np.concatenate([energies(model.spectrum(full[i:i + BRIDGE_CHUNK], cfg.data.energy), cfg.data.intensity,
+                                     cfg.noise.model) for i in range(0, len(full), BRIDGE_CHUNK)])
+        return -lam_slot * u + priors.logpdf(full) + log_jac
+
+    xi, log_jac = to_free(theta[:, free], lo, hi)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=(BRIDGE_KEY,))))
+    with np.errstate(all="ignore"):
+        got = bridge_log_z(xi, log_q(theta[:, free], log_jac), lambda p: log_q(*from_free(p, lo, hi)), rng)
+    if got["effective_samples"] < MIN_BRIDGE_EFFECTIVE:
+        return None
+    return {"value": log_evidence_at(cfg, lam_slot, lam_max, got["value"]), "stderr": got["stderr"],
+            "components": got["components"]}
 
 
 def usable_estimate(entry: dict) -> bool:
@@ -350,6 +386,9 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         estimators, slot, level, noise = evidence(cfg, lam, stats.lam_max, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
+    bridge = bridge_estimate(cfg, cand, float(lam[slot]), stats.lam_max, theta)
+    if bridge is not None:
+        estimators["bridge"] = bridge
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
     posterior, ess = posterior_at(cfg, cand, lam[slot], theta if ordered is None else ordered, U[:, slot])
     method = headline(estimators)

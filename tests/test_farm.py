@@ -83,8 +83,8 @@ def test_campaign_and_plan_farm_modes_on_the_command_line(tmp_path, capsys):
     assert f"campaign {(tmp_path / 'camp.yaml').resolve()} --farm --group-size 2" in script
     from test_plan import write_plan
 
-    plan = write_plan(tmp_path / "p" if (tmp_path / "p").mkdir() is None else None, levels={"counts": [30]},
-                      repeats=4, min_repeats=2)
+    (tmp_path / "p").mkdir()
+    plan = write_plan(tmp_path / "p", levels={"counts": [30]}, repeats=4, min_repeats=2, noise="gaussian")
     assert main(["plan", str(plan), "--farm"]) == 0
     out = capsys.readouterr().out
     assert "farm: 2 tasks run, 2 skipped, 0 failed" in out and "0/2 decisive and right" in out

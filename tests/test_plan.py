@@ -198,7 +198,7 @@ def test_truths_from_a_pilot_posterior(tmp_path):
 
 # ---- early stops and SLURM -------------------------------------------------------------------
 def test_decided_level_skips_its_remaining_repeats(tmp_path, capsys):
-    path = write_plan(tmp_path, levels={"counts": [30]}, repeats=4, min_repeats=2)
+    path = write_plan(tmp_path, levels={"counts": [30]}, repeats=4, min_repeats=2, noise="gaussian")
     assert main(["plan", str(path)]) == 0
     out = capsys.readouterr().out
     # at 30 counts the slope is invisible: two not-decisive repeats decide the level (upper end 0.66 < 0.9)

@@ -76,7 +76,7 @@ def test_plan_array_skips_decided_levels_and_answers(tmp_path):
 
     # 30 counts: the slope is invisible, two repeats decide the level (tests/test_plan.py), the
     # array's later tasks of it (4 and 6; one task at a time on this 2-core node) are skipped
-    plan = write_plan(tmp_path, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2)
+    plan = write_plan(tmp_path, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2, noise="gaussian")
     r = subprocess.run([sys.executable, "-m", "remc_mpi", "plan", "plan.yaml", "--slurm", "--submit"],
                        cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -89,7 +89,7 @@ def test_plan_array_skips_decided_levels_and_answers(tmp_path):
     assert logs.count(": finished") == 6 and logs.count(": skipped") == 2, logs
     local = tmp_path / "local"
     local.mkdir()
-    write_plan(local, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2)
+    write_plan(local, levels={"counts": [30, 3000]}, repeats=4, min_repeats=2, noise="gaussian")
     assert subprocess.run([sys.executable, "-m", "remc_mpi", "plan", str(plan.name)], cwd=local, env=ENV,
                           capture_output=True, timeout=300).returncode == 0
     want = json.loads((local / "out" / "plan.json").read_text())
