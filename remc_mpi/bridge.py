@@ -162,8 +162,9 @@ def fit_mixture(x: np.ndarray, k: int, rng: np.random.Generator) -> NormalMixtur
     return mix
 
 
-def proposal(x: np.ndarray, rng: np.random.Generator) -> NormalMixture:
-    """The normal mixture of 1 … MAX_COMPONENTS components with the least BIC on ``x``."""
+def proposal(x: np.ndarray, rng: np.random.Generator) -> NormalMixture | None:
+    """The normal mixture of 1 … MAX_COMPONENTS components with the least BIC on ``x`` (each
+    component needs 10 (d + 1) draws), or None when there are too few draws for one."""
     n, d = x.shape
     best, best_bic = None, math.inf
     for k in range(1, MAX_COMPONENTS + 1):
@@ -187,6 +188,8 @@ def bridge_log_z(xi: np.ndarray, log_q_post: np.ndarray, log_q: Callable[[np.nda
     n = len(xi) // 2
     fit, post, lq_post = xi[:n], xi[n:], log_q_post[n:]
     g = proposal(fit, rng)
+    if g is None:  # too few draws to fit a proposal: no estimate (the caller reports none)
+        return {"value": math.nan, "stderr": math.nan, "components": 0, "effective_samples": 0.0}
     draws = g.draw(len(post), rng)
     l1 = lq_post - g.log_pdf(post)
     l2 = log_q(draws) - g.log_pdf(draws)

@@ -131,6 +131,14 @@ def test_no_bridge_estimate_for_interchangeable_peaks(tmp_path):
     assert "bridge" not in run(parse_config(raw, "t.yaml"), MPI.COMM_SELF)[0]["estimators"]
 
 
+def test_too_few_draws_give_no_estimate():
+    cov, log_q = _gaussian_target(6, 1.0)
+    rng = np.random.default_rng(4)
+    x = rng.multivariate_normal(np.zeros(6), cov, size=60)  # 30 to fit 6 dimensions: fewer than 10 (d + 1)
+    got = bridge_log_z(x, log_q(x), log_q, rng)
+    assert got["effective_samples"] == 0.0 and math.isnan(got["value"])
+
+
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 def test_outside_points_weigh_nothing(bad):
     """Proposal draws where q is 0 (U = +inf outside a count likelihood's support) or undefined
