@@ -59,7 +59,7 @@ def main() -> None:
     folder = Path(comm.bcast(tempfile.mkdtemp() if rank == 0 else None))
     if rank == 0:
         print(f"{'problem':<10}{'ranks':>6}{'L':>4}{'evals/s/core':>14}{'kernel':>8}{'post s':>8}{'post/samp':>10}"
-              f"{'sampling s':>12}{'run s':>8}{'log Z':>12}{'+-':>8}")
+              f"{'sampling s':>12}{'run s':>8}{'log Z':>12}{'+-':>8}{'exch us':>9}{'other us':>9}")
     for name in args.families.split(","):
         base = problem(name, "x.h5")
         L, sweeps = base["ladder"]["n_temps"], int(base["sampler"]["sweeps"] * args.scale)
@@ -79,7 +79,8 @@ def main() -> None:
                 print(f"{name:<10}{ranks:>6}{L:>4}{rate:>14.3g}{p['model_s'] / p['sampling_s']:>8.2f}"
                       f"{p['postprocess_s']:>8.3f}{p['postprocess_s'] / p['sampling_s']:>10.3f}"
                       f"{p['sampling_s']:>12.3f}{wall:>8.3f}{s['log_evidence']['value']:>12.4f}"
-                      f"{s['log_evidence']['stderr']:>8.4f}", flush=True)
+                      f"{s['log_evidence']['stderr']:>8.4f}{1e6 * p['exchange_s'] / sweeps:>9.1f}"
+                      f"{1e6 * (p['sampling_s'] - p['model_s'] - p['exchange_s']) / sweeps:>9.1f}", flush=True)
         if rank == 0:
             print(f"{'':<10}strong scaling 1 -> 2 ranks (L = {L}): sampling {rows[1][0] / rows[2][0]:.2f}x, "
                   f"whole run {rows[1][1] / rows[2][1]:.2f}x", flush=True)

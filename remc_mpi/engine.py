@@ -109,6 +109,7 @@ class CandidateRun:
         self.bar = Progress(self.end, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.error: float | None = None  # the headline error at the last check of the target
         self.checked_trips = 0  # the round trips at that check (a target stops a run only with MIN_ROUND_TRIPS)
+        self.exchange_seconds = 0.0  # wall time in the exchanges (the neighbours' messages included)
         self.last_checkpoint = time.monotonic()
 
     # ---- checkpoints ---------------------------------------------------------------------
@@ -180,7 +181,9 @@ class CandidateRun:
         block.sweep(adapt=burn and sp.adapt_steps)
         if (sweep + 1) % sp.exchange_interval == 0:
             u = self.uniforms.get(self.n_exchange)
+            t0 = time.perf_counter()
             lows, ok = lc.exchange(block, u, self.n_exchange % 2)
+            self.exchange_seconds += time.perf_counter() - t0
             self.swap_try[lows] += 1
             self.swap_ok[lows] += ok
             self.n_exchange += 1
@@ -316,13 +319,14 @@ class CandidateRun:
         final_state = self.gathered_state(stop["sweep"])  # kept in the results file: --extend starts there
         swap_try, swap_ok, trips = (lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips))
         diag = {k: lc.gather_slots(v, axis=0) for k, v in block.diagnostics().items()}
-        times = self.comm.gather((t_loop, block.kernel_seconds), root=0)
+        times = self.comm.gather((t_loop, block.kernel_seconds, self.exchange_seconds), root=0)
         if self.mpio:
             self.writer.close_segment()
 
         def on_rank0() -> dict:
-            loop, model = np.mean(times, axis=0)
+            loop, model, exchange = np.mean(times, axis=0)
             timings = {"wall_s": time.time() - self.t_start, "sampling_s": float(loop), "model_s": float(model),
+                       "exchange_s": float(exchange),
                        "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
             self.writer.assemble()
             stats = RunStats.pooled(self.lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
