@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.campaign import SKIPPED
+from remc_mpi.errors import InputError
 from remc_mpi.plan import Plan, task_outcome, wilson
 from remc_mpi.safeio import atomic_h5, write_text_atomic
 
@@ -185,6 +186,9 @@ def collect_plan(plan: Plan) -> tuple[dict[str, Any], list[Path]]:
     """Every run's row (collect's table) and the plan's answer, written; the answer and the paths."""
     from remc_mpi.collect import collect_rows, write_table
 
+    if not any(t.config.exists() for t in plan.campaign.tasks):
+        raise InputError(f"no repeats of this plan have been written to {plan.campaign.folder} yet: run "
+                         f"`remc-mpi plan {plan.source.name}` (or --slurm) first", str(plan.source))
     result = answer(plan, level_rows(plan))
     paths = list(write_table(collect_rows(plan.campaign.folder), plan.campaign.folder))
     paths += write_answer(plan, result)

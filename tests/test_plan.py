@@ -226,6 +226,12 @@ def test_slurm_scripts_run_plan_tasks_and_collect(tmp_path, capsys):
     assert write_plan_slurm(load_plan(path))["todo"] == [0, 1, 2, 3]
 
 
+def test_collecting_a_plan_that_never_ran_is_one_line(tmp_path, capsys):
+    assert main(["plan", str(write_plan(tmp_path)), "--collect"]) == 2
+    err = capsys.readouterr().err
+    assert "no repeats of this plan have been written" in err and err.count("\n") == 1
+
+
 def test_a_truth_whose_lines_leave_the_grid_is_warned(tmp_path, capsys):
     base = dict(BASE, models=[{"name": "lorentz_peaks", "options": {"n_peaks": 1}}],
                 priors={"a1": {"fixed": 1.0}, "mu1": {"uniform": [-1.0, 1.0]}, "w1": {"uniform": [0.01, 1.0]}})
