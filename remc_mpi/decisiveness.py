@@ -26,7 +26,7 @@ import numpy as np
 
 from remc_mpi.campaign import SKIPPED
 from remc_mpi.errors import InputError
-from remc_mpi.plan import Plan, task_outcome, wilson
+from remc_mpi.plan import Plan, level_tasks, task_outcome, trusted_tally, wilson
 from remc_mpi.safeio import atomic_h5, write_text_atomic
 
 #: the files a plan's collection writes in its folder (beside collect's collected.csv/.h5)
@@ -59,18 +59,17 @@ def level_rows(plan: Plan) -> list[dict[str, Any]]:
     rows = []
     for group in plan.groups:
         for level in plan.levels:
-            tasks = [t for t in plan.campaign.tasks if t.point["group"] == group and t.point["level"] == level]
+            tasks = level_tasks(plan, group, level)
             done = [outcomes[t.index] for t in tasks if outcomes[t.index] is not None]
-            trusted = [o for o in done if o["status"] != "untrusted"]  # the share counts these (remc_mpi.plan)
-            k = sum(o["success"] for o in trusted)
-            lo, hi = wilson(k, len(trusted))
+            k, n = trusted_tally(done)
+            lo, hi = wilson(k, n)
             count = {s: sum(o["status"] == s for o in done) for s in ("right", "wrong", "not decisive", "untrusted")}
+            skipped = sum((t.folder / SKIPPED).exists() for t in tasks)
             rows.append({"truth": group, plan.level_name: level, "counts_at_max": tasks[0].point["counts"],
-                         "repeats": len(done), "skipped": sum((t.folder / SKIPPED).exists() for t in tasks),
-                         "missing": len(tasks) - len(done) - sum((t.folder / SKIPPED).exists() for t in tasks),
+                         "repeats": len(done), "skipped": skipped, "missing": len(tasks) - len(done) - skipped,
                          "decisive_right": k, "decisive_wrong": count["wrong"],
                          "not_decisive": count["not decisive"], "untrusted": count["untrusted"],
-                         "share": k / len(trusted) if trusted else float("nan"), "share_lo": lo, "share_hi": hi,
+                         "share": k / n if n else float("nan"), "share_lo": lo, "share_hi": hi,
                          "core_hours": sum(o["core_seconds"] for o in done) / 3600.0})
     return rows
 

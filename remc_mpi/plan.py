@@ -298,9 +298,13 @@ def task_outcome(task: Task, decisive: float) -> dict[str, Any] | None:
     from remc_mpi.output import complete_summary, output_paths
     from remc_mpi.selection import select
 
-    if not task_done(task):
+    try:
+        paths = output_paths(load_config(task.config))
+    except InputError:  # not written yet
         return None
-    summaries = [complete_summary(p) for p in output_paths(load_config(task.config))]
+    summaries = [complete_summary(p) for p in paths]  # read once: what task_done would read, and the answer
+    if None in summaries:
+        return None
     sel = select(summaries)
     p_best = next(m["probability"] for m in sel["models"] if m["name"] == sel["best"])
     right = sel["best"] == task.point["truth_label"]
@@ -309,6 +313,18 @@ def task_outcome(task: Task, decisive: float) -> dict[str, Any] | None:
     core_s = sum(s["provenance"]["wall_s"] * s["provenance"]["ranks"] for s in summaries if "provenance" in s)
     return {"status": status, "success": status == "right", "selected": sel["best"], "p_selected": p_best,
             "core_seconds": core_s}
+
+
+def level_tasks(plan: Plan, group: str, level: float) -> list[Task]:
+    """The repeats of one truth group at one level."""
+    return [t for t in plan.campaign.tasks if t.point["group"] == group and t.point["level"] == level]
+
+
+def trusted_tally(outcomes: list[dict[str, Any] | None]) -> tuple[int, int]:
+    """(successes, trusted repeats) among finished outcomes: untrusted repeats are counted apart
+    (module docstring), unfinished ones (None) not at all."""
+    trusted = [o for o in outcomes if o is not None and o["status"] != "untrusted"]
+    return sum(o["success"] for o in trusted), len(trusted)
 
 
 def wilson(k: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
@@ -333,14 +349,12 @@ def skip_reason(plan: Plan, task: Task) -> str | None:
         return "skipped: its level was decided early"
     if task_done(task):
         return None
-    same = [t for t in plan.campaign.tasks if t.point["group"] == p["group"] and t.point["level"] == p["level"]]
-    outcomes = [o for o in (task_outcome(t, plan.decisive) for t in same if t is not task)
-                if o is not None and o["status"] != "untrusted"]
-    k = sum(o["success"] for o in outcomes)
-    if not level_decided(k, len(outcomes), plan.target, plan.min_repeats):
+    others = [t for t in level_tasks(plan, p["group"], p["level"]) if t is not task]
+    k, n = trusted_tally([task_outcome(t, plan.decisive) for t in others])
+    if not level_decided(k, n, plan.target, plan.min_repeats):
         return None
-    write_text_atomic(task.folder / SKIPPED, json.dumps({"successes": k, "repeats": len(outcomes)}))
-    return f"skipped: {p['group']} at {plan.level_name} {p['level']:g} is decided ({k} of {len(outcomes)} decisive)"
+    write_text_atomic(task.folder / SKIPPED, json.dumps({"successes": k, "repeats": n}))
+    return f"skipped: {p['group']} at {plan.level_name} {p['level']:g} is decided ({k} of {n} decisive)"
 
 
 def run_task(plan: Plan, index: int, comm=None) -> str:
@@ -372,5 +386,5 @@ def write_plan_slurm(plan: Plan) -> dict[str, Any]:
                        collect_command=f"{shlex.quote(sys.executable)} -m remc_mpi plan {quoted} --collect")
 
 
-__all__ = ["Plan", "Truth", "load_plan", "plan_points", "task_outcome", "wilson", "level_decided", "skip_reason",
+__all__ = ["Plan", "Truth", "load_plan", "plan_points", "task_outcome", "level_tasks", "trusted_tally", "wilson", "level_decided", "skip_reason",
            "run_task", "write_plan_slurm", "counts_at", "peak_height"]
