@@ -160,11 +160,17 @@ def noise_level(likelihood: str, b_hat: float, b_boot: np.ndarray, sd_log_b: flo
             f"{name}_q975": value * math.exp(-power * Z_95 * sd_log_b)}
 
 
-def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.ndarray, u_slot: np.ndarray):
+def theta_energies(cfg: RunConfig, model, theta: np.ndarray) -> np.ndarray:
+    """U of each parameter sample (the likelihood's energy of its spectrum against the data)."""
+    return energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
+
+
+def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.ndarray, u_slot: np.ndarray,
+                 u: np.ndarray):
     """The posterior table (with the MAP among the samples) and the ESS of every free
-    parameter and of the energy, from the reported rung's samples."""
+    parameter and of the energy, from the reported rung's samples (``u``: their energies,
+    :func:`theta_energies`; ``u_slot``: the rung's energy series at every recorded sweep)."""
     model, priors = cand.model, cand.priors
-    u = energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
     map_theta = theta[int(np.argmax(-lam_slot * u + priors.logpdf(theta)))]
     ess = {name: effective_sample_size(theta[:, j]) for j, name in enumerate(model.param_names) if priors.free[j]}
     ess["energy"] = effective_sample_size(u_slot)
@@ -176,7 +182,7 @@ BRIDGE_CHUNK = 4096
 
 
 def bridge_estimate(cfg: RunConfig, cand: Candidate, lam_slot: float, lam_max: float,
-                    theta: np.ndarray) -> dict | None:
+                    theta: np.ndarray, u_theta: np.ndarray) -> dict | None:
     """The bridge-sampling estimator's entry at the reported rung (remc_mpi.bridge), or None
     where it does not apply: noise mode (the rung moves with b), a model with interchangeable
     peak labels, fewer than MIN_BRIDGE_SAMPLES samples or MIN_BRIDGE_EFFECTIVE effective ones
@@ -192,14 +198,15 @@ def bridge_estimate(cfg: RunConfig, cand: Candidate, lam_slot: float, lam_max: f
     def log_q(x_free: np.ndarray, log_jac: np.ndarray) -> np.ndarray:
         full = np.repeat(theta[:1], len(x_free), axis=0)
         full[:, free] = x_free
-        u = np.concatenate([energies(model.spectrum(full[i:i + BRIDGE_CHUNK], cfg.data.energy), cfg.data.intensity,
-                                     cfg.noise.model) for i in range(0, len(full), BRIDGE_CHUNK)])
+        u = np.concatenate([theta_energies(cfg, model, full[i:i + BRIDGE_CHUNK])
+                            for i in range(0, len(full), BRIDGE_CHUNK)])
         return -lam_slot * u + priors.logpdf(full) + log_jac
 
     xi, log_jac = to_free(theta[:, free], lo, hi)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=(BRIDGE_KEY,))))
     with np.errstate(all="ignore"):
-        got = bridge_log_z(xi, log_q(theta[:, free], log_jac), lambda p: log_q(*from_free(p, lo, hi)), rng)
+        log_q_post = -lam_slot * u_theta + priors.logpdf(theta) + log_jac  # the samples' own energies
+        got = bridge_log_z(xi, log_q_post, lambda p: log_q(*from_free(p, lo, hi)), rng)
     if got["effective_samples"] < MIN_BRIDGE_EFFECTIVE:
         return None
     return {"value": log_evidence_at(cfg, lam_slot, lam_max, got["value"]), "stderr": got["stderr"],
@@ -386,11 +393,13 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         estimators, slot, level, noise = evidence(cfg, lam, stats.lam_max, U, est)
     model = cand.model
     theta = results.samples("theta", slot)
-    bridge = bridge_estimate(cfg, cand, float(lam[slot]), stats.lam_max, theta)
+    ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
+    reported = theta if ordered is None else ordered  # the parameters as the table reads them
+    u_theta = theta_energies(cfg, model, reported)  # the table's MAP and the bridge both need them
+    bridge = bridge_estimate(cfg, cand, float(lam[slot]), stats.lam_max, reported, u_theta)  # None: relabelled
     if bridge is not None:
         estimators["bridge"] = bridge
-    ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
-    posterior, ess = posterior_at(cfg, cand, lam[slot], theta if ordered is None else ordered, U[:, slot])
+    posterior, ess = posterior_at(cfg, cand, lam[slot], reported, U[:, slot], u_theta)
     method = headline(estimators)
     log_evidence = estimators[method]
     summary: dict[str, Any] = {
@@ -412,7 +421,6 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
         summary["stop"] = stats.stop
     if stats.ladder_choice is not None:
         summary["ladder_choice"] = stats.ladder_choice
-    reported = theta if ordered is None else ordered  # the parameters as the table reads them
     if stats.chains > 1:
         summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)
         summary["warnings"] += chain_warnings(summary["chains"])
