@@ -324,24 +324,30 @@ def _render(name: str, **values: str) -> str:
 TASK_COMMAND = "run config.yaml --resume -q"
 
 
+def _job_knobs(camp: Campaign, ranks: int) -> dict[str, str]:
+    """The template values every job script of a campaign shares (its ``slurm:`` section), with
+    the launcher line for a job of ``ranks`` ranks."""
+    s = camp.slurm
+    python = shlex.quote(sys.executable)
+    return {"NAME": camp.name, "TIME": str(s.get("time", "01:00:00")),
+            "PARTITION": f"#SBATCH --partition={s['partition']}" if s.get("partition") else "",
+            "EXTRA": "\n".join(f"#SBATCH {x}" for x in s.get("extra", [])),
+            "SIGNAL": str(int(s.get("signal_seconds", 120))), "FOLDER": shlex.quote(str(camp.folder)),
+            "RUN": launcher_command(s.get("launcher", "auto"), ranks) + f" {python} -m remc_mpi"}
+
+
 def write_slurm(camp: Campaign, task_command: str = TASK_COMMAND, collect_command: str | None = None) -> dict[str, Path]:
     """Job scripts for the unfinished tasks (array) and the collection step."""
-    s = camp.slurm
     todo = [t.index for t in camp.tasks if not task_done(t) and task_running(t) is None]
-    ntasks = int(s.get("ntasks", 2))
-    python = shlex.quote(sys.executable)
-    run_cmd = launcher_command(s.get("launcher", "auto"), ntasks) + f" {python} -m remc_mpi"
-    extra = "\n".join(f"#SBATCH {x}" for x in s.get("extra", []))
-    partition = f"#SBATCH --partition={s['partition']}" if s.get("partition") else ""
+    ntasks = int(camp.slurm.get("ntasks", 2))
+    knobs = _job_knobs(camp, ntasks)
     jobs = camp.folder / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    array = _render("campaign-array.sbatch", NAME=camp.name, NTASKS=str(ntasks), TIME=str(s.get("time", "01:00:00")),
-                    PARTITION=partition, EXTRA=extra, ARRAY=",".join(map(str, todo)) or "0",
-                    SIGNAL=str(int(s.get("signal_seconds", 120))), FOLDER=shlex.quote(str(camp.folder)),
-                    RUN=run_cmd, COMMAND=task_command)
-    collect_command = collect_command or f"{python} -m remc_mpi collect {shlex.quote(str(camp.folder))}"
-    collect = _render("collect.sbatch", NAME=camp.name, PARTITION=partition, EXTRA=extra,
-                      FOLDER=shlex.quote(str(camp.folder)), COLLECT=collect_command)
+    array = _render("campaign-array.sbatch", **knobs, NTASKS=str(ntasks), ARRAY=",".join(map(str, todo)) or "0",
+                    COMMAND=task_command)
+    collect_command = collect_command or (f"{shlex.quote(sys.executable)} -m remc_mpi collect "
+                                          f"{shlex.quote(str(camp.folder))}")
+    collect = _render("collect.sbatch", **knobs, COLLECT=collect_command)
     paths = {"array": jobs / "array.sbatch", "collect": jobs / "collect.sbatch"}
     write_text_atomic(paths["array"], array)
     write_text_atomic(paths["collect"], collect)
@@ -353,13 +359,8 @@ def write_farm_slurm(camp: Campaign, command: str) -> Path:
     ``ntasks``) running ``command`` (a ``--farm`` invocation) under the launcher."""
     s = camp.slurm
     farm = int(s.get("farm_ntasks", s.get("ntasks", 2)))
-    partition = f"#SBATCH --partition={s['partition']}" if s.get("partition") else ""
-    script = _render("campaign-farm.sbatch", NAME=camp.name, FARM=str(farm), GROUP=str(int(s.get("ntasks", 2))),
-                     TIME=str(s.get("time", "01:00:00")), PARTITION=partition,
-                     EXTRA="\n".join(f"#SBATCH {x}" for x in s.get("extra", [])),
-                     SIGNAL=str(int(s.get("signal_seconds", 120))), FOLDER=shlex.quote(str(camp.folder)),
-                     RUN=launcher_command(s.get("launcher", "auto"), farm) + f" {shlex.quote(sys.executable)} -m remc_mpi",
-                     COMMAND=command)
+    script = _render("campaign-farm.sbatch", **_job_knobs(camp, farm), FARM=str(farm),
+                     GROUP=str(int(s.get("ntasks", 2))), COMMAND=command)
     (camp.folder / "jobs").mkdir(parents=True, exist_ok=True)
     return write_text_atomic(camp.folder / "jobs" / "farm.sbatch", script)
 

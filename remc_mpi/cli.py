@@ -242,12 +242,12 @@ def cmd_campaign(args) -> int:
     if _rank() == 0:
         for w in camp.warnings:
             print(f"warning: {w}")
-        tasks = cp.write_tasks(camp)
-        todo = [t for t in tasks if not cp.task_done(t)]
-        print(f"campaign {camp.name}: {len(tasks)} tasks in {camp.folder} ({len(tasks) - len(todo)} finished)")
+        cp.write_tasks(camp)
     _barrier()
     if args.slurm:
         return _campaign_slurm(camp, args) if _rank() == 0 else 0
+    if _rank() == 0:
+        _campaign_line(camp, sum(not cp.task_done(t) for t in camp.tasks))
     failed = 0
     if args.farm:
         failed = _farm_line(cp.run_in_farm(camp, args.group_size))
@@ -261,14 +261,27 @@ def cmd_campaign(args) -> int:
     return 2 if failed else 0
 
 
+def _campaign_line(camp, unfinished: int) -> None:
+    print(f"campaign {camp.name}: {len(camp.tasks)} tasks in {camp.folder} ({len(camp.tasks) - unfinished} finished)")
+
+
 def _campaign_slurm(camp, args) -> int:
     from remc_mpi import campaign as cp
 
     if args.farm:
+        _campaign_line(camp, sum(not cp.task_done(t) for t in camp.tasks))
         return _farm_job(camp, f"campaign {shlex.quote(str(camp.source.resolve()))}", args.submit)
-    paths = cp.write_slurm(camp)
+    paths = cp.write_slurm(camp)  # it lists the unfinished tasks itself
+    _campaign_line(camp, len(paths["todo"]))
+    return _array_jobs(paths, args.submit)
+
+
+def _array_jobs(paths: dict, submit: bool) -> int:
+    """Say what the array's job scripts are and, with ``submit``, sbatch them (a campaign or plan)."""
+    from remc_mpi import campaign as cp
+
     print(f"job scripts: {paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
-    if args.submit:
+    if submit:
         if not paths["todo"]:
             print("nothing to submit: every task is finished")
         else:
@@ -331,19 +344,12 @@ def cmd_plan(args) -> int:
 
 
 def _plan_slurm(plan, args) -> int:
-    from remc_mpi import campaign as cp
     from remc_mpi import plan as pl
 
-    submit = args.submit
+    print(f"plan {plan.campaign.name}: {len(plan.campaign.tasks)} runs planned in {plan.campaign.folder}")
     if args.farm:
-        return _farm_job(plan.campaign, f"plan {shlex.quote(str(plan.source))}", submit)
-    paths = pl.write_plan_slurm(plan)
-    print(f"plan {plan.campaign.name}: {len(plan.campaign.tasks)} runs planned in {plan.campaign.folder}; job scripts: "
-          f"{paths['array']} ({len(paths['todo'])} array tasks), {paths['collect']}")
-    if submit and paths["todo"]:
-        job, col = cp.submit(paths)
-        print(f"submitted array job {job} and collection job {col}")
-    return 0
+        return _farm_job(plan.campaign, f"plan {shlex.quote(str(plan.source))}", args.submit)
+    return _array_jobs(pl.write_plan_slurm(plan), args.submit)
 
 
 def _plan_answer(plan) -> None:
