@@ -1,6 +1,7 @@
 """The task farm (remc_mpi.farm) under mpiexec at 1, 2 and 4 ranks: every task run exactly once
 whatever the group size, each task's result bit for bit the one a serial run of its config
-gives (the same seed, the same result at any rank count), and a plan's early stops honoured."""
+gives (the same seed, the same result at any rank count), and a re-run that redoes nothing.
+(A plan's early stops in a farm: tests/test_farm.py, on one rank.)"""
 
 import numpy as np
 import pytest
@@ -11,20 +12,9 @@ from remc_mpi.campaign import load_campaign, run_in_farm, task_done, write_tasks
 from remc_mpi.farm import TaskCounter, group_of
 
 from mpi_helpers import arrays
+from test_campaign import BASE, CAMPAIGN as GRID_CAMPAIGN  # tests/ is on the path (conftest)
 
-BASE = {
-    "data": {"file": "data.csv"},
-    "models": [{"name": "polynomial", "options": {"degree": 0}}, {"name": "polynomial", "options": {"degree": 1}}],
-    "noise": {"sigma": 0.1},
-    "priors": {"c0": {"normal": [0.0, 1.0]}, "c1": {"normal": [0.0, 1.0]}},
-    "ladder": {"n_temps": 5},
-    "sampler": {"sweeps": 300, "burn_in": 100, "thin": 1},
-    "seed": 1,
-}
-CAMPAIGN = {"name": "farm", "folder": "out", "base": "base.yaml",
-            "grid": {"noise": [0.05, 0.2], "truth": {"model": "polynomial", "options": {"degree": 1},
-                                                      "params": {"c0": 0.2}, "sweep": {"c1": [0.0, 0.5, 1.0]}},
-                     "grid": [-1.0, 1.0, 20], "seeds": [3]}}
+CAMPAIGN = dict(GRID_CAMPAIGN, grid=dict(GRID_CAMPAIGN["grid"], seeds=[3]))  # 6 tasks
 
 
 def _campaign(comm, folder):
