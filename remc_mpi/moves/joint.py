@@ -23,7 +23,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.kernels.spectra import LEVELS
+from remc_mpi.kernels.spectra import ALL
 from remc_mpi.moves.base import Move, adapted
 
 #: burn-in sweeps of covariance learning before the first joint move, and between renewals
@@ -104,7 +104,7 @@ def welford(theta, free, n, mean, m2, delta):
 @jit
 def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
     """theta' = theta + s C z on the free parameters. Fills the proposed state and its log
-    prior; returns (stage LEVELS, -1, log prior ratio, inside support)."""
+    prior; returns (stage ALL: every free parameter moves, -1, log prior ratio, inside support)."""
     form, args, const, free = prior
     p = theta.size
     for j in range(p):
@@ -125,7 +125,7 @@ def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
     for j in range(p):
         lp_sum += lp_prop[j]
         lp_old += logprior[j]
-    return LEVELS, -1, lp_sum - lp_old, lp_sum > -math.inf
+    return ALL, -1, lp_sum - lp_old, lp_sum > -math.inf
 
 
 @jit

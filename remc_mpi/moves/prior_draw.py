@@ -12,7 +12,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.kernels.spectra import LEVELS
+from remc_mpi.kernels.spectra import ALL
 from remc_mpi.moves.base import Move
 
 
@@ -30,7 +30,7 @@ class PriorDrawMove(Move):
 def prior_draw_propose(fresh, prop, lp_prop, prior):
     """The draw ``fresh`` as the proposal: an independence proposal from the prior itself,
     whose Metropolis-Hastings ratio at lambda = 0 is exactly 1 (log ratio 0, always accepted).
-    Returns (stage LEVELS, -1, log ratio 0, True)."""
+    Returns (stage ALL: every parameter may change, -1, log ratio 0, True)."""
     form, args, const, free = prior
     for j in range(prop.size):
         prop[j] = fresh[j]
@@ -38,4 +38,4 @@ def prior_draw_propose(fresh, prop, lp_prop, prior):
     for k in range(free.size):
         j = free[k]
         lp_prop[j] = logpdf(form, args, const, j, prop[j])
-    return LEVELS, -1, 0.0, True
+    return ALL, -1, 0.0, True
