@@ -71,6 +71,8 @@ class SamplerSpec:
     target_acceptance: float = 0.4
     save_every: int = 1
     joint_moves: bool = True
+    #: after the burn-in, one mode jump per sweep from the chain's learnt Gaussians (moves.mixture)
+    mixture_moves: bool = True
     #: stop once the headline log evidence's error is at or below this (nats); docs/config.md
     target_error: float | None = None
     #: the cap on a run with a target (default: sweeps)

@@ -27,6 +27,7 @@ from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
+from remc_mpi.moves.base import second_window_start
 from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_output_paths, check_outputs,
                              complete_summary, memory_warning, output_paths, provenance, read_segments, read_summary,
                              resolve_mode, segment_path, segment_record, segments_mismatch, space_warning)
@@ -71,7 +72,8 @@ class CandidateRun:
         sp = cfg.sampler
         self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
                                slot_ladder(self.lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
-                               joint=sp.joint_moves and sp.adapt_steps, rungs=L, likelihood=cfg.noise.model)
+                               joint=sp.joint_moves and sp.adapt_steps, rungs=L, likelihood=cfg.noise.model,
+                               mixture=sp.mixture_moves)
         self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
         self.swap_try = np.zeros(n_slots - 1, dtype=np.int64)
         self.swap_ok = np.zeros(n_slots - 1, dtype=np.int64)
@@ -82,12 +84,7 @@ class CandidateRun:
         self.end, self.target_error = sp.cap, sp.target_error
         self.adapt_at = set(adapt_points(sp.burn_in))  # the ladder's re-spacing rounds (ladder.adapt)
         if extend is not None:
-            final_sweep = on_root(comm, lambda: prepare_extension(out_path))
-            end, with_target = extend
-            self.end = end if end is not None else sp.cap
-            self.target_error = sp.target_error if with_target else None
-            if self.end <= final_sweep:
-                raise InputError(f"{out_path} already ends at sweep {final_sweep}", cfg.source, "sampler.sweeps")
+            self._set_extension(extend)
         self.segment_records: list[dict] = []  # rank 0: what the checkpoints record of the closed segments
         loaded = (checkpoint.read_checkpoint(comm, out_path, self.digest,
                                              verify=lambda sc: segments_mismatch(out_path, sc.get("segments", [])))
@@ -112,6 +109,16 @@ class CandidateRun:
         self.exchange_seconds = 0.0  # wall time in the exchanges (the neighbours' messages included)
         self.last_checkpoint = time.monotonic()
 
+    def _set_extension(self, extend: tuple[int | None, bool]) -> None:
+        """--extend: the new end sweep and whether the target applies (after the finished run)."""
+        sp = self.cfg.sampler
+        final_sweep = on_root(self.comm, lambda: prepare_extension(self.out_path))
+        end, with_target = extend
+        self.end = end if end is not None else sp.cap
+        self.target_error = sp.target_error if with_target else None
+        if self.end <= final_sweep:
+            raise InputError(f"{self.out_path} already ends at sweep {final_sweep}", self.cfg.source, "sampler.sweeps")
+
     # ---- checkpoints ---------------------------------------------------------------------
     def _restore(self, arrays: dict, scalars: dict) -> int:
         """Load a checkpoint's state into this rank's slots; return the closed segment count."""
@@ -122,6 +129,8 @@ class CandidateRun:
         mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
         self.block.load_state({**mine, "scalars": scalars["block"]})
+        if self.start >= self.cfg.sampler.burn_in:  # the mode jumps' components, frozen since the burn-in
+            self.block.set_mixture(arrays["slot/joint/mean"], arrays["slot/joint/chol"])
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
             self.segment_records = list(scalars.get("segments", []))
@@ -194,9 +203,14 @@ class CandidateRun:
             block.set_ladder(slot_ladder(self.lam, self.chains))
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
+        if burn and sp.adapt_steps and sweep + 1 == second_window_start(sp.burn_in):
+            block.restart_learning()
         if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
             for arr in (self.swap_try, self.swap_ok, self.trips):
                 arr[:] = 0
+            if sp.adapt_steps:
+                block.finish_learning()
+            block.set_mixture(*(lc.allgather_slots(a) for a in block.learnt_gaussians()))
             block.reset_counters()
         if not burn:
             k = sweep - sp.burn_in

@@ -117,6 +117,10 @@ class LadderComm:
         parts = self.comm.gather(local, root=0)
         return np.concatenate(parts, axis=axis) if self.rank == 0 else None
 
+    def allgather_slots(self, local: np.ndarray) -> np.ndarray:
+        """Concatenate per-rank arrays along the slot axis 0, on every rank (slot order)."""
+        return np.concatenate(self.comm.allgather(local), axis=0) if self.size > 1 else local.copy()
+
     def reduce_sum(self, value):
         """Sum over all ranks, on every rank."""
         return self.comm.allreduce(value)

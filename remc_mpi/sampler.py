@@ -7,8 +7,9 @@ U = N E(theta) = (1/2) sum_i (y_i - f(omega_i; theta))^2, its model state (the s
 
 One sweep is one call of the compiled sweep kernel (:mod:`remc_mpi.moves.sweep`) over all
 local slots: the lambda = 0 slot is redrawn from the prior exactly, every other slot gets one
-component-wise Metropolis update of each free parameter and, once its covariance is learnt
-during burn-in, one joint adaptive move (:mod:`remc_mpi.moves`). Random numbers come from
+component-wise Metropolis update of each free parameter, once its covariance is learnt
+during burn-in one joint adaptive move, and after the burn-in one mode jump from the chain's
+learnt Gaussians (:mod:`remc_mpi.moves`; the engine hands them over, :meth:`SlotBlock.set_mixture`). Random numbers come from
 per-slot buffers that each slot's own generator refills every RAND_BLOCK sweeps, so a slot's
 draws do not depend on which rank owns it.
 """
@@ -40,7 +41,8 @@ class SlotBlock:
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
-                 joint: bool = True, component: bool = True, rungs: int | None = None, likelihood: str = "gaussian"):
+                 joint: bool = True, component: bool = True, rungs: int | None = None, likelihood: str = "gaussian",
+                 mixture: bool = True):
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy, likelihood)
@@ -66,7 +68,7 @@ class SlotBlock:
             self.set_row(i, self.theta[i])
         # the moves (component=False only to test the others alone), their per-slot state and
         # their columns of the random buffers
-        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component)
+        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component, mixture=mixture)
                            for cls in MOVES)
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
@@ -131,6 +133,29 @@ class SlotBlock:
         labels (int32) and, ``with_theta``, the configurations."""
         return self.U.copy(), self.replica.astype(np.int32), self.theta.copy() if with_theta else None
 
+    def restart_learning(self) -> None:
+        """Middle of the burn-in: every move starts learning afresh (moves.base)."""
+        for m in self.moves:
+            m.restart_learning(self.move_state)
+
+    def finish_learning(self) -> None:
+        """End of the burn-in: every move settles what it learnt (frozen from here on)."""
+        for m in self.moves:
+            m.finish_learning(self.move_state)
+
+    def learnt_gaussians(self) -> tuple[np.ndarray, np.ndarray]:
+        """This block's rows of the joint move's frozen means (r, d) and C (r, d, d)."""
+        joint = self.move_state["joint"]
+        return joint["mean"], joint["chol"]
+
+    def set_mixture(self, mean: np.ndarray, chol: np.ndarray) -> None:
+        """The mode jumps' components: every slot's learnt Gaussian, in slot order (after the
+        burn-in; moves.mixture). Nothing when the joint move never learnt a covariance."""
+        joint = next(m for m in self.moves if m.name == "joint")
+        mixture = next(m for m in self.moves if m.name == "mixture")
+        if joint.scalars["ready"]:
+            mixture.set_components(self.lam_slots, self.rungs, self.lo, self.hi, mean, chol)
+
     # ---- counters and diagnostics ------------------------------------------------------
     def reset_counters(self) -> None:
         """Zero every move's statistics counters (after burn-in)."""
@@ -155,16 +180,17 @@ class SlotBlock:
         """Seconds spent inside the compiled sweep kernel so far (for benchmarks)."""
         return self.t_model
 
-    def joint_rate(self) -> np.ndarray:
-        """Acceptance rate of the joint move per slot."""
-        joint = next(m for m in self.moves if m.name == "joint")
-        return joint.acceptance(self.move_state["joint"])
+    def move_rate(self, name: str) -> np.ndarray:
+        """Acceptance rate of move ``name`` (joint, mixture) per slot."""
+        move = next(m for m in self.moves if m.name == name)
+        return move.acceptance(self.move_state[name])
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Per-slot diagnostics (rows in slot order): component-wise ``accepted`` and ``tried``
-        per parameter, the adapted ``log_step``, the joint move's ``joint_rate``."""
+        per parameter, the adapted ``log_step``, the joint move's ``joint_rate``, the mode
+        jumps' ``mixture_rate``."""
         return {"accepted": self.accepted.copy(), "tried": self.tried.copy(), "log_step": self.log_step.copy(),
-                "joint_rate": self.joint_rate()}
+                "joint_rate": self.move_rate("joint"), "mixture_rate": self.move_rate("mixture")}
 
     # ---- exchanges ------------------------------------------------------------------
     def _travelling(self) -> tuple[np.ndarray, ...]:

@@ -76,10 +76,11 @@ class RunStats:
     stop: dict[str, Any] | None = None  # why and at which sweep the run ended (docs/config.md)
     final_state: tuple[dict, dict] | None = None  # the sampler's state at the end: --extend continues it
     ladder_choice: dict[str, Any] | None = None  # n_temps: auto: the pilot's barrier and the rungs chosen
+    mixture_rate: np.ndarray | None = None  # mode-jump acceptance rate (L,), moves.mixture
 
     @classmethod
     def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
-               provenance) -> "RunStats":
+               provenance, mixture_rate) -> "RunStats":
         """From per-slot arrays of M chains (M L rows, M L - 1 pairs): counts summed per rung,
         step sizes and joint rates averaged per rung."""
         def mean(x):
@@ -87,7 +88,7 @@ class RunStats:
 
         return cls(lam, lam_max, rung_sums(accepted, chains), rung_sums(tried, chains), mean(log_step),
                    mean(joint_rate), pair_sums(swap_try, chains), pair_sums(swap_ok, chains), trips, provenance,
-                   chains)
+                   chains, mixture_rate=mean(mixture_rate))
 
 
 def log_evidence_at(cfg: RunConfig, lam: float, lam_max: float, log_z: float) -> float:
@@ -268,7 +269,8 @@ def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: 
         "acceptance": [float(np.nanmean(acceptance[l, free])) if stats.tried[l, free].sum() else 1.0 for l in rungs],
         "acceptance_by_parameter": {name: [None if not np.isfinite(a) else float(a) for a in acceptance[:, j]]
                                     for j, name in enumerate(names) if free[j]},
-        "joint_acceptance": stats.joint_rate.tolist(), "swap_rate": swap_rates(stats).tolist(),
+        "joint_acceptance": stats.joint_rate.tolist(), "mixture_acceptance": stats.mixture_rate.tolist(),
+        "swap_rate": swap_rates(stats).tolist(),
         "round_trips": int(stats.trips.sum()), "round_trips_per_replica": stats.trips.tolist(), "ess": ess,
         "tau_energy": float(integrated_time(u_slot)), "bootstrap_block": int(est["block"]),
         "tau_mixing": float(est["tau"]),
@@ -484,6 +486,7 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
             "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam,
                        "barrier": summary["diagnostics"]["barrier"]},
             "diagnostics": {"acceptance": acceptance_rates(stats), "joint_acceptance": stats.joint_rate,
+                            "mixture_acceptance": stats.mixture_rate,
                             "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
                             "overlap": est["overlap"]},
             "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},

@@ -44,3 +44,103 @@ def test_prior_draw_move_gives_exact_independent_prior_draws():
 def test_all_moves_together_at_two_temperatures(lam):
     states, block, y = run_chain(lam, 20000, burn_in=1000)
     check_moments(states[1:], lam, y)
+
+
+def mixture_only_block(lam, means, covs, seed=1, model=None, priors=None, x=None, y=None, learnt_at=None):
+    """One slot at ``lam`` whose only move is the mode jump, from the given Gaussians learnt at
+    ``learnt_at`` (default: lam; the component-wise move off, the joint move never learnt)."""
+    from move_harness import X, target
+    from remc_mpi.sampler import SlotBlock
+
+    if model is None:
+        model, priors, y = target()
+        x = X
+    block = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, seed, component=False)
+    chol = np.linalg.cholesky(np.asarray(covs))
+    mixture = next(m for m in block.moves if m.name == "mixture")
+    learnt_at = np.full(len(means), lam) if learnt_at is None else np.asarray(learnt_at)
+    mixture.set_gaussians(np.asarray(means)[None], chol[None], learnt_at[None], [0])
+    return block
+
+
+def test_mixture_move_alone_samples_the_posterior_and_counts_its_acceptances():
+    from analytic import linear_gaussian_posterior
+    from move_harness import M0, S0, X
+
+    _, _, y = run_chain(LAM, 0)
+    mean, cov = linear_gaussian_posterior(np.vander(X, 3, increasing=True), y, LAM ** -0.5, M0, S0)
+    # two off-centre components, one too wide, one learnt at 4 lambda (widened by 2 in sd to the
+    # target's cov; a q that omits the widening's determinant biases the moments): q need not be
+    # the target
+    sd = np.sqrt(np.diag(cov))
+    block = mixture_only_block(LAM, [mean - 0.5 * sd, mean + 0.5 * sd], [1.5 * cov, 0.25 * cov], learnt_at=[LAM, 4 * LAM])
+    states = np.empty((20001, 3))
+    states[0] = block.theta[0]
+    for t in range(20000):
+        block.sweep()
+        states[t + 1] = block.theta[0]
+    check_moments(states[1:], LAM, y)
+    ms = block.move_state["mixture"]
+    assert ms["tried"][0] == 20000
+    np.testing.assert_array_equal(changes(states), ms["accepted"][0])
+    assert 0.2 < ms["accepted"][0] / 20000 < 0.9
+    assert block.move_state["joint"]["tried"][0] == 0 and np.all(block.tried == 0)
+
+
+def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
+    """Two Gaussian peaks with the same prior on each: the posterior has two mirror modes
+    (peak 1 left or right) of exactly equal mass. Random walks stay in one; mode jumps from a
+    component on each must find both in equal shares (binomial error from the indicator's ESS)."""
+    from remc_mpi.diagnostics import effective_sample_size
+    from remc_mpi.models import get_model
+    from remc_mpi.priors import Prior, PriorSet
+
+    model = get_model("gauss_peaks", n_peaks=2)
+    names = model.param_names  # a1 a2 mu1 mu2 b1 b2
+    x = np.linspace(-5.0, 5.0, 80)
+    truth = np.array([1.0, 0.7, -1.5, 1.5, 2.0, 2.0])
+    y = model.spectrum(truth[None], x)[0] + np.random.default_rng(4).normal(0, 0.05, x.size)
+    shared = {"a": Prior("uniform", (0.1, 2.0)), "m": Prior("uniform", (-4.0, 4.0)), "b": Prior("uniform", (0.5, 4.0))}
+    priors = PriorSet(names, {n: shared[n[0]] for n in names})
+    lam = 0.05 ** -2
+    swapped = truth[[1, 0, 3, 2, 5, 4]]
+    cov = np.diag([0.03, 0.03, 0.03, 0.03, 0.2, 0.2]) ** 2  # about 1.5 posterior sd
+    block = mixture_only_block(lam, [truth, swapped], [cov, cov], model=model, priors=priors, x=x, y=y)
+    block.theta[0] = truth
+    block.set_row(0, truth)
+    left = np.empty(20000)
+    for t in range(left.size):
+        block.sweep()
+        left[t] = block.theta[0, 2] < block.theta[0, 3]  # peak 1 is the left one
+    share, ess = left.mean(), effective_sample_size(left)
+    assert ess > 300
+    assert abs(share - 0.5) < 4 * 0.5 / np.sqrt(ess), (share, ess)
+    assert block.move_state["mixture"]["accepted"][0] > 0.05 * left.size
+    # the random walk alone (component-wise moves) stays with its labelling
+    from remc_mpi.sampler import SlotBlock
+
+    walk = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, 2, mixture=False)
+    walk.set_row(0, truth)
+    for t in range(5000):
+        walk.sweep(adapt=t < 1000)
+        assert walk.theta[0, 2] < walk.theta[0, 3]
+
+
+def test_mixture_components_are_each_chains_positive_temperature_slots():
+    from remc_mpi.moves.mixture import MixtureMove
+
+    move = MixtureMove(joint=True, mixture=True)
+    lam = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])  # two chains of three rungs
+    mean = np.arange(12.0).reshape(6, 2)
+    chol = np.tile(np.eye(2), (6, 1, 1)) * np.arange(1.0, 7.0)[:, None, None]
+    move.init_state(2, type("P", (), {"free_index": [0, 1]})())
+    move.set_components(lam, 3, 2, 4, mean, chol)  # rows 2, 3: chain 0's top rung, chain 1's prior rung
+    comp_mean, comp_chol, logdet, comp_lam = move.components
+    np.testing.assert_array_equal(comp_mean, mean[[[1, 2], [4, 5]]])
+    np.testing.assert_array_equal(comp_lam, [[1.0, 2.0], [1.0, 2.0]])
+    np.testing.assert_allclose(logdet, 2 * np.log([[2.0, 3.0], [5.0, 6.0]]))
+    np.testing.assert_array_equal(move.chain_of_row, [0, 1])
+    ready, *_ = move.kernel_state({"accepted": np.zeros(2), "tried": np.zeros(2)}, adapt=False)
+    assert ready
+    ready, *_ = move.kernel_state({"accepted": np.zeros(2), "tried": np.zeros(2)}, adapt=True)
+    assert not ready  # never during the burn-in

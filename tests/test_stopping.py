@@ -176,7 +176,10 @@ def test_n_temps_auto_chooses_the_rungs_from_the_barrier_and_reports_it(tmp_path
     assert 0 < d["barrier"] == pytest.approx(sum(d["rejection"]))
     # the run's own barrier agrees with the pilot's (same problem, both at equal rejection)
     assert abs(d["barrier"] - choice["pilot_barrier"]) < 0.3 * choice["pilot_barrier"]
-    assert 0 < d["round_trip_rate"] <= d["round_trip_rate_ideal"] <= 0.5
+    # the ideal rate is an expectation, the measured one a count: within its Poisson error of it
+    trips = d["round_trips"]
+    assert 0 < d["round_trip_rate"] <= d["round_trip_rate_ideal"] * (1 + 3 / np.sqrt(trips))
+    assert d["round_trip_rate_ideal"] <= 0.5
     with h5py.File(tmp_path / "a.h5") as h5:
         assert h5["ladder/barrier"][()] == d["barrier"] and len(h5["ladder/lambda"]) == choice["n_temps"]
     text = format_summary(s)

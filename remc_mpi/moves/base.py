@@ -13,7 +13,9 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   a sweep (the sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
 - ``after_sweep(states, adapt)``: adaptation done in Python between sweeps (rare work such as a
   Cholesky factorisation; ``states`` holds every move's state by name), while per-sweep
-  adaptation runs inside its kernel.
+  adaptation runs inside its kernel;
+- ``restart_learning(states)`` / ``finish_learning(states)``: called at the middle and at the
+  end of the burn-in (learning in a second window; settling what is then frozen).
 
 A move is built from the sampler's settings (``target_acceptance``, ``joint``, ``component``),
 each move reading those it uses.
@@ -33,12 +35,29 @@ from typing import Any
 import numpy as np
 
 from remc_mpi.kernels import jit
+from remc_mpi.kernels.priors import logpdf
 
 
 @jit
 def metropolis(log_ratio, log_u):
     """Accept when log u < log of the acceptance ratio (log_ratio = -inf always rejects)."""
     return log_u < log_ratio
+
+
+@jit
+def log_prior_ratio(prior, prop, lp_prop, logprior):
+    """After a move of every free parameter: their log priors at ``prop`` into lp_prop; returns
+    (log prior ratio to ``logprior``, log prior of prop; -inf outside the support)."""
+    form, args, const, free = prior
+    for a in range(free.size):
+        j = free[a]
+        lp_prop[j] = logpdf(form, args, const, j, prop[j])
+    lp_sum = 0.0
+    lp_old = 0.0
+    for j in range(prop.size):
+        lp_sum += lp_prop[j]
+        lp_old += logprior[j]
+    return lp_sum - lp_old, lp_sum
 
 
 @jit
@@ -51,6 +70,17 @@ def adapted(log_scale, gain, accepted, target):
 #: exponent of the Robbins-Monro gain 1 / (n + 1)^ADAPT_EXPONENT (in (1/2, 1]: the steps stop
 #: shrinking too fast to adapt and still vanish; 0.6 as in Andrieu & Thoms 2008, section 4)
 ADAPT_EXPONENT = 0.6
+
+
+#: the second learning window (restart_learning) opens halfway through the burn-in when it then
+#: holds at least this many sweeps (the joint move's JOINT_START); shorter burn-ins learn in one
+MIN_SECOND_WINDOW = 200
+
+
+def second_window_start(burn_in: int) -> int | None:
+    """Sweeps of burn-in after which the moves start learning afresh (None: one window)."""
+    half = burn_in // 2
+    return half if half >= MIN_SECOND_WINDOW else None
 
 
 def adapt_gain(n_adapted: int) -> float:
@@ -82,6 +112,12 @@ class Move:
 
     def after_sweep(self, states: dict[str, dict[str, np.ndarray]], adapt: bool) -> None:
         """Python-side adaptation after a sweep (the kernel did the per-sweep part)."""
+
+    def restart_learning(self, states: dict[str, dict[str, np.ndarray]]) -> None:
+        """Middle of the burn-in: start learning afresh (what the first half learnt is transient)."""
+
+    def finish_learning(self, states: dict[str, dict[str, np.ndarray]]) -> None:
+        """End of the burn-in: settle what was learnt (it is frozen from here on)."""
 
     def acceptance(self, state: dict[str, np.ndarray]) -> np.ndarray | None:
         """Accepted / tried per slot (and parameter, where the move has one), or None."""

@@ -7,12 +7,18 @@ Bernoulli 7, 223 (2001)). Strongly correlated parameters, such as delta, uff, uf
 along the cluster models' near-degenerate ridges, then mix in sweeps instead of thousands.
 
 Sigma is learnt during burn-in by Welford's running mean and covariance of every slot's state
-after each sweep; from JOINT_START sweeps on, every JOINT_EVERY sweeps, C is renewed by a
-Cholesky factorisation of Sigma plus a floor of 1e-4 s_j^2 on the diagonal (s_j the
-component-wise step sizes) that keeps it positive definite. The scale s starts at
-2.38 / sqrt(d) (the optimal random-walk scale for d-dimensional Gaussian targets, Gelman,
-Roberts, Gilks 1996) and follows Robbins-Monro toward JOINT_TARGET acceptance during burn-in;
-C and s are frozen after burn-in.
+after each sweep, in two windows: from the first sweep, then afresh from the middle of the
+burn-in (:meth:`JointMove.restart_learning`), so that the covariance finally used holds
+neither the first half's transient from the prior draws nor the early ladders' temperatures
+(a window of the first half alone spanned modes the slot had left and gave a proposal no
+sharper than the transient). From JOINT_START sweeps of a window on, every JOINT_EVERY sweeps,
+C is renewed by a Cholesky factorisation of Sigma plus a floor of 1e-4 s_j^2 on the diagonal
+(s_j the component-wise step sizes) that keeps it positive definite, and once more from the
+whole second window at the end of the burn-in (:meth:`JointMove.finish_learning`), so that the
+frozen mean and C describe the same samples. The scale s starts at 2.38 / sqrt(d) (the optimal
+random-walk scale for d-dimensional Gaussian targets, Gelman, Roberts, Gilks 1996) and follows
+Robbins-Monro toward JOINT_TARGET acceptance during burn-in; mean, C and s are frozen after
+burn-in (the mixture move, :mod:`remc_mpi.moves.mixture`, proposes from them).
 """
 
 from __future__ import annotations
@@ -22,9 +28,8 @@ import math
 import numpy as np
 
 from remc_mpi.kernels import jit
-from remc_mpi.kernels.priors import logpdf
 from remc_mpi.kernels.spectra import ALL
-from remc_mpi.moves.base import Move, adapted
+from remc_mpi.moves.base import Move, adapted, log_prior_ratio
 
 #: burn-in sweeps of covariance learning before the first joint move, and between renewals
 JOINT_START = 200
@@ -74,15 +79,32 @@ class JointMove(Move):
         """Count the sweep the kernel learnt from; renew C every JOINT_EVERY sweeps."""
         if not self.learning(adapt):
             return
-        state, log_step = states[self.name], states["componentwise"]["log_step"]
         n = self.scalars["stat_n"] = self.scalars["stat_n"] + 1
         if n >= JOINT_START and n % JOINT_EVERY == 0:
-            cov = state["m2"] / (n - 1)
-            floor = np.exp(2 * log_step[:, self.free]) * VARIANCE_FLOOR
-            idx = np.arange(cov.shape[1])
-            cov[:, idx, idx] += floor + 1e-300
-            state["chol"][...] = np.linalg.cholesky(cov)
-            self.scalars["ready"] = True
+            self._renew(states)
+
+    def _renew(self, states) -> None:
+        """C from the window's covariance (plus the variance floor)."""
+        state, log_step = states[self.name], states["componentwise"]["log_step"]
+        cov = state["m2"] / (self.scalars["stat_n"] - 1)
+        floor = np.exp(2 * log_step[:, self.free]) * VARIANCE_FLOOR
+        idx = np.arange(cov.shape[1])
+        cov[:, idx, idx] += floor + 1e-300
+        state["chol"][...] = np.linalg.cholesky(cov)
+        self.scalars["ready"] = True
+
+    def restart_learning(self, states) -> None:
+        """Open the second window: forget the running mean and co-moment (C stays in use until
+        the new window renews it)."""
+        if self.enabled:
+            states[self.name]["mean"][...] = 0.0
+            states[self.name]["m2"][...] = 0.0
+            self.scalars["stat_n"] = 0
+
+    def finish_learning(self, states) -> None:
+        """End of burn-in: C from the whole last window, when it holds more sweeps than dimensions."""
+        if self.enabled and self.scalars["stat_n"] > len(self.free):
+            self._renew(states)
 
     def acceptance(self, state):
         return state["accepted"] / np.maximum(1, state["tried"])
@@ -105,7 +127,7 @@ def welford(theta, free, n, mean, m2, delta):
 def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
     """theta' = theta + s C z on the free parameters. Fills the proposed state and its log
     prior; returns (stage ALL: every free parameter moves, -1, log prior ratio, inside support)."""
-    form, args, const, free = prior
+    free = prior[3]
     p = theta.size
     for j in range(p):
         prop[j] = theta[j]
@@ -117,15 +139,8 @@ def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
         for b in range(a + 1):
             step += chol[a, b] * z[b]
         prop[free[a]] += step * s
-    for a in range(d):
-        j = free[a]
-        lp_prop[j] = logpdf(form, args, const, j, prop[j])
-    lp_sum = 0.0
-    lp_old = 0.0
-    for j in range(p):
-        lp_sum += lp_prop[j]
-        lp_old += logprior[j]
-    return ALL, -1, lp_sum - lp_old, lp_sum > -math.inf
+    ratio, lp_sum = log_prior_ratio(prior, prop, lp_prop, logprior)
+    return ALL, -1, ratio, lp_sum > -math.inf
 
 
 @jit

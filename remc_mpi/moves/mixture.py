@@ -1,0 +1,150 @@
+"""Mode jumps: independence proposals from the mixture of the chain's learnt Gaussians.
+
+    m ~ uniform{1..M},   theta'_free = mu_m + r_m C_m z,   z ~ N(0, I),   r_m = sqrt(lambda_m / lambda),
+    q(x) = (1/M) sum_m N(x; mu_m, r_m^2 C_m C_m^T),
+    accept with min(1, exp(-lambda (U' - U)) phi(theta') q(theta) / (phi(theta) q(theta'))),
+
+the independence Metropolis-Hastings sampler (Tierney, Ann. Statist. 22, 1701 (1994)) with a
+fixed proposal; fixed parameters keep their values. The components are the means and
+covariances C_m C_m^T that the joint move (:mod:`remc_mpi.moves.joint`) learnt in the second
+burn-in window, one per lambda > 0 slot of the slot's own chain, frozen after the burn-in and
+gathered across ranks in slot order (:meth:`MixtureMove.set_components`), so every rank
+proposes from the same mixture (rank-count invariance); the move runs after the burn-in only.
+Component m was learnt at lambda_m; offered to a slot at lambda it is widened by
+r_m = sqrt(lambda_m / lambda), as a Gaussian mode's width scales with the temperature, so the
+sharp, well-learnt Gaussians of the cold slots also serve the hot ones (on the CeO2 run below,
+scaled components were accepted 10-100 times more often at lambda < 0.01 than unscaled ones).
+The proposal is fixed per slot after the burn-in (the ladder is fixed then), as the independence
+sampler requires.
+
+Why: a measured spectrum's posterior can have several modes far apart (the Ce 3d of CeO2 under
+cluster3: two assignments of the broad 4f1L-like line, ~10^2 nats apart at the data's noise),
+and replica exchange only carries replicas between temperatures: a replica crosses between
+modes by local moves at the temperature where both hold comparable mass, which random walks in
+a sharp posterior do once in ~10^3 sweeps there (docs/measured.md). The slots on either side of
+such a temperature sit in different modes, so their Gaussians, offered to every slot, propose
+the jump directly; where a component fits the slot's mode the acceptance is tens of per cent.
+A component far from the slot's posterior costs one rejected evaluation.
+
+log q is a log-sum-exp over the components of -|(r_m C_m)^-1 (x - mu_m)|^2 / 2 - log det(r_m C_m)
+(the common constants cancel in the ratio), by forward substitution (M d^2 / 2 operations).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from remc_mpi.kernels import jit
+from remc_mpi.kernels.spectra import ALL
+from remc_mpi.moves.base import Move, log_prior_ratio
+
+
+class MixtureMove(Move):
+    name = "mixture"
+    counters = ("accepted", "tried")
+
+    def __init__(self, **settings) -> None:
+        super().__init__(**settings)
+        self.enabled = bool(settings.get("mixture", True)) and bool(settings.get("joint", True))
+        self.components: tuple | None = None  # (mean, chol, logdet, lambda) per chain: (C, M, d), (C, M, d, d), (C, M) x 2
+        self.chain_of_row = np.zeros(0, dtype=np.int64)
+        self.work = np.zeros(0)
+
+    def normals(self, n_free: int) -> int:
+        return n_free
+
+    def uniforms(self, n_free: int) -> int:
+        return 2  # the component, the accept decision
+
+    def init_state(self, n_slots: int, priors) -> dict[str, np.ndarray]:
+        d = len(priors.free_index)
+        self.enabled = self.enabled and d > 1
+        return {"accepted": np.zeros(n_slots, dtype=np.int64), "tried": np.zeros(n_slots, dtype=np.int64)}
+
+    def set_components(self, lam_slots: np.ndarray, rungs: int, lo: int, hi: int, mean: np.ndarray,
+                       chol: np.ndarray) -> None:
+        """Every slot's frozen mean (S, d) and C (S, d, d) in slot order: each chain's lambda > 0
+        slots become its components; rows [lo, hi) of this block propose from their chain's."""
+        if not self.enabled:
+            return
+        chains = len(lam_slots) // rungs
+        keep = [np.flatnonzero(lam_slots[c * rungs:(c + 1) * rungs] > 0) + c * rungs for c in range(chains)]
+        n = min(len(k) for k in keep)
+        if n == 0:
+            return
+        idx = np.array([k[:n] for k in keep])
+        self.set_gaussians(mean[idx], chol[idx], lam_slots[idx], np.arange(lo, hi) // rungs)
+
+    def set_gaussians(self, mean: np.ndarray, chol: np.ndarray, lam: np.ndarray, chain_of_row: np.ndarray) -> None:
+        """The components themselves: per chain M means (C, M, d), lower Cholesky factors
+        (C, M, d, d) and the lambda each was learnt at (C, M); ``chain_of_row``: the chain of
+        each row of the block."""
+        logdet = np.log(np.abs(np.diagonal(chol, axis1=2, axis2=3))).sum(axis=2)
+        if not np.all(np.isfinite(logdet)):
+            return  # a covariance that was never learnt: no mode jumps
+        self.components = (np.ascontiguousarray(mean, dtype=np.float64), np.ascontiguousarray(chol, dtype=np.float64),
+                           logdet, np.ascontiguousarray(lam, dtype=np.float64))
+        self.chain_of_row = np.asarray(chain_of_row, dtype=np.int64)
+        self.work = np.zeros(mean.shape[1] + mean.shape[2])
+
+    def kernel_state(self, state, adapt):
+        """(ready, means, C, log det C, their lambdas, chain of each row, scratch, accepted, tried)."""
+        if self.components is None or adapt:
+            return (False, np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)),
+                    np.zeros(1, dtype=np.int64), np.zeros(2), state["accepted"], state["tried"])
+        mean, chol, logdet, lam = self.components
+        return (True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"], state["tried"])
+
+    def acceptance(self, state):
+        return state["accepted"] / np.maximum(1, state["tried"])
+
+
+@jit
+def mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work):
+    """log q(theta) at ``lam`` up to the constants common to every component (module
+    docstring); ``work``: scratch of M + d."""
+    n_comp, d = mean.shape[0], free.size
+    terms, r = work[:n_comp], work[n_comp:n_comp + d]
+    top = -math.inf
+    for m in range(n_comp):
+        q = 0.0
+        for a in range(d):
+            s = theta[free[a]] - mean[m, a]
+            for b in range(a):
+                s -= chol[m, a, b] * r[b]
+            r[a] = s / chol[m, a, a]
+            q += r[a] * r[a]
+        ratio = comp_lam[m] / lam  # r_m^2
+        terms[m] = -0.5 * q / ratio - logdet[m] - 0.5 * d * math.log(ratio)
+        top = max(top, terms[m])
+    total = 0.0
+    for m in range(n_comp):
+        total += math.exp(terms[m] - top)
+    return top + math.log(total)
+
+
+@jit
+def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, chol, logdet, comp_lam, lam, work):
+    """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick). Fills the proposed state and its
+    log prior; returns (stage ALL, -1, log prior ratio + log q(theta) - log q(theta'), inside
+    support)."""
+    free = prior[3]
+    p, d, n_comp = theta.size, free.size, mean.shape[0]
+    for j in range(p):
+        prop[j] = theta[j]
+        lp_prop[j] = logprior[j]
+    m = min(int(math.exp(log_u_pick) * n_comp), n_comp - 1)
+    widen = math.sqrt(comp_lam[m] / lam)
+    for a in range(d):
+        step = 0.0
+        for b in range(a + 1):
+            step += chol[m, a, b] * z[b]
+        prop[free[a]] = mean[m, a] + widen * step
+    ratio, lp_sum = log_prior_ratio(prior, prop, lp_prop, logprior)
+    if not lp_sum > -math.inf:
+        return ALL, -1, -math.inf, False
+    log_q_ratio = (mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work)
+                   - mixture_logq(prop, free, mean, chol, logdet, comp_lam, lam, work))
+    return ALL, -1, ratio + log_q_ratio, True
