@@ -126,11 +126,12 @@ class CandidateRun:
         self.start, self.n_exchange = scalars["sweep"], scalars["n_exchange"]
         self.lam = arrays["lam"]
         self.block.set_ladder(slot_ladder(self.lam, self.chains))
-        mine = {k[len("slot/"):]: v[lc.lo:lc.hi] for k, v in arrays.items() if k.startswith("slot/")}
+        every_slot = {k[len("slot/"):]: v for k, v in arrays.items() if k.startswith("slot/")}
+        mine = {k: v[lc.lo:lc.hi] for k, v in every_slot.items()}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
         self.block.load_state({**mine, "scalars": scalars["block"]})
         if self.start >= self.cfg.sampler.burn_in:  # the mode jumps' components, frozen since the burn-in
-            self.block.set_mixture(arrays["slot/joint/mean"], arrays["slot/joint/chol"])
+            self.block.set_mixture(*self.block.learnt_gaussians(every_slot))
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swap_try[:], self.swap_ok[:], self.trips[:] = arrays["swap_try"], arrays["swap_ok"], arrays["trips"]
             self.segment_records = list(scalars.get("segments", []))
@@ -203,13 +204,12 @@ class CandidateRun:
             block.set_ladder(slot_ladder(self.lam, self.chains))
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
-        if burn and sp.adapt_steps and sweep + 1 == second_window_start(sp.burn_in):
+        if burn and sweep + 1 == second_window_start(sp.burn_in):  # moves that learn nothing ignore it
             block.restart_learning()
         if sweep + 1 == sp.burn_in:  # statistics count post-burn-in sweeps only
             for arr in (self.swap_try, self.swap_ok, self.trips):
                 arr[:] = 0
-            if sp.adapt_steps:
-                block.finish_learning()
+            block.finish_learning()
             block.set_mixture(*(lc.allgather_slots(a) for a in block.learnt_gaussians()))
             block.reset_counters()
         if not burn:

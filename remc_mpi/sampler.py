@@ -9,8 +9,8 @@ One sweep is one call of the compiled sweep kernel (:mod:`remc_mpi.moves.sweep`)
 local slots: the lambda = 0 slot is redrawn from the prior exactly, every other slot gets one
 component-wise Metropolis update of each free parameter, once its covariance is learnt
 during burn-in one joint adaptive move, and after the burn-in one mode jump from the chain's
-learnt Gaussians (:mod:`remc_mpi.moves`; the engine hands them over, :meth:`SlotBlock.set_mixture`). Random numbers come from
-per-slot buffers that each slot's own generator refills every RAND_BLOCK sweeps, so a slot's
+learnt Gaussians (:mod:`remc_mpi.moves`; the engine hands them over,
+:meth:`SlotBlock.set_mixture`). Random numbers come from per-slot buffers that each slot's own generator refills every RAND_BLOCK sweeps, so a slot's
 draws do not depend on which rank owns it.
 """
 
@@ -143,18 +143,22 @@ class SlotBlock:
         for m in self.moves:
             m.finish_learning(self.move_state)
 
-    def learnt_gaussians(self) -> tuple[np.ndarray, np.ndarray]:
-        """This block's rows of the joint move's frozen means (r, d) and C (r, d, d)."""
-        joint = self.move_state["joint"]
-        return joint["mean"], joint["chol"]
+    def move(self, name: str):
+        """The move called ``name``."""
+        return next(m for m in self.moves if m.name == name)
+
+    def learnt_gaussians(self, state: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The joint move's frozen means (rows, d) and C (rows, d, d): this block's, or those of
+        ``state`` in the layout of :meth:`state` (every slot's, as a checkpoint holds them)."""
+        if state is None:
+            return self.move_state["joint"]["mean"], self.move_state["joint"]["chol"]
+        return state["joint/mean"], state["joint/chol"]
 
     def set_mixture(self, mean: np.ndarray, chol: np.ndarray) -> None:
         """The mode jumps' components: every slot's learnt Gaussian, in slot order (after the
         burn-in; moves.mixture). Nothing when the joint move never learnt a covariance."""
-        joint = next(m for m in self.moves if m.name == "joint")
-        mixture = next(m for m in self.moves if m.name == "mixture")
-        if joint.scalars["ready"]:
-            mixture.set_components(self.lam_slots, self.rungs, self.lo, self.hi, mean, chol)
+        if self.move("joint").scalars["ready"]:
+            self.move("mixture").set_components(self.lam_slots, self.rungs, self.lo, self.hi, mean, chol)
 
     # ---- counters and diagnostics ------------------------------------------------------
     def reset_counters(self) -> None:
@@ -182,8 +186,7 @@ class SlotBlock:
 
     def move_rate(self, name: str) -> np.ndarray:
         """Acceptance rate of move ``name`` (joint, mixture) per slot."""
-        move = next(m for m in self.moves if m.name == name)
-        return move.acceptance(self.move_state[name])
+        return self.move(name).acceptance(self.move_state[name])
 
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Per-slot diagnostics (rows in slot order): component-wise ``accepted`` and ``tried``

@@ -10,8 +10,8 @@ Sigma is learnt during burn-in by Welford's running mean and covariance of every
 after each sweep, in two windows: from the first sweep, then afresh from the middle of the
 burn-in (:meth:`JointMove.restart_learning`), so that the covariance finally used holds
 neither the first half's transient from the prior draws nor the early ladders' temperatures
-(a window of the first half alone spanned modes the slot had left and gave a proposal no
-sharper than the transient). From JOINT_START sweeps of a window on, every JOINT_EVERY sweeps,
+(on the measured CeO2 spectrum the whole burn-in's covariances, offered as the mode jumps'
+components, were never accepted at any slot; docs/measured.md). From JOINT_START sweeps of a window on, every JOINT_EVERY sweeps,
 C is renewed by a Cholesky factorisation of Sigma plus a floor of 1e-4 s_j^2 on the diagonal
 (s_j the component-wise step sizes) that keeps it positive definite, and once more from the
 whole second window at the end of the burn-in (:meth:`JointMove.finish_learning`), so that the

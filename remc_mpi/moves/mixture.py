@@ -51,6 +51,9 @@ class MixtureMove(Move):
         self.components: tuple | None = None  # (mean, chol, logdet, lambda) per chain: (C, M, d), (C, M, d, d), (C, M) x 2
         self.chain_of_row = np.zeros(0, dtype=np.int64)
         self.work = np.zeros(0)
+        #: the arrays of a kernel state without components (same types as with them: one signature)
+        self._idle = (np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)),
+                      np.zeros(1, dtype=np.int64), np.zeros(2))
 
     def normals(self, n_free: int) -> int:
         return n_free
@@ -92,8 +95,7 @@ class MixtureMove(Move):
     def kernel_state(self, state, adapt):
         """(ready, means, C, log det C, their lambdas, chain of each row, scratch, accepted, tried)."""
         if self.components is None or adapt:
-            return (False, np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)),
-                    np.zeros(1, dtype=np.int64), np.zeros(2), state["accepted"], state["tried"])
+            return (False, *self._idle, state["accepted"], state["tried"])
         mean, chol, logdet, lam = self.components
         return (True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"], state["tried"])
 
@@ -127,9 +129,9 @@ def mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work):
 
 @jit
 def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, chol, logdet, comp_lam, lam, work):
-    """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick). Fills the proposed state and its
-    log prior; returns (stage ALL, -1, log prior ratio + log q(theta) - log q(theta'), inside
-    support)."""
+    """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick). Fills the proposed
+    state and its log prior; returns (stage ALL, -1, log prior ratio + log q(theta) -
+    log q(theta'), inside support)."""
     free = prior[3]
     p, d, n_comp = theta.size, free.size, mean.shape[0]
     for j in range(p):
