@@ -184,16 +184,14 @@ class SlotBlock:
         """Seconds spent inside the compiled sweep kernel so far (for benchmarks)."""
         return self.t_model
 
-    def move_rate(self, name: str) -> np.ndarray:
-        """Acceptance rate of move ``name`` (joint, mixture) per slot."""
-        return self.move(name).acceptance(self.move_state[name])
-
     def diagnostics(self) -> dict[str, np.ndarray]:
         """Per-slot diagnostics (rows in slot order): component-wise ``accepted`` and ``tried``
-        per parameter, the adapted ``log_step``, the joint move's ``joint_rate``, the mode
-        jumps' ``mixture_rate``."""
-        return {"accepted": self.accepted.copy(), "tried": self.tried.copy(), "log_step": self.log_step.copy(),
-                "joint_rate": self.move_rate("joint"), "mixture_rate": self.move_rate("mixture")}
+        per parameter, the adapted ``log_step``, and every move's report by its public name
+        (moves.base: ``joint_acceptance``, ``mixture_acceptance``...)."""
+        out = {"accepted": self.accepted.copy(), "tried": self.tried.copy(), "log_step": self.log_step.copy()}
+        for m in self.moves:
+            out.update(m.report(self.move_state[m.name]))
+        return out
 
     # ---- exchanges ------------------------------------------------------------------
     def _travelling(self) -> tuple[np.ndarray, ...]:

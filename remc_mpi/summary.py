@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,6 @@ class RunStats:
     accepted: np.ndarray  # component-wise acceptances (L, P)
     tried: np.ndarray  # component-wise proposals (L, P)
     log_step: np.ndarray  # adapted log step sizes (L, P)
-    joint_rate: np.ndarray  # joint-move acceptance rate (L,)
     swap_try: np.ndarray  # exchange attempts per pair (L-1,)
     swap_ok: np.ndarray  # accepted exchanges per pair (L-1,)
     trips: np.ndarray  # round trips per replica (M L,)
@@ -76,19 +75,20 @@ class RunStats:
     stop: dict[str, Any] | None = None  # why and at which sweep the run ended (docs/config.md)
     final_state: tuple[dict, dict] | None = None  # the sampler's state at the end: --extend continues it
     ladder_choice: dict[str, Any] | None = None  # n_temps: auto: the pilot's barrier and the rungs chosen
-    mixture_rate: np.ndarray | None = None  # mode-jump acceptance rate (L,), moves.mixture
+    #: every move's per-rung report by its public name (moves.base.Move.report: joint_acceptance...)
+    move_reports: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, joint_rate, swap_try, swap_ok, trips,
-               provenance, mixture_rate) -> "RunStats":
+    def pooled(cls, lam, lam_max, chains: int, accepted, tried, log_step, swap_try, swap_ok, trips, provenance,
+               **move_reports) -> "RunStats":
         """From per-slot arrays of M chains (M L rows, M L - 1 pairs): counts summed per rung,
-        step sizes and joint rates averaged per rung."""
+        step sizes and the moves' reports averaged per rung."""
         def mean(x):
             return x.reshape(chains, -1, *x.shape[1:]).mean(axis=0)
 
         return cls(lam, lam_max, rung_sums(accepted, chains), rung_sums(tried, chains), mean(log_step),
-                   mean(joint_rate), pair_sums(swap_try, chains), pair_sums(swap_ok, chains), trips, provenance,
-                   chains, mixture_rate=mean(mixture_rate))
+                   pair_sums(swap_try, chains), pair_sums(swap_ok, chains), trips, provenance, chains,
+                   move_reports={name: mean(v) for name, v in move_reports.items()})
 
 
 def log_evidence_at(cfg: RunConfig, lam: float, lam_max: float, log_z: float) -> float:
@@ -269,7 +269,7 @@ def diagnostics(stats: RunStats, free: np.ndarray, names: tuple[str, ...], ess: 
         "acceptance": [float(np.nanmean(acceptance[l, free])) if stats.tried[l, free].sum() else 1.0 for l in rungs],
         "acceptance_by_parameter": {name: [None if not np.isfinite(a) else float(a) for a in acceptance[:, j]]
                                     for j, name in enumerate(names) if free[j]},
-        "joint_acceptance": stats.joint_rate.tolist(), "mixture_acceptance": stats.mixture_rate.tolist(),
+        **{name: v.tolist() for name, v in stats.move_reports.items()},
         "swap_rate": swap_rates(stats).tolist(),
         "round_trips": int(stats.trips.sum()), "round_trips_per_replica": stats.trips.tolist(), "ess": ess,
         "tau_energy": float(integrated_time(u_slot)), "bootstrap_block": int(est["block"]),
@@ -485,8 +485,7 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
             "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
             "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam,
                        "barrier": summary["diagnostics"]["barrier"]},
-            "diagnostics": {"acceptance": acceptance_rates(stats), "joint_acceptance": stats.joint_rate,
-                            "mixture_acceptance": stats.mixture_rate,
+            "diagnostics": {"acceptance": acceptance_rates(stats), **stats.move_reports,
                             "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
                             "overlap": est["overlap"]},
             "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},

@@ -15,7 +15,11 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   Cholesky factorisation; ``states`` holds every move's state by name), while per-sweep
   adaptation runs inside its kernel;
 - ``restart_learning(states)`` / ``finish_learning(states)``: called at the middle and at the
-  end of the burn-in (learning in a second window; settling what is then frozen).
+  end of the burn-in (learning in a second window; settling what is then frozen);
+- ``report(state)``: its per-slot diagnostics under their public names (``rate_name``: the
+  acceptance rate of a move that counts ``accepted`` and ``tried``), which the run averages per
+  rung and writes as ``diagnostics/<name>`` (HDF5) and ``diagnostics.<name>`` (JSON) without
+  knowing the move.
 
 A move is built from the sampler's settings (``target_acceptance``, ``joint``, ``component``),
 each move reading those it uses.
@@ -92,6 +96,8 @@ class Move:
 
     name: str = ""
     counters: tuple[str, ...] = ()
+    #: the public name of its acceptance rate per slot (None: it reports none)
+    rate_name: str | None = None
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
@@ -119,9 +125,11 @@ class Move:
     def finish_learning(self, states: dict[str, dict[str, np.ndarray]]) -> None:
         """End of the burn-in: settle what was learnt (it is frozen from here on)."""
 
-    def acceptance(self, state: dict[str, np.ndarray]) -> np.ndarray | None:
-        """Accepted / tried per slot (and parameter, where the move has one), or None."""
-        return None
+    def report(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Its diagnostics per slot by public name: accepted / tried as ``rate_name``."""
+        if self.rate_name is None:
+            return {}
+        return {self.rate_name: state["accepted"] / np.maximum(1, state["tried"])}
 
 
 def log_scale_init(scale: float) -> float:

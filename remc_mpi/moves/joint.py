@@ -45,6 +45,7 @@ VARIANCE_FLOOR = 1e-4
 class JointMove(Move):
     name = "joint"
     counters = ("accepted", "tried")
+    rate_name = "joint_acceptance"
 
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
@@ -105,9 +106,6 @@ class JointMove(Move):
         """End of burn-in: C from the whole last window, when it holds more sweeps than dimensions."""
         if self.enabled and self.scalars["stat_n"] > len(self.free):
             self._renew(states)
-
-    def acceptance(self, state):
-        return state["accepted"] / np.maximum(1, state["tried"])
 
 
 @jit

@@ -44,6 +44,7 @@ from remc_mpi.moves.base import Move, log_prior_ratio
 class MixtureMove(Move):
     name = "mixture"
     counters = ("accepted", "tried")
+    rate_name = "mixture_acceptance"
 
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
@@ -98,9 +99,6 @@ class MixtureMove(Move):
             return (False, *self._idle, state["accepted"], state["tried"])
         mean, chol, logdet, lam = self.components
         return (True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"], state["tried"])
-
-    def acceptance(self, state):
-        return state["accepted"] / np.maximum(1, state["tried"])
 
 
 @jit
