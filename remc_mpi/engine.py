@@ -13,8 +13,6 @@ This module ties the pieces together and is the single code path behind both
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -23,18 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from remc_mpi import checkpoint
+from remc_mpi.actions import Action, Extension, plan_outputs, prepare_extension
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.lock import OutputLocks
 from remc_mpi.moves.base import second_window_start
-from remc_mpi.output import (MpioWriter, Recorder, ResultsFile, ResultWriter, check_output_paths, check_outputs,
-                             complete_summary, memory_warning, output_paths, provenance, read_segments, read_summary,
-                             resolve_mode, segment_path, segment_record, segments_mismatch, space_warning)
+from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, check_output_paths, complete_summary, memory_warning,
+                             output_paths, provenance, read_segments, read_summary, resolve_mode, segment_record,
+                             segments_mismatch, space_warning)
 from remc_mpi.parallel import LadderComm, check_launch, idle_barrier, on_root
 from remc_mpi.progress import Progress, format_duration
 from remc_mpi.sampler import SlotBlock, warm_up
-from remc_mpi.signals import CHECKPOINT, STOP, Signals
+from remc_mpi.signals import Request, Signals
 from remc_mpi.streams import ExchangeUniforms
 from remc_mpi.trust import MIN_ROUND_TRIPS
 
@@ -54,16 +53,15 @@ class CandidateRun:
 
     def __init__(self, cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
                  resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
-                 extend: tuple[int | None, bool] | None = None, ladder_info: dict | None = None):
-        """``extend`` = (end sweep or None for the config's cap, whether the target applies):
-        continue the finished run in ``out_path`` from its final state. ``ladder_info``: how
+                 extend: Extension | None = None, ladder_info: dict | None = None):
+        """``extend``: continue the finished run in ``out_path`` from its final state. ``ladder_info``: how
         n_temps: auto chose the rungs (kept in checkpoints and the summary)."""
         self.t_start = time.time()
         self.cfg, self.cand, self.comm, self.out_path = cfg, cand, comm, out_path
         self.signals = signals or Signals()
-        self.lam, self.lam_max = build_ladder(cfg, cand)
+        self.rung_lam, self.lam_max = build_ladder(cfg, cand)  # one chain's ladder, per rung
         self.chains = M = cfg.ladder.chains
-        L = len(self.lam)
+        L = len(self.rung_lam)
         n_slots = M * L  # slot s = c L + l: rung l of chain c (independent ladders)
         if comm.Get_size() > n_slots:
             raise InputError(f"{comm.Get_size()} ranks for {n_slots} temperature slots ({M} chains of {L}); use at "
@@ -71,7 +69,7 @@ class CandidateRun:
         self.lc = lc = LadderComm(comm, n_slots, rungs=L)
         sp = cfg.sampler
         self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
-                               slot_ladder(self.lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
+                               slot_ladder(self.rung_lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
                                joint=sp.joint_moves and sp.adapt_steps, rungs=L, likelihood=cfg.noise.model,
                                mixture=sp.mixture_moves)
         self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
@@ -109,13 +107,12 @@ class CandidateRun:
         self.exchange_seconds = 0.0  # wall time in the exchanges (the neighbours' messages included)
         self.last_checkpoint = time.monotonic()
 
-    def _set_extension(self, extend: tuple[int | None, bool]) -> None:
+    def _set_extension(self, extend: Extension) -> None:
         """--extend: the new end sweep and whether the target applies (after the finished run)."""
         sp = self.cfg.sampler
         final_sweep = on_root(self.comm, lambda: prepare_extension(self.out_path))
-        end, with_target = extend
-        self.end = end if end is not None else sp.cap
-        self.target_error = sp.target_error if with_target else None
+        self.end = extend.end if extend.end is not None else sp.cap
+        self.target_error = sp.target_error if extend.with_target else None
         if self.end <= final_sweep:
             raise InputError(f"{self.out_path} already ends at sweep {final_sweep}", self.cfg.source, "sampler.sweeps")
 
@@ -124,8 +121,8 @@ class CandidateRun:
         """Load a checkpoint's state into this rank's slots; return the closed segment count."""
         lc = self.lc
         self.start, self.n_exchange = scalars["sweep"], scalars["n_exchange"]
-        self.lam = arrays["lam"]
-        self.block.set_ladder(slot_ladder(self.lam, self.chains))
+        self.rung_lam = arrays["lam"]
+        self.block.set_ladder(slot_ladder(self.rung_lam, self.chains))
         every_slot = {k[len("slot/"):]: v for k, v in arrays.items() if k.startswith("slot/")}
         mine = {k: v[lc.lo:lc.hi] for k, v in every_slot.items()}
         mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
@@ -149,7 +146,7 @@ class CandidateRun:
         sums = [lc.reduce_sum(x) for x in (self.swap_try, self.swap_ok, self.trips)]
         if lc.rank != 0:
             return None
-        arrays = {**slot_arrays, "lam": self.lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
+        arrays = {**slot_arrays, "lam": self.rung_lam, "swap_try": sums[0], "swap_ok": sums[1], "trips": sums[2],
                   "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
         return arrays, {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": None,
                         "digest": self.digest, "block": shared, "ladder_info": self.ladder_info}
@@ -171,16 +168,17 @@ class CandidateRun:
         self.last_checkpoint = time.monotonic()
         self.checkpoint_sweep = next_sweep
 
-    def checkpoint_code(self, sweep: int) -> int:
-        """0 go on, 1 checkpoint, 2 checkpoint and stop; the same on every rank (collective
-        every CHECK_EVERY sweeps, where pending signals are taken, deterministic otherwise)."""
+    def checkpoint_request(self, sweep: int) -> Request:
+        """Go on, checkpoint, or checkpoint and stop; the same on every rank (collective every
+        CHECK_EVERY sweeps, where pending signals are taken, deterministic otherwise)."""
         ck = self.cfg.checkpoint
-        code = CHECKPOINT if ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0 else 0
+        due_by_sweeps = ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0
+        code = Request.CHECKPOINT if due_by_sweeps else Request.GO_ON
         if (sweep + 1) % CHECK_EVERY == 0:
             if self.heartbeat is not None:
                 self.heartbeat()  # the output lock's holder is alive (throttled)
             due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
-            code = self.lc.reduce_max(max(code, self.signals.take(), int(due and self.lc.rank == 0)))
+            code = Request(self.lc.reduce_max(max(code, self.signals.take(), int(due and self.lc.rank == 0))))
         return code
 
     # ---- the loop --------------------------------------------------------------------------
@@ -200,8 +198,8 @@ class CandidateRun:
             for rep in block.mark_ends():
                 self.trips[rep] += 1
         if burn and self.cfg.ladder.adapt and sweep + 1 in self.adapt_at:
-            self.lam = equal_rejection_ladder(self.lam, self.rejection())  # every chain keeps the same ladder
-            block.set_ladder(slot_ladder(self.lam, self.chains))
+            self.rung_lam = equal_rejection_ladder(self.rung_lam, self.rejection())  # every chain keeps the same ladder
+            block.set_ladder(slot_ladder(self.rung_lam, self.chains))
             self.swap_try[:] = 0
             self.swap_ok[:] = 0
         if burn and sweep + 1 == second_window_start(sp.burn_in):  # moves that learn nothing ignore it
@@ -254,7 +252,7 @@ class CandidateRun:
 
         n = self.writer.segment
         energy, replica = (read_segments(self.out_path, n, name) for name in ("energy", "replica"))
-        return headline_error(self.cfg, self.lam, self.lam_max, energy, replica, self.chains)
+        return headline_error(self.cfg, self.rung_lam, self.lam_max, energy, replica, self.chains)
 
     def target_note(self, done: int) -> str:
         """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in
@@ -278,10 +276,10 @@ class CandidateRun:
             for sweep in range(self.start, sweeps):
                 self.step(sweep)
                 if sweep + 1 < sweeps:
-                    code = self.checkpoint_code(sweep)
-                    if code:
+                    request = self.checkpoint_request(sweep)
+                    if request is not Request.GO_ON:
                         self.save_checkpoint(sweep + 1)
-                    if code == STOP:
+                    if request is Request.STOP:
                         raise Interrupted(f"{self.cand.label}: stopped by SIGTERM at sweep {sweep + 1}; "
                                           f"checkpoint written, continue with --resume")
                     reason = self.stop_reason(sweep)
@@ -343,7 +341,7 @@ class CandidateRun:
                        "exchange_s": float(exchange),
                        "resumed_at_sweep": self.start, "hdf5_mode": "mpio" if self.mpio else "gather"}
             self.writer.assemble()
-            stats = RunStats.pooled(self.lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
+            stats = RunStats.pooled(self.rung_lam, self.lam_max, self.chains, **diag, swap_try=swap_try, swap_ok=swap_ok,
                                     trips=trips, provenance=provenance(self.comm, self.cfg, timings))
             stats.stop = {**stop, "target_error": self.target_error}
             stats.final_state = final_state
@@ -353,23 +351,6 @@ class CandidateRun:
             return summary
 
         return on_root(self.comm, on_rank0)
-
-
-def prepare_extension(out_path: Path) -> int:
-    """Rank 0: make a finished results file the start of a longer run. Its final state becomes
-    the checkpoint and the file itself segment 0 (a hard link, a copy where links fail), so the
-    run continues as a resumed one and its results replace the file only when complete.
-    Returns the sweep the finished run ended at."""
-    with ResultsFile(out_path) as rf:
-        arrays, scalars = rf.final_state()
-    seg = segment_path(out_path, 0)
-    seg.unlink(missing_ok=True)
-    try:
-        os.link(out_path, seg)
-    except OSError:
-        shutil.copyfile(out_path, seg)
-    checkpoint.write(out_path, arrays, {**scalars, "n_segments": 1, "segments": [segment_record(out_path, 0)]})
-    return int(scalars["sweep"])
 
 
 #: the pilot of n_temps: auto: its first ladder, its sweeps (adaptation rounds end at 100, 300
@@ -434,7 +415,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
     if learn_top:
         U = run.lc.gather_slots(np.array(energies), axis=1)
         if comm.Get_rank() == 0:
-            result.update(pilot_top(cfg, run.lam, U, rejection))
+            result.update(pilot_top(cfg, run.rung_lam, U, rejection))
     return result
 
 
@@ -490,7 +471,7 @@ def saved_ladder_info(out_path: Path) -> dict | None:
 
 def run_candidate(cfg: RunConfig, cand: Candidate, comm, out_path: Path, progress: bool = True,
                   resume: bool = False, hdf5: str = "auto", signals: Signals | None = None, heartbeat=None,
-                  extend: tuple[int | None, bool] | None = None) -> dict:
+                  extend: Extension | None = None) -> dict:
     """Sample one candidate model; rank 0 writes ``out_path``; the summary on every rank.
 
     With ``resume`` the run continues from the newest usable checkpoint of ``out_path`` (on any
@@ -507,60 +488,6 @@ def _lor():
     from mpi4py import MPI
 
     return MPI.LOR
-
-
-def wants_more(cfg: RunConfig, summary: dict) -> bool:
-    """Whether a finished run falls short of its config (raised sweeps, a tighter or new
-    target, an earlier time cap): --resume then continues it from its final state."""
-    stop, sp = summary.get("stop"), cfg.sampler
-    if not stop:
-        return False
-    if sp.target_error is not None:
-        return stop["sweep"] < sp.cap and summary["log_evidence"]["stderr"] > sp.target_error
-    return stop["sweep"] < sp.sweeps
-
-
-def refuse_other_inputs(path: Path, digest: str) -> None:
-    """A finished result that --resume would report or --extend continue must come from the
-    run's inputs (its final state records their digest; files written before it are taken as
-    they are)."""
-    with ResultsFile(path) as rf:
-        recorded = rf.final_state()[1].get("digest") if "final_state" in rf.h5 else None
-    if recorded is not None and recorded != digest:
-        raise InputError(checkpoint.CHANGED_INPUTS, str(path))
-
-
-def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
-                 extend: int | None = None) -> list[tuple[str, tuple | None]]:
-    """Per candidate: ('done', None) a complete output (with resume), ('resume', None),
-    ('start', None) or ('extend', (end sweep or None for the config's cap, target applies))
-    for a finished run to continue; refuses, before any sampling, to discard a checkpoint or
-    overwrite results without being told."""
-    if extend is not None and force:
-        raise InputError("--extend continues finished runs; --force would discard them", "command line", "--extend")
-    plans: list[tuple[str, tuple | None]] = []
-    for p, cand in zip(paths, cfg.candidates):
-        summary = complete_summary(p) if resume or extend is not None else None
-        if summary is not None:
-            refuse_other_inputs(p, checkpoint.config_digest(cfg, cand))
-        if extend is not None:
-            if summary is None or "stop" not in summary:
-                raise InputError(f"{p} is not a finished run that can be extended (an interrupted run continues "
-                                 "with --resume)", cfg.source, "output")
-            plans.append(("extend", (summary["stop"]["sweep"] + extend, False)))
-        elif summary is not None:
-            plans.append(("extend", (None, True)) if wants_more(cfg, summary) else ("done", None))
-        else:
-            plans.append(("resume" if resume and checkpoint.exists(p) else "start", None))
-    if not (resume or force or extend):
-        for p in paths:
-            if checkpoint.exists(p):
-                raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
-                                 "--resume or start afresh with --force", cfg.source, "output")
-    # --resume may replace an unreadable leftover; otherwise an existing file needs --force
-    check_outputs([p for p, (action, _) in zip(paths, plans) if action in ("resume", "start")], force or resume,
-                  cfg.source)
-    return plans
 
 
 def run(config: RunConfig | dict, comm=None, output: str | None = None, force: bool = False,
@@ -586,7 +513,7 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
     resolve_mode(hdf5, comm)  # a bad --hdf5 fails here, before any sampling
     locks = OutputLocks(paths, cfg.source) if comm.Get_rank() == 0 else None
 
-    def plan() -> list[str]:
+    def plan() -> list[tuple[Action, Extension | None]]:
         check_output_paths(paths, [cfg.source, cfg.data.source], cfg.source)
         for warning in (space_warning(cfg, paths), memory_warning(cfg)):
             if warning:
@@ -607,7 +534,8 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
             locks.release()
 
 
-def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[str], progress: bool | None, resume: bool,
+def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[tuple[Action, Extension | None]],
+                    progress: bool | None, resume: bool,
                     hdf5: str, signals: Signals | None, heartbeat=None) -> list[dict]:
     """The candidates of a planned run, side by side in rank groups; summaries in config order."""
     if comm.Get_size() > 1:  # rank 0 compiles the kernels (first run) while the others sleep
@@ -624,14 +552,14 @@ def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[str], pr
             for i, (cand, path) in enumerate(zip(cfg.candidates, paths)):
                 if i % groups != color:
                     continue
-                if sub.allreduce(signals.code == STOP, op=_lor()):  # SIGTERM between candidates
+                if sub.allreduce(signals.code is Request.STOP, op=_lor()):  # SIGTERM between candidates
                     raise Interrupted(f"{cand.label}: not started, stopped by SIGTERM; continue with --resume")
                 action, extension = todo[i]
-                if action == "done":
+                if action is Action.DONE:
                     mine[i] = read_summary(path)
                 else:
                     mine[i] = run_candidate(cfg, cand, sub, path, show and sub.Get_rank() == 0,
-                                            resume=action == "resume", hdf5=hdf5, signals=signals,
+                                            resume=action is Action.RESUME, hdf5=hdf5, signals=signals,
                                             heartbeat=heartbeat, extend=extension)
     except Interrupted as err:
         stopped = err

@@ -145,9 +145,9 @@ def _one_task(task: Task, group, signals, run_one, skip, counts: dict, interrupt
 
 def _next(counter: TaskCounter, signals) -> int | None:
     """The leader's next task index, or None once a stop was asked for (no new task starts)."""
-    from remc_mpi.signals import STOP
+    from remc_mpi.signals import Request
 
-    if signals.code >= STOP:
+    if signals.code >= Request.STOP:
         return None
     return counter.take()
 

@@ -83,7 +83,7 @@ class LadderComm:
     def exchange(self, block: SlotBlock, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """Attempt every pair (s, s+1) of one chain whose rung has this parity; return the lower
         slots s of the pairs this rank owns the lower slot of, and whether each was accepted."""
-        lam = block.lam_slots  # every slot's lambda
+        lam = block.slot_lam  # every slot's lambda
         lows, ok = block.exchange_local(uniforms, parity)
         lo, hi = self.lo, self.hi
         right = hi < self.n_slots and pair_tried(hi - 1, self.rungs, parity)

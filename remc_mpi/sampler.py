@@ -54,13 +54,13 @@ class SlotBlock:
         self.rungs = len(lam) if rungs is None else rungs  # slots per chain: lam holds every chain's ladder
         rung = np.arange(lo, hi) % self.rungs
         self.bottoms, self.tops = np.flatnonzero(rung == 0), np.flatnonzero(rung == self.rungs - 1)  # local rows
-        self.lam_slots = np.array(lam, dtype=np.float64)  # every slot's, for the exchanges
-        self.lam = self.lam_slots[lo:hi].copy()
+        self.slot_lam = np.array(lam, dtype=np.float64)  # every slot's, for the exchanges
+        self.row_lam = self.slot_lam[lo:hi].copy()  # this block's rows' (slots lo..hi-1)
         self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
         self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
-        self.rows = RowBuffers(km, r)
-        self.tbuf = self.rows.trial_buffers()
+        self.stages = RowBuffers(km, r)  # each row's cached model stages (levels, lines, S, y)
+        self.tbuf = self.stages.trial_buffers()
         self.scratch = np.zeros((3, p))
         self.U = np.zeros(r)
         self.logprior = np.zeros((r, p))
@@ -90,7 +90,7 @@ class SlotBlock:
         """Every RAND_BLOCK sweeps each slot's own generator refills its buffers: prior draws
         for the lambda = 0 slot, normals and uniforms for the others."""
         for i, g in enumerate(self.rngs):
-            if self.lam[i] > 0.0:
+            if self.row_lam[i] > 0.0:
                 g.standard_normal(out=self.rand_z[i])
                 g.random(out=self.rand_logu[i])
                 np.log(self.rand_logu[i], out=self.rand_logu[i])
@@ -104,8 +104,8 @@ class SlotBlock:
             self._refill()
         states = tuple(m.kernel_state(self.move_state[m.name], adapt) for m in self.moves)
         t0 = time.perf_counter()
-        sweep_kernel(self.lam, self.theta, self.U, self.logprior, self.rows.lev, self.rows.lines, self.rows.S,
-                     self.rows.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
+        sweep_kernel(self.row_lam, self.theta, self.U, self.logprior, self.stages.lev, self.stages.lines, self.stages.S,
+                     self.stages.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
                      self.rand_z, self.rand_logu, self.rand_prior, self.rand_pos, self.z_off, self.u_off,
                      states, bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0
@@ -118,15 +118,15 @@ class SlotBlock:
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its model state and energy."""
         self.theta[i] = theta
-        rows = self.rows
+        stages = self.stages
         self.U[i] = full_row(self.theta[i], *self.model_arrays[:2], self.km.basis, self.km.energy, self.data,
-                             rows.lev[i], rows.lines[i], rows.S[i], rows.y[i], *self.tbuf)
+                             stages.lev[i], stages.lines[i], stages.S[i], stages.y[i], *self.tbuf)
         logprior_row(*self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
 
     def set_ladder(self, lam: np.ndarray) -> None:
         """Take every slot's new lambda (after an adaptation or a restore); keep this block's."""
-        self.lam_slots[:] = lam
-        self.lam[:] = lam[self.lo:self.hi]
+        self.slot_lam[:] = lam
+        self.row_lam[:] = lam[self.lo:self.hi]
 
     def snapshot(self, with_theta: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Copies of what a recorded sweep saves, in slot order: the energies U, the replica
@@ -158,7 +158,7 @@ class SlotBlock:
         """The mode jumps' components: every slot's learnt Gaussian, in slot order (after the
         burn-in; moves.mixture). Nothing when the joint move never learnt a covariance."""
         if self.move("joint").scalars["ready"]:
-            self.move("mixture").set_components(self.lam_slots, self.rungs, self.lo, self.hi, mean, chol)
+            self.move("mixture").set_components(self.slot_lam, self.rungs, self.lo, self.hi, mean, chol)
 
     # ---- counters and diagnostics ------------------------------------------------------
     def reset_counters(self) -> None:
@@ -197,7 +197,7 @@ class SlotBlock:
     def _travelling(self) -> tuple[np.ndarray, ...]:
         """Per-row arrays that move with a configuration (not the slot's step sizes or streams)."""
         return (self.theta, self.U, self.logprior, self.replica, self.direction,
-                *(getattr(self.rows, a) for a in RowBuffers.ROW_ARRAYS))
+                *(getattr(self.stages, a) for a in RowBuffers.ROW_ARRAYS))
 
     def pack_row(self, slot: int) -> np.ndarray:
         """Everything that travels with the configuration in ``slot``, as one vector:
@@ -206,7 +206,7 @@ class SlotBlock:
         (rank-count invariance)."""
         i = slot - self.lo
         return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
-                               *(getattr(self.rows, a)[i].ravel() for a in RowBuffers.ROW_ARRAYS)])
+                               *(getattr(self.stages, a)[i].ravel() for a in RowBuffers.ROW_ARRAYS)])
 
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         i = slot - self.lo
@@ -216,7 +216,7 @@ class SlotBlock:
         self.logprior[i] = vec[3 + p:3 + 2 * p]
         pos = 3 + 2 * p
         for a in RowBuffers.ROW_ARRAYS:
-            dst = getattr(self.rows, a)[i]
+            dst = getattr(self.stages, a)[i]
             dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
             pos += dst.size
 
@@ -224,7 +224,7 @@ class SlotBlock:
         """Attempt the pairs (s, s+1) inside this block of one chain whose rung has this parity,
         all at once (one compiled call); return their lower slots s and whether each was
         accepted. Uniforms are indexed by the pair's lower slot s."""
-        return exchange_block(self.lo, self.rungs, parity, self.lam_slots, uniforms, *self._travelling())
+        return exchange_block(self.lo, self.rungs, parity, self.slot_lam, uniforms, *self._travelling())
 
     def mark_ends(self) -> np.ndarray:
         """Update the direction labels at the ends of every chain's ladder; return the replicas
@@ -259,7 +259,7 @@ class SlotBlock:
 
     def load_state(self, st: dict[str, Any]) -> None:
         """Restore per-slot state for this block's slots (rows in slot order)."""
-        for i in range(len(self.lam)):
+        for i in range(len(self.row_lam)):
             self.set_row(i, st["theta"][i])
             if self.U[i] != st["energy"][i]:
                 raise RuntimeError(f"slot {self.lo + i}: the saved configuration's energy does not reproduce")

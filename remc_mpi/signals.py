@@ -11,32 +11,40 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import IntEnum
 
-STOP, CHECKPOINT = 2, 1
+
+class Request(IntEnum):
+    """What the sampling loop is asked to do at its next check, in order of strength (the
+    ranks agree on the strongest any of them holds)."""
+
+    GO_ON = 0
+    CHECKPOINT = 1  # checkpoint and go on (SIGUSR1, or a checkpoint falling due)
+    STOP = 2  # checkpoint and stop (SIGTERM)
 
 
 class Signals:
-    """Context manager holding the strongest pending code: 0 none, 1 checkpoint, 2 stop.
+    """Context manager holding the strongest pending :class:`Request`.
 
     Installed once for a whole run (all candidates), so a signal that arrives while results
     are being written, or before sampling starts, is kept for the next check."""
 
     def __init__(self) -> None:
-        self.code = 0
+        self.code = Request.GO_ON
         self._old: dict = {}
 
     def __enter__(self) -> Signals:
         if threading.current_thread() is threading.main_thread():
-            for sig, code in ((signal.SIGTERM, STOP), (signal.SIGUSR1, CHECKPOINT)):
+            for sig, code in ((signal.SIGTERM, Request.STOP), (signal.SIGUSR1, Request.CHECKPOINT)):
                 self._old[sig] = signal.signal(sig, lambda *_a, c=code: self._set(c))
         return self
 
-    def _set(self, code: int) -> None:
+    def _set(self, code: Request) -> None:
         self.code = max(self.code, code)
 
-    def take(self) -> int:
-        """The pending code, cleared (a signal arriving after this is kept for the next take)."""
-        code, self.code = self.code, 0
+    def take(self) -> Request:
+        """The pending request, cleared (a signal arriving after this is kept for the next take)."""
+        code, self.code = self.code, Request.GO_ON
         return code
 
     def __exit__(self, *exc) -> None:

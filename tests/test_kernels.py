@@ -121,7 +121,7 @@ def test_rows_after_sweeps_of_every_move_equal_a_fresh_evaluation_bitwise(name, 
     assert block.move_state["joint"]["tried"][1] > 0
     y, u = spectra(block.km, block.theta, data)
     np.testing.assert_array_equal(u, block.U)
-    np.testing.assert_array_equal(y, block.rows.y)
+    np.testing.assert_array_equal(y, block.stages.y)
 
 
 def test_stages_follow_the_model_declarations():
