@@ -27,7 +27,7 @@ from remc_mpi.errors import DamagedFile, InputError, error_text
 from remc_mpi.safeio import GuardedH5, fsync_path, output_error
 
 #: version 2: the compiled sampler's state (moves' arrays under <move>/<name>, prior-draw buffers)
-FORMAT = "remc_mpi-checkpoint/3"  # /3: the mode jumps' counters and buffers (moves.mixture)
+FORMAT = "remc_mpi-checkpoint/4"  # /4: the differential moves' archives (moves.differential)
 
 
 class CheckpointError(Exception):

@@ -73,6 +73,8 @@ class SamplerSpec:
     joint_moves: bool = True
     #: after the burn-in, one mode jump per sweep from the chain's learnt Gaussians (moves.mixture)
     mixture_moves: bool = True
+    #: differential-evolution steps from the slot's archive of burn-in states (moves.differential)
+    differential_moves: bool = False
     #: stop once the headline log evidence's error is at or below this (nats); docs/config.md
     target_error: float | None = None
     #: the cap on a run with a target (default: sweeps)

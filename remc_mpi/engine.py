@@ -71,7 +71,7 @@ class CandidateRun:
         self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
                                slot_ladder(self.rung_lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
                                joint=sp.joint_moves and sp.adapt_steps, rungs=L, likelihood=cfg.noise.model,
-                               mixture=sp.mixture_moves)
+                               mixture=sp.mixture_moves, differential=sp.differential_moves and sp.adapt_steps)
         self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
         self.swap_try = np.zeros(n_slots - 1, dtype=np.int64)
         self.swap_ok = np.zeros(n_slots - 1, dtype=np.int64)

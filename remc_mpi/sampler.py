@@ -42,7 +42,7 @@ class SlotBlock:
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
                  joint: bool = True, component: bool = True, rungs: int | None = None, likelihood: str = "gaussian",
-                 mixture: bool = True):
+                 mixture: bool = True, differential: bool = False):
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy, likelihood)
@@ -68,8 +68,8 @@ class SlotBlock:
             self.set_row(i, self.theta[i])
         # the moves (component=False only to test the others alone), their per-slot state and
         # their columns of the random buffers
-        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component, mixture=mixture)
-                           for cls in MOVES)
+        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component, mixture=mixture,
+                               differential=differential) for cls in MOVES)
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
         n_z = [m.normals(n_free) for m in self.moves]

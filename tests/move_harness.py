@@ -27,20 +27,28 @@ def target(seed=3):
     return model, priors, y
 
 
-def run_chain(lam, n_sweeps, burn_in=0, seed=1, **moves):
+def run_chain(lam, n_sweeps, burn_in=0, seed=1, component_after_burn_in=True, **moves):
     """One slot at ``lam``: burn_in adaptive sweeps, then n_sweeps recorded. Returns the states
-    before and after each recorded sweep (n_sweeps + 1, 3), the block, and the data."""
+    before and after each recorded sweep (n_sweeps + 1, 3), the block, and the data.
+    ``component_after_burn_in=False``: the moves that learn (joint, differential) learn from a
+    chain the component-wise move also drives, as in every run, and are then tested alone."""
     model, priors, y = target()
     block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, **moves)
     for _ in range(burn_in):
         block.sweep(adapt=True)
+    block.move("componentwise").settings["component"] = component_after_burn_in and moves.get("component", True)
     block.reset_counters()
-    out = np.empty((n_sweeps + 1, 3))
+    return sweep_states(block, n_sweeps), block, y
+
+
+def sweep_states(block, n_sweeps):
+    """Slot 0's state before and after each of ``n_sweeps`` sweeps, (n_sweeps + 1, P)."""
+    out = np.empty((n_sweeps + 1, block.theta.shape[1]))
     out[0] = block.theta[0]
     for t in range(n_sweeps):
         block.sweep()
         out[t + 1] = block.theta[0]
-    return out, block, y
+    return out
 
 
 def check_moments(chain, lam, y):

@@ -4,7 +4,7 @@ tempered posterior, and counters that agree with what the chain did."""
 import numpy as np
 import pytest
 
-from move_harness import changes, check_moments, run_chain
+from move_harness import changes, check_moments, run_chain, sweep_states
 
 LAM = 1.0 / 0.1**2  # the posterior at the data's own noise
 
@@ -19,13 +19,33 @@ def test_componentwise_move_samples_the_posterior_and_counts_its_acceptances():
 
 
 def test_joint_move_alone_samples_the_posterior_and_counts_its_acceptances():
-    states, block, y = run_chain(LAM, 20000, burn_in=1000, component=False)
+    states, block, y = run_chain(LAM, 20000, burn_in=1000, component_after_burn_in=False)
     check_moments(states[1:], LAM, y)
     js = block.move_state["joint"]
     assert js["tried"][0] == 20000
     # an accepted joint move changes every parameter at once
     np.testing.assert_array_equal(changes(states), js["accepted"][0])
     assert 0.1 < js["accepted"][0] / js["tried"][0] < 0.5
+    assert np.all(block.tried == 0)
+
+
+def test_differential_move_alone_after_its_own_burn_in():
+    """The archive learnt in a burn-in (with the component-wise move, as in a run), then the
+    differential step alone: exact moments, counters that agree with the chain."""
+    states, block, y = run_chain(LAM, 20000, burn_in=1000, component_after_burn_in=False, joint=False,
+                                 differential=True)
+    check_moments(states[1:], LAM, y)
+    ds = block.move_state["differential"]
+    assert ds["tried"][0] == 20000
+    # an accepted step changes the state unless its two archive states are equal (no move of
+    # the chain between two writes): at most the expected picks of such pairs, plus 4 sd
+    archive = ds["archive"][0, :block.move("differential").scalars["filled"]]
+    n = len(archive)
+    equal_pairs = (np.all(archive[:, None] == archive[None], axis=2).sum() - n) / (n * (n - 1))
+    expected = ds["tried"][0] * equal_pairs
+    null_steps = ds["accepted"][0] - np.count_nonzero(np.any(states[1:] != states[:-1], axis=1))
+    assert 0 <= null_steps <= expected + 4 * np.sqrt(expected) + 1, (null_steps, expected)
+    assert 0.1 < ds["accepted"][0] / ds["tried"][0] < 0.5  # gamma adapted toward DE_TARGET 0.25
     assert np.all(block.tried == 0)
 
 
@@ -74,11 +94,7 @@ def test_mixture_move_alone_samples_the_posterior_and_counts_its_acceptances():
     # the target
     sd = np.sqrt(np.diag(cov))
     block = mixture_only_block(LAM, [mean - 0.5 * sd, mean + 0.5 * sd], [1.5 * cov, 0.25 * cov], learnt_at=[LAM, 4 * LAM])
-    states = np.empty((20001, 3))
-    states[0] = block.theta[0]
-    for t in range(20000):
-        block.sweep()
-        states[t + 1] = block.theta[0]
+    states = sweep_states(block, 20000)
     check_moments(states[1:], LAM, y)
     ms = block.move_state["mixture"]
     assert ms["tried"][0] == 20000
@@ -116,7 +132,7 @@ def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
     assert ess > 300
     assert abs(share - 0.5) < 4 * 0.5 / np.sqrt(ess), (share, ess)
     assert block.move_state["mixture"]["accepted"][0] > 0.05 * left.size
-    # the random walk alone (component-wise moves) stays with its labelling
+    # the random walks alone (component-wise and joint moves) stay with their labelling
     from remc_mpi.sampler import SlotBlock
 
     walk = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, 2, mixture=False)
@@ -144,3 +160,66 @@ def test_mixture_components_are_each_chains_positive_temperature_slots():
     assert ready
     ready, *_ = move.kernel_state({"accepted": np.zeros(2), "tried": np.zeros(2)}, adapt=True)
     assert not ready  # never during the burn-in
+
+
+def differential_only_block(lam, archive, seed=1):
+    """One slot at ``lam`` whose only move is the differential step from the given frozen
+    archive (the component-wise move off, the joint move never learnt, no mode jumps)."""
+    from move_harness import X, target
+    from remc_mpi.sampler import SlotBlock
+
+    model, priors, y = target()
+    block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, component=False, mixture=False,
+                      differential=True)
+    move = block.move("differential")
+    block.move_state["differential"]["archive"][0, :len(archive)] = archive
+    move.scalars["filled"] = len(archive)
+    return block, y
+
+
+def test_differential_move_alone_samples_the_posterior_from_any_archive():
+    """The step is symmetric whatever the archive holds: an archive of draws from a shifted
+    Gaussian twice as wide as the posterior still gives the exact moments; the counters agree
+    with the chain."""
+    from analytic import linear_gaussian_posterior
+    from move_harness import M0, S0, X
+
+    _, _, y = run_chain(LAM, 0)
+    mean, cov = linear_gaussian_posterior(np.vander(X, 3, increasing=True), y, LAM ** -0.5, M0, S0)
+    rng = np.random.default_rng(7)
+    archive = rng.multivariate_normal(mean + np.sqrt(np.diag(cov)), 4.0 * cov, size=64)
+    block, y = differential_only_block(LAM, archive)
+    block.set_row(0, mean)  # no transient from the prior draw: the check is of the stationary law
+    states = sweep_states(block, 20000)
+    check_moments(states[1:], LAM, y)
+    ds = block.move_state["differential"]
+    assert ds["tried"][0] == 20000
+    np.testing.assert_array_equal(changes(states), ds["accepted"][0])
+    assert 0.05 < ds["accepted"][0] / 20000 < 0.6
+    assert np.all(block.tried == 0) and block.move_state["joint"]["tried"][0] == 0
+
+
+def test_differential_archive_holds_the_slots_states_of_the_learning_window():
+    """During the burn-in every ARCHIVE_EVERY-th sweep's state goes to the next archive row;
+    restart_learning empties it; after the burn-in it is frozen and gamma with it."""
+    from remc_mpi.moves.differential import ARCHIVE_EVERY
+
+    states, block, _ = run_chain(LAM, 0, differential=True)
+    after = []
+    for t in range(40):
+        block.sweep(adapt=True)
+        after.append(block.theta[0].copy())
+    move, ds = block.move("differential"), block.move_state["differential"]
+    assert move.scalars["filled"] == 40 // ARCHIVE_EVERY
+    written = np.array(after[::ARCHIVE_EVERY])
+    np.testing.assert_array_equal(ds["archive"][0, :len(written)], written)
+    block.restart_learning()
+    assert move.scalars["filled"] == 0
+    for t in range(200):
+        block.sweep(adapt=True)
+    assert ds["tried"][0] > 0  # the move runs once the archive holds MIN_ARCHIVE states
+    frozen, gamma = ds["archive"].copy(), ds["log_gamma"].copy()
+    for t in range(50):
+        block.sweep()
+    np.testing.assert_array_equal(ds["archive"], frozen)
+    np.testing.assert_array_equal(ds["log_gamma"], gamma)

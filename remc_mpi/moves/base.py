@@ -9,8 +9,8 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   which the sampler keeps, checkpoints under ``<move name>/<array>`` and restores;
 - ``scalars``: its block-wide scalars (the same on every rank), checkpointed too;
 - ``counters``: which of its arrays count post-burn-in statistics (reset after burn-in);
-- ``kernel_state(state, adapt)``: the tuple of its arrays and settings its kernels receive in
-  a sweep (the sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
+- ``kernel_state(state, adapt)``: the named tuple (``typing.NamedTuple``, one per move, which
+  numba passes by field name) of its arrays and settings its kernels receive in a sweep (the sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
 - ``after_sweep(states, adapt)``: adaptation done in Python between sweeps (rare work such as a
   Cholesky factorisation; ``states`` holds every move's state by name), while per-sweep
   adaptation runs inside its kernel;

@@ -14,12 +14,23 @@ Robbins-Monro toward the target acceptance a*: log s_j <- log s_j + (1[accepted]
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
 from remc_mpi.moves.base import Move, adapted, log_scale_init
+
+
+class ComponentwiseState(NamedTuple):
+    """What the kernels receive each sweep (named across the compiled boundary)."""
+
+    on: bool  # off only to test the other moves alone
+    log_step: np.ndarray  # (rows, P) log step sizes
+    accepted: np.ndarray  # (rows, P) counters
+    tried: np.ndarray
+    target: float  # acceptance targeted during burn-in
 
 
 class ComponentwiseMove(Move):
@@ -39,9 +50,8 @@ class ComponentwiseMove(Move):
                 "tried": np.zeros((n_slots, p), dtype=np.int64)}
 
     def kernel_state(self, state, adapt):
-        """(on, log_step, accepted, tried, target acceptance); off only to test the other moves alone."""
-        return (bool(self.settings.get("component", True)), state["log_step"], state["accepted"], state["tried"],
-                float(self.settings["target_acceptance"]))
+        return ComponentwiseState(bool(self.settings.get("component", True)), state["log_step"], state["accepted"],
+                                  state["tried"], float(self.settings["target_acceptance"]))
 
 
 @jit

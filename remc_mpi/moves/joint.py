@@ -24,6 +24,7 @@ burn-in (the mixture move, :mod:`remc_mpi.moves.mixture`, proposes from them).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +41,20 @@ JOINT_TARGET = 0.25
 OPTIMAL_RW_SCALE = 2.38
 #: floor on the learnt variances, relative to the component step sizes squared
 VARIANCE_FLOOR = 1e-4
+
+
+class JointState(NamedTuple):
+    """What the kernels receive each sweep (named across the compiled boundary)."""
+
+    ready: bool  # C has been learnt
+    chol: np.ndarray  # (rows, d, d) Cholesky factors C
+    log_scale: np.ndarray  # (rows,) log s
+    accepted: np.ndarray  # (rows,) counters
+    tried: np.ndarray
+    target: float  # acceptance targeted during burn-in
+    learn_n: int  # n of the observation to learn this sweep (0: none)
+    mean: np.ndarray  # (rows, d) running mean
+    m2: np.ndarray  # (rows, d, d) running co-moment
 
 
 class JointMove(Move):
@@ -70,11 +85,9 @@ class JointMove(Move):
         return self.enabled and adapt
 
     def kernel_state(self, state, adapt):
-        """(ready, C, log s, accepted, tried, target, n of the observation to learn (0: none),
-        running mean, running co-moment)."""
         learn_n = self.scalars["stat_n"] + 1 if self.learning(adapt) else 0
-        return (bool(self.scalars["ready"]), state["chol"], state["log_scale"], state["accepted"], state["tried"],
-                JOINT_TARGET, learn_n, state["mean"], state["m2"])
+        return JointState(bool(self.scalars["ready"]), state["chol"], state["log_scale"], state["accepted"],
+                          state["tried"], JOINT_TARGET, learn_n, state["mean"], state["m2"])
 
     def after_sweep(self, states, adapt) -> None:
         """Count the sweep the kernel learnt from; renew C every JOINT_EVERY sweeps."""

@@ -33,12 +33,28 @@ log q is a log-sum-exp over the components of -|(r_m C_m)^-1 (x - mu_m)|^2 / 2 -
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import ALL
 from remc_mpi.moves.base import Move, log_prior_ratio
+
+
+class MixtureState(NamedTuple):
+    """What the kernels receive each sweep (named across the compiled boundary); per chain c
+    of the block's rows, its M components."""
+
+    ready: bool  # after the burn-in, with components
+    mean: np.ndarray  # (C, M, d)
+    chol: np.ndarray  # (C, M, d, d)
+    logdet: np.ndarray  # (C, M) log det C_m
+    comp_lam: np.ndarray  # (C, M) the lambda each was learnt at
+    chain_of_row: np.ndarray  # (rows,) int64
+    work: np.ndarray  # scratch of M + d
+    accepted: np.ndarray  # (rows,) counters
+    tried: np.ndarray
 
 
 class MixtureMove(Move):
@@ -67,19 +83,19 @@ class MixtureMove(Move):
         self.enabled = self.enabled and d > 1
         return {"accepted": np.zeros(n_slots, dtype=np.int64), "tried": np.zeros(n_slots, dtype=np.int64)}
 
-    def set_components(self, lam_slots: np.ndarray, rungs: int, lo: int, hi: int, mean: np.ndarray,
+    def set_components(self, slot_lam: np.ndarray, rungs: int, lo: int, hi: int, mean: np.ndarray,
                        chol: np.ndarray) -> None:
         """Every slot's frozen mean (S, d) and C (S, d, d) in slot order: each chain's lambda > 0
         slots become its components; rows [lo, hi) of this block propose from their chain's."""
         if not self.enabled:
             return
-        chains = len(lam_slots) // rungs
-        keep = [np.flatnonzero(lam_slots[c * rungs:(c + 1) * rungs] > 0) + c * rungs for c in range(chains)]
+        chains = len(slot_lam) // rungs
+        keep = [np.flatnonzero(slot_lam[c * rungs:(c + 1) * rungs] > 0) + c * rungs for c in range(chains)]
         n = min(len(k) for k in keep)
         if n == 0:
             return
         idx = np.array([k[:n] for k in keep])
-        self.set_gaussians(mean[idx], chol[idx], lam_slots[idx], np.arange(lo, hi) // rungs)
+        self.set_gaussians(mean[idx], chol[idx], slot_lam[idx], np.arange(lo, hi) // rungs)
 
     def set_gaussians(self, mean: np.ndarray, chol: np.ndarray, lam: np.ndarray, chain_of_row: np.ndarray) -> None:
         """The components themselves: per chain M means (C, M, d), lower Cholesky factors
@@ -94,11 +110,11 @@ class MixtureMove(Move):
         self.work = np.zeros(mean.shape[1] + mean.shape[2])
 
     def kernel_state(self, state, adapt):
-        """(ready, means, C, log det C, their lambdas, chain of each row, scratch, accepted, tried)."""
         if self.components is None or adapt:
-            return (False, *self._idle, state["accepted"], state["tried"])
+            return MixtureState(False, *self._idle, state["accepted"], state["tried"])
         mean, chol, logdet, lam = self.components
-        return (True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"], state["tried"])
+        return MixtureState(True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"],
+                            state["tried"])
 
 
 @jit

@@ -7,10 +7,12 @@ sequence of proposals:
     lambda_l = 0:  one prior draw  (:mod:`remc_mpi.moves.prior_draw`)
     lambda_l > 0:  one component-wise proposal per free parameter
                    (:mod:`remc_mpi.moves.componentwise`), then, once the slot's covariance
-                   is learnt, one joint proposal  (:mod:`remc_mpi.moves.joint`), then, after
-                   the burn-in, one mode jump from the chain's mixture
-                   (:mod:`remc_mpi.moves.mixture`)
-    then, while learning, the slot's state joins its running covariance.
+                   is learnt, one joint proposal  (:mod:`remc_mpi.moves.joint`), then, once
+                   the slot's archive holds enough states, one differential-evolution step
+                   (:mod:`remc_mpi.moves.differential`), then, after the burn-in, one mode
+                   jump from the chain's mixture (:mod:`remc_mpi.moves.mixture`)
+    then, while learning, the slot's state joins its running covariance and, every few sweeps,
+    its archive.
 
 Every proposal goes through the same three steps: the move proposes (the new state, its log
 prior, the model stage it changes); the model is evaluated at the one call site below
@@ -28,54 +30,102 @@ from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import commit, copy_into, trial
 from remc_mpi.moves.base import metropolis
 from remc_mpi.moves.componentwise import ComponentwiseMove, componentwise_propose, componentwise_record
+from remc_mpi.moves.differential import DifferentialMove, archive_write, differential_propose, differential_record
 from remc_mpi.moves.joint import JointMove, joint_propose, joint_record, welford
 from remc_mpi.moves.mixture import MixtureMove, mixture_propose
 from remc_mpi.moves.prior_draw import PriorDrawMove, prior_draw_propose
 
 #: the sampler's moves, in the order of ``states`` (the sampler builds, sizes and checkpoints
 #: them from this tuple; a new move joins it here and gets its branch below)
-MOVES = (ComponentwiseMove, JointMove, PriorDrawMove, MixtureMove)
-COMPONENT, JOINT, PRIOR_DRAW, MIXTURE = range(len(MOVES))
+MOVES = (ComponentwiseMove, JointMove, PriorDrawMove, MixtureMove, DifferentialMove)
+COMPONENT, JOINT, PRIOR_DRAW, MIXTURE, DIFFERENTIAL = range(len(MOVES))
+
+
+@jit
+def move_of(k, lam, n_component, joint_ready, de_ready):
+    """Which move makes proposal k of a slot at ``lam`` (module docstring's order)."""
+    if lam == 0.0:
+        return PRIOR_DRAW
+    if k < n_component:
+        return COMPONENT
+    k -= n_component
+    if joint_ready:
+        if k == 0:
+            return JOINT
+        k -= 1
+    return DIFFERENTIAL if de_ready and k == 0 else MIXTURE
+
+
+@jit
+def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, stage, peak, z, logu, fresh, z_off, u_off, lam_i, states):
+    """Proposal k of slot i by ``move``: (stage, peak, log prior (and q) ratio, inside support,
+    log u of its accept decision)."""
+    if move == PRIOR_DRAW:
+        st, pk, dlp, valid = prior_draw_propose(fresh[i, pos], prop, lp_prop, prior)
+        return st, pk, dlp, valid, -math.inf
+    zi, ui = z[i, pos], logu[i, pos]
+    if move == COMPONENT:
+        cs = states[COMPONENT]
+        st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, stage, peak, zi[z_off[COMPONENT]:],
+                                                   cs.log_step[i])
+        return st, pk, dlp, valid, ui[u_off[COMPONENT] + k]
+    if move == JOINT:
+        js = states[JOINT]
+        st, pk, dlp, valid = joint_propose(th, lp, prop, lp_prop, prior, zi[z_off[JOINT]:], js.chol[i], js.log_scale[i])
+        return st, pk, dlp, valid, ui[u_off[JOINT]]
+    if move == DIFFERENTIAL:
+        ds = states[DIFFERENTIAL]
+        st, pk, dlp, valid = differential_propose(th, lp, prop, lp_prop, prior, ui[u_off[DIFFERENTIAL]:],
+                                                  ds.archive[i], ds.filled, ds.log_gamma[i])
+        return st, pk, dlp, valid, ui[u_off[DIFFERENTIAL] + 3]
+    ms = states[MIXTURE]
+    c = ms.chain_of_row[i]
+    st, pk, dlp, valid = mixture_propose(th, lp, prop, lp_prop, prior, zi[z_off[MIXTURE]:], ui[u_off[MIXTURE]],
+                                         ms.mean[c], ms.chol[c], ms.logdet[c], ms.comp_lam[c], lam_i, ms.work)
+    return st, pk, dlp, valid, ui[u_off[MIXTURE] + 1]
+
+
+@jit
+def record(move, k, i, ok, adapt, gain, free, states):
+    """The outcome of slot i's proposal k by ``move``: counters, burn-in adaptation."""
+    if move == COMPONENT:
+        cs = states[COMPONENT]
+        componentwise_record(k, free, cs.accepted[i], cs.tried[i], cs.log_step[i], ok, adapt, gain, cs.target)
+    elif move == JOINT:
+        js = states[JOINT]
+        js.log_scale[i] = joint_record(ok, adapt, gain, js.target, js.log_scale[i])
+        js.accepted[i] += ok
+        js.tried[i] += 1
+    elif move == DIFFERENTIAL:
+        ds = states[DIFFERENTIAL]
+        ds.log_gamma[i] = differential_record(ok, adapt, gain, ds.target, ds.log_gamma[i])
+        ds.accepted[i] += ok
+        ds.tried[i] += 1
+    elif move == MIXTURE:
+        ms = states[MIXTURE]
+        ms.accepted[i] += ok
+        ms.tried[i] += 1
 
 
 @jit
 def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, scratch,
                  z, logu, fresh, pos, z_off, u_off, states, adapt, gain):
     """One sweep of slots 0..len(lam)-1 of the block; ``states`` holds each move's
-    ``kernel_state`` in :data:`MOVES` order, ``z_off``/``u_off`` its columns of the buffers."""
+    ``kernel_state`` (a named tuple) in :data:`MOVES` order, ``z_off``/``u_off`` its columns of
+    the buffers."""
     ispec, fspec, stage, peak, basis, x, data = model
     free = prior[3]
     tlev, tlines, tS, ty, redo, work, bits = tbuf
     prop, lp_prop = scratch[0], scratch[1]
-    component_on, log_step, accepted, tried, target = states[COMPONENT]
-    joint_ready, chol, log_jscale, j_accepted, j_tried, j_target, learn_n, mean, m2 = states[JOINT]
-    mix_ready, mix_mean, mix_chol, mix_logdet, mix_lam, mix_chain, mix_work, x_accepted, x_tried = states[MIXTURE]
-    n_component = free.size if component_on else 0
+    js, ds = states[JOINT], states[DIFFERENTIAL]
+    n_component = free.size if states[COMPONENT].on else 0
+    n_extra = (1 if js.ready else 0) + (1 if ds.ready else 0) + (1 if states[MIXTURE].ready else 0)
     for i in range(lam.size):
         th, lp = theta[i], logprior[i]
-        n_prop = 1 if lam[i] == 0.0 else n_component + (1 if joint_ready else 0) + (1 if mix_ready else 0)
-        for k in range(n_prop):
-            if lam[i] == 0.0:
-                move = PRIOR_DRAW
-                st, pk, dlp, valid = prior_draw_propose(fresh[i, pos], prop, lp_prop, prior)
-                log_u = -math.inf
-            elif k < n_component:
-                move = COMPONENT
-                st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, stage, peak,
-                                                           z[i, pos, z_off[COMPONENT]:], log_step[i])
-                log_u = logu[i, pos, u_off[COMPONENT] + k]
-            elif k == n_component and joint_ready:
-                move = JOINT
-                st, pk, dlp, valid = joint_propose(th, lp, prop, lp_prop, prior, z[i, pos, z_off[JOINT]:], chol[i],
-                                                   log_jscale[i])
-                log_u = logu[i, pos, u_off[JOINT]]
-            else:
-                move = MIXTURE
-                c = mix_chain[i]
-                st, pk, dlp, valid = mixture_propose(th, lp, prop, lp_prop, prior, z[i, pos, z_off[MIXTURE]:],
-                                                     logu[i, pos, u_off[MIXTURE]], mix_mean[c], mix_chol[c],
-                                                     mix_logdet[c], mix_lam[c], lam[i], mix_work)
-                log_u = logu[i, pos, u_off[MIXTURE] + 1]
+        for k in range(1 if lam[i] == 0.0 else n_component + n_extra):
+            move = move_of(k, lam[i], n_component, js.ready, ds.ready)
+            st, pk, dlp, valid, log_u = propose(move, k, i, pos, th, lp, prop, lp_prop, prior, stage, peak, z, logu,
+                                                fresh, z_off, u_off, lam[i], states)
             ok = False
             if valid:
                 u_new = trial(prop, st, pk, ispec, fspec, basis, x, data, lev[i], lines[i], S[i], tlev, tlines, tS,
@@ -87,14 +137,8 @@ def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, 
                     U[i] = u_new
                     copy_into(th, prop)
                     copy_into(lp, lp_prop)
-            if move == COMPONENT:
-                componentwise_record(k, free, accepted[i], tried[i], log_step[i], ok, adapt, gain, target)
-            elif move == JOINT:
-                log_jscale[i] = joint_record(ok, adapt, gain, j_target, log_jscale[i])
-                j_accepted[i] += ok
-                j_tried[i] += 1
-            elif move == MIXTURE:
-                x_accepted[i] += ok
-                x_tried[i] += 1
-        if learn_n > 0:
-            welford(th, free, learn_n, mean[i], m2[i], scratch[2])
+            record(move, k, i, ok, adapt, gain, free, states)
+        if js.learn_n > 0:
+            welford(th, free, js.learn_n, js.mean[i], js.m2[i], scratch[2])
+        if ds.write_row >= 0 and lam[i] > 0.0:
+            archive_write(th, free, ds.archive[i, ds.write_row])
