@@ -95,8 +95,8 @@ def plan_outputs(cfg: RunConfig, paths: list[Path], resume: bool, force: bool,
                 raise InputError(f"a checkpoint of an interrupted run exists for {p}; continue it with "
                                  "--resume or start afresh with --force", cfg.source, "output")
     # --resume may replace an unreadable leftover; otherwise an existing file needs --force
-    check_outputs([p for p, (action, _) in zip(paths, plans) if action in (Action.RESUME, Action.START)], force or resume,
-                  cfg.source)
+    to_write = [p for p, (action, _) in zip(paths, plans) if action in (Action.RESUME, Action.START)]
+    check_outputs(to_write, force or resume, cfg.source)
     return plans
 
 

@@ -10,7 +10,8 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
 - ``scalars``: its block-wide scalars (the same on every rank), checkpointed too;
 - ``counters``: which of its arrays count post-burn-in statistics (reset after burn-in);
 - ``kernel_state(state, adapt)``: the named tuple (``typing.NamedTuple``, one per move, which
-  numba passes by field name) of its arrays and settings its kernels receive in a sweep (the sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
+  numba passes by field name) of its arrays and settings its kernels receive in a sweep (the
+  sampler passes every move's tuple, in :data:`remc_mpi.moves.sweep.MOVES` order);
 - ``after_sweep(states, adapt)``: adaptation done in Python between sweeps (rare work such as a
   Cholesky factorisation; ``states`` holds every move's state by name), while per-sweep
   adaptation runs inside its kernel;
@@ -40,12 +41,20 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
+from remc_mpi.kernels.spectra import copy_into
 
 
 @jit
 def metropolis(log_ratio, log_u):
     """Accept when log u < log of the acceptance ratio (log_ratio = -inf always rejects)."""
     return log_u < log_ratio
+
+
+@jit
+def start_proposal(theta, logprior, prop, lp_prop):
+    """The proposal starts as the current state and its log priors (a move then changes some)."""
+    copy_into(prop, theta)
+    copy_into(lp_prop, logprior)
 
 
 @jit

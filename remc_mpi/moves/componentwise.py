@@ -20,7 +20,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.priors import logpdf
-from remc_mpi.moves.base import Move, adapted, log_scale_init
+from remc_mpi.moves.base import Move, adapted, log_scale_init, start_proposal
 
 
 class ComponentwiseState(NamedTuple):
@@ -60,9 +60,7 @@ def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak,
     state and its log prior; returns (stage to recompute, peak, log prior ratio, inside support)."""
     form, args, const, free = prior
     j = free[k]
-    for m in range(theta.size):
-        prop[m] = theta[m]
-        lp_prop[m] = logprior[m]
+    start_proposal(theta, logprior, prop, lp_prop)
     prop[j] = theta[j] + math.exp(log_step[j]) * z[k]
     lp_prop[j] = logpdf(form, args, const, j, prop[j])
     return stage[j], peak[j], lp_prop[j] - logprior[j], lp_prop[j] > -math.inf

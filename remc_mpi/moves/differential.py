@@ -38,7 +38,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import ALL
-from remc_mpi.moves.base import Move, adapted, log_prior_ratio
+from remc_mpi.moves.base import Move, adapted, log_prior_ratio, start_proposal
 
 #: states kept per slot, and sweeps between two writes: the last ARCHIVE_SIZE * ARCHIVE_EVERY
 #: sweeps of the burn-in (written every 5th sweep, the archive of the CeO2 run in
@@ -117,9 +117,7 @@ def differential_propose(theta, logprior, prop, lp_prop, prior, log_u, archive, 
     log-uniforms ``log_u``. Fills the proposed state and its log prior; returns (stage ALL, -1,
     log prior ratio, inside support)."""
     free = prior[3]
-    for j in range(theta.size):
-        prop[j] = theta[j]
-        lp_prop[j] = logprior[j]
+    start_proposal(theta, logprior, prop, lp_prop)
     a = min(int(math.exp(log_u[0]) * filled), filled - 1)
     b = (a + 1 + min(int(math.exp(log_u[1]) * (filled - 1)), filled - 2)) % filled
     step = math.exp(log_gamma) * (1.0 - W + 2.0 * W * math.exp(log_u[2]))

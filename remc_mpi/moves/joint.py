@@ -30,7 +30,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import ALL
-from remc_mpi.moves.base import Move, adapted, log_prior_ratio
+from remc_mpi.moves.base import Move, adapted, log_prior_ratio, start_proposal
 
 #: burn-in sweeps of covariance learning before the first joint move, and between renewals
 JOINT_START = 200
@@ -139,10 +139,7 @@ def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
     """theta' = theta + s C z on the free parameters. Fills the proposed state and its log
     prior; returns (stage ALL: every free parameter moves, -1, log prior ratio, inside support)."""
     free = prior[3]
-    p = theta.size
-    for j in range(p):
-        prop[j] = theta[j]
-        lp_prop[j] = logprior[j]
+    start_proposal(theta, logprior, prop, lp_prop)
     s = math.exp(log_scale)
     d = free.size
     for a in range(d):

@@ -39,7 +39,7 @@ import numpy as np
 
 from remc_mpi.kernels import jit
 from remc_mpi.kernels.spectra import ALL
-from remc_mpi.moves.base import Move, log_prior_ratio
+from remc_mpi.moves.base import Move, log_prior_ratio, start_proposal
 
 
 class MixtureState(NamedTuple):
@@ -147,10 +147,8 @@ def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, 
     state and its log prior; returns (stage ALL, -1, log prior ratio + log q(theta) -
     log q(theta'), inside support)."""
     free = prior[3]
-    p, d, n_comp = theta.size, free.size, mean.shape[0]
-    for j in range(p):
-        prop[j] = theta[j]
-        lp_prop[j] = logprior[j]
+    d, n_comp = free.size, mean.shape[0]
+    start_proposal(theta, logprior, prop, lp_prop)
     m = min(int(math.exp(log_u_pick) * n_comp), n_comp - 1)
     widen = math.sqrt(comp_lam[m] / lam)
     for a in range(d):

@@ -7,8 +7,9 @@ sequence of proposals:
     lambda_l = 0:  one prior draw  (:mod:`remc_mpi.moves.prior_draw`)
     lambda_l > 0:  one component-wise proposal per free parameter
                    (:mod:`remc_mpi.moves.componentwise`), then, once the slot's covariance
-                   is learnt, one joint proposal  (:mod:`remc_mpi.moves.joint`), then, once
-                   the slot's archive holds enough states, one differential-evolution step
+                   is learnt, one joint proposal  (:mod:`remc_mpi.moves.joint`), then, with
+                   ``sampler.differential_moves`` (off by default) and once the slot's archive
+                   holds enough states, one differential-evolution step
                    (:mod:`remc_mpi.moves.differential`), then, after the burn-in, one mode
                    jump from the chain's mixture (:mod:`remc_mpi.moves.mixture`)
     then, while learning, the slot's state joins its running covariance and, every few sweeps,
@@ -94,17 +95,20 @@ def record(move, k, i, ok, adapt, gain, free, states):
     elif move == JOINT:
         js = states[JOINT]
         js.log_scale[i] = joint_record(ok, adapt, gain, js.target, js.log_scale[i])
-        js.accepted[i] += ok
-        js.tried[i] += 1
+        tally(js.accepted, js.tried, i, ok)
     elif move == DIFFERENTIAL:
         ds = states[DIFFERENTIAL]
         ds.log_gamma[i] = differential_record(ok, adapt, gain, ds.target, ds.log_gamma[i])
-        ds.accepted[i] += ok
-        ds.tried[i] += 1
+        tally(ds.accepted, ds.tried, i, ok)
     elif move == MIXTURE:
-        ms = states[MIXTURE]
-        ms.accepted[i] += ok
-        ms.tried[i] += 1
+        tally(states[MIXTURE].accepted, states[MIXTURE].tried, i, ok)
+
+
+@jit
+def tally(accepted, tried, i, ok):
+    """One more proposal of slot i tried, and accepted if ``ok``."""
+    accepted[i] += ok
+    tried[i] += 1
 
 
 @jit
