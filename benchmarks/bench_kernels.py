@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=530)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-    from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, RowBuffers, full_row, kernel_model, trial
+    from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, Stages, TrialBuffers, full_row, kernel_model, trial
     from remc_mpi.models import get_model
 
     x = np.linspace(-20.0, 30.0, args.points)
@@ -72,11 +72,10 @@ def main() -> None:
             continue
         theta = np.array([VALUES.get(n, 0.6 if n.startswith("gamma") else 1.0) for n in model.param_names])
         km = kernel_model(model, x)
-        buf = RowBuffers(km, 1)
         data = model.spectrum(theta, x)
-        row = (buf.lev[0], buf.lines[0], buf.S[0])
-        full_row(theta, km.ispec, km.fspec, km.basis, km.energy, data, *row, buf.y[0], *buf.trial_buffers())
-        args_t = (km.ispec, km.fspec, km.basis, km.energy, data, *row, *buf.trial_buffers())
+        stages, tb, arrays = Stages.zeros(km, 1), TrialBuffers.zeros(km), km.arrays(data)
+        full_row(theta, arrays, stages, 0, tb)
+        args_t = (arrays, stages, 0, tb)
         first = PEAK if name == "gauss_peaks" else LEVELS
         t_lev = best_time(lambda: trial(theta, first, 0, *args_t), args.repeat)
         t_out = best_time(lambda: trial(theta, OUTPUT, -1, *args_t), args.repeat)

@@ -23,11 +23,11 @@ import numpy as np
 
 from remc_mpi.kernels.priors import kernel_priors, logprior_row
 from remc_mpi.kernels.rows import exchange_block
-from remc_mpi.kernels.spectra import RowBuffers, full_row, kernel_model
+from remc_mpi.kernels.spectra import Stages, TrialBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
 from remc_mpi.moves.prior_draw import PriorDrawMove
-from remc_mpi.moves.sweep import MOVES, sweep_kernel
+from remc_mpi.moves.sweep import MOVES, Draws, sweep_kernel
 from remc_mpi.priors import PriorSet
 from remc_mpi.streams import slot_generator
 
@@ -47,8 +47,8 @@ class SlotBlock:
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy, likelihood)
         kp = kernel_priors(priors)
-        self.model_arrays = (km.ispec, km.fspec, km.stage, km.peak, km.basis, km.energy, self.data)
-        self.prior_arrays = (kp.form, kp.args, kp.const, kp.free)
+        self.model_arrays = km.arrays(self.data)
+        self.prior_arrays = kp
         self.lo, self.hi = lo, hi
         self.n_slots_total = len(lam)
         self.rungs = len(lam) if rungs is None else rungs  # slots per chain: lam holds every chain's ladder
@@ -59,8 +59,8 @@ class SlotBlock:
         self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
         self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
-        self.stages = RowBuffers(km, r)  # each row's cached model stages (levels, lines, S, y)
-        self.tbuf = self.stages.trial_buffers()
+        self.stages = Stages.zeros(km, r)  # each row's cached model stages (levels, lines, S, y)
+        self.tbuf = TrialBuffers.zeros(km)
         self.scratch = np.zeros((3, p))
         self.U = np.zeros(r)
         self.logprior = np.zeros((r, p))
@@ -104,10 +104,9 @@ class SlotBlock:
             self._refill()
         states = tuple(m.kernel_state(self.move_state[m.name], adapt) for m in self.moves)
         t0 = time.perf_counter()
-        sweep_kernel(self.row_lam, self.theta, self.U, self.logprior, self.stages.lev, self.stages.lines, self.stages.S,
-                     self.stages.y, self.model_arrays, self.prior_arrays, self.tbuf, self.scratch,
-                     self.rand_z, self.rand_logu, self.rand_prior, self.rand_pos, self.z_off, self.u_off,
-                     states, bool(adapt), adapt_gain(self.n_adapt))
+        draws = Draws(self.rand_z, self.rand_logu, self.rand_prior, self.z_off, self.u_off)
+        sweep_kernel(self.row_lam, self.theta, self.U, self.logprior, self.stages, self.model_arrays, self.prior_arrays,
+                     self.tbuf, self.scratch, draws, self.rand_pos, states, bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0
         self.rand_pos += 1
         if adapt:
@@ -118,10 +117,8 @@ class SlotBlock:
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its model state and energy."""
         self.theta[i] = theta
-        stages = self.stages
-        self.U[i] = full_row(self.theta[i], *self.model_arrays[:2], self.km.basis, self.km.energy, self.data,
-                             stages.lev[i], stages.lines[i], stages.S[i], stages.y[i], *self.tbuf)
-        logprior_row(*self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
+        self.U[i] = full_row(self.theta[i], self.model_arrays, self.stages, i, self.tbuf)
+        logprior_row(self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
 
     def set_ladder(self, lam: np.ndarray) -> None:
         """Take every slot's new lambda (after an adaptation or a restore); keep this block's."""
@@ -197,7 +194,7 @@ class SlotBlock:
     def _travelling(self) -> tuple[np.ndarray, ...]:
         """Per-row arrays that move with a configuration (not the slot's step sizes or streams)."""
         return (self.theta, self.U, self.logprior, self.replica, self.direction,
-                *(getattr(self.stages, a) for a in RowBuffers.ROW_ARRAYS))
+                *(getattr(self.stages, a) for a in Stages._fields))
 
     def pack_row(self, slot: int) -> np.ndarray:
         """Everything that travels with the configuration in ``slot``, as one vector:
@@ -206,7 +203,7 @@ class SlotBlock:
         (rank-count invariance)."""
         i = slot - self.lo
         return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
-                               *(getattr(self.stages, a)[i].ravel() for a in RowBuffers.ROW_ARRAYS)])
+                               *(getattr(self.stages, a)[i].ravel() for a in Stages._fields)])
 
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         i = slot - self.lo
@@ -215,7 +212,7 @@ class SlotBlock:
         self.theta[i] = vec[3:3 + p]
         self.logprior[i] = vec[3 + p:3 + 2 * p]
         pos = 3 + 2 * p
-        for a in RowBuffers.ROW_ARRAYS:
+        for a in Stages._fields:
             dst = getattr(self.stages, a)[i]
             dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
             pos += dst.size

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from remc_mpi.kernels.priors import kernel_priors, logpdf
-from remc_mpi.kernels.spectra import RowBuffers, commit, exp_into, full_row, kernel_model, spectra, trial
+from remc_mpi.kernels.spectra import Stages, TrialBuffers, commit, exp_into, full_row, kernel_model, spectra, trial
 from remc_mpi.models import get_model
 from remc_mpi.priors import Prior, PriorSet
 
@@ -88,17 +88,16 @@ def test_one_stage_recomputed_equals_every_stage_bitwise(name, opts):
     rng = np.random.default_rng(8)
     th = random_theta(m, 1, rng)[0]
     data = rng.normal(0, 0.5, x.size)
-    state, ref = RowBuffers(km, 1), RowBuffers(km, 1)
-    args = (km.ispec, km.fspec, km.basis, km.energy, data)
-    row = (state.lev[0], state.lines[0], state.S[0], state.y[0])
-    full_row(th, *args, *row, *state.trial_buffers())
+    model = km.arrays(data)
+    state, ref, tb = Stages.zeros(km, 1), Stages.zeros(km, 1), TrialBuffers.zeros(km)
+    full_row(th, model, state, 0, tb)
     for j in rng.permutation(len(m.param_names)):
         th[j] *= 1.1
-        u = trial(th, km.stage[j], km.peak[j], *args, *row[:3], *state.trial_buffers())
-        commit(km.stage[j], km.ispec, *row, *state.trial_buffers()[:5])
-        u_full = full_row(th, *args, ref.lev[0], ref.lines[0], ref.S[0], ref.y[0], *ref.trial_buffers())
+        u = trial(th, km.stage[j], km.peak[j], model, state, 0, tb)
+        commit(km.stage[j], km.spec, state, 0, tb)
+        u_full = full_row(th, model, ref, 0, TrialBuffers.zeros(km))
         assert u == u_full, m.param_names[j]
-        for a in RowBuffers.ROW_ARRAYS:
+        for a in Stages._fields:
             np.testing.assert_array_equal(getattr(state, a)[0], getattr(ref, a)[0], err_msg=f"{m.param_names[j]}: {a}")
 
 
@@ -147,7 +146,7 @@ def test_kernel_prior_log_densities_match_the_reference(form, args):
     kp = kernel_priors(ps)
     xs = np.concatenate([np.linspace(-3, 300, 301), [1.5, 0.1, 10.0, -1.0, 2.0, 0.0]])
     ref = ps.priors[0].logpdf(xs)
-    got = np.array([logpdf(kp.form, kp.args, kp.const, 0, x) for x in xs])
+    got = np.array([logpdf(kp, 0, x) for x in xs])
     assert np.array_equal(np.isinf(got), np.isinf(ref))
     finite = np.isfinite(ref)
     np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-13, atol=1e-13)
@@ -177,3 +176,26 @@ def test_tougaard_on_a_non_uniform_grid_uses_the_matrix_and_matches_the_referenc
         y, _ = spectra(km, th)
         ref = m.spectrum(th, x)
         assert np.all(np.abs(y - ref) <= 1e-12 * np.abs(ref).max(axis=1, keepdims=True))
+
+
+def test_the_cache_key_covers_every_remc_mpi_module_the_kernels_import():
+    """numba bakes imported constants in and checks only the defining file's time stamp: the
+    cache folder's digest must cover every module that kernels/ and moves/ import from (found here
+    independently, by the parser)."""
+    import ast
+    from pathlib import Path
+
+    from remc_mpi.kernels import kernel_sources
+
+    package = Path(__file__).resolve().parents[1] / "remc_mpi"
+    covered = set(kernel_sources())
+    for path in [p for folder in ("kernels", "moves") for p in (package / folder).glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("remc_mpi"):
+                base = package.joinpath(*node.module.split(".")[1:])
+                module = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+                assert module in covered, (path.name, node.module)
+                for alias in node.names:
+                    sub = base / f"{alias.name}.py"
+                    assert not sub.is_file() or sub in covered, (path.name, node.module, alias.name)
+    assert {package / "priors.py", package / "models" / "lineshapes.py", package / "likelihood.py"} <= covered

@@ -18,23 +18,50 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 
+def kernel_sources() -> list[Path]:
+    """Every file whose code or constants the compiled kernels take: the modules of kernels/ and
+    moves/ and every remc_mpi module they import from (numba compiles imported functions and
+    bakes imported globals in as constants: the prior forms' codes, the line shapes' codes and
+    coefficients, the likelihoods' codes)."""
+    own = [p for folder in ("kernels", "moves") for p in sorted((_PACKAGE / folder).glob("*.py"))]
+    found = {p: None for p in own}
+    for path in own:
+        for from_module, names, plain_module, _ in _IMPORT.findall(path.read_text()):
+            module = from_module or plain_module
+            for name in [None] + re.findall(r"\w+", names):
+                target = _module_file(module if name is None else f"{module}.{name}")
+                if target is not None:
+                    found.setdefault(target)
+    return list(found)
+
+
+#: ``from remc_mpi.x import a, b`` (also parenthesised over lines) and ``import remc_mpi.x``
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(remc_mpi[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)"
+                     r"|import[ \t]+(remc_mpi[\w.]*)())", re.M)
+
+
+def _module_file(module: str) -> Path | None:
+    """The file of ``module`` (a remc_mpi module or package), None for a name that is neither."""
+    base = _PACKAGE.joinpath(*module.split(".")[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
 def _sources_digest() -> str:
-    """A digest of every file whose code the kernels compile: numba checks only the timestamp
-    of the file that defines a cached function, not of the functions it calls, so the cache
-    folder is keyed by all of them (a changed line anywhere recompiles everything once)."""
+    """A digest of :func:`kernel_sources`: numba checks only the timestamp of the file that
+    defines a cached function, not of the functions it calls nor of the constants it bakes in,
+    so the cache folder is keyed by all of them (a changed line anywhere recompiles everything
+    once)."""
     h = hashlib.sha256()
-    paths = [p for folder in ("kernels", "moves") for p in sorted((_PACKAGE / folder).glob("*.py"))]
-    for path in paths + [_PACKAGE / name for name in BAKED_IN]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in kernel_sources():
+        h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
-
-
-#: modules outside kernels/ and moves/ whose values the compiled code bakes in as constants
-#: (the prior forms' codes, the line shapes' codes and coefficients, the likelihoods' codes)
-BAKED_IN = ("priors.py", "models/lineshapes.py", "likelihood.py")
 
 
 _PACKAGE = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ reference's to rounding:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,8 +28,9 @@ if list(FORM_CODES) != ["uniform", "loguniform", "normal", "truncnormal", "gamma
     raise ImportError("remc_mpi.priors.FORMS changed: give the new form its branch in kernels/priors.logpdf")
 
 
-@dataclass
-class KernelPriors:
+class KernelPriors(NamedTuple):
+    """A prior set as the kernels read it, by field name."""
+
     form: np.ndarray  # (P,) int64
     args: np.ndarray  # (P, 4)
     const: np.ndarray  # (P,) log normalising constants (the registry's log_norm)
@@ -49,19 +50,21 @@ def kernel_priors(priors: PriorSet) -> KernelPriors:
 
 
 @jit
-def logprior_row(form, args, const, free, theta, out):
+def logprior_row(prior, theta, out):
     """out[j] = log phi_j(theta[j]) for the free columns, 0 for the fixed ones."""
+    free = prior.free
     for j in range(theta.size):
         out[j] = 0.0
     for k in range(free.size):
-        out[free[k]] = logpdf(form, args, const, free[k], theta[free[k]])
+        out[free[k]] = logpdf(prior, free[k], theta[free[k]])
 
 
 @jit
-def logpdf(form, args, const, j, x):
+def logpdf(prior, j, x):
     """log phi_j(x), -inf outside the support (see module docstring)."""
-    f = form[j]
-    a = args[j]
+    f = prior.form[j]
+    a = prior.args[j]
+    const = prior.const
     if f == 0:
         return const[j] if a[0] <= x <= a[1] else -math.inf
     if f == 1:

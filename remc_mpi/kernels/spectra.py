@@ -1,8 +1,12 @@
 """Compiled model evaluation for one replica: the numpy evaluators' stages, fused, in place.
 
-A model is flattened into a :class:`KernelModel` (integer and float arrays that numba can
-take), derived from the numpy model's own declarations (``lines_of``, ``level_params``,
-``param_names``), so the two cannot drift apart. Per replica the state is
+A model is flattened into a :class:`KernelModel` (a :class:`Spec` of named integers, with the
+parameter column of each role in :class:`Columns`, and float arrays that numba can take),
+derived from the numpy model's own declarations (``lines_of``, ``level_params``,
+``param_names``), so the two cannot drift apart; the kernels receive it as a
+:class:`ModelArrays` and read every field by name. Each core class has its :class:`CoreKind`
+(its level kernel's code and whether its lines are placed from levels). Per replica the state
+(a :class:`Stages` row) is
 
     lev (2K,)      e_j then w_j of the cluster cores (levels; empty for peak models)
     lines (J', N)  each line's contribution h_j f(omega - c_j; width_j), doublet copies last
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -44,7 +49,7 @@ from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_
 
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT, ALL = 0, 1, 2, 3, 4, 5
-# core kinds and line shapes
+# core kinds (the branches of compute_levels; CORE_KINDS below maps the core classes on them)
 KIND_PEAKS, KIND_CLUSTER2, KIND_CLUSTER3, KIND_POLY, KIND_CT = 0, 1, 2, 3, 4
 #: line shape codes, in the order of the registry (models/lineshapes.py); compute_line has a branch each
 SHAPE_CODES = {name: code for code, name in enumerate(LINESHAPES)}
@@ -53,20 +58,86 @@ SHAPE_GAUSS, SHAPE_LORENTZ, SHAPE_PVOIGT, SHAPE_VOIGT = (SHAPE_CODES[name] for n
 TCH_A1, TCH_A2, TCH_A3, TCH_A4 = TCH_FWHM
 TCH_E1, TCH_E2, TCH_E3 = TCH_ETA
 _LN2 = math.log(2.0)
-# slots of the integer spec vector
-(I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_SCALE, I_CONST, I_SLOPE, I_SHIRLEY, I_SPLIT, I_RATIO, I_HYB,
- I_DELTA, I_V, I_UFF, I_UFC, I_GAMMA, I_SHIFT, I_WIDTH2, I_LIKELIHOOD, I_PER_STATE, I_NMAIN, I_XSHAPE, I_XFIRST,
- I_XSTRIDE, I_TOUGAARD, I_FIXED, I_BAND_W, N_ISPEC) = range(29)
 LIK_POISSON = LIKELIHOOD_CODES["poisson"]
-F_NF, F_SQRT_NF, F_SQRT_2NF1, N_FSPEC = range(4)
-#: charge_transfer: fspec[F_CT:] holds its CTMatrices flat, D = ispec[I_K] states: dk (D), du
-#: (D), de (D), then c (D x D) row by row (models.cores.ChargeTransferCore: H_i = delta dk + uff
-#: du + band_w de + v c on the diagonal and off it, H_f = H_i - ufc dk)
-F_CT = N_FSPEC
+#: the cluster cores' constants at the head of fspec: nf, sqrt(nf), sqrt(2 (nf - 1)) (the couplings
+#: t1 = sqrt(nf) v, t2 = sqrt(2 (nf - 1)) v); charge_transfer's CTMatrices follow from F_CT, flat,
+#: D = spec.n_core states: dk (D), du (D), de (D), then c (D x D) row by row
+#: (models.cores.ChargeTransferCore: H_i = delta dk + uff du + band_w de + v c, H_f = H_i - ufc dk)
+F_NF, F_SQRT_NF, F_SQRT_2NF1, F_CT = range(4)
 
-#: the compiled kind of each core class (its levels are computed by :func:`compute_levels`)
-KERNEL_KINDS = {PeaksCore: KIND_PEAKS, Cluster2Core: KIND_CLUSTER2, Cluster3Core: KIND_CLUSTER3,
-                ChargeTransferCore: KIND_CT}
+
+class Columns(NamedTuple):
+    """The parameter column of each role the kernels read (-1: the model has none)."""
+
+    scale: int = -1  # the core's scale_param (amp)
+    const: int = -1  # bg_const
+    slope: int = -1  # bg_slope
+    shirley: int = -1  # bg_shirley
+    tougaard: int = -1  # bg_tougaard
+    split: int = -1  # so_split
+    ratio: int = -1  # so_ratio
+    delta: int = -1
+    v: int = -1
+    uff: int = -1
+    ufc: int = -1
+    band_w: int = -1
+    gamma: int = -1  # the (first) Lorentzian width; per_state: gamma1..K in adjacent columns
+    shift: int = -1
+    width2: int = -1  # the line shape's shared second width (sigma_g)
+    extra: int = -1  # the first extra line's first parameter (models.extras)
+
+
+#: the roles named by a fixed parameter name (the others come from the core and line shape)
+ROLE_PARAMS = {"const": "bg_const", "slope": "bg_slope", "shirley": "bg_shirley", "tougaard": "bg_tougaard",
+               "split": "so_split", "ratio": "so_ratio", "delta": "delta", "v": "v", "uff": "uff", "ufc": "ufc",
+               "band_w": "band_w", "shift": "shift"}
+
+
+class Spec(NamedTuple):
+    """A model's integers as the kernels read them, by name."""
+
+    kind: int  # KIND_* (the branch of compute_levels)
+    from_levels: int  # 1: centres and heights from the core's levels; 0: from the peak parameters
+    shape: int  # SHAPE_* of the core's lines
+    n_core: int  # K, the core's lines (doublet copies are lines K..2K-1)
+    n_lines: int  # every line: the core's, their doublet copies, the extra lines
+    n_main: int  # the core's lines and their doublet copies (the extra lines follow)
+    hybridized: int  # 1: the initial state is the lowest eigenvector of H_i
+    per_state: int  # 1: a Lorentzian width per final state
+    likelihood: int  # remc_mpi.likelihood code
+    fixed_bg: int  # 1: basis[0] holds a fixed background curve (iterative Shirley)
+    extra_shape: int  # SHAPE_* of the extra lines
+    extra_stride: int  # parameters per extra line: area, center, width[, sigma]
+    col: Columns
+
+
+class CoreKind(NamedTuple):
+    """How the kernels compute a core class: a new core kind is one entry of CORE_KINDS plus
+    its level kernel, called from :func:`compute_levels`."""
+
+    code: int  # KIND_*
+    from_levels: bool  # line centres and heights from compute_levels (else from the peak parameters)
+    hybridized: Callable = lambda core: False  # core -> whether |g> is an eigenvector of H_i
+    floats: Callable = lambda core: np.zeros(F_CT)  # core -> its constants, fspec
+
+
+def _cluster_floats(core) -> np.ndarray:
+    nf = float(core.nf)
+    return np.array([nf, np.sqrt(nf), np.sqrt(2.0 * (nf - 1))])
+
+
+def _ct_floats(core) -> np.ndarray:
+    mat = core.matrices
+    return np.concatenate([_cluster_floats(core), mat.dk, mat.du, mat.de, mat.c.ravel()])
+
+
+#: the compiled kind of each core class
+CORE_KINDS = {
+    PeaksCore: CoreKind(KIND_PEAKS, False),
+    Cluster2Core: CoreKind(KIND_CLUSTER2, True, lambda core: core.hybridized_initial, _cluster_floats),
+    Cluster3Core: CoreKind(KIND_CLUSTER3, True, floats=_cluster_floats),
+    ChargeTransferCore: CoreKind(KIND_CT, True, lambda core: not core.pure_initial, _ct_floats),
+}
 
 _INV_PI = 1.0 / np.pi
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
@@ -75,12 +146,24 @@ _SQRT2 = math.sqrt(2.0)
 _TWO_PI_3 = 2.0 * np.pi / 3.0
 
 
+class ModelArrays(NamedTuple):
+    """What the kernels read of one model on its grid and its data."""
+
+    spec: Spec
+    fspec: np.ndarray  # the core's constants (F_*)
+    stage: np.ndarray  # (P,) int64, the stage of each parameter
+    peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
+    basis: np.ndarray  # see KernelModel
+    x: np.ndarray  # (N,) the energy grid
+    data: np.ndarray  # (N,) the intensities
+
+
 @dataclass
 class KernelModel:
     """A model on one energy grid as the arrays the kernels take (see module docstring)."""
 
-    ispec: np.ndarray  # (N_ISPEC,) int64
-    fspec: np.ndarray  # (N_FSPEC,) float64; charge_transfer: the coefficients from F_CT on
+    spec: Spec
+    fspec: np.ndarray  # float64: the core's constants (F_*; charge_transfer: its matrices from F_CT on)
     stage: np.ndarray  # (P,) int64, the stage of each parameter
     peak: np.ndarray  # (P,) int64, the core peak of a PEAK-stage parameter (else -1)
     basis: np.ndarray  # (K, N) polynomial basis omega^k; spectral models: row 0 the fixed background
@@ -94,12 +177,17 @@ class KernelModel:
     def n(self) -> int:
         return self.energy.size
 
+    def arrays(self, data: np.ndarray) -> ModelArrays:
+        """The kernels' view of the model against ``data``."""
+        return ModelArrays(self.spec, self.fspec, self.stage, self.peak, self.basis, self.energy,
+                           np.ascontiguousarray(data, dtype=np.float64))
+
 
 def kernel_model(model, energy: np.ndarray, likelihood: str = "gaussian") -> KernelModel:
     """Flatten ``model`` on ``energy`` for the kernels (from the model's own declarations), with
     the energy of ``likelihood`` (remc_mpi.likelihood)."""
     km = _kernel_model(model, energy)
-    km.ispec[I_LIKELIHOOD] = LIKELIHOOD_CODES[likelihood]
+    km.spec = km.spec._replace(likelihood=LIKELIHOOD_CODES[likelihood])
     return km
 
 
@@ -109,45 +197,41 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     energy = np.ascontiguousarray(energy, dtype=np.float64)
     model.evaluator(energy)  # the reference's checks (the Shirley background's grid)
     names = model.param_names
-    ispec = np.full(N_ISPEC, -1, dtype=np.int64)
-    fspec = np.zeros(N_FSPEC)
-    peak = np.full(len(names), -1, dtype=np.int64)
     if isinstance(model, PolynomialModel):
-        ispec[[I_KIND, I_SHAPE, I_K, I_DOUBLET, I_NLINES, I_HYB]] = [KIND_POLY, 0, 0, 0, 0, 0]
+        spec = Spec(KIND_POLY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Columns())
         stage = np.full(len(names), OUTPUT, dtype=np.int64)
+        peak = np.full(len(names), -1, dtype=np.int64)
         basis = np.ascontiguousarray(model.design(energy).T)
-        return KernelModel(ispec, fspec, stage, peak, basis, energy, 0, 0)
+        return KernelModel(spec, np.zeros(F_CT), stage, peak, basis, energy, 0, 0)
     core = model.core
-    if type(core) not in KERNEL_KINDS:
+    if type(core) not in CORE_KINDS:
         raise ValueError(f"model {model.name}: no compiled kernel for {type(core).__name__} (docs/extending.md)")
-    kind = KERNEL_KINDS[type(core)]
-    ispec[I_KIND] = kind
-    ispec[I_SHAPE] = SHAPE_CODES[core.lineshape]
-    ispec[I_K] = core.n_peaks
-    ispec[I_DOUBLET] = int(model.doublet)
-    ispec[I_NLINES] = model.n_lines
-    ispec[I_HYB] = int(getattr(core, "hybridized_initial", False))
-    ispec[I_PER_STATE] = int(getattr(core, "widths", "shared") == "per_state")  # gamma1..K in adjacent columns
-    ispec[I_NMAIN] = model.n_main
-    ispec[I_XSHAPE] = SHAPE_CODES[model.extra.lineshape]
-    ispec[I_XSTRIDE] = len(model.extra.fields)  # area, center, width[, sigma] of each extra line
-    ispec[I_XFIRST] = names.index(model.extra.param_names[0]) if model.extra.n else -1
-    ispec[I_FIXED] = int("iterative_shirley" in model.background)
-    col = {n: i for i, n in enumerate(names)}
-    for slot, name in ((I_SCALE, core.scale_param), (I_CONST, "bg_const"), (I_SLOPE, "bg_slope"),
-                       (I_SHIRLEY, "bg_shirley"), (I_SPLIT, "so_split"), (I_RATIO, "so_ratio"), (I_DELTA, "delta"),
-                       (I_V, "v"), (I_UFF, "uff"), (I_UFC, "ufc"), (I_GAMMA, getattr(core, "gamma_names", ("gamma",))[0]),
-                       (I_SHIFT, "shift"), (I_TOUGAARD, "bg_tougaard"), (I_BAND_W, "band_w"),
-                       (I_WIDTH2, LINESHAPES[core.lineshape].shared_width)):
-        ispec[slot] = col.get(name, -1)
-    if kind != KIND_PEAKS:
-        nf = float(core.nf)
-        fspec[[F_NF, F_SQRT_NF, F_SQRT_2NF1]] = nf, np.sqrt(nf), np.sqrt(2.0 * (nf - 1))
-    if kind == KIND_CT:
-        ispec[I_HYB] = int(not core.pure_initial)
-        mat = core.matrices
-        fspec = np.concatenate([fspec, mat.dk, mat.du, mat.de, mat.c.ravel()])
+    kind = CORE_KINDS[type(core)]
+    spec = Spec(kind=kind.code, from_levels=int(kind.from_levels), shape=SHAPE_CODES[core.lineshape],
+                n_core=core.n_peaks, n_lines=model.n_lines, n_main=model.n_main, hybridized=int(kind.hybridized(core)),
+                per_state=int(getattr(core, "widths", "shared") == "per_state"), likelihood=0,
+                fixed_bg=int("iterative_shirley" in model.background), extra_shape=SHAPE_CODES[model.extra.lineshape],
+                extra_stride=len(model.extra.fields), col=_columns(model))
+    stage, peak = _stages(model)
+    n_lev = 2 * core.n_peaks if kind.from_levels else 0
+    return KernelModel(spec, kind.floats(core), stage, peak, _output_arrays(model, energy), energy, n_lev,
+                       model.n_lines)
+
+
+def _columns(model) -> Columns:
+    """Each role's parameter column in ``model`` (-1 where it has none)."""
+    core, names = model.core, model.param_names
+    params = dict(ROLE_PARAMS, scale=core.scale_param, gamma=getattr(core, "gamma_names", ("gamma",))[0],
+                  width2=LINESHAPES[core.lineshape].shared_width,
+                  extra=model.extra.param_names[0] if model.extra.n else None)
+    return Columns(**{role: names.index(name) if name in names else -1 for role, name in params.items()})
+
+
+def _stages(model) -> tuple[np.ndarray, np.ndarray]:
+    """The stage of each parameter and, for a PEAK-stage one, its line."""
+    names, core = model.param_names, model.core
     stage = np.empty(len(names), dtype=np.int64)
+    peak = np.full(len(names), -1, dtype=np.int64)
     for j, name in enumerate(names):
         touched = model.lines_of(name)
         if touched == ():
@@ -159,8 +243,7 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
         else:
             stage[j] = PEAK
             peak[j] = touched[0]
-    n_lev = 2 * core.n_peaks if kind != KIND_PEAKS else 0
-    return KernelModel(ispec, fspec, stage, peak, _output_arrays(model, energy), energy, n_lev, model.n_lines)
+    return stage, peak
 
 
 def _output_arrays(model, energy: np.ndarray) -> np.ndarray:
@@ -225,9 +308,9 @@ def tridiag3_eigvec(lam, a1, a2, a3, b1, b2):
 
 
 @jit
-def _cluster3_levels(theta, ispec, fspec, lev, work):
-    delta, v = theta[ispec[I_DELTA]], theta[ispec[I_V]]
-    uff, ufc = theta[ispec[I_UFF]], theta[ispec[I_UFC]]
+def _cluster3_levels(theta, col, fspec, lev, work):
+    delta, v = theta[col.delta], theta[col.v]
+    uff, ufc = theta[col.uff], theta[col.ufc]
     t1, t2 = fspec[F_SQRT_NF] * v, fspec[F_SQRT_2NF1] * v
     top = 2.0 * delta + uff
     tridiag3_eigvals(0.0, delta, top, t1, t2, work[:3])
@@ -264,11 +347,12 @@ def _tridiag2(a, c, t, k):
 
 
 @jit
-def _cluster2_levels(theta, ispec, fspec, lev):
-    delta, v, ufc = theta[ispec[I_DELTA]], theta[ispec[I_V]], theta[ispec[I_UFC]]
+def _cluster2_levels(theta, spec, fspec, lev):
+    col = spec.col
+    delta, v, ufc = theta[col.delta], theta[col.v], theta[col.ufc]
     t1 = fspec[F_SQRT_NF] * v
     e_g, g0, g1 = 0.0, 1.0, 0.0
-    hyb = ispec[I_HYB] == 1
+    hyb = spec.hybridized == 1
     if hyb:
         e_g, g0, g1 = _tridiag2(0.0, delta, t1, 0)
     for k in range(2):
@@ -279,12 +363,12 @@ def _cluster2_levels(theta, ispec, fspec, lev):
 
 
 @jit
-def _ct_hamiltonian(theta, ispec, fspec, final):
+def _ct_hamiltonian(theta, spec, fspec, final):
     """H_i (or H_f with ``final``) of the charge-transfer cluster from its CTMatrices (F_CT)."""
-    n = ispec[I_K]
-    delta, v, ufc = theta[ispec[I_DELTA]], theta[ispec[I_V]], theta[ispec[I_UFC]]
-    uff = theta[ispec[I_UFF]] if ispec[I_UFF] >= 0 else 0.0
-    band_w = theta[ispec[I_BAND_W]] if ispec[I_BAND_W] >= 0 else 0.0
+    n, col = spec.n_core, spec.col
+    delta, v, ufc = theta[col.delta], theta[col.v], theta[col.ufc]
+    uff = theta[col.uff] if col.uff >= 0 else 0.0
+    band_w = theta[col.band_w] if col.band_w >= 0 else 0.0
     dk, du, de, c = F_CT, F_CT + n, F_CT + 2 * n, F_CT + 3 * n
     h = np.empty((n, n))
     for a in range(n):
@@ -296,18 +380,18 @@ def _ct_hamiltonian(theta, ispec, fspec, final):
 
 
 @jit
-def _ct_levels(theta, ispec, fspec, lev):
+def _ct_levels(theta, spec, fspec, lev):
     """e_j = E_f,j - E_g and w_j = (f_j . g)^2 by LAPACK's symmetric eigensolver (K x K)."""
-    n = ispec[I_K]
-    e_f, vec_f = np.linalg.eigh(_ct_hamiltonian(theta, ispec, fspec, True))
-    if ispec[I_HYB] == 1:
-        e_i, vec_i = np.linalg.eigh(_ct_hamiltonian(theta, ispec, fspec, False))
+    n = spec.n_core
+    e_f, vec_f = np.linalg.eigh(_ct_hamiltonian(theta, spec, fspec, True))
+    if spec.hybridized == 1:
+        e_i, vec_i = np.linalg.eigh(_ct_hamiltonian(theta, spec, fspec, False))
         e_g = e_i[0]
     else:
         e_g = 0.0
     for j in range(n):
         dot = 0.0
-        if ispec[I_HYB] == 1:
+        if spec.hybridized == 1:
             for c in range(n):
                 dot += vec_f[c, j] * vec_i[c, 0]
         else:
@@ -317,47 +401,48 @@ def _ct_levels(theta, ispec, fspec, lev):
 
 
 @jit
-def compute_levels(theta, ispec, fspec, lev, work):
-    kind = ispec[I_KIND]
+def compute_levels(theta, spec, fspec, lev, work):
+    """The levels e_j, w_j of the core (lev: e then w) by its kind's kernel."""
+    kind = spec.kind
     if kind == KIND_CLUSTER3:
-        _cluster3_levels(theta, ispec, fspec, lev, work)
+        _cluster3_levels(theta, spec.col, fspec, lev, work)
     elif kind == KIND_CLUSTER2:
-        _cluster2_levels(theta, ispec, fspec, lev)
+        _cluster2_levels(theta, spec, fspec, lev)
     elif kind == KIND_CT:
-        _ct_levels(theta, ispec, fspec, lev)
+        _ct_levels(theta, spec, fspec, lev)
 
 
 # ---- lines, sum, output ---------------------------------------------------------------------------
 @jit
-def extra_line_params(theta, ispec, e):
+def extra_line_params(theta, spec, e):
     """Centre, height, width, second width of extra line e in the line shape's terms
     (models.extras.ExtraLines.place: a Gaussian's height and precision from area and sd)."""
-    col = ispec[I_XFIRST] + e * ispec[I_XSTRIDE]
+    col = spec.col.extra + e * spec.extra_stride
     area, c, width = theta[col], theta[col + 1], theta[col + 2]
-    if ispec[I_XSHAPE] == SHAPE_GAUSS:
+    if spec.extra_shape == SHAPE_GAUSS:
         return c, area * _INV_SQRT_2PI / width, 1.0 / (width * width), 0.0
     return c, area, width, theta[col + 3]
 
 
 @jit
-def line_params(theta, ispec, lev, j):
+def line_params(theta, spec, lev, j):
     """Centre, height, width and second width of line j (doublet copies are lines K..2K-1, the
     extra lines follow) and its shape code."""
-    if j >= ispec[I_NMAIN]:
-        c, h, w, w2 = extra_line_params(theta, ispec, j - ispec[I_NMAIN])
-        return c, h, w, w2, ispec[I_XSHAPE]
-    n_core = ispec[I_K]
+    if j >= spec.n_main:
+        c, h, w, w2 = extra_line_params(theta, spec, j - spec.n_main)
+        return c, h, w, w2, spec.extra_shape
+    n_core, col = spec.n_core, spec.col
     k = j % n_core
-    if ispec[I_KIND] == KIND_PEAKS:
+    if spec.from_levels == 0:
         c, h, w = theta[n_core + k], theta[k], theta[2 * n_core + k]
     else:
-        g = ispec[I_GAMMA] + k if ispec[I_PER_STATE] == 1 else ispec[I_GAMMA]
-        c, h, w = lev[k] + theta[ispec[I_SHIFT]], lev[n_core + k], theta[g]
-    w2 = theta[ispec[I_WIDTH2]] if ispec[I_WIDTH2] >= 0 else 0.0
+        g = col.gamma + k if spec.per_state == 1 else col.gamma
+        c, h, w = lev[k] + theta[col.shift], lev[n_core + k], theta[g]
+    w2 = theta[col.width2] if col.width2 >= 0 else 0.0
     if j >= n_core:
-        c = c + theta[ispec[I_SPLIT]]
-        h = h * theta[ispec[I_RATIO]]
-    return c, h, w, w2, ispec[I_SHAPE]
+        c = c + theta[col.split]
+        h = h * theta[col.ratio]
+    return c, h, w, w2, spec.shape
 
 
 # exp by Cody-Waite range reduction and a degree-13 Taylor polynomial, written so that LLVM
@@ -498,23 +583,24 @@ def compute_line(x, shape, c, h, w, w2, out, bits):
 
 
 @jit
-def output_energy(theta, ispec, basis, x, data, S, y):
+def output_energy(theta, spec, basis, x, data, S, y):
     """y = scale * S + background (or the polynomial) written into y; returns U."""
     n = x.size
-    if ispec[I_KIND] == KIND_POLY:
+    if spec.kind == KIND_POLY:
         for i in range(n):
             y[i] = theta[0] * basis[0, i]
         for k in range(1, basis.shape[0]):
             c = theta[k]
             for i in range(n):
                 y[i] += c * basis[k, i]
-        return residual_energy(ispec[I_LIKELIHOOD], y, data)
-    i_scale, i_sh, i_c, i_sl = ispec[I_SCALE], ispec[I_SHIRLEY], ispec[I_CONST], ispec[I_SLOPE]
+        return residual_energy(spec.likelihood, y, data)
+    col = spec.col
+    i_scale, i_sh, i_c, i_sl = col.scale, col.shirley, col.const, col.slope
     scale = theta[i_scale] if i_scale >= 0 else 1.0
     bs = theta[i_sh] if i_sh >= 0 else 0.0
     b0 = theta[i_c] if i_c >= 0 else 0.0
     b1 = theta[i_sl] if i_sl >= 0 else 0.0
-    i_t, fixed = ispec[I_TOUGAARD], ispec[I_FIXED] == 1
+    i_t, fixed = col.tougaard, spec.fixed_bg == 1
     tfac = theta[i_t] * scale if i_t >= 0 else 0.0
     if i_t >= 0:
         tougaard_into(basis, S, y)
@@ -538,8 +624,8 @@ def output_energy(theta, ispec, basis, x, data, S, y):
         if fixed:
             yi += basis[0, i]
         y[i] = yi
-        u += energy_term(ispec[I_LIKELIHOOD], yi, data[i])
-    return energy_total(ispec[I_LIKELIHOOD], u)
+        u += energy_term(spec.likelihood, yi, data[i])
+    return energy_total(spec.likelihood, u)
 
 
 @jit
@@ -595,12 +681,14 @@ def residual_energy(likelihood, y, data):
 
 
 @jit
-def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work, bits):
-    """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given the
-    current lev/lines/S of the row (from the old theta). Recomputed stages go to the trial
-    buffers tlev, tlines (lines with redo[j] = True), tS, ty; the row is not modified."""
-    n_lines, n_main = ispec[I_NLINES], ispec[I_NMAIN]
-    n_core = ispec[I_K]
+def trial(theta, stage, peak, model, stages, i, tb):
+    """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given row i's
+    current lev/lines/S in ``stages`` (from the old theta). Recomputed stages go to the trial
+    buffers ``tb`` (lines with redo[j] = True); the row is not modified."""
+    spec = model.spec
+    n_lines, n_main, n_core = spec.n_lines, spec.n_main, spec.n_core
+    lev, lines, S = stages.lev[i], stages.lines[i], stages.S[i]
+    redo = tb.redo
     for j in range(n_lines):
         main = j < n_main
         if stage == ALL:
@@ -614,26 +702,30 @@ def trial(theta, stage, peak, ispec, fspec, basis, x, data, lev, lines, S, tlev,
         else:
             redo[j] = False
     src_lev = lev
-    if (stage == LEVELS or stage == ALL) and ispec[I_KIND] != KIND_PEAKS and ispec[I_KIND] != KIND_POLY:
-        compute_levels(theta, ispec, fspec, tlev, work)
-        src_lev = tlev
+    if (stage == LEVELS or stage == ALL) and spec.from_levels == 1:
+        compute_levels(theta, spec, model.fspec, tb.lev, tb.work)
+        src_lev = tb.lev
     any_line = False
     for j in range(n_lines):
         if redo[j]:
-            c, h, w, w2, shape = line_params(theta, ispec, src_lev, j)
-            compute_line(x, shape, c, h, w, w2, tlines[j], bits)
+            c, h, w, w2, shape = line_params(theta, spec, src_lev, j)
+            compute_line(model.x, shape, c, h, w, w2, tb.lines[j], tb.bits)
             any_line = True
-    src_S = S
-    if any_line:
-        first = tlines[0] if redo[0] else lines[0]
-        for i in range(x.size):
-            tS[i] = first[i]
-        for j in range(1, n_lines):
-            src = tlines[j] if redo[j] else lines[j]
-            for i in range(x.size):
-                tS[i] += src[i]
-        src_S = tS
-    return output_energy(theta, ispec, basis, x, data, src_S, ty)
+    return output_energy(theta, spec, model.basis, model.x, model.data, line_sum(lines, tb) if any_line else S, tb.y)
+
+
+@jit
+def line_sum(lines, tb):
+    """tb.S = the sum of the lines in line order, each from the trial buffer where redone."""
+    redo, tS = tb.redo, tb.S
+    first = tb.lines[0] if redo[0] else lines[0]
+    for i in range(tS.size):
+        tS[i] = first[i]
+    for j in range(1, redo.size):
+        src = tb.lines[j] if redo[j] else lines[j]
+        for i in range(tS.size):
+            tS[i] += src[i]
+    return tS
 
 
 @jit
@@ -644,60 +736,67 @@ def copy_into(dst, src):
 
 
 @jit
-def commit(stage, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo):
-    """Copy the trial buffers of the last :func:`trial` into the row."""
+def commit(stage, spec, stages, i, tb):
+    """Copy the trial buffers of the last :func:`trial` into row i of ``stages``."""
     if stage == LEVELS or stage == ALL:
-        copy_into(lev, tlev)
+        copy_into(stages.lev[i], tb.lev)
     any_line = False
-    for j in range(ispec[I_NLINES]):
-        if redo[j]:
-            copy_into(lines[j], tlines[j])
+    for j in range(spec.n_lines):
+        if tb.redo[j]:
+            copy_into(stages.lines[i, j], tb.lines[j])
             any_line = True
     if any_line:
-        copy_into(S, tS)
-    copy_into(y, ty)
+        copy_into(stages.S[i], tb.S)
+    copy_into(stages.y[i], tb.y)
 
 
 @jit
-def full_row(theta, ispec, fspec, basis, x, data, lev, lines, S, y, tlev, tlines, tS, ty, redo, work, bits):
-    """Compute every stage of one row from theta; return its energy."""
-    u = trial(theta, ALL, -1, ispec, fspec, basis, x, data, lev, lines, S, tlev, tlines, tS, ty, redo, work, bits)
-    commit(ALL, ispec, lev, lines, S, y, tlev, tlines, tS, ty, redo)
+def full_row(theta, model, stages, i, tb):
+    """Compute every stage of row i from theta; return its energy."""
+    u = trial(theta, ALL, -1, model, stages, i, tb)
+    commit(ALL, model.spec, stages, i, tb)
     return u
 
 
-class RowBuffers:
-    """Per-replica model state (lev, lines, S, y) of R rows and one set of trial buffers."""
+class Stages(NamedTuple):
+    """Each row's cached model stages (R rows): they travel with a configuration."""
 
-    def __init__(self, km: KernelModel, n_rows: int):
+    lev: np.ndarray  # (R, n_lev)
+    lines: np.ndarray  # (R, J', N)
+    S: np.ndarray  # (R, N)
+    y: np.ndarray  # (R, N)
+
+    @classmethod
+    def zeros(cls, km: KernelModel, n_rows: int) -> "Stages":
+        return cls(np.zeros((n_rows, km.n_lev)), np.zeros((n_rows, km.n_lines, km.n)), np.zeros((n_rows, km.n)),
+                   np.zeros((n_rows, km.n)))
+
+
+class TrialBuffers(NamedTuple):
+    """One row's stages as a proposal recomputes them, and the kernels' scratch."""
+
+    lev: np.ndarray
+    lines: np.ndarray
+    S: np.ndarray
+    y: np.ndarray
+    redo: np.ndarray  # (J',) bool: line j recomputed by the last trial
+    work: np.ndarray  # (6,) the cluster3 eigenvalues
+    bits: np.ndarray  # (3 N,) int64 (exp_into, compute_line)
+
+    @classmethod
+    def zeros(cls, km: KernelModel) -> "TrialBuffers":
         n = km.n
-        self.lev = np.zeros((n_rows, km.n_lev))
-        self.lines = np.zeros((n_rows, km.n_lines, n))
-        self.S = np.zeros((n_rows, n))
-        self.y = np.zeros((n_rows, n))
-        self.tlev = np.zeros(km.n_lev)
-        self.tlines = np.zeros((km.n_lines, n))
-        self.tS = np.zeros(n)
-        self.ty = np.zeros(n)
-        self.redo = np.zeros(km.n_lines, dtype=np.bool_)
-        self.work = np.zeros(6)
-        self.bits = np.zeros(3 * n, dtype=np.int64)
-
-    #: the per-row arrays, which travel with a configuration
-    ROW_ARRAYS = ("lev", "lines", "S", "y")
-
-    def trial_buffers(self) -> tuple:
-        return self.tlev, self.tlines, self.tS, self.ty, self.redo, self.work, self.bits
+        return cls(np.zeros(km.n_lev), np.zeros((km.n_lines, n)), np.zeros(n), np.zeros(n),
+                   np.zeros(km.n_lines, dtype=np.bool_), np.zeros(6), np.zeros(3 * n, dtype=np.int64))
 
 
 def spectra(km: KernelModel, theta: np.ndarray, data: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Spectra (R, N) and energies (R,) of theta (R, P) computed by the kernels (for tests
     against the numpy evaluators and for one-off evaluations)."""
     theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=np.float64)
-    data = np.zeros(km.n) if data is None else np.ascontiguousarray(data, dtype=np.float64)
-    buf = RowBuffers(km, theta.shape[0])
+    model = km.arrays(np.zeros(km.n) if data is None else data)
+    stages, tb = Stages.zeros(km, theta.shape[0]), TrialBuffers.zeros(km)
     u = np.empty(theta.shape[0])
     for r in range(theta.shape[0]):
-        u[r] = full_row(theta[r], km.ispec, km.fspec, km.basis, km.energy, data, buf.lev[r], buf.lines[r], buf.S[r],
-                        buf.y[r], *buf.trial_buffers())
-    return buf.y, u
+        u[r] = full_row(theta[r], model, stages, r, tb)
+    return stages.y, u

@@ -61,10 +61,10 @@ def start_proposal(theta, logprior, prop, lp_prop):
 def log_prior_ratio(prior, prop, lp_prop, logprior):
     """After a move of every free parameter: their log priors at ``prop`` into lp_prop; returns
     (log prior ratio to ``logprior``, log prior of prop; -inf outside the support)."""
-    form, args, const, free = prior
+    free = prior.free
     for a in range(free.size):
         j = free[a]
-        lp_prop[j] = logpdf(form, args, const, j, prop[j])
+        lp_prop[j] = logpdf(prior, j, prop[j])
     lp_sum = 0.0
     lp_old = 0.0
     for j in range(prop.size):

@@ -58,11 +58,11 @@ class ComponentwiseMove(Move):
 def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak, z, log_step):
     """Proposal k of the sweep: free parameter j = free[k] moved by s_j z_k. Fills the proposed
     state and its log prior; returns (stage to recompute, peak, log prior ratio, inside support)."""
-    form, args, const, free = prior
+    free = prior.free
     j = free[k]
     start_proposal(theta, logprior, prop, lp_prop)
     prop[j] = theta[j] + math.exp(log_step[j]) * z[k]
-    lp_prop[j] = logpdf(form, args, const, j, prop[j])
+    lp_prop[j] = logpdf(prior, j, prop[j])
     return stage[j], peak[j], lp_prop[j] - logprior[j], lp_prop[j] > -math.inf
 
 

@@ -116,7 +116,7 @@ def differential_propose(theta, logprior, prop, lp_prop, prior, log_u, archive, 
     """theta' = theta + gamma w (z_a - z_b) on the free parameters, (a, b, w) from the three
     log-uniforms ``log_u``. Fills the proposed state and its log prior; returns (stage ALL, -1,
     log prior ratio, inside support)."""
-    free = prior[3]
+    free = prior.free
     start_proposal(theta, logprior, prop, lp_prop)
     a = min(int(math.exp(log_u[0]) * filled), filled - 1)
     b = (a + 1 + min(int(math.exp(log_u[1]) * (filled - 1)), filled - 2)) % filled

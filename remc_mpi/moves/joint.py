@@ -138,7 +138,7 @@ def welford(theta, free, n, mean, m2, delta):
 def joint_propose(theta, logprior, prop, lp_prop, prior, z, chol, log_scale):
     """theta' = theta + s C z on the free parameters. Fills the proposed state and its log
     prior; returns (stage ALL: every free parameter moves, -1, log prior ratio, inside support)."""
-    free = prior[3]
+    free = prior.free
     start_proposal(theta, logprior, prop, lp_prop)
     s = math.exp(log_scale)
     d = free.size

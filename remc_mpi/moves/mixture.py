@@ -146,7 +146,7 @@ def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, 
     """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick). Fills the proposed
     state and its log prior; returns (stage ALL, -1, log prior ratio + log q(theta) -
     log q(theta'), inside support)."""
-    free = prior[3]
+    free = prior.free
     d, n_comp = free.size, mean.shape[0]
     start_proposal(theta, logprior, prop, lp_prop)
     m = min(int(math.exp(log_u_pick) * n_comp), n_comp - 1)

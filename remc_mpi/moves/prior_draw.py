@@ -31,11 +31,11 @@ def prior_draw_propose(fresh, prop, lp_prop, prior):
     """The draw ``fresh`` as the proposal: an independence proposal from the prior itself,
     whose Metropolis-Hastings ratio at lambda = 0 is exactly 1 (log ratio 0, always accepted).
     Returns (stage ALL: every parameter may change, -1, log ratio 0, True)."""
-    form, args, const, free = prior
+    free = prior.free
     for j in range(prop.size):
         prop[j] = fresh[j]
         lp_prop[j] = 0.0
     for k in range(free.size):
         j = free[k]
-        lp_prop[j] = logpdf(form, args, const, j, prop[j])
+        lp_prop[j] = logpdf(prior, j, prop[j])
     return ALL, -1, 0.0, True

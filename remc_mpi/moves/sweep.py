@@ -28,6 +28,10 @@ from __future__ import annotations
 import math
 
 from remc_mpi.kernels import jit
+from typing import NamedTuple
+
+import numpy as np
+
 from remc_mpi.kernels.spectra import commit, copy_into, trial
 from remc_mpi.moves.base import metropolis
 from remc_mpi.moves.componentwise import ComponentwiseMove, componentwise_propose, componentwise_record
@@ -40,6 +44,16 @@ from remc_mpi.moves.prior_draw import PriorDrawMove, prior_draw_propose
 #: them from this tuple; a new move joins it here and gets its branch below)
 MOVES = (ComponentwiseMove, JointMove, PriorDrawMove, MixtureMove, DifferentialMove)
 COMPONENT, JOINT, PRIOR_DRAW, MIXTURE, DIFFERENTIAL = range(len(MOVES))
+
+
+class Draws(NamedTuple):
+    """The block's random buffers (RAND_BLOCK sweeps of each slot) and each move's columns."""
+
+    z: np.ndarray  # (rows, sweeps, sum of the moves' normals)
+    logu: np.ndarray  # (rows, sweeps, sum of their uniforms), as logs
+    fresh: np.ndarray  # (rows, sweeps, P) prior draws
+    z_off: np.ndarray  # (moves,) each move's first column of z
+    u_off: np.ndarray  # (moves,) each move's first column of logu
 
 
 @jit
@@ -58,17 +72,17 @@ def move_of(k, lam, n_component, joint_ready, de_ready):
 
 
 @jit
-def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, stage, peak, z, logu, fresh, z_off, u_off, lam_i, states):
-    """Proposal k of slot i by ``move``: (stage, peak, log prior (and q) ratio, inside support,
-    log u of its accept decision)."""
+def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, states):
+    """Proposal k of slot i by ``move`` at sweep ``pos`` of the buffers: (stage, peak, log prior
+    (and q) ratio, inside support, log u of its accept decision)."""
     if move == PRIOR_DRAW:
-        st, pk, dlp, valid = prior_draw_propose(fresh[i, pos], prop, lp_prop, prior)
+        st, pk, dlp, valid = prior_draw_propose(draws.fresh[i, pos], prop, lp_prop, prior)
         return st, pk, dlp, valid, -math.inf
-    zi, ui = z[i, pos], logu[i, pos]
+    zi, ui, z_off, u_off = draws.z[i, pos], draws.logu[i, pos], draws.z_off, draws.u_off
     if move == COMPONENT:
         cs = states[COMPONENT]
-        st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, stage, peak, zi[z_off[COMPONENT]:],
-                                                   cs.log_step[i])
+        st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, model.stage, model.peak,
+                                                   zi[z_off[COMPONENT]:], cs.log_step[i])
         return st, pk, dlp, valid, ui[u_off[COMPONENT] + k]
     if move == JOINT:
         js = states[JOINT]
@@ -112,14 +126,12 @@ def tally(accepted, tried, i, ok):
 
 
 @jit
-def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, scratch,
-                 z, logu, fresh, pos, z_off, u_off, states, adapt, gain):
-    """One sweep of slots 0..len(lam)-1 of the block; ``states`` holds each move's
-    ``kernel_state`` (a named tuple) in :data:`MOVES` order, ``z_off``/``u_off`` its columns of
-    the buffers."""
-    ispec, fspec, stage, peak, basis, x, data = model
-    free = prior[3]
-    tlev, tlines, tS, ty, redo, work, bits = tbuf
+def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain):
+    """One sweep of slots 0..len(lam)-1 of the block (their stages a
+    :class:`~remc_mpi.kernels.spectra.Stages`, the model a ``ModelArrays``, the priors a
+    ``KernelPriors``, the random buffers :class:`Draws` at sweep ``pos``); ``states`` holds each
+    move's ``kernel_state`` (a named tuple) in :data:`MOVES` order."""
+    free = prior.free
     prop, lp_prop = scratch[0], scratch[1]
     js, ds = states[JOINT], states[DIFFERENTIAL]
     n_component = free.size if states[COMPONENT].on else 0
@@ -128,16 +140,15 @@ def sweep_kernel(lam, theta, U, logprior, lev, lines, S, y, model, prior, tbuf, 
         th, lp = theta[i], logprior[i]
         for k in range(1 if lam[i] == 0.0 else n_component + n_extra):
             move = move_of(k, lam[i], n_component, js.ready, ds.ready)
-            st, pk, dlp, valid, log_u = propose(move, k, i, pos, th, lp, prop, lp_prop, prior, stage, peak, z, logu,
-                                                fresh, z_off, u_off, lam[i], states)
+            st, pk, dlp, valid, log_u = propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam[i],
+                                                states)
             ok = False
             if valid:
-                u_new = trial(prop, st, pk, ispec, fspec, basis, x, data, lev[i], lines[i], S[i], tlev, tlines, tS,
-                              ty, redo, work, bits)
+                u_new = trial(prop, st, pk, model, stages, i, tb)
                 log_ratio = dlp + (lam[i] * (U[i] - u_new) if lam[i] > 0.0 else 0.0)
                 ok = metropolis(log_ratio, log_u)
                 if ok:
-                    commit(st, ispec, lev[i], lines[i], S[i], y[i], tlev, tlines, tS, ty, redo)
+                    commit(st, model.spec, stages, i, tb)
                     U[i] = u_new
                     copy_into(th, prop)
                     copy_into(lp, lp_prop)
