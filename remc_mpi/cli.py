@@ -97,7 +97,8 @@ def _run(args, signals) -> int:
     from mpi4py import MPI
 
     from remc_mpi.config import load_config
-    from remc_mpi.engine import Interrupted, run
+    from remc_mpi.engine import run
+    from remc_mpi.errors import Interrupted
     from remc_mpi.report import format_report
 
     if args.no_file_locking:

@@ -24,6 +24,10 @@ class InputError(Exception):
         super().__init__(": ".join(parts))
 
 
+class Interrupted(Exception):
+    """The run stopped on SIGTERM after writing a checkpoint (continue with --resume): exit 1."""
+
+
 #: the longest part (file, key, message) of an error line; longer ones keep their two ends
 MAX_PART = 600
 

@@ -16,7 +16,7 @@ is decided from the repeats finished when the task is taken).
 
 Signals: the farm installs one set of handlers (remc_mpi.signals) for all its tasks. SIGTERM
 stops every group's run at its next collective check with a checkpoint, and no group takes
-another task; the farm then ends with :class:`~remc_mpi.engine.Interrupted` (exit status 1) and
+another task; the farm then ends with :class:`~remc_mpi.errors.Interrupted` (exit status 1) and
 a re-run (``--resume`` semantics, as always) continues: finished tasks are skipped, interrupted
 ones resume from their checkpoints.
 """
@@ -84,7 +84,7 @@ def run_farm(tasks: Sequence[Task], run_one: Callable[[Task, object, object], No
     rank 0) receives a line per task that rank 0's own group takes."""
     from mpi4py import MPI
 
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
     from remc_mpi.parallel import on_root
     from remc_mpi.sampler import warm_up
     from remc_mpi.signals import Signals

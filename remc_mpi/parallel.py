@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from remc_mpi.kernels.rows import pair_tried, swap_accepted
-from remc_mpi.sampler import SlotBlock
+
+if TYPE_CHECKING:  # the block is only moved, never looked into: no import at run time
+    from remc_mpi.sampler import SlotBlock
 
 
 #: environment variables through which launchers announce how many tasks they started

@@ -357,3 +357,28 @@ def test_prior_draws_outside_the_counts_support_leave_every_estimator_finite(tmp
     ref = e["bar"]
     for name, v in e.items():
         assert abs(v["value"] - ref["value"]) < 3 * np.hypot(v["stderr"], ref["stderr"]), (name, e)
+
+
+def test_swap_stats_count_reset_and_reduce_by_name():
+    """The exchange counts: a ladder re-spacing resets the pair counts but keeps the round
+    trips, the end of the burn-in resets all, a replica ending twice counts twice, and the
+    reduced counts carry the checkpoint's names (one rank: the sums are the counts)."""
+    from remc_mpi.candidate import SwapStats
+    from remc_mpi.parallel import LadderComm
+
+    lc = LadderComm(MPI.COMM_SELF, 4, rungs=4)
+    stats = SwapStats(4)
+    stats.count(np.array([0, 2]), np.array([True, False]), [1, 1, 3])
+    stats.count(np.array([1]), np.array([True]), [])
+    got = stats.reduced(lc)
+    assert list(got) == ["swap_try", "swap_ok", "trips"]
+    np.testing.assert_array_equal(got["swap_try"], [1, 1, 1])
+    np.testing.assert_array_equal(got["swap_ok"], [1, 1, 0])
+    np.testing.assert_array_equal(got["trips"], [0, 2, 0, 1])
+    assert stats.local_rate() == 2 / 3
+    stats.reset(trips=False)
+    assert stats.tried.sum() == stats.accepted.sum() == 0 and stats.trips.sum() == 3
+    stats.load({"swap_try": np.array([4, 5, 6]), "swap_ok": np.array([1, 2, 3]), "trips": np.array([7, 0, 0, 1])})
+    assert list(stats.reduced(lc, trips=False)) == ["swap_try", "swap_ok"] and stats.trips.sum() == 8
+    stats.reset()
+    assert not any(v.any() for v in stats.reduced(lc).values())

@@ -11,7 +11,7 @@ import yaml
 
 from remc_mpi.campaign import SKIPPED, Task
 from remc_mpi.cli import main
-from remc_mpi.engine import Interrupted
+from remc_mpi.errors import Interrupted
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.farm import run_farm
 

@@ -208,7 +208,7 @@ def test_a_time_cap_that_ends_in_the_burn_in_checkpoints_and_says_so(tmp_path):
     """No sample kept yet: no summary of nothing, but one line naming the cap and the sweep, a
     checkpoint, and --resume carrying on from it (each run with the cap anew)."""
     from remc_mpi import checkpoint
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
 
     cfg = parse_config(dict(LINEAR, output=str(tmp_path / "b.h5"),
                             sampler={"sweeps": 10**8 + 1, "burn_in": 10**8, "max_minutes": 0.01}), "b.yaml")
@@ -227,7 +227,7 @@ def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_a_multiple_of_the
     at AUTO_B_MAX_FACTOR b_hat instead of 25 x the first-differences guess, the rungs follow the pilot's barrier
     up to there, and the run's own b_hat lands well inside (no edge warning); a given b_max, or
     a fixed n_temps, leaves the ladder as it was."""
-    from remc_mpi.engine import AUTO_B_MAX_FACTOR
+    from remc_mpi.pilot import AUTO_B_MAX_FACTOR
     from remc_mpi.ladder import NOISE_B_MAX_FACTOR, auto_rungs, noise_scale_guess
 
     raw = dict(LINEAR, output=str(tmp_path / "n.h5"), noise={"estimate": True}, ladder={"n_temps": "auto"},

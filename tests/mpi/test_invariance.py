@@ -112,7 +112,7 @@ def test_multi_candidate_groups_match_serial(comm, shared_dir):
 
 @pytest.mark.parametrize("first,second", [("world", "self"), ("self", "world")])
 def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, second):
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
 
     raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2})
     out = shared_dir / f"resume-{first}.h5"
@@ -144,7 +144,7 @@ def test_interrupt_in_one_candidate_group_stops_all_without_hanging(comm, shared
     """Two candidates on rank groups; only world rank 0 gets SIGTERM. Its group checkpoints and
     stops, the other group finishes its candidate, then every rank raises Interrupted (no rank
     is left waiting in a collective); --resume completes both with the serial results."""
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
 
     if comm.Get_size() < 2:
         pytest.skip("needs two rank groups")
@@ -168,7 +168,7 @@ def test_independent_ladders_same_at_any_rank_count_and_resume_across(comm, shar
     """ladder.chains = 3 (21 slots over 1, 2 or 4 ranks, chains split across rank boundaries):
     the world run equals the serial one bit for bit, and a run interrupted on the world and
     resumed on one rank ends identical too."""
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
 
     raw = dict(CLUSTER, ladder=dict(CLUSTER["ladder"], chains=3), sampler={"sweeps": 400, "burn_in": 150, "thin": 2})
     world = _run(comm, raw, shared_dir / "chains-world.h5")
@@ -251,7 +251,7 @@ def test_a_damaged_segment_on_resume_is_one_fault_on_every_rank(comm, shared_dir
     import h5py
 
     from remc_mpi import checkpoint
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
     from remc_mpi.errors import DamagedFile
 
     raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2}, checkpoint={"every_sweeps": 250})

@@ -51,7 +51,7 @@ def test_mpio_checkpoint_and_resume(comm, shared_dir, monkeypatch):
         pytest.skip("h5py without MPI")
     from mpi_helpers import arrays, interrupt_at
 
-    from remc_mpi.engine import Interrupted
+    from remc_mpi.errors import Interrupted
 
     raw = dict(CLUSTER, sampler={"sweeps": 600, "burn_in": 200, "thin": 2})
     cfg = parse_config(dict(raw, output=str(shared_dir / "mpio-r.h5")), "r.yaml")
