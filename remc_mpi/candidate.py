@@ -8,7 +8,9 @@ Data flow per candidate model (:class:`CandidateRun`):
           -> every flush_every records: gather to rank 0, append to the HDF5 file
     end:  reduce counters -> rank 0: estimators, posterior summary, diagnostics -> file
 
-The exchange statistics are a :class:`SwapStats`. Which outputs run at all is
+The exchange statistics are a :class:`SwapStats`, when to checkpoint a
+:class:`~remc_mpi.checkpointer.Checkpointer`, when to stop early a
+:class:`~remc_mpi.stopping.StopPolicy`. Which outputs run at all is
 :mod:`remc_mpi.actions`; the pilot of ``n_temps: auto`` is :mod:`remc_mpi.pilot`; running a
 config's candidates side by side is :mod:`remc_mpi.engine`.
 """
@@ -26,18 +28,18 @@ from remc_mpi.actions import Extension, prepare_extension
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.errors import InputError, Interrupted, OutputError
 from remc_mpi.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
+from remc_mpi.checkpointer import Checkpointer
 from remc_mpi.moves.base import second_window_start
-from remc_mpi.output import (MpioWriter, Recorder, ResultWriter, provenance, read_segments, resolve_mode,
-                             segment_record, segments_mismatch)
+from remc_mpi.output import MpioWriter, ResultWriter, provenance, read_segments, resolve_mode, segments_mismatch
+from remc_mpi.samples import Recorder
 from remc_mpi.parallel import LadderComm, on_root
-from remc_mpi.progress import Progress, format_duration
+from remc_mpi.progress import Progress
 from remc_mpi.sampler import SlotBlock
 from remc_mpi.signals import Request, Signals
 from remc_mpi.streams import ExchangeUniforms
-from remc_mpi.trust import MIN_ROUND_TRIPS
+from remc_mpi.stopping import StopPolicy
 
 FLUSH_EVERY = 512
-CHECK_EVERY = 10  # sweeps between collective checks for signals and wall-clock checkpoints
 
 
 class SwapStats:
@@ -113,14 +115,13 @@ class CandidateRun:
         self.adapt_at = set(adapt_points(sp.burn_in))  # the ladder's re-spacing rounds (ladder.adapt)
         if extend is not None:
             self._set_extension(extend)
-        self.segment_records: list[dict] = []  # rank 0: what the checkpoints record of the closed segments
         loaded = (checkpoint.read_checkpoint(comm, out_path, self.digest,
                                              verify=lambda sc: segments_mismatch(out_path, sc.get("segments", [])))
                   if resume or extend else None)
-        self.checkpoint_sweep: int | None = None  # the sweep of the newest checkpoint
+        self.checkpoints = Checkpointer(cfg.checkpoint, lc, out_path, self.signals, heartbeat)
         if loaded is not None:
             n_segments = self._restore(*loaded)
-            self.checkpoint_sweep = self.start
+            self.checkpoints.restored(self.start, loaded[1])
         else:
             self.block.mark_ends()
         n_params = len(cand.model.param_names)
@@ -130,12 +131,9 @@ class CandidateRun:
         else:
             self.writer = ResultWriter(out_path, n_slots, n_params, start_segment=n_segments) if lc.rank == 0 else None
         self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, n_params, self.mpio)
-        self.heartbeat = heartbeat  # called at the collective checks: refreshes the output locks
         self.bar = Progress(self.end, cand.label, enabled=progress and lc.rank == 0, start=self.start)
-        self.error: float | None = None  # the headline error at the last check of the target
-        self.checked_trips = 0  # the round trips at that check (a target stops a run only with MIN_ROUND_TRIPS)
+        self.stops = StopPolicy(sp, self.target_error, lc, self.t_start)
         self.exchange_seconds = 0.0  # wall time in the exchanges (the neighbours' messages included)
-        self.last_checkpoint = time.monotonic()
 
     def _set_extension(self, extend: Extension) -> None:
         """--extend: the new end sweep and whether the target applies (after the finished run)."""
@@ -161,7 +159,6 @@ class CandidateRun:
             self.block.set_mixture(*self.block.learnt_gaussians(every_slot))
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swaps.load(arrays)
-            self.segment_records = list(scalars.get("segments", []))
         return scalars["n_segments"]
 
     def gathered_state(self, next_sweep: int) -> tuple[dict, dict] | None:
@@ -183,32 +180,7 @@ class CandidateRun:
     def save_checkpoint(self, next_sweep: int) -> None:
         """Collective: flush samples, close the segment, rank 0 writes the gathered state."""
         self.rec.flush()
-        state = self.gathered_state(next_sweep)
-        if self.mpio:
-            self.writer.close_segment()  # collective
-
-        def write() -> None:  # rank 0; a refused write is raised on every rank
-            arrays, scalars = state
-            n = self.writer.close_segment()
-            self.segment_records += [segment_record(self.out_path, k) for k in range(len(self.segment_records), n)]
-            checkpoint.write(self.out_path, arrays, {**scalars, "n_segments": n, "segments": self.segment_records})
-
-        on_root(self.comm, write)
-        self.last_checkpoint = time.monotonic()
-        self.checkpoint_sweep = next_sweep
-
-    def checkpoint_request(self, sweep: int) -> Request:
-        """Go on, checkpoint, or checkpoint and stop; the same on every rank (collective every
-        CHECK_EVERY sweeps, where pending signals are taken, deterministic otherwise)."""
-        ck = self.cfg.checkpoint
-        due_by_sweeps = ck.every_sweeps and (sweep + 1) % ck.every_sweeps == 0
-        code = Request.CHECKPOINT if due_by_sweeps else Request.GO_ON
-        if (sweep + 1) % CHECK_EVERY == 0:
-            if self.heartbeat is not None:
-                self.heartbeat()  # the output lock's holder is alive (throttled)
-            due = ck.every_minutes is not None and time.monotonic() - self.last_checkpoint > 60 * ck.every_minutes
-            code = Request(self.lc.reduce_max(max(code, self.signals.take(), int(due and self.lc.rank == 0))))
-        return code
+        self.checkpoints.write(self.gathered_state(next_sweep), self.writer, next_sweep, self.mpio)
 
     # ---- the loop --------------------------------------------------------------------------
     def step(self, sweep: int) -> None:
@@ -251,25 +223,18 @@ class CandidateRun:
     # ---- stopping early: a target error, a wall-clock cap ----------------------------------
     def stop_reason(self, sweep: int) -> str | None:
         """Collective: 'max_minutes' or 'target_error' when the run should end after this
-        sweep, else None. The target is checked every check_every post-burn-in sweeps (a
-        checkpoint, then rank 0 estimates the error from the closed segments), so the same
-        seed stops at the same sweep at any rank count; the time cap at the CHECK_EVERY
-        collective points."""
-        sp = self.cfg.sampler
-        if sp.max_minutes is not None and (sweep + 1) % CHECK_EVERY == 0:
-            late = self.lc.rank == 0 and time.time() - self.t_start > 60.0 * sp.max_minutes
-            if self.lc.reduce_max(int(late)):
-                return "max_minutes"
-        post = sweep + 1 - sp.burn_in
-        if self.target_error is None or post <= 0 or post % sp.check_every:
+        sweep, else None (remc_mpi.stopping); a target check checkpoints first, so that rank 0
+        estimates the error from closed segments."""
+        if self.stops.time_up(sweep):
+            return "max_minutes"
+        if not self.stops.target_due(sweep):
             return None
-        if self.checkpoint_sweep != sweep + 1:
+        if self.checkpoints.sweep != sweep + 1:
             self.save_checkpoint(sweep + 1)
-        self.error = float(on_root(self.comm, self.current_error))
-        self.checked_trips = trips = int(np.sum(self.swaps.reduced(self.lc)["trips"]))
-        self.bar.update(sweep + 1, self.target_note(sweep + 1), force=True)
-        # an error that small with too few round trips is not trusted (remc_mpi.trust): go on
-        return "target_error" if self.error <= self.target_error and trips >= MIN_ROUND_TRIPS else None
+        error = float(on_root(self.comm, self.current_error))
+        reached = self.stops.reached(error, int(np.sum(self.swaps.reduced(self.lc)["trips"])))
+        self.bar.update(sweep + 1, self.stops.note(sweep + 1, self.bar.rate(sweep + 1)), force=True)
+        return "target_error" if reached else None
 
     def current_error(self) -> float:
         """Rank 0: the headline error from every closed segment's energies."""
@@ -278,18 +243,6 @@ class CandidateRun:
         n = self.writer.segment
         energy, replica = (read_segments(self.out_path, n, name) for name in ("energy", "replica"))
         return headline_error(self.cfg, self.rung_lam, self.lam_max, energy, replica, self.chains)
-
-    def target_note(self, done: int) -> str:
-        """The error against the target and the sweeps to it (error ~ 1 / sqrt(post-burn-in
-        sweeps), round trips ~ post-burn-in sweeps), as of the last check."""
-        trips = self.checked_trips
-        post = done - self.cfg.sampler.burn_in
-        need = int(post * max((self.error / self.target_error) ** 2, MIN_ROUND_TRIPS / max(trips, 1))) - post
-        rate = self.bar.rate(done)
-        eta = f" (ETA {format_duration(need / rate)})" if rate > 0 else ""
-        few = f", {trips} of {MIN_ROUND_TRIPS} round trips" if trips < MIN_ROUND_TRIPS else ""
-        return (f"log Z error {self.error:.3g} / target {self.target_error:g}{few}"
-                + (f", about {need} more sweeps{eta}" if need > 0 else ", reached"))
 
     def run(self) -> dict:
         """Sweep to the end (checkpointing as asked) or to an early stop, then summarise; the
@@ -301,7 +254,7 @@ class CandidateRun:
             for sweep in range(self.start, sweeps):
                 self.step(sweep)
                 if sweep + 1 < sweeps:
-                    request = self.checkpoint_request(sweep)
+                    request = self.checkpoints.request(sweep)
                     if request is not Request.GO_ON:
                         self.save_checkpoint(sweep + 1)
                     if request is Request.STOP:
@@ -315,7 +268,7 @@ class CandidateRun:
                         break
                 if self.bar.enabled and (sweep + 1) % 10 == 0:
                     rate = self.swaps.local_rate()
-                    note = self.target_note(sweep + 1) if self.error is not None else ""
+                    note = self.stops.note(sweep + 1, self.bar.rate(sweep + 1))
                     self.bar.update(sweep + 1, f"local swap rate {rate:.2f}  {note}".rstrip())
             if stop["reason"] == "sweeps" and self.target_error is not None:
                 stop["reason"] = "max_sweeps"  # the target was not reached within the cap
@@ -326,7 +279,7 @@ class CandidateRun:
         except OutputError as err:  # raised on every rank alike (Recorder, on_root, MpioWriter)
             if self.writer is not None:
                 self.writer.abort()
-            raise err.with_hint(self.resume_hint(), collective=True) from None
+            raise err.with_hint(self.checkpoints.resume_hint(), collective=True) from None
         except BaseException:
             if self.writer is not None:
                 self.writer.abort()
@@ -340,13 +293,6 @@ class CandidateRun:
         raise Interrupted(f"{self.cand.label}: sampler.max_minutes ({sp.max_minutes:g}) ran out in the burn-in, at "
                           f"sweep {next_sweep} of {sp.burn_in}, before any sample was kept; checkpoint written: "
                           "continue with --resume (each run gets max_minutes anew), or raise max_minutes")
-
-    def resume_hint(self) -> str:
-        """What to do after a refused write: where --resume will continue from."""
-        if self.checkpoint_sweep is None:
-            return "no checkpoint was written yet: make space, then --resume starts this candidate again"
-        return (f"the checkpoint of sweep {self.checkpoint_sweep} is intact: make space, then continue "
-                "with --resume")
 
     def finish(self, t_loop: float, stop: dict) -> dict:
         """Reduce the counters, gather the diagnostics; rank 0 assembles the file and summarises."""

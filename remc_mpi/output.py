@@ -28,11 +28,12 @@ import numpy as np
 from remc_mpi import __version__
 from remc_mpi.errors import InputError, OutputError
 from remc_mpi.safeio import METADATA_SLACK, GuardedH5, fsync_path, reserve, written_inputs
+from remc_mpi.samples import (SAMPLE_LAYOUT, SAMPLE_SETS, SAMPLES, append_bytes, append_rows, create_samples,
+                              stored_bytes)
 
 FORMAT = "remc_mpi/1"
 #: the groups and datasets of the layout (docs/format.md) that readers use
-SAMPLES, SUMMARY_JSON = "samples", "results/summary_json"
-SAMPLE_SETS = ("sweep", "energy", "replica", "theta_sweep", "theta")
+SUMMARY_JSON = "results/summary_json"
 #: the summary keys every reader relies on (analyze, select, collect, plot), with the keys each
 #: of the nested ones must hold (docs/contract.md, section 6)
 SUMMARY_KEYS = {"model": (), "label": (), "n_data": (), "log_evidence": ("value", "stderr", "method"),
@@ -47,47 +48,6 @@ def part_path(path: str | os.PathLike) -> Path:
 
 def segment_path(path: str | os.PathLike, k: int) -> Path:
     return Path(f"{path}.seg{k:04d}")
-
-
-#: rows per HDF5 chunk of the per-sweep sample sets
-CHUNK_ROWS = 1024
-#: the stored type of each sample set (docs/format.md)
-SAMPLE_DTYPES = {"energy": "f8", "replica": "i4", "sweep": "i8", "theta": "f8", "theta_sweep": "i8"}
-
-
-def theta_chunk_rows(n_slots: int, n_params: int) -> int:
-    """Rows per chunk of the theta samples: about 1 MB a chunk."""
-    return max(1, min(CHUNK_ROWS, 2**20 // (8 * max(1, n_slots * n_params))))
-
-
-def _create_samples(h5: h5py.File, n_slots: int, n_params: int) -> None:
-    s = h5.require_group(SAMPLES)
-    chunk = theta_chunk_rows(n_slots, n_params)
-    d = SAMPLE_DTYPES
-    s.create_dataset("energy", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots), dtype=d["energy"])
-    s.create_dataset("replica", (0, n_slots), maxshape=(None, n_slots), chunks=(CHUNK_ROWS, n_slots),
-                     dtype=d["replica"])
-    s.create_dataset("theta", (0, n_slots, n_params), maxshape=(None, n_slots, n_params),
-                     chunks=(chunk, n_slots, n_params), dtype=d["theta"])
-    s.create_dataset("sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype=d["sweep"])
-    s.create_dataset("theta_sweep", (0,), maxshape=(None,), chunks=(CHUNK_ROWS,), dtype=d["theta_sweep"])
-
-
-def append_bytes(name: str, n_rows: int, n_slots: int, n_params: int) -> int:
-    """At most the bytes of new chunks that appending ``n_rows`` rows to sample set ``name``
-    allocates (whole chunks, one more when the rows straddle a chunk boundary)."""
-    if n_rows == 0:
-        return 0
-    chunk = theta_chunk_rows(n_slots, n_params) if name == "theta" else CHUNK_ROWS
-    width = {"energy": n_slots, "replica": n_slots, "theta": n_slots * n_params}.get(name, 1)
-    return (-(-n_rows // chunk) + 1) * chunk * width * np.dtype(SAMPLE_DTYPES[name]).itemsize
-
-
-def _append(h5: h5py.File, name: str, arr: np.ndarray) -> None:
-    ds = h5[SAMPLES][name]
-    n = ds.shape[0]
-    ds.resize(n + arr.shape[0], axis=0)
-    ds[n:] = arr
 
 
 class ResultWriter:
@@ -117,15 +77,15 @@ class ResultWriter:
         if self.segment == 0:
             self.path.unlink(missing_ok=True)
 
-    def append(self, sweeps: np.ndarray, energy: np.ndarray, replica: np.ndarray,
-               theta_sweeps: np.ndarray, theta: np.ndarray) -> None:
-        """Add a chunk of saved sweeps: energies (n, L), replica ids (n, L), thinned theta (m, L, P)."""
+    def append(self, rows: dict[str, np.ndarray]) -> None:
+        """Add a chunk of saved sweeps: the rows of every sample set by name (remc_mpi.samples),
+        every slot's columns."""
         if self.seg is None:
             self.seg = GuardedH5(segment_path(self.final, self.segment))
-            _create_samples(self.seg.h5, self.n_slots, self.n_params)
-        for name, arr in zip(SAMPLE_SETS, (sweeps, energy, replica, theta_sweeps, theta)):
-            if len(arr):
-                _append(self.seg.h5, name, arr)
+            create_samples(self.seg.h5, self.n_slots, self.n_params)
+        for name in SAMPLE_SETS:
+            if len(rows[name]):
+                append_rows(self.seg.h5, name, rows[name])
         self.seg.h5.flush()
         self.seg.check()  # a refused write stops the run here (OutputError)
 
@@ -148,13 +108,13 @@ class ResultWriter:
         self.out = GuardedH5(self.path)
         self.h5.attrs["format"] = FORMAT
         self.h5.attrs["complete"] = False
-        _create_samples(self.h5, self.n_slots, self.n_params)
+        create_samples(self.h5, self.n_slots, self.n_params)
         for k in range(self.segment):
             with h5py.File(segment_path(self.final, k), "r") as seg:
                 for name in SAMPLE_SETS:
                     src = seg[SAMPLES][name]
                     for a in range(0, src.shape[0], COPY_ROWS):
-                        _append(self.h5, name, src[a:a + COPY_ROWS])
+                        append_rows(self.h5, name, src[a:a + COPY_ROWS])
                         self.out.check()
         return self.h5
 
@@ -356,23 +316,22 @@ class MpioWriter(ResultWriter):
         if error is not None:
             raise error
 
-    def append_local(self, sweeps, energy, replica, theta_sweeps, theta) -> None:
-        """Collective: rows of this rank's slot columns (energy (n, lo:hi), theta (m, lo:hi, P))."""
-        rows = dict(zip(SAMPLE_SETS, (len(sweeps), len(energy), len(replica), len(theta_sweeps), len(theta))))
-        self._reserve(METADATA_SLACK + sum(append_bytes(name, n, self.n_slots, self.n_params)
-                                           for name, n in rows.items()))
+    def append_local(self, rows: dict[str, np.ndarray]) -> None:
+        """Collective: the rows of every sample set by name, per-slot ones in this rank's slot
+        columns lo:hi (energy (n, hi - lo), theta (m, hi - lo, P))."""
+        self._reserve(METADATA_SLACK + sum(append_bytes(name, len(arr), self.n_slots, self.n_params)
+                                           for name, arr in rows.items()))
         if self.seg is None:
             self.seg = h5py.File(segment_path(self.final, self.segment), "w", driver="mpio", comm=self.comm)
-            _create_samples(self.seg, self.n_slots, self.n_params)
+            create_samples(self.seg, self.n_slots, self.n_params)
         g = self.seg[SAMPLES]
-        for name, arr, cols in (("sweep", sweeps, False), ("energy", energy, True), ("replica", replica, True),
-                                ("theta_sweep", theta_sweeps, False), ("theta", theta, True)):
-            ds = g[name]
+        for s in SAMPLE_LAYOUT:
+            arr, ds = rows[s.name], g[s.name]
             n = ds.shape[0]
             ds.resize(n + len(arr), axis=0)  # collective, same shape on every rank
             if len(arr) == 0:
                 continue
-            if cols:
+            if s.per_slot:
                 if self.hi > self.lo:
                     ds[n:, self.lo:self.hi] = arr
             elif self.comm.Get_rank() == 0:
@@ -478,16 +437,7 @@ def output_bytes(cfg, cand) -> int:
     sp = cfg.sampler
     kept = sp.cap - sp.burn_in  # a run with a target may stop earlier
     L, P = cfg.ladder.n_temps * cfg.ladder.chains, len(cand.model.param_names)  # every chain's slots
-
-    def rows(n: int, chunk: int) -> int:  # HDF5 allocates whole chunks
-        return -(-n // chunk) * chunk
-
-    size = {name: np.dtype(t).itemsize for name, t in SAMPLE_DTYPES.items()}
-    n_saved = rows(-(-kept // sp.save_every), CHUNK_ROWS)
-    n_theta = -(-kept // math.lcm(sp.save_every, sp.thin))
-    return (n_saved * (L * (size["energy"] + size["replica"]) + size["sweep"])
-            + rows(n_theta, theta_chunk_rows(L, P)) * L * P * size["theta"]
-            + rows(n_theta, CHUNK_ROWS) * size["theta_sweep"])
+    return stored_bytes(-(-kept // sp.save_every), -(-kept // math.lcm(sp.save_every, sp.thin)), L, P)
 
 
 #: the sampler's memory per data point, in floats: about MEMORY_FIXED for the model's arrays
@@ -583,49 +533,6 @@ def check_outputs(paths: list[Path], force: bool, source: str) -> None:
     for p in paths:
         if p.exists() and not force:
             raise InputError(f"output {p} exists; use --force to overwrite (or --resume)", source, "output")
-
-
-class Recorder:
-    """Local buffers of saved sweeps, flushed in chunks: gathered to rank 0's writer, or
-    written by every rank into its own columns (parallel HDF5)."""
-
-    def __init__(self, lc, writer, n_local: int, n_params: int, mpio: bool = False):
-        self.lc, self.writer, self.mpio = lc, writer, mpio
-        self.sweeps: list[int] = []
-        self.energy: list[np.ndarray] = []
-        self.replica: list[np.ndarray] = []
-        self.theta_sweeps: list[int] = []
-        self.theta: list[np.ndarray] = []
-        self.shape = (n_local, n_params)
-
-    def record(self, sweep: int, block, n_data: int, with_theta: bool) -> None:
-        u, replica, theta = block.snapshot(with_theta)
-        self.sweeps.append(sweep)
-        self.energy.append(u / n_data)
-        self.replica.append(replica)
-        if with_theta:
-            self.theta_sweeps.append(sweep)
-            self.theta.append(theta)
-
-    def flush(self) -> None:
-        e = np.array(self.energy).reshape(-1, self.shape[0])
-        r = np.array(self.replica, dtype=np.int32).reshape(-1, self.shape[0])
-        t = np.array(self.theta).reshape(-1, *self.shape)
-        sweeps, tsweeps = np.array(self.sweeps, dtype=np.int64), np.array(self.theta_sweeps, dtype=np.int64)
-        if self.mpio:
-            self.writer.append_local(sweeps, e, r, tsweeps, t)
-        else:
-            e, r, t = (self.lc.gather_slots(x, axis=1) for x in (e, r, t))
-            error = None
-            if self.writer is not None:
-                try:
-                    self.writer.append(sweeps, e, r, tsweeps, t)
-                except OutputError as err:
-                    error = err
-            error = self.lc.comm.bcast(error, root=0)  # a refused write stops every rank
-            if error is not None:
-                raise error
-        self.sweeps, self.energy, self.replica, self.theta_sweeps, self.theta = [], [], [], [], []
 
 
 def provenance(comm, cfg, timings: dict) -> dict[str, Any]:

@@ -191,6 +191,12 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
             np.testing.assert_array_equal(b[f"samples/{name}"][:, :8], a[f"samples/{name}"][:])
         assert b.attrs["chains"] == 3 and b["samples/energy"].shape[1] == 24
         stored = sum(b["samples"][k].id.get_storage_size() for k in b["samples"])
+        from remc_mpi.samples import SAMPLE_LAYOUT
+
+        assert sorted(b["samples"]) == sorted(s.name for s in SAMPLE_LAYOUT)
+        for s in SAMPLE_LAYOUT:  # the one description: type and per-row shape of every set
+            ds = b["samples"][s.name]
+            assert ds.dtype == np.dtype(s.dtype) and ds.shape[1:] == s.row_shape(24, 6), s.name
     cfg3 = parse_config(_two_peak_config(tmp_path, "three.h5", chains=3, adapt=False), "three.yaml")
     assert stored == output_bytes(cfg3, cfg3.candidates[0])  # the size estimate counts every chain
     with h5py.File(tmp_path / "one.h5") as a, h5py.File(tmp_path / "three.h5") as b:

@@ -323,3 +323,33 @@ def test_a_lock_file_that_names_no_run_is_one_line(tmp_path, text):
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "out.h5.lock, which names no run" in r.stderr and not (tmp_path / "out.h5").exists()
+
+
+def test_checkpointer_requests_on_its_sweeps_and_at_the_checks_takes_signals_and_time():
+    """A checkpoint is due every every_sweeps sweeps whatever the clock; signals and the
+    every_minutes clock count only at the collective checks (every CHECK_EVERY sweeps), where a
+    SIGTERM's STOP outranks a due checkpoint; the hint names the newest checkpoint's sweep."""
+    from pathlib import Path
+
+    from mpi4py import MPI
+
+    from remc_mpi.checkpointer import CHECK_EVERY, Checkpointer
+    from remc_mpi.config import CheckpointSpec
+    from remc_mpi.parallel import LadderComm
+    from remc_mpi.signals import Request, Signals
+
+    signals = Signals()
+    beats = []
+    ck = Checkpointer(CheckpointSpec(every_sweeps=7, every_minutes=None), LadderComm(MPI.COMM_SELF, 4),
+                      Path("x.h5"), signals, heartbeat=lambda: beats.append(1))
+    assert [int(ck.request(s)) for s in range(14)] == [0] * 6 + [1] + [0] * 6 + [1]
+    assert len(beats) == 1  # sweep 9: the one collective check among them
+    signals.code = Request.STOP  # as the SIGTERM handler leaves it
+    assert ck.request(CHECK_EVERY - 2) is Request.GO_ON  # not a check: the signal waits
+    assert ck.request(2 * CHECK_EVERY - 1) is Request.STOP and signals.code is Request.GO_ON
+    assert "no checkpoint was written yet" in ck.resume_hint()
+    ck.restored(40, {"segments": [{"rows": 3}]})
+    assert ck.records == [{"rows": 3}] and "checkpoint of sweep 40 is intact" in ck.resume_hint()
+    late = Checkpointer(CheckpointSpec(every_sweeps=None, every_minutes=0.0), LadderComm(MPI.COMM_SELF, 4),
+                        Path("x.h5"), Signals())
+    assert [int(late.request(s)) for s in range(CHECK_EVERY)] == [0] * (CHECK_EVERY - 1) + [1]

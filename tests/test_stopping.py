@@ -248,3 +248,33 @@ def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_a_multiple_of_the
     given = run(parse_config(dict(raw, output=str(tmp_path / "g.h5"), noise={"estimate": True, "b_max": 2000.0}),
                              "g.yaml"), MPI.COMM_SELF)[0]
     assert given["lambda"][-1] == 2000.0 and "b_max" not in given["ladder_choice"]
+
+
+def test_stop_policy_checks_the_target_at_fixed_sweeps_and_needs_the_round_trips():
+    """The target is looked at every check_every post-burn-in sweeps only, a small error with
+    fewer than MIN_ROUND_TRIPS round trips does not stop the run, and the progress note says
+    which of the two is missing; no cap, no time stop; a spent cap stops at the next check."""
+    import dataclasses
+    import time
+
+    from mpi4py import MPI
+
+    from remc_mpi.checkpointer import CHECK_EVERY
+    from remc_mpi.config import SamplerSpec
+    from remc_mpi.parallel import LadderComm
+    from remc_mpi.stopping import StopPolicy
+    from remc_mpi.trust import MIN_ROUND_TRIPS
+
+    lc = LadderComm(MPI.COMM_SELF, 4)
+    sp = dataclasses.replace(SamplerSpec(), burn_in=100, check_every=50, max_minutes=None)
+    policy = StopPolicy(sp, 0.1, lc, time.time())
+    assert [s + 1 for s in range(400) if policy.target_due(s)] == [150, 200, 250, 300, 350, 400]
+    assert policy.note(150, 1.0) == ""  # nothing checked yet
+    assert not policy.reached(0.05, MIN_ROUND_TRIPS - 1)
+    assert f"{MIN_ROUND_TRIPS - 1} of {MIN_ROUND_TRIPS} round trips" in policy.note(150, 1.0)
+    assert not policy.reached(0.2, MIN_ROUND_TRIPS) and "about 150 more sweeps" in policy.note(150, 0.0)
+    assert policy.reached(0.1, MIN_ROUND_TRIPS) and policy.note(150, 1.0).endswith(", reached")
+    assert not any(policy.time_up(s) for s in range(3 * CHECK_EVERY))
+    assert not any(StopPolicy(sp, None, lc, 0.0).target_due(s) for s in range(400))
+    spent = StopPolicy(dataclasses.replace(sp, max_minutes=1.0), None, lc, time.time() - 61.0)
+    assert [s for s in range(2 * CHECK_EVERY) if spent.time_up(s)] == [CHECK_EVERY - 1, 2 * CHECK_EVERY - 1]
