@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 
 from remc_mpi.models import get_model
-from remc_mpi.output import ResultsFile
+from remc_mpi.io.output import ResultsFile
 
 
 def flat_scale(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> tuple[float, float, int]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from remc_mpi.output import read_summary
-from remc_mpi.selection import select
+from remc_mpi.io.output import read_summary
+from remc_mpi.evidence.selection import select
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def runs(name: str, seeds: int, scale: float, rungs: int | None, thin: int | Non
     from mpi4py import MPI
 
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     out: dict[str, list] = {}
     cpu = []

@@ -38,11 +38,11 @@ def seed_values(name: str, n_seeds: int, scale: float, folder: Path,
     """Per rule and estimator, (log Z, stderr) of each seed."""
     from mpi4py import MPI
 
-    from remc_mpi import freeenergy as fe
+    from remc_mpi.evidence import freeenergy as fe
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
-    from remc_mpi.output import ResultsFile
-    from remc_mpi.summary import chain_major
+    from remc_mpi.driver.engine import run
+    from remc_mpi.io.output import ResultsFile
+    from remc_mpi.driver.summary import chain_major
 
     out: dict[str, list] = {}
     for s in range(n_seeds):

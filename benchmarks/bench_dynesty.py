@@ -31,7 +31,7 @@ def ours(seed: int, folder: str) -> tuple[float, float, float]:
     from mpi4py import MPI
 
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     cfg = parse_config(problem("cluster2", f"{folder}/c2-{seed}.h5", seed=seed))
     c0 = time.process_time()

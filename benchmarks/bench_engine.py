@@ -3,7 +3,7 @@
     python benchmarks/bench_engine.py [--families k3,cluster2,cluster3,cluster3_states,cluster3_voigt] [--scale 1.0]
 
 Relaunches itself under the venv's ``mpiexec -n 2``. For every problem of benchmarks/problems.py
-it runs the whole engine (``remc_mpi.engine.run``, as ``remc-mpi run`` does) on rank 0 alone
+it runs the whole engine (``remc_mpi.driver.engine.run``, as ``remc-mpi run`` does) on rank 0 alone
 and then on both ranks with the same ladder, and prints, all from one invocation:
 
 - evaluations/s per core: sweeps x L x free parameters (one model evaluation per parameter per
@@ -35,7 +35,7 @@ from problems import n_free, problem  # noqa: E402
 
 def timed_run(comm, cfg_dict):
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     comm.Barrier()
     t0 = time.perf_counter()

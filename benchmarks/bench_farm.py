@@ -93,7 +93,7 @@ def slurm_array(camp: Path) -> float:
 
 
 def first_free_energies(camp: Path, n: int = 3) -> list[float]:
-    from remc_mpi.output import read_summary
+    from remc_mpi.io.output import read_summary
 
     tasks = sorted((camp.parent / "out" / "tasks").iterdir())[:n]
     return [read_summary(t / "result-polynomial1.h5")["free_energy"] for t in tasks]

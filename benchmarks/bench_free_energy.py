@@ -26,7 +26,7 @@ import numpy as np
 CHILD = r"""
 import json, resource, sys, time
 import h5py, numpy as np
-from remc_mpi import freeenergy as fe
+from remc_mpi.evidence import freeenergy as fe
 path, L = sys.argv[1], int(sys.argv[2])
 lam = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, L - 1)])
 fe.estimate_all(lam, np.ones((50, L)) + np.arange(50)[:, None] * 0.01, n_boot=3)  # load the kernels

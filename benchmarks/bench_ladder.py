@@ -41,7 +41,7 @@ def measure(name: str, ladder: str, seed: int, folder: Path) -> dict:
     from mpi4py import MPI
 
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     raw = problem(name, str(folder / f"{name}-{seed}.h5"), seed=500 + seed)
     raw["ladder"] = LADDERS[ladder](raw["ladder"])

@@ -1,3 +1,3 @@
-from remc_mpi.cli import main
+from remc_mpi.ui.cli import main
 
 raise SystemExit(main())

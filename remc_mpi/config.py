@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from remc_mpi import safeyaml
-from remc_mpi.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns
+from remc_mpi.io import safeyaml
+from remc_mpi.io.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns
 from remc_mpi.errors import InputError, did_you_mean, shown
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
@@ -138,7 +138,7 @@ class RunConfig:
 
 #: the limits every config value is checked against (docs/config.md, "Limits"): far beyond
 #: any real run, and small enough that nothing derived from them overflows a float (with
-#: remc_mpi.data's MAX_MAGNITUDE, for any number given, and MAX_POINTS)
+#: remc_mpi.io.data's MAX_MAGNITUDE, for any number given, and MAX_POINTS)
 MIN_NOISE_LEVEL = 1e-100  # a sigma or count scale: (data / sigma)**2 stays finite for |data| <= 1e15
 MAX_COUNT = 10**9       # sweeps, burn-in, thinning, checkpoint intervals
 MAX_TEMPS = 10_000      # rungs × chains of a ladder
@@ -147,7 +147,7 @@ PATH_MAX_BYTES = 4096   # Linux's PATH_MAX
 
 
 #: a number PyYAML (YAML 1.1) leaves as a string: 1e-3 (no dot), 1.0e6 (no sign in the exponent);
-#: config files are read as YAML 1.2 (remc_mpi.safeyaml), a mapping given to parse_config may hold them
+#: config files are read as YAML 1.2 (remc_mpi.io.safeyaml), a mapping given to parse_config may hold them
 YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
@@ -397,7 +397,7 @@ def _charge_shift(ctx: Validator, ref: Any, file_regions) -> tuple[float, str]:
 def _finish(ctx: Validator, energy, intensity, source: str, window, norm, note: str, label: str = "",
             linenos: np.ndarray | None = None) -> Spectrum:
     """Check that the window lies inside the data's range, then sort, cut it and normalise
-    (remc_mpi.data.prepare; ``linenos`` name a text file's duplicate energies by line)."""
+    (remc_mpi.io.data.prepare; ``linenos`` name a text file's duplicate energies by line)."""
     if window is not None and energy.size:
         lo, hi = float(np.min(energy)), float(np.max(energy))
         step = float(np.min(np.abs(np.diff(np.sort(energy))))) if energy.size > 1 else 0.0

@@ -28,7 +28,7 @@ Poisson with mean f_i / s, so the mean is f_i and the variance s f_i. With b = 1
 integrates to one up to terms of order exp(-f_i / s)). The energy is the Poisson one, tempered as
 exp(-lambda U) with lambda = beta b: a given s is a fixed precision b0 = 1/s, as sigma is for
 Gaussian noise, and ``estimate: true`` runs the ladder over b and finds b_hat as the noise mode
-does for sigma (remc_mpi.noise), with C(b) in place of (N/2) log(b / 2 pi). s = 1 is Poisson.
+does for sigma (remc_mpi.evidence.noise), with C(b) in place of (N/2) log(b / 2 pi). s = 1 is Poisson.
 
 :func:`energies` is the numpy form, used wherever spectra are evaluated outside the sampler;
 the compiled sweep kernel accumulates the same sum in the loop that writes each spectrum

@@ -10,10 +10,10 @@ from the chains' own effective sample sizes: |mean - exact| < 4 sd / sqrt(ESS) a
 import numpy as np
 
 from analytic import linear_gaussian_posterior
-from remc_mpi.diagnostics import effective_sample_size
+from remc_mpi.evidence.diagnostics import effective_sample_size
 from remc_mpi.models import get_model
 from remc_mpi.priors import Prior, PriorSet
-from remc_mpi.sampler import SlotBlock
+from remc_mpi.sampling.sampler import SlotBlock
 
 X = np.linspace(-1.0, 1.0, 30)
 M0, S0 = np.array([0.0, 0.5, 0.0]), np.array([1.0, 2.0, 1.0])

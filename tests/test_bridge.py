@@ -1,4 +1,4 @@
-"""Bridge sampling from the posterior (remc_mpi.bridge): the transforms and their Jacobians,
+"""Bridge sampling from the posterior (remc_mpi.evidence.bridge): the transforms and their Jacobians,
 the estimator and its error on targets of known normaliser (a Gaussian, a banana, draws from an
 autocorrelated chain), and the runs' bridge estimate against the linear-Gaussian closed form.
 Tolerances: sum z^2 over seeds in the central 99 % of chi^2, z = (estimate - exact) / error."""
@@ -11,9 +11,9 @@ from mpi4py import MPI
 from scipy import stats
 
 from analytic import linear_gaussian_evidence
-from remc_mpi.bridge import bridge_log_z, from_free, to_free
+from remc_mpi.evidence.bridge import bridge_log_z, from_free, to_free
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from test_engine import LINEAR
 
 SEEDS = 20
@@ -119,7 +119,7 @@ def test_runs_bridge_estimate_covers_the_linear_gaussian_evidence(tmp_path):
 
 def test_no_bridge_estimate_for_interchangeable_peaks(tmp_path):
     from test_calibration import two_mode_data, X, SIGMA, TWO_MODE_TRUTH
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
 
     write_spectrum(tmp_path / "two.csv", X, two_mode_data())
     t = TWO_MODE_TRUTH

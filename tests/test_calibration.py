@@ -22,9 +22,9 @@ from mpi4py import MPI
 from scipy import stats
 
 from remc_mpi.config import parse_config
-from remc_mpi.data import write_spectrum
-from remc_mpi.engine import run
-from remc_mpi.freeenergy import PRIMARY
+from remc_mpi.io.data import write_spectrum
+from remc_mpi.driver.engine import run
+from remc_mpi.evidence.freeenergy import PRIMARY
 from remc_mpi.models import get_model
 
 SEEDS = 20

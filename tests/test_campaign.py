@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from remc_mpi.campaign import load_campaign, task_done, write_slurm, write_tasks
-from remc_mpi.cli import main
+from remc_mpi.ui.campaign import load_campaign, task_done, write_slurm, write_tasks
+from remc_mpi.ui.cli import main
 
 BASE = {
     "data": {"file": "data.csv"},
@@ -92,7 +92,7 @@ def test_slurm_scripts_cover_only_unfinished_tasks(camp_file):
     assert "--dependency" not in text and "collect" in paths["collect"].read_text()
     # finish two tasks by hand, the array shrinks
     from remc_mpi.config import load_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     for t in camp.tasks[:2]:
         run(load_config(t.config), resume=True, progress=False)
@@ -118,7 +118,7 @@ def test_bad_campaign_files(camp_file, capsys, mutate, match):
 
 def test_campaign_over_measured_files(tmp_path):
     from remc_mpi.config import synthesize
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
     from remc_mpi.models import get_model
 
     m = get_model("polynomial", degree=1)
@@ -132,9 +132,9 @@ def test_campaign_over_measured_files(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "out" / "collected.csv")))
     assert [r["file"].endswith(f"s{i}.csv") for i, r in enumerate(rows)] == [True, True]
     assert rows[1]["selected"] == "polynomial1"
-    # the trust status and the fit of every candidate are columns of the table (remc_mpi.trust)
-    from remc_mpi.output import read_summary
-    from remc_mpi.trust import trust_status
+    # the trust status and the fit of every candidate are columns of the table (remc_mpi.evidence.trust)
+    from remc_mpi.io.output import read_summary
+    from remc_mpi.evidence.trust import trust_status
 
     out = sorted((tmp_path / "out" / "tasks" / "0001").glob("*.h5"))
     assert out and {"decided", "all_misfit", "trusted_polynomial1", "fit_polynomial1"} <= set(rows[1])
@@ -164,10 +164,10 @@ def test_tasks_another_run_is_writing_are_skipped(camp_file, capsys):
     import os
     import socket
 
-    from remc_mpi.campaign import run_local, task_running
+    from remc_mpi.ui.campaign import run_local, task_running
     from remc_mpi.config import load_config
-    from remc_mpi.lock import lock_path
-    from remc_mpi.output import output_paths
+    from remc_mpi.io.lock import lock_path
+    from remc_mpi.io.output import output_paths
 
     camp = load_campaign(camp_file)
     write_tasks(camp)
@@ -189,7 +189,7 @@ def test_the_example_campaign_grid_holds_every_line_of_every_truth(tmp_path):
     [-8, 16] misses the lowest line of every truth with delta <= 8 and is warned about."""
     import shutil
 
-    from remc_mpi.campaign import load_campaign
+    from remc_mpi.ui.campaign import load_campaign
 
     example = Path(__file__).resolve().parents[1] / "examples" / "campaign"
     for f in ("delta_sweep.yaml", "base.yaml"):
@@ -204,7 +204,7 @@ def test_the_example_campaign_grid_holds_every_line_of_every_truth(tmp_path):
 
 
 def test_phase_diagram_cells_name_a_model_only_where_the_data_decide():
-    from remc_mpi.collect import cell_label
+    from remc_mpi.ui.collect import cell_label
 
     assert cell_label({"selected": "cluster3", "P_cluster3": 0.99, "decided": True}) == "cluster3"
     assert cell_label({"selected": "cluster3", "P_cluster3": 0.55, "decided": True}) == "-"
@@ -212,7 +212,7 @@ def test_phase_diagram_cells_name_a_model_only_where_the_data_decide():
 
 
 def test_task_data_keeps_what_applies_to_the_task_spectrum():
-    from remc_mpi.campaign import task_data
+    from remc_mpi.ui.campaign import task_data
 
     base = {"synthetic": {"model": "polynomial"}, "window": [0.0, 1.0], "block": 2, "normalize": "max"}
     assert task_data(base, {"truth": {}}) == {"window": [0.0, 1.0], "normalize": "max", "file": "data.csv"}

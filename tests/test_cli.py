@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from remc_mpi import __version__
-from remc_mpi.data import load_spectrum
+from remc_mpi.version import __version__
+from remc_mpi.io.data import load_spectrum
 from remc_mpi.models import get_model
 
 
@@ -145,7 +145,7 @@ def test_model_priors_reach_every_reader_of_the_results(cli, linear_case):
     select show the same P(H_k | D), and it is the one those priors imply."""
     import yaml
 
-    from remc_mpi.selection import model_probabilities
+    from remc_mpi.evidence.selection import model_probabilities
 
     cfg = yaml.safe_load((linear_case / "config.yaml").read_text())
     del cfg["model"]
@@ -175,7 +175,7 @@ def test_a_mis_launched_run_stops_before_any_work(cli, linear_case):
     import subprocess
     import sys
 
-    from remc_mpi.parallel import check_launch
+    from remc_mpi.sampling.parallel import check_launch
 
     for env in ({"OMPI_COMM_WORLD_SIZE": "2"}, {"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "3"}):
         r = subprocess.run([sys.executable, "-m", "remc_mpi", "run", "config.yaml"], cwd=linear_case,
@@ -199,7 +199,7 @@ def test_validate_states_the_output_size_and_warns_when_space_is_short(cli, line
     import h5py
 
     from remc_mpi.config import load_config
-    from remc_mpi.output import output_bytes, space_warning
+    from remc_mpi.io.output import output_bytes, space_warning
 
     v = cli("validate", "config.yaml", cwd=linear_case)
     assert v.returncode == 0 and "MB of samples" in v.stdout and "warning" not in v.stdout
@@ -220,7 +220,7 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     import sys
 
     script = ("import sys, types\n"
-              "import remc_mpi.cli as cli\n"
+              "import remc_mpi.ui.cli as cli\n"
               "def flood(args):\n"
               "    for _ in range(20000):\n"
               "        print('x' * 100)\n"
@@ -239,7 +239,7 @@ def test_no_command_writes_over_its_own_input(tmp_path, capsys):
     input untouched."""
     import yaml
 
-    from remc_mpi.cli import main
+    from remc_mpi.ui.cli import main
 
     sim = ["simulate", "--model", "polynomial", "--param", "c0=1", "--param", "c1=0.5", "--grid", "-1:1:25",
            "--noise", "0.1", "-o", str(tmp_path / "d.csv")]
@@ -267,7 +267,7 @@ def test_no_command_writes_over_its_own_input(tmp_path, capsys):
 
 
 def test_json_output_is_standard_json_with_null_for_what_could_not_be_computed():
-    from remc_mpi.cli import strict_json
+    from remc_mpi.ui.cli import strict_json
 
     text = strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf"), "e": "x"}})
     assert json.loads(text) == {"a": None, "b": [1.0, None], "c": {"d": None, "e": "x"}}
@@ -275,7 +275,7 @@ def test_json_output_is_standard_json_with_null_for_what_could_not_be_computed()
 
 
 def test_simulate_refuses_a_non_finite_parameter_and_select_a_repeated_file(tmp_path, capsys):
-    from remc_mpi.cli import main
+    from remc_mpi.ui.cli import main
 
     assert main(["simulate", "--model", "polynomial", "--param", "c0=nan", "--param", "c1=1", "--grid", "0:1:20",
                  "-o", str(tmp_path / "x.csv")]) == 2

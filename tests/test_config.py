@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remc_mpi.cli import main
+from remc_mpi.ui.cli import main
 from remc_mpi.config import load_config, parse_config
 from remc_mpi.errors import InputError
 
@@ -86,7 +86,7 @@ def test_unwritable_output_folder_is_reported(linear_case, capsys):
 
 def _ceo2_csv(tmp_path):
     from remc_mpi.config import synthesize
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
     from remc_mpi.models import get_model
 
     m = get_model("cluster3")
@@ -257,7 +257,7 @@ def test_poisson_refuses_negative_intensities():
 
 
 def test_iterative_shirley_is_computed_from_the_data_and_kept_in_the_options(tmp_path):
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
     from remc_mpi.models.backgrounds import iterative_shirley
 
     x = np.linspace(0.0, 20.0, 201)
@@ -309,7 +309,7 @@ def test_anchors_and_merge_keys_still_work(linear_case):
                                  "priors:\n  c0: &wide {normal: [0.0, 1.0]}\n  c1: *wide")
     cfg = load_config(write(linear_case, text))
     assert cfg.candidates[0].priors.priors[1].args == (0.0, 1.0)
-    from remc_mpi import safeyaml
+    from remc_mpi.io import safeyaml
     merged = safeyaml.load("base: &b {p: 1, q: 2}\nc:\n  <<: *b\n  p: 5\n")
     assert merged["c"] == {"p": 5, "q": 2}  # a merge may be overridden: not a duplicate
 
@@ -375,8 +375,8 @@ def test_validate_refuses_every_output_run_would(linear_case, capsys, output, ma
 
 
 def test_validate_estimates_memory_and_warns_beyond_the_machine(tmp_path, capsys, monkeypatch):
-    from remc_mpi import output
-    from remc_mpi.output import MEMORY_FIXED, MEMORY_PER_SLOT, memory_bytes
+    from remc_mpi.io import output
+    from remc_mpi.io.output import MEMORY_FIXED, MEMORY_PER_SLOT, memory_bytes
 
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 16 * 2**30 // 4096}  # a machine of 16 GB
     monkeypatch.setattr(output.os, "sysconf", lambda name: pages[name])

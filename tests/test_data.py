@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from remc_mpi.data import load_spectrum
+from remc_mpi.io.data import load_spectrum
 from remc_mpi.errors import InputError
 
 
@@ -68,7 +68,7 @@ def test_bad_files(tmp_path, text, match):
 
 
 def test_too_many_points_is_refused_at_the_first_row_beyond(tmp_path, monkeypatch):
-    from remc_mpi import data
+    from remc_mpi.io import data
 
     monkeypatch.setattr(data, "MAX_POINTS", 20)
     p = tmp_path / "big.csv"

@@ -8,7 +8,7 @@ from mpi4py import MPI
 
 from analytic import linear_gaussian_evidence, linear_gaussian_posterior, uniform_amplitude_evidence
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from remc_mpi.errors import InputError
 
 LINEAR = {
@@ -135,8 +135,8 @@ def test_two_temperature_exchange_detailed_balance(tmp_path):
 def test_peak_tables_read_peak_by_peak_and_the_option_turns_it_off(tmp_path):
     """Two peaks with exchangeable priors: the sampler swaps their labels, the reported table
     (and what plots and export read) orders them by position in every sample."""
-    from remc_mpi.output import ResultsFile
-    from remc_mpi.report import format_summary
+    from remc_mpi.io.output import ResultsFile
+    from remc_mpi.ui.report import format_summary
 
     truth = {"a1": 1.0, "mu1": -0.8, "b1": 10.0, "a2": 0.8, "mu2": 0.9, "b2": 10.0}
     raw = {"data": {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 2}, "params": truth,
@@ -181,7 +181,7 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
     ladder) its columns are that run's samples exactly; the summary pools the chains."""
     import h5py
 
-    from remc_mpi.output import output_bytes
+    from remc_mpi.io.output import output_bytes
 
     one = run(parse_config(_two_peak_config(tmp_path, "one.h5", adapt=False), "one.yaml"), MPI.COMM_SELF)[0]
     three = run(parse_config(_two_peak_config(tmp_path, "three.h5", chains=3, adapt=False), "three.yaml"),
@@ -191,7 +191,7 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
             np.testing.assert_array_equal(b[f"samples/{name}"][:, :8], a[f"samples/{name}"][:])
         assert b.attrs["chains"] == 3 and b["samples/energy"].shape[1] == 24
         stored = sum(b["samples"][k].id.get_storage_size() for k in b["samples"])
-        from remc_mpi.samples import SAMPLE_LAYOUT
+        from remc_mpi.io.samples import SAMPLE_LAYOUT
 
         assert sorted(b["samples"]) == sorted(s.name for s in SAMPLE_LAYOUT)
         for s in SAMPLE_LAYOUT:  # the one description: type and per-row shape of every set
@@ -206,7 +206,7 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
     assert min(ch["log_evidence"]) <= three["log_evidence"]["value"] <= max(ch["log_evidence"])
     assert set(ch["rhat"]) == {"a1", "a2", "mu1", "mu2", "b1", "b2"} and all(r < 1.2 for r in ch["rhat"].values())
     assert three["diagnostics"]["round_trips"] > one["diagnostics"]["round_trips"]
-    from remc_mpi.report import format_summary
+    from remc_mpi.ui.report import format_summary
 
     assert "3 independent ladders: log evidence" in format_summary(three)
     assert len(three["diagnostics"]["swap_rate"]) == 7  # per rung pair, pooled over the chains
@@ -215,10 +215,10 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
 def test_independent_ladders_reach_export_plots_and_campaigns(tmp_path):
     az = pytest.importorskip("arviz")
     pytest.importorskip("matplotlib")
-    from remc_mpi.campaign import load_campaign, write_tasks
+    from remc_mpi.ui.campaign import load_campaign, write_tasks
     from remc_mpi.config import load_config
-    from remc_mpi.export import export_arviz
-    from remc_mpi.plots import plot_run
+    from remc_mpi.ui.export import export_arviz
+    from remc_mpi.ui.plots import plot_run
 
     s = run(parse_config(_two_peak_config(tmp_path, "c.h5", chains=2), "c.yaml"), MPI.COMM_SELF)[0]
     idata = az.from_netcdf(str(export_arviz(tmp_path / "c.h5", tmp_path / "c.nc")))
@@ -249,7 +249,7 @@ def test_poisson_counts_evidence_against_the_conjugate_closed_form(tmp_path):
     - lnGamma(alpha) + lnGamma(alpha + D) - (alpha + D) log(beta + G), D = sum d, G = sum g."""
     from scipy.special import gammaln
 
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
     from remc_mpi.likelihood import energies
 
     x = np.linspace(-3.0, 3.0, 60)
@@ -271,7 +271,7 @@ def test_poisson_counts_evidence_against_the_conjugate_closed_form(tmp_path):
             assert abs(e["value"] - exact) < 3 * e["stderr"], (name, e, exact)
     post = s["posterior"]["a1"]  # the posterior is Gamma(alpha + D, beta + G)
     assert post["mean"] == pytest.approx((alpha + D) / (beta + G), rel=3 * post["sd"] / post["mean"])
-    assert s["sigma"] is None and "Poisson counts" in __import__("remc_mpi.report", fromlist=["x"]).format_summary(s)
+    assert s["sigma"] is None and "Poisson counts" in __import__("remc_mpi.ui.report", fromlist=["x"]).format_summary(s)
     # the compiled energy is the numpy one
     from remc_mpi.kernels.spectra import kernel_model, spectra
     from remc_mpi.models import get_model
@@ -293,7 +293,7 @@ def _scaled_counts_case(tmp_path, noise: dict, sweeps: int = 8000):
     + C(b), D = sum d, G = sum g, C(b) of remc_mpi.likelihood."""
     from scipy.special import gammaln
 
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
     from remc_mpi.likelihood import evidence_constant
 
     x = np.linspace(-3.0, 3.0, 60)
@@ -345,7 +345,7 @@ def test_prior_draws_outside_the_counts_support_leave_every_estimator_finite(tmp
     """A background prior that reaches below zero puts some lambda = 0 draws where the model
     predicts negative counts (U = +inf): the estimators weigh them exp(-0 U) = 1 at the prior and
     0 above it, instead of IEEE's 0 x inf = NaN (MBAR was nan; TI alone cannot use them)."""
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
 
     x = np.linspace(-3.0, 3.0, 60)
     d = np.random.default_rng(5).poisson(200.0 * np.exp(-0.5 * x**2) + 20.0).astype(float)
@@ -369,8 +369,8 @@ def test_swap_stats_count_reset_and_reduce_by_name():
     """The exchange counts: a ladder re-spacing resets the pair counts but keeps the round
     trips, the end of the burn-in resets all, a replica ending twice counts twice, and the
     reduced counts carry the checkpoint's names (one rank: the sums are the counts)."""
-    from remc_mpi.candidate import SwapStats
-    from remc_mpi.parallel import LadderComm
+    from remc_mpi.driver.candidate import SwapStats
+    from remc_mpi.sampling.parallel import LadderComm
 
     lc = LadderComm(MPI.COMM_SELF, 4, rungs=4)
     stats = SwapStats(4)

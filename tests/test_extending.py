@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from remc_mpi import freeenergy as fe
+from remc_mpi.evidence import freeenergy as fe
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from remc_mpi.errors import InputError
 from remc_mpi.models import MODELS
 

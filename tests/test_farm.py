@@ -1,4 +1,4 @@
-"""The task farm's control flow on one rank (remc_mpi.farm; tests/mpi/test_farm.py runs it on
+"""The task farm's control flow on one rank (remc_mpi.driver.farm; tests/mpi/test_farm.py runs it on
 1, 2 and 4): a task's bad input ends that task only, a signal stops the farm after a checkpoint
 with no new task started, a full disk stops it with one collective error, skips are honoured;
 and the command line's farm modes (local, and the SLURM farm job)."""
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from remc_mpi.campaign import SKIPPED, Task
-from remc_mpi.cli import main
+from remc_mpi.ui.campaign import SKIPPED, Task
+from remc_mpi.ui.cli import main
 from remc_mpi.errors import Interrupted
 from remc_mpi.errors import InputError, OutputError
-from remc_mpi.farm import run_farm
+from remc_mpi.driver.farm import run_farm
 
 
 def _tasks(tmp_path, n):

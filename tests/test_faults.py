@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from disk import fill, free, tmpfs
-from remc_mpi import checkpoint
-from remc_mpi.output import complete_summary
+from remc_mpi.io import checkpoint
+from remc_mpi.io.output import complete_summary
 from test_restart import CONFIG
 
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
@@ -21,8 +21,8 @@ MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
 FAULTY = """
 import sys
 from mpi4py import MPI
-from remc_mpi.sampler import SlotBlock
-from remc_mpi.cli import main
+from remc_mpi.sampling.sampler import SlotBlock
+from remc_mpi.ui.cli import main
 
 orig = SlotBlock.sweep
 count = [0]
@@ -61,8 +61,8 @@ import sys
 from mpi4py import MPI
 sys.path.insert(0, {tests!r})
 from disk import fill
-from remc_mpi.sampler import SlotBlock
-from remc_mpi.cli import main
+from remc_mpi.sampling.sampler import SlotBlock
+from remc_mpi.ui.cli import main
 
 orig = SlotBlock.sweep
 count = [0]

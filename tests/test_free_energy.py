@@ -8,11 +8,11 @@ from mpi4py import MPI
 from scipy import optimize, stats
 
 from analytic import linear_gaussian_evidence
-from remc_mpi import freeenergy as fe
+from remc_mpi.evidence import freeenergy as fe
 from remc_mpi.config import parse_config
-from remc_mpi.diagnostics import integrated_time
-from remc_mpi.engine import run
-from remc_mpi.selection import model_probabilities
+from remc_mpi.evidence.diagnostics import integrated_time
+from remc_mpi.driver.engine import run
+from remc_mpi.evidence.selection import model_probabilities
 
 LAM = np.concatenate([[0.0], np.geomspace(0.01, 100.0, 15)])
 
@@ -161,8 +161,8 @@ def test_model_probabilities_and_their_uncertainty():
 def test_reweighting_curve_with_kept_denominators_equals_the_chunked_reference():
     """LogZCurve (compiled denominators, kept) gives mbar_log_z_at's log Z(x) at every x; above
     REWEIGHT_KEEP it falls back to the reference itself."""
-    from remc_mpi import freeenergy
-    from remc_mpi.freeenergy import LogZCurve, mbar_log_z, mbar_log_z_at
+    from remc_mpi.evidence import freeenergy
+    from remc_mpi.evidence.freeenergy import LogZCurve, mbar_log_z, mbar_log_z_at
 
     rng = np.random.default_rng(4)
     lam = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 11)])
@@ -184,7 +184,7 @@ def test_mbar_keeps_its_best_point_when_newton_cannot_descend(monkeypatch):
     """A Newton direction that no fraction of lowers the objective (a near-singular Hessian between
     rungs that do not overlap) ends the iteration at the best f so far: finite, and no worse than
     the start, where accepting the shortest trial step gave log Z of -1e298 on a measured spectrum."""
-    from remc_mpi import freeenergy
+    from remc_mpi.evidence import freeenergy
 
     rng = np.random.default_rng(6)
     lam = np.array([0.0, 0.3, 1.0, 3.0])
@@ -202,7 +202,8 @@ def test_an_mbar_solve_that_does_not_converge_is_failed_and_never_the_headline(m
     """Newton directions that lower nothing (as between rungs without overlap) leave MBAR
     unconverged: estimate_all marks it failed, the summary's headline is the next usable
     estimator (BAR), the warnings say so, and the trust gate names it and leaves it out."""
-    from remc_mpi import freeenergy, summary, trust
+    from remc_mpi.evidence import freeenergy, trust
+    from remc_mpi.driver import summary
 
     rng = np.random.default_rng(6)
     lam = np.array([0.0, 0.3, 1.0, 3.0])

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
-from remc_mpi.cli import main
+from remc_mpi.ui.cli import main
 from remc_mpi.errors import MAX_PART
 from remc_mpi.instruments.vamas import VamasBlock, write_vamas
 

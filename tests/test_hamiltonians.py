@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from remc_mpi.diagnostics import effective_sample_size
+from remc_mpi.evidence.diagnostics import effective_sample_size
 from remc_mpi.models import get_model
 from test_paper import assert_quantile_inside, assert_truth_inside_intervals, reported_theta, run_config
 

@@ -106,7 +106,7 @@ def test_rows_after_sweeps_of_every_move_equal_a_fresh_evaluation_bitwise(name, 
     """Whole-vector moves (the prior draw at lambda = 0, the joint move) change every
     parameter: the stage they recompute must cover every line (extra lines included), so the
     stored rows and energies after sweeps equal a fresh evaluation of the stored theta."""
-    from remc_mpi.sampler import SlotBlock
+    from remc_mpi.sampling.sampler import SlotBlock
 
     m = get_model(name, **opts)
     x = np.linspace(-5, 15, 120)

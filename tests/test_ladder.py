@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from remc_mpi.ladder import (adapt_points, auto_lambda_min, auto_rungs, communication_barrier,
+from remc_mpi.sampling.ladder import (adapt_points, auto_lambda_min, auto_rungs, communication_barrier,
                              equal_rejection_ladder, make_ladder, round_trip_rate_ideal)
 
 
@@ -64,7 +64,7 @@ def test_pchip_equals_scipys_monotone_cubic():
     random, monotone and partly flat data, 2 to 40 knots."""
     from scipy.interpolate import PchipInterpolator
 
-    from remc_mpi.ladder import pchip
+    from remc_mpi.sampling.ladder import pchip
 
     rng = np.random.default_rng(1)
     for trial in range(300):

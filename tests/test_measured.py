@@ -12,8 +12,8 @@ import yaml
 from mpi4py import MPI
 
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
-from remc_mpi.selection import format_table, select
+from remc_mpi.driver.engine import run
+from remc_mpi.evidence.selection import format_table, select
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "measured"
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-xps"

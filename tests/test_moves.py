@@ -70,7 +70,7 @@ def mixture_only_block(lam, means, covs, seed=1, model=None, priors=None, x=None
     """One slot at ``lam`` whose only move is the mode jump, from the given Gaussians learnt at
     ``learnt_at`` (default: lam; the component-wise move off, the joint move never learnt)."""
     from move_harness import X, target
-    from remc_mpi.sampler import SlotBlock
+    from remc_mpi.sampling.sampler import SlotBlock
 
     if model is None:
         model, priors, y = target()
@@ -107,7 +107,7 @@ def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
     """Two Gaussian peaks with the same prior on each: the posterior has two mirror modes
     (peak 1 left or right) of exactly equal mass. Random walks stay in one; mode jumps from a
     component on each must find both in equal shares (binomial error from the indicator's ESS)."""
-    from remc_mpi.diagnostics import effective_sample_size
+    from remc_mpi.evidence.diagnostics import effective_sample_size
     from remc_mpi.models import get_model
     from remc_mpi.priors import Prior, PriorSet
 
@@ -133,7 +133,7 @@ def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
     assert abs(share - 0.5) < 4 * 0.5 / np.sqrt(ess), (share, ess)
     assert block.move_state["mixture"]["accepted"][0] > 0.05 * left.size
     # the random walks alone (component-wise and joint moves) stay with their labelling
-    from remc_mpi.sampler import SlotBlock
+    from remc_mpi.sampling.sampler import SlotBlock
 
     walk = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, 2, mixture=False)
     walk.set_row(0, truth)
@@ -166,7 +166,7 @@ def differential_only_block(lam, archive, seed=1):
     """One slot at ``lam`` whose only move is the differential step from the given frozen
     archive (the component-wise move off, the joint move never learnt, no mode jumps)."""
     from move_harness import X, target
-    from remc_mpi.sampler import SlotBlock
+    from remc_mpi.sampling.sampler import SlotBlock
 
     model, priors, y = target()
     block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, component=False, mixture=False,

@@ -57,7 +57,7 @@ def test_free_energy_curve_matches_exact(noise_run):
 
 
 def test_a_noise_estimate_at_the_top_of_the_ladder_is_warned_about():
-    from remc_mpi.summary import noise_edge_warning
+    from remc_mpi.driver.summary import noise_edge_warning
 
     assert noise_edge_warning(0.007, 0.1) == []
     assert "raise noise.b_max" in noise_edge_warning(0.06, 0.1)[0]

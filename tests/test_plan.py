@@ -1,4 +1,4 @@
-"""Measurement planning (remc_mpi.plan, remc_mpi.decisiveness): the interval and threshold
+"""Measurement planning (remc_mpi.ui.plan, remc_mpi.ui.decisiveness): the interval and threshold
 arithmetic, counting-noise tasks, a small plan end to end, a threshold known in closed form,
 truths drawn from a pilot, early stops and the SLURM path's scripts."""
 
@@ -13,10 +13,10 @@ import pytest
 import yaml
 from analytic import slope_decisive_probability
 
-from remc_mpi.campaign import SKIPPED, write_tasks
-from remc_mpi.cli import main
-from remc_mpi.decisiveness import crossing, threshold
-from remc_mpi.plan import WILSON_Z, level_decided, load_plan, skip_reason, wilson, write_plan_slurm
+from remc_mpi.ui.campaign import SKIPPED, write_tasks
+from remc_mpi.ui.cli import main
+from remc_mpi.ui.decisiveness import crossing, threshold
+from remc_mpi.ui.plan import WILSON_Z, level_decided, load_plan, skip_reason, wilson, write_plan_slurm
 
 BASE = {
     "data": {"file": "data.csv"},
@@ -169,10 +169,10 @@ def test_closed_form_decisive_probability_against_simulation():
 
 def test_truths_from_a_pilot_posterior(tmp_path):
     from remc_mpi.config import load_config, synthesize
-    from remc_mpi.data import write_spectrum
-    from remc_mpi.engine import run
+    from remc_mpi.io.data import write_spectrum
+    from remc_mpi.driver.engine import run
     from remc_mpi.models import get_model
-    from remc_mpi.output import ResultsFile
+    from remc_mpi.io.output import ResultsFile
 
     e, y = synthesize(get_model("polynomial", degree=1), {"c0": 40.0, "c1": 5.0}, np.linspace(-1, 1, 30), counts=45.0)
     write_spectrum(tmp_path / "pilot.csv", e, y)

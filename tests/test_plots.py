@@ -38,7 +38,7 @@ def test_plot_command_writes_real_images(cli, linear_case):
 
 def test_noise_mode_draws_f_of_b(tmp_path):
 
-    from remc_mpi.plots import plot_run
+    from remc_mpi.ui.plots import plot_run
     import copy
 
     from test_engine import LINEAR, run_dict

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from remc_mpi import checkpoint
+from remc_mpi.io import checkpoint
 
 CONFIG = {
     "data": {"synthetic": {"model": "gauss_peaks", "options": {"n_peaks": 2},
@@ -93,7 +93,8 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tmp_path, reference
 def test_sigterm_during_start_up_stops_cleanly_before_sampling(tmp_path, reference, monkeypatch, capsys):
     """A job signalled while its ranks are still loading (SLURM may signal a requeued job at
     once) must not be killed: ``run`` holds the signal and stops before the candidate starts."""
-    from remc_mpi import cli, config
+    from remc_mpi.ui import cli
+    from remc_mpi import config
 
     load = config.load_config
 
@@ -195,7 +196,7 @@ def test_wall_clock_checkpoints_do_not_change_the_result(tmp_path, reference, mo
     from mpi4py import MPI
 
     from remc_mpi.config import parse_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     written = []
     orig = checkpoint.write
@@ -213,7 +214,7 @@ def test_a_second_run_on_the_same_output_refuses_at_once(tmp_path):
     import json
     import socket
 
-    from remc_mpi.lock import lock_path
+    from remc_mpi.io.lock import lock_path
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5",
                                                          sampler={"sweeps": 10**8, "burn_in": 1000, "thin": 3,
@@ -294,7 +295,7 @@ def test_a_segment_every_checkpoint_needs_damaged_is_one_line_exit_1(tmp_path, d
 
 
 def test_resume_of_a_finished_run_refuses_changed_data(tmp_path):
-    from remc_mpi.data import write_spectrum
+    from remc_mpi.io.data import write_spectrum
 
     x = np.linspace(-4.0, 4.0, 60)
     write_spectrum(tmp_path / "d.csv", x, np.exp(-0.5 * x**2))
@@ -315,7 +316,7 @@ def test_resume_of_a_finished_run_refuses_changed_data(tmp_path):
 
 @pytest.mark.parametrize("text", ["[1, 2]", "null", "not json"])
 def test_a_lock_file_that_names_no_run_is_one_line(tmp_path, text):
-    from remc_mpi.lock import lock_path
+    from remc_mpi.io.lock import lock_path
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(dict(CONFIG, output="out.h5")))
     lock_path(tmp_path / "out.h5").write_text(text)
@@ -333,10 +334,10 @@ def test_checkpointer_requests_on_its_sweeps_and_at_the_checks_takes_signals_and
 
     from mpi4py import MPI
 
-    from remc_mpi.checkpointer import CHECK_EVERY, Checkpointer
+    from remc_mpi.driver.checkpointer import CHECK_EVERY, Checkpointer
     from remc_mpi.config import CheckpointSpec
-    from remc_mpi.parallel import LadderComm
-    from remc_mpi.signals import Request, Signals
+    from remc_mpi.sampling.parallel import LadderComm
+    from remc_mpi.driver.signals import Request, Signals
 
     signals = Signals()
     beats = []

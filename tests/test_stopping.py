@@ -10,9 +10,9 @@ from scipy import stats
 
 from analytic import linear_gaussian_evidence
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from remc_mpi.errors import InputError
-from remc_mpi.report import format_summary
+from remc_mpi.ui.report import format_summary
 from test_engine import LINEAR
 
 SEEDS = 20
@@ -48,9 +48,9 @@ def test_target_error_runs_stop_at_the_target_and_cover_the_exact_evidence(tmp_p
 
 def test_a_target_reached_with_too_few_round_trips_does_not_stop_the_run(tmp_path):
     """An error target met at the first check with fewer round trips than the trust gate asks
-    for (remc_mpi.trust.MIN_ROUND_TRIPS) is not a stop: the run goes on, check by check, until
+    for (remc_mpi.evidence.trust.MIN_ROUND_TRIPS) is not a stop: the run goes on, check by check, until
     both hold, and is trusted on that count."""
-    from remc_mpi.trust import MIN_ROUND_TRIPS
+    from remc_mpi.evidence.trust import MIN_ROUND_TRIPS
 
     cfg = target_config(tmp_path, "few.h5", target_error=50.0, check_every=20, burn_in=200)
     cfg.ladder.n_temps = 12
@@ -140,7 +140,7 @@ def test_extend_and_a_raised_length_with_resume_equal_the_longer_run(tmp_path):
 def test_a_tighter_target_with_resume_continues_to_it(tmp_path):
     _write(tmp_path, "t.yaml", "t.h5", sweeps=2000, target_error=0.08, max_sweeps=60000, check_every=500)
     assert _cli(tmp_path, "run", "t.yaml", "-q").returncode == 0
-    from remc_mpi.output import read_summary
+    from remc_mpi.io.output import read_summary
 
     first = read_summary(tmp_path / "t.h5")
     _write(tmp_path, "t.yaml", "t.h5", sweeps=2000, target_error=0.04, max_sweeps=60000, check_every=500)
@@ -166,7 +166,7 @@ def test_extend_refuses_what_it_cannot_continue(tmp_path):
 def test_n_temps_auto_chooses_the_rungs_from_the_barrier_and_reports_it(tmp_path):
     import h5py
 
-    from remc_mpi.ladder import auto_rungs
+    from remc_mpi.sampling.ladder import auto_rungs
 
     cfg = parse_config(dict(LINEAR, output=str(tmp_path / "a.h5"), ladder={"n_temps": "auto", "adapt": True},
                             sampler={"sweeps": 4000, "burn_in": 1500, "thin": 2}), "a.yaml")
@@ -207,7 +207,7 @@ def test_each_candidate_stops_at_its_own_target(tmp_path):
 def test_a_time_cap_that_ends_in_the_burn_in_checkpoints_and_says_so(tmp_path):
     """No sample kept yet: no summary of nothing, but one line naming the cap and the sweep, a
     checkpoint, and --resume carrying on from it (each run with the cap anew)."""
-    from remc_mpi import checkpoint
+    from remc_mpi.io import checkpoint
     from remc_mpi.errors import Interrupted
 
     cfg = parse_config(dict(LINEAR, output=str(tmp_path / "b.h5"),
@@ -227,8 +227,8 @@ def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_a_multiple_of_the
     at AUTO_B_MAX_FACTOR b_hat instead of 25 x the first-differences guess, the rungs follow the pilot's barrier
     up to there, and the run's own b_hat lands well inside (no edge warning); a given b_max, or
     a fixed n_temps, leaves the ladder as it was."""
-    from remc_mpi.pilot import AUTO_B_MAX_FACTOR
-    from remc_mpi.ladder import NOISE_B_MAX_FACTOR, auto_rungs, noise_scale_guess
+    from remc_mpi.driver.pilot import AUTO_B_MAX_FACTOR
+    from remc_mpi.sampling.ladder import NOISE_B_MAX_FACTOR, auto_rungs, noise_scale_guess
 
     raw = dict(LINEAR, output=str(tmp_path / "n.h5"), noise={"estimate": True}, ladder={"n_temps": "auto"},
                sampler={"sweeps": 3000, "burn_in": 1000, "thin": 2})
@@ -259,11 +259,11 @@ def test_stop_policy_checks_the_target_at_fixed_sweeps_and_needs_the_round_trips
 
     from mpi4py import MPI
 
-    from remc_mpi.checkpointer import CHECK_EVERY
+    from remc_mpi.driver.checkpointer import CHECK_EVERY
     from remc_mpi.config import SamplerSpec
-    from remc_mpi.parallel import LadderComm
-    from remc_mpi.stopping import StopPolicy
-    from remc_mpi.trust import MIN_ROUND_TRIPS
+    from remc_mpi.sampling.parallel import LadderComm
+    from remc_mpi.driver.stopping import StopPolicy
+    from remc_mpi.evidence.trust import MIN_ROUND_TRIPS
 
     lc = LadderComm(MPI.COMM_SELF, 4)
     sp = dataclasses.replace(SamplerSpec(), burn_in=100, check_every=50, max_minutes=None)

@@ -1,4 +1,4 @@
-"""Fit quality, parameter flags and the convergence gates (remc_mpi.fitquality, remc_mpi.trust),
+"""Fit quality, parameter flags and the convergence gates (remc_mpi.evidence.fitquality, remc_mpi.evidence.trust),
 and how select and collect show them: analytic fit statistics, constructed flag cases, and
 deliberately unconverged, nan and misfit summaries through `select` (text, JSON, --strict)."""
 
@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-from remc_mpi.fitquality import (MISFIT_P, discrepancy, fit_quality, fit_warning, flag_warnings, misfit,
+from remc_mpi.evidence.fitquality import (MISFIT_P, discrepancy, fit_quality, fit_warning, flag_warnings, misfit,
                                   parameter_flags)
 from remc_mpi.priors import Prior, PriorSet
-from remc_mpi.selection import format_table, select
-from remc_mpi.trust import MIN_ROUND_TRIPS, trust_status
+from remc_mpi.evidence.selection import format_table, select
+from remc_mpi.evidence.trust import MIN_ROUND_TRIPS, trust_status
 
 
 # ---- fit statistics ----------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _results_with(path, src, edit):
     """A copy of results file src whose summary is edited by ``edit`` (a deliberately broken run)."""
     import shutil
 
-    from remc_mpi.output import SUMMARY_JSON
+    from remc_mpi.io.output import SUMMARY_JSON
 
     shutil.copy(src, path)
     with h5py.File(path, "r+") as h5:
@@ -169,7 +169,7 @@ def test_select_cli_shows_status_in_json_and_strict_exits_1(cli, linear_case):
 
 
 def summary_of(path):
-    from remc_mpi.output import read_summary
+    from remc_mpi.io.output import read_summary
 
     return read_summary(path)
 
@@ -218,7 +218,7 @@ def test_with_sigma_estimated_structured_residuals_still_make_a_misfit():
 def test_probabilities_with_an_infinite_error_are_the_whole_interval_and_silent():
     import warnings
 
-    from remc_mpi.selection import model_probabilities
+    from remc_mpi.evidence.selection import model_probabilities
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -23,6 +23,8 @@ intensity
     Counts are taken as recorded; counts per second are multiplied by dwell time x scans.
 
 May import: numpy, remc_mpi.errors. Nothing here knows the models or the sampler.
+
+Imports nothing from: models, kernels, moves, sampling, evidence, io, driver, ui (enforced by tests/test_structure.py).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from remc_mpi.instruments.scienta_txt import looks_like_scienta_txt, read_scient
 from remc_mpi.instruments.specs_xy import looks_like_specs_xy, read_specs_xy
 from remc_mpi.instruments.vamas import VamasRegion, looks_like_vamas, read_vamas
 
-#: at least this many finite points make a spectrum (as for text files, remc_mpi.data)
+#: at least this many finite points make a spectrum (as for text files, remc_mpi.io.data)
 MIN_REGION_POINTS = 10
 #: bytes read to recognise a format
 HEAD_BYTES = 4096

@@ -12,6 +12,8 @@ caches and no compiled file lands in the source tree; the digest covers the kern
 so another version of remc_mpi never loads stale machine code.
 Numba writes cache files through a temporary name and an atomic rename, so many ranks starting
 at once at worst compile twice; :func:`warm_up` lets rank 0 compile before the others load.
+
+Imports nothing from: moves, sampling, evidence, io, driver, ui (enforced by tests/test_structure.py).
 """
 
 from __future__ import annotations

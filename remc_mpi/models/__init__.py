@@ -8,6 +8,8 @@ checked by the config validator) and which option completes its default label
 (``gauss_peaks3``, ``polynomial2``). The peak-based models also take ``background`` (a list
 from constant, linear, shirley, tougaard, iterative_shirley), ``doublet`` (bool), ``extra_lines``
 ({n, shape}) and ``tougaard_c`` (eV^2). docs/extending.md adds one.
+
+Imports nothing from: kernels, moves, sampling, evidence, io, driver, ui (enforced by tests/test_structure.py).
 """
 
 from __future__ import annotations

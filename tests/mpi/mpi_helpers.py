@@ -15,7 +15,7 @@ def interrupt_at(monkeypatch, comm, n_sweeps):
     import os
     import signal
 
-    from remc_mpi.sampler import SlotBlock
+    from remc_mpi.sampling.sampler import SlotBlock
 
     orig = SlotBlock.sweep
     count = [0]

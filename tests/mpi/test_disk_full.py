@@ -11,12 +11,12 @@ import pytest
 
 from disk import fill, free, mount_tmpfs, unmount
 from mpi_helpers import arrays
-from remc_mpi import checkpoint
+from remc_mpi.io import checkpoint
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from remc_mpi.errors import OutputError
-from remc_mpi.output import ResultWriter, part_path
-from remc_mpi.sampler import SlotBlock
+from remc_mpi.io.output import ResultWriter, part_path
+from remc_mpi.sampling.sampler import SlotBlock
 from test_invariance import CLUSTER
 
 MODES = ["gather", pytest.param("mpio", marks=pytest.mark.skipif(not h5py.get_config().mpi,

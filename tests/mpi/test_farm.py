@@ -1,4 +1,4 @@
-"""The task farm (remc_mpi.farm) under mpiexec at 1, 2 and 4 ranks: every task run exactly once
+"""The task farm (remc_mpi.driver.farm) under mpiexec at 1, 2 and 4 ranks: every task run exactly once
 whatever the group size, each task's result bit for bit the one a serial run of its config
 gives (the same seed, the same result at any rank count), and a re-run that redoes nothing.
 (A plan's early stops in a farm: tests/test_farm.py, on one rank.)"""
@@ -8,8 +8,8 @@ import pytest
 import yaml
 from mpi4py import MPI
 
-from remc_mpi.campaign import load_campaign, run_in_farm, task_done, write_tasks
-from remc_mpi.farm import TaskCounter, group_of
+from remc_mpi.ui.campaign import load_campaign, run_in_farm, task_done, write_tasks
+from remc_mpi.driver.farm import TaskCounter, group_of
 
 from mpi_helpers import arrays
 from test_campaign import BASE, CAMPAIGN as GRID_CAMPAIGN  # tests/ is on the path (conftest)
@@ -51,7 +51,7 @@ def test_farm_runs_every_task_once_with_serial_results(comm, shared_dir, group_s
     if comm.Get_rank() == 0:
         assert all(task_done(t) for t in camp.tasks)
         from remc_mpi.config import load_config
-        from remc_mpi.engine import run
+        from remc_mpi.driver.engine import run
 
         for task in camp.tasks[::3]:  # a serial run of the task's config gives the same bits
             ref = run(load_config(task.config), MPI.COMM_SELF, output=str(task.folder / "ref.h5"), progress=False)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from remc_mpi.cli import main
+from remc_mpi.ui.cli import main
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
-from remc_mpi.parallel import partition
+from remc_mpi.driver.engine import run
+from remc_mpi.sampling.parallel import partition
 
 from mpi_helpers import arrays, interrupt_at
 
@@ -123,7 +123,7 @@ def test_resume_on_another_rank_count(comm, shared_dir, monkeypatch, first, seco
         orig = interrupt_at(monkeypatch, c1, 333)
         with pytest.raises(Interrupted):
             run(cfg, c1)
-        monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+        monkeypatch.setattr("remc_mpi.sampling.sampler.SlotBlock.sweep", orig)
     comm.Barrier()
     c2 = comms[second]
     if c2 is comm or comm.Get_rank() == 0:
@@ -155,7 +155,7 @@ def test_interrupt_in_one_candidate_group_stops_all_without_hanging(comm, shared
     orig = interrupt_at(monkeypatch, comm, 150)
     with pytest.raises(Interrupted):
         run(cfg, comm)
-    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    monkeypatch.setattr("remc_mpi.sampling.sampler.SlotBlock.sweep", orig)
     got = run(cfg, comm, resume=True)
     if comm.Get_rank() == 0:
         ref = run(parse_config(dict(raw, output=str(shared_dir / "grp-ref.h5")), "g.yaml"), MPI.COMM_SELF)
@@ -176,7 +176,7 @@ def test_independent_ladders_same_at_any_rank_count_and_resume_across(comm, shar
     orig = interrupt_at(monkeypatch, comm, 233)
     with pytest.raises(Interrupted):
         run(cfg, comm)
-    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    monkeypatch.setattr("remc_mpi.sampling.sampler.SlotBlock.sweep", orig)
     comm.Barrier()
     if comm.Get_rank() == 0:
         resumed = run(cfg, MPI.COMM_SELF, resume=True)[0]
@@ -250,7 +250,7 @@ def test_a_damaged_segment_on_resume_is_one_fault_on_every_rank(comm, shared_dir
     line on rank 0 and exits 1, and the checkpoint is left for a later --resume."""
     import h5py
 
-    from remc_mpi import checkpoint
+    from remc_mpi.io import checkpoint
     from remc_mpi.errors import Interrupted
     from remc_mpi.errors import DamagedFile
 
@@ -260,7 +260,7 @@ def test_a_damaged_segment_on_resume_is_one_fault_on_every_rank(comm, shared_dir
     orig = interrupt_at(monkeypatch, comm, 333)
     with pytest.raises(Interrupted):
         run(cfg, comm)
-    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    monkeypatch.setattr("remc_mpi.sampling.sampler.SlotBlock.sweep", orig)
     if comm.Get_rank() == 0:
         seg = out.with_name(out.name + ".seg0000")  # sweeps 200-249 kept: every generation needs it
         with h5py.File(seg, "r") as h5:

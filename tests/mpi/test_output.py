@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from remc_mpi.config import parse_config
-from remc_mpi.engine import run
+from remc_mpi.driver.engine import run
 from remc_mpi.errors import InputError
 
 from test_invariance import CLUSTER
@@ -58,7 +58,7 @@ def test_mpio_checkpoint_and_resume(comm, shared_dir, monkeypatch):
     orig = interrupt_at(monkeypatch, comm, 333)
     with pytest.raises(Interrupted):
         run(cfg, comm, hdf5="mpio")
-    monkeypatch.setattr("remc_mpi.sampler.SlotBlock.sweep", orig)
+    monkeypatch.setattr("remc_mpi.sampling.sampler.SlotBlock.sweep", orig)
     run(cfg, comm, hdf5="mpio", resume=True)
     run(parse_config(dict(raw, output=str(shared_dir / "gather-r.h5")), "r.yaml"), comm, hdf5="gather")
     if comm.Get_rank() == 0:

@@ -58,7 +58,7 @@ def test_campaign_array_and_collection(tmp_path):
     assert len(rows) == 6 and all(r["status"] == "complete" for r in rows), rows
     # each array task ran on 2 ranks: same result as a serial run of its config (rank invariance)
     from remc_mpi.config import load_config
-    from remc_mpi.engine import run
+    from remc_mpi.driver.engine import run
 
     task = out / "tasks" / "0004"
     ref = run(load_config(task / "config.yaml"), output=str(tmp_path / "ref.h5"), progress=False)
