@@ -43,11 +43,11 @@ def run_chain(lam, n_sweeps, burn_in=0, seed=1, component_after_burn_in=True, **
 
 def sweep_states(block, n_sweeps):
     """Slot 0's state before and after each of ``n_sweeps`` sweeps, (n_sweeps + 1, P)."""
-    out = np.empty((n_sweeps + 1, block.theta.shape[1]))
-    out[0] = block.theta[0]
+    out = np.empty((n_sweeps + 1, block.rows.theta.shape[1]))
+    out[0] = block.rows.theta[0]
     for t in range(n_sweeps):
         block.sweep()
-        out[t + 1] = block.theta[0]
+        out[t + 1] = block.rows.theta[0]
     return out
 
 

@@ -167,7 +167,7 @@ def test_tasks_another_run_is_writing_are_skipped(camp_file, capsys):
     from remc_mpi.ui.campaign import run_local, task_running
     from remc_mpi.config import load_config
     from remc_mpi.io.lock import lock_path
-    from remc_mpi.io.output import output_paths
+    from remc_mpi.io.paths import output_paths
 
     camp = load_campaign(camp_file)
     write_tasks(camp)

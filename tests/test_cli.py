@@ -199,7 +199,7 @@ def test_validate_states_the_output_size_and_warns_when_space_is_short(cli, line
     import h5py
 
     from remc_mpi.config import load_config
-    from remc_mpi.io.output import output_bytes, space_warning
+    from remc_mpi.io.paths import output_bytes, space_warning
 
     v = cli("validate", "config.yaml", cwd=linear_case)
     assert v.returncode == 0 and "MB of samples" in v.stdout and "warning" not in v.stdout

@@ -376,7 +376,7 @@ def test_validate_refuses_every_output_run_would(linear_case, capsys, output, ma
 
 def test_validate_estimates_memory_and_warns_beyond_the_machine(tmp_path, capsys, monkeypatch):
     from remc_mpi.io import output
-    from remc_mpi.io.output import MEMORY_FIXED, MEMORY_PER_SLOT, memory_bytes
+    from remc_mpi.io.paths import MEMORY_FIXED, MEMORY_PER_SLOT, memory_bytes
 
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 16 * 2**30 // 4096}  # a machine of 16 GB
     monkeypatch.setattr(output.os, "sysconf", lambda name: pages[name])

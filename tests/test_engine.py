@@ -181,7 +181,7 @@ def test_chain_zero_of_independent_ladders_is_the_single_ladder(tmp_path):
     ladder) its columns are that run's samples exactly; the summary pools the chains."""
     import h5py
 
-    from remc_mpi.io.output import output_bytes
+    from remc_mpi.io.paths import output_bytes
 
     one = run(parse_config(_two_peak_config(tmp_path, "one.h5", adapt=False), "one.yaml"), MPI.COMM_SELF)[0]
     three = run(parse_config(_two_peak_config(tmp_path, "three.h5", chains=3, adapt=False), "three.yaml"),

@@ -8,6 +8,7 @@ from mpi4py import MPI
 from scipy import optimize, stats
 
 from analytic import linear_gaussian_evidence
+from remc_mpi.evidence import bootstrap, mbar
 from remc_mpi.evidence import freeenergy as fe
 from remc_mpi.config import parse_config
 from remc_mpi.evidence.diagnostics import integrated_time
@@ -71,24 +72,24 @@ def test_mbar_reweights_between_rungs_and_reports_overlap():
     U = toy_energies(4000, 3)
     log_z = fe.mbar_log_z(LAM, U)
     mid = np.sqrt(LAM[5] * LAM[6])
-    assert fe.mbar_log_z_at(LAM, U, log_z, [mid])[0] == pytest.approx(exact_log_z(mid), abs=0.02)
-    overlap = fe.neighbour_overlap(LAM, U, log_z)
+    assert mbar.mbar_log_z_at(LAM, U, log_z, [mid])[0] == pytest.approx(exact_log_z(mid), abs=0.02)
+    overlap = mbar.neighbour_overlap(LAM, U, log_z)
     assert overlap.shape == (15,) and np.all((overlap > 0) & (overlap < 1))
     # far-apart rungs overlap less; identical rungs overlap fully
-    sparse = fe.neighbour_overlap(LAM[::3], U[:, ::3], log_z[::3])
+    sparse = mbar.neighbour_overlap(LAM[::3], U[:, ::3], log_z[::3])
     for k in range(len(sparse)):
         assert sparse[k] < overlap[3 * k:3 * k + 3].min()
-    same = fe.neighbour_overlap(np.array([1.0, 1.0]), U[:, [3, 3]], np.zeros(2))
+    same = mbar.neighbour_overlap(np.array([1.0, 1.0]), U[:, [3, 3]], np.zeros(2))
     assert same[0] == pytest.approx(1.0, rel=1e-12)
 
 
 def test_block_edges_and_counts_cover_every_row_once():
-    edges = fe.block_edges(1003, 50)
+    edges = bootstrap.block_edges(1003, 50)
     assert edges[0] == 0 and edges[-1] == 1003 and len(edges) == 21
     assert set(np.diff(edges)) <= {50, 51}
-    counts = fe.bootstrap_counts(20, 7, np.random.default_rng(1))
+    counts = bootstrap.bootstrap_counts(20, 7, np.random.default_rng(1))
     assert counts.shape == (7, 20) and np.all(counts.sum(axis=1) == 20)
-    rows = fe.resample(np.arange(1003)[:, None], edges, counts[0])
+    rows = bootstrap.resample(np.arange(1003)[:, None], edges, counts[0])
     assert rows.shape[0] == counts[0] @ np.diff(edges)
     # every replicate is made of whole blocks
     starts = set(edges[:-1].tolist())
@@ -104,10 +105,10 @@ def test_replicates_from_block_sums_equal_re_solving_each_replicate(name):
     U = toy_energies(4000, 2)
     est = fe.ESTIMATORS[name]
     point = est.point(LAM, U)
-    edges = fe.block_edges(U.shape[0], 20)
-    counts = fe.bootstrap_counts(len(edges) - 1, 30, np.random.default_rng(3))
+    edges = bootstrap.block_edges(U.shape[0], 20)
+    counts = bootstrap.bootstrap_counts(len(edges) - 1, 30, np.random.default_rng(3))
     rep = est.replicates(LAM, est.block_sums(LAM, U, point, edges), counts, np.diff(edges).astype(float), point)
-    exact = np.array([est.point(LAM, fe.resample(U, edges, c)) for c in counts])
+    exact = np.array([est.point(LAM, bootstrap.resample(U, edges, c)) for c in counts])
     spread = rep.std(axis=0, ddof=1)
     assert np.all(np.abs(rep - exact)[:, 1:] < 0.02 * spread[1:]), (np.abs(rep - exact).max(axis=0), spread)
 
@@ -161,8 +162,8 @@ def test_model_probabilities_and_their_uncertainty():
 def test_reweighting_curve_with_kept_denominators_equals_the_chunked_reference():
     """LogZCurve (compiled denominators, kept) gives mbar_log_z_at's log Z(x) at every x; above
     REWEIGHT_KEEP it falls back to the reference itself."""
-    from remc_mpi.evidence import freeenergy
-    from remc_mpi.evidence.freeenergy import LogZCurve, mbar_log_z, mbar_log_z_at
+    from remc_mpi.evidence.freeenergy import mbar_log_z
+    from remc_mpi.evidence.mbar import LogZCurve, mbar_log_z_at
 
     rng = np.random.default_rng(4)
     lam = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 11)])
@@ -171,13 +172,13 @@ def test_reweighting_curve_with_kept_denominators_equals_the_chunked_reference()
     x = np.geomspace(lam[1], 1.5, 23)
     ref = mbar_log_z_at(lam, U, log_z, x)
     np.testing.assert_allclose(LogZCurve(lam, U, log_z)(x), ref, rtol=1e-13, atol=1e-11)
-    keep, freeenergy.REWEIGHT_KEEP = freeenergy.REWEIGHT_KEEP, 10
+    keep, mbar.REWEIGHT_KEEP = mbar.REWEIGHT_KEEP, 10
     try:
         curve = LogZCurve(lam, U, log_z)
         assert curve.terms is None
         np.testing.assert_array_equal(curve(x), ref)
     finally:
-        freeenergy.REWEIGHT_KEEP = keep
+        mbar.REWEIGHT_KEEP = keep
 
 
 def test_mbar_keeps_its_best_point_when_newton_cannot_descend(monkeypatch):
@@ -190,11 +191,11 @@ def test_mbar_keeps_its_best_point_when_newton_cannot_descend(monkeypatch):
     lam = np.array([0.0, 0.3, 1.0, 3.0])
     U = 10.0 + rng.gamma(3.0, 1.0, (500, 4)) / (lam + 0.1)
     start = -freeenergy.stepping_stone_log_z(lam, U)
-    monkeypatch.setattr(freeenergy, "_newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300))
-    log_z, _, converged = freeenergy.mbar_solve(lam, U)
+    monkeypatch.setattr(mbar, "newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300))
+    log_z, _, converged = mbar.mbar_solve(lam, U, -start)
     assert np.all(np.isfinite(log_z)) and not converged
     n_log = np.full(4, np.log(500))
-    obj = lambda f: freeenergy._mbar_pass(lam, f - f[0], n_log, U, with_hessian=False)[0]
+    obj = lambda f: mbar.mbar_pass(lam, f - f[0], n_log, U, with_hessian=False)[0]
     assert obj(-log_z) <= obj(start)
 
 
@@ -209,9 +210,8 @@ def test_an_mbar_solve_that_does_not_converge_is_failed_and_never_the_headline(m
     lam = np.array([0.0, 0.3, 1.0, 3.0])
     U = 10.0 + rng.gamma(3.0, 1.0, (500, 4)) / (lam + 0.1)
     assert freeenergy.estimate_all(lam, U, n_boot=20)["failed"] == {}
-    newton = freeenergy._newton_direction  # the bootstrap's steps (2-d gradients) stay as they are
-    monkeypatch.setattr(freeenergy, "_newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300)
-                        if grad.ndim == 1 else newton(grad, hess))
+    # the solver's steps only (the bootstrap's one-step replicates go through freeenergy's own name)
+    monkeypatch.setattr(mbar, "newton_direction", lambda grad, hess: 1e304 * np.sign(grad[1:] + 1e-300))
     est = freeenergy.estimate_all(lam, U, n_boot=20)
     assert est["failed"] == {"mbar": "Newton's iteration did not converge"}
     entries = {k: {"value": float(v[-1]), "stderr": float(est["stderr"][k][-1])} for k, v in est["log_z"].items()}

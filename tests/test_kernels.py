@@ -118,9 +118,9 @@ def test_rows_after_sweeps_of_every_move_equal_a_fresh_evaluation_bitwise(name, 
     for _ in range(260):  # past the joint move's first covariance (JOINT_START sweeps)
         block.sweep(adapt=True)
     assert block.move_state["joint"]["tried"][1] > 0
-    y, u = spectra(block.km, block.theta, data)
-    np.testing.assert_array_equal(u, block.U)
-    np.testing.assert_array_equal(y, block.stages.y)
+    y, u = spectra(block.km, block.rows.theta, data)
+    np.testing.assert_array_equal(u, block.rows.U)
+    np.testing.assert_array_equal(y, block.rows.stages.y)
 
 
 def test_stages_follow_the_model_declarations():

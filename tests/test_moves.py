@@ -122,12 +122,12 @@ def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
     swapped = truth[[1, 0, 3, 2, 5, 4]]
     cov = np.diag([0.03, 0.03, 0.03, 0.03, 0.2, 0.2]) ** 2  # about 1.5 posterior sd
     block = mixture_only_block(lam, [truth, swapped], [cov, cov], model=model, priors=priors, x=x, y=y)
-    block.theta[0] = truth
+    block.rows.theta[0] = truth
     block.set_row(0, truth)
     left = np.empty(20000)
     for t in range(left.size):
         block.sweep()
-        left[t] = block.theta[0, 2] < block.theta[0, 3]  # peak 1 is the left one
+        left[t] = block.rows.theta[0, 2] < block.rows.theta[0, 3]  # peak 1 is the left one
     share, ess = left.mean(), effective_sample_size(left)
     assert ess > 300
     assert abs(share - 0.5) < 4 * 0.5 / np.sqrt(ess), (share, ess)
@@ -139,7 +139,7 @@ def test_mixture_move_jumps_between_the_two_labellings_of_exchangeable_peaks():
     walk.set_row(0, truth)
     for t in range(5000):
         walk.sweep(adapt=t < 1000)
-        assert walk.theta[0, 2] < walk.theta[0, 3]
+        assert walk.rows.theta[0, 2] < walk.rows.theta[0, 3]
 
 
 def test_mixture_components_are_each_chains_positive_temperature_slots():
@@ -208,7 +208,7 @@ def test_differential_archive_holds_the_slots_states_of_the_learning_window():
     after = []
     for t in range(40):
         block.sweep(adapt=True)
-        after.append(block.theta[0].copy())
+        after.append(block.rows.theta[0].copy())
     move, ds = block.move("differential"), block.move_state["differential"]
     assert move.scalars["filled"] == 40 // ARCHIVE_EVERY
     written = np.array(after[::ARCHIVE_EVERY])
@@ -223,3 +223,27 @@ def test_differential_archive_holds_the_slots_states_of_the_learning_window():
         block.sweep()
     np.testing.assert_array_equal(ds["archive"], frozen)
     np.testing.assert_array_equal(ds["log_gamma"], gamma)
+
+
+def test_random_buffers_refill_each_slot_from_its_own_stream_every_block_of_sweeps():
+    """A slot's buffers come from its own generator alone (normals and log-uniforms at lambda > 0,
+    prior draws at lambda = 0), refilled every RAND_BLOCK sweeps; the move offsets follow the
+    declared columns."""
+    from remc_mpi.priors import Prior, PriorSet
+    from remc_mpi.sampling.buffers import RAND_BLOCK, RandomBuffers
+    from remc_mpi.sampling.streams import slot_generator
+
+    priors = PriorSet(("a", "b"), {"a": Prior("uniform", (0.0, 1.0)), "b": Prior("normal", (5.0, 1.0))})
+    buf = RandomBuffers([slot_generator(7, s) for s in (3, 4)], 2, [2, 1], [2, 3])
+    np.testing.assert_array_equal(buf.z_off, [0, 2])
+    np.testing.assert_array_equal(buf.u_off, [0, 2])
+    lam = np.array([0.0, 0.5])
+    positions = [buf.next_sweep(lam, priors)[1] for _ in range(RAND_BLOCK + 2)]
+    assert positions == list(range(RAND_BLOCK)) + [0, 1]
+    alone = slot_generator(7, 4)  # slot 4's stream, first refill: what its rows hold before the second
+    z, u = alone.standard_normal((RAND_BLOCK, 3)), np.log(alone.random((RAND_BLOCK, 5)))
+    second_z, second_u = alone.standard_normal((RAND_BLOCK, 3)), np.log(alone.random((RAND_BLOCK, 5)))
+    np.testing.assert_array_equal(buf.rand_z[1], second_z)
+    np.testing.assert_array_equal(buf.rand_logu[1], second_u)
+    assert not np.array_equal(z, second_z)
+    assert np.all(buf.rand_z[0] == 0.0) and np.all((buf.rand_prior[0][:, 0] >= 0) & (buf.rand_prior[0][:, 0] <= 1))

@@ -26,7 +26,8 @@ from typing import NamedTuple
 from remc_mpi.io import checkpoint
 from remc_mpi.config import RunConfig
 from remc_mpi.errors import InputError
-from remc_mpi.io.output import ResultsFile, check_outputs, complete_summary, segment_path, segment_record
+from remc_mpi.io.output import ResultsFile, complete_summary, segment_path, segment_record
+from remc_mpi.io.paths import check_outputs
 
 
 class Action(str, Enum):

@@ -30,7 +30,8 @@ from remc_mpi.errors import InputError, Interrupted, OutputError
 from remc_mpi.sampling.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
 from remc_mpi.driver.checkpointer import Checkpointer
 from remc_mpi.moves.base import second_window_start
-from remc_mpi.io.output import MpioWriter, ResultWriter, provenance, read_segments, resolve_mode, segments_mismatch
+from remc_mpi.io.output import MpioWriter, ResultWriter, read_segments, resolve_mode, segments_mismatch
+from remc_mpi.io.provenance import provenance
 from remc_mpi.io.samples import Recorder
 from remc_mpi.sampling.parallel import LadderComm, on_root
 from remc_mpi.driver.progress import Progress

@@ -17,7 +17,8 @@ from remc_mpi.driver.candidate import CandidateRun
 from remc_mpi.config import Candidate, RunConfig, parse_config
 from remc_mpi.errors import InputError, Interrupted
 from remc_mpi.io.lock import OutputLocks
-from remc_mpi.io.output import check_output_paths, memory_warning, output_paths, read_summary, resolve_mode, space_warning
+from remc_mpi.io.output import read_summary, resolve_mode
+from remc_mpi.io.paths import check_output_paths, memory_warning, output_paths, space_warning
 from remc_mpi.sampling.parallel import check_launch, idle_barrier, on_root
 from remc_mpi.driver.pilot import auto_ladder
 from remc_mpi.sampling.sampler import warm_up

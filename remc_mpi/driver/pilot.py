@@ -70,7 +70,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
             for sweep in range(PILOT_SWEEPS):
                 run.step(sweep)
                 if learn_top and sweep >= PILOT_SWEEPS // 2:
-                    energies.append(run.block.U.copy())
+                    energies.append(run.block.rows.U.copy())
                 bar.update(sweep + 1)
             bar.close(PILOT_SWEEPS)
             rejection = run.rejection()

@@ -17,7 +17,8 @@ from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.io.data import data_digest
 from remc_mpi.evidence.diagnostics import effective_sample_size, integrated_time
 from remc_mpi.evidence.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
-from remc_mpi.evidence.freeenergy import PRIMARY, LogZCurve, estimate_all
+from remc_mpi.evidence.freeenergy import PRIMARY, estimate_all
+from remc_mpi.evidence.mbar import LogZCurve
 from remc_mpi.sampling.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
 from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.evidence.noise import b_hat as find_b_hat
@@ -31,7 +32,7 @@ Z_95 = 1.959963984540054
 OVERLAP_WARN = 0.05
 SWAP_WARN = 0.05
 ESS_WARN = 100.0
-#: fewer round trips than bootstrap blocks (freeenergy.MIN_BLOCKS) leave blocks that no replica
+#: fewer round trips than bootstrap blocks (evidence.bootstrap.MIN_BLOCKS) leave blocks that no replica
 #: has crossed the ladder within: the error bar then rests on too little to be trusted (the
 #: trust gate's minimum, remc_mpi.evidence.trust)
 ROUND_TRIP_WARN = MIN_ROUND_TRIPS

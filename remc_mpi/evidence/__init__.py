@@ -1,8 +1,9 @@
 """Evidence: estimators of the Bayes free energy and what the selection is judged by, as pure
 functions of arrays (the tempered energies, the ladder, the samples).
 
-- :mod:`.freeenergy`: the estimator registry (MBAR, BAR, stepping stone, TI), their block
-  bootstrap errors.
+- :mod:`.freeenergy`: the estimator registry (MBAR, BAR, stepping stone, TI) and their
+  block-bootstrap errors from per-block sums; :mod:`.mbar`: the MBAR solver and its
+  reweighting; :mod:`.bootstrap`: the bootstrap's blocks and replicates.
 - :mod:`.bridge`: bridge sampling from the reported rung's samples.
 - :mod:`.noise`: the noise level as a free-energy minimum (Tokuda et al. 2017).
 - :mod:`.selection`: posterior model probabilities with their intervals.

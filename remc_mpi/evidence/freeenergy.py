@@ -17,13 +17,12 @@ log Z(lam[L-1]) (and, where it can, log Z at every rung).
   with w = (lam_{l+1} - lam_l) U and M = log(n_l / n_{l+1}).
 - MBAR (Shirts & Chodera 2008) on all samples pooled, reduced potentials u_k = lam_k U:
       f_k = -log sum_n exp(-lam_k U_n) / sum_l N_l exp(f_l - lam_l U_n),   f_0 = 0,
-  solved by Newton's method on the convex MBAR objective. The pooled samples are visited in
-  chunks, so memory is O(L^2 + n + chunk L); the dense L x n weight matrix is never built.
-  The same weights reweight to any lam between rungs (:func:`mbar_log_z_at`).
+  solved by Newton's method on the convex MBAR objective (the solver and the reweighting to any
+  lam between rungs are :mod:`remc_mpi.evidence.mbar`).
 
 Errors: a block bootstrap over whole blocks of sweeps (the same blocks for every slot, keeping
 the cross-slot correlation that exchanges create), with the block length set from the
-integrated autocorrelation time of the energies. The sweeps are cut into B non-overlapping
+integrated autocorrelation time of the energies (the blocks: :mod:`remc_mpi.evidence.bootstrap`). The sweeps are cut into B non-overlapping
 blocks (Carlstein 1986) and a replicate is a multinomial count c_b of each block, so every
 estimator's replicate follows from per-block sums computed in one pass (:func:`estimate_all`):
 
@@ -41,26 +40,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from remc_mpi.evidence.diagnostics import integrated_time
-from remc_mpi.kernels.reweight import cholesky_solve, counted, log_denominators, mbar_accumulate, mbar_block_sums
-from remc_mpi.kernels.rows import replica_columns
+from remc_mpi.evidence.bootstrap import block_edges, block_length, bootstrap_counts, mixing_time, resample
+from remc_mpi.evidence.mbar import MBAR_TOL, logsumexp, mbar_pass, mbar_solve, neighbour_overlap, newton_direction
+from remc_mpi.kernels.reweight import counted, mbar_block_sums
 from remc_mpi.sampling.streams import BOOTSTRAP_KEY
-
-_CHUNK = 8192
-
-
-def logsumexp(a: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """log sum exp(a) along ``axis``, stabilised by the maximum (scipy's, minus its overhead)."""
-    a = np.asarray(a, dtype=np.float64)
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return out.squeeze(axis) if axis is not None else out.reshape(())[()]
-
 
 def _ti_from_moments(lam: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """log Z at every rung from <U> and Var(U) per rung (last axis: rungs; leading axes batch)."""
@@ -161,204 +147,12 @@ def bar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None) -
     return np.concatenate([[0.0], -np.cumsum(df)])
 
 
-def _row_chunks(U: np.ndarray):
-    """The pooled energies of U (n, L) in chunks of whole sweeps, about _CHUNK values each
-    (the order of pooled samples does not matter to MBAR's sums)."""
-    rows = max(1, _CHUNK // U.shape[1])
-    for s in range(0, U.shape[0], rows):
-        yield U[s:s + rows].ravel()
-
-
-def _log_denominator(lam: np.ndarray, f: np.ndarray, log_n: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """log sum_l N_l exp(f_l - lam_l U_n) for a chunk of pooled energies u (c,)."""
-    return logsumexp(f[None, :] + log_n[None, :] - u[:, None] * lam[None, :], axis=1)
-
-
-#: The MBAR Hessian only steers Newton's method (the gradient decides where it stops) and the
-#: bootstrap's one-step replicates, so beyond this many sweeps it comes from evenly strided
-#: sweeps, scaled to all: its cost stays bounded (O(L^2) per sample against O(L) for the
-#: gradient) and its relative error, O(1/sqrt(HESSIAN_SWEEPS)), changes nothing that is reported.
-HESSIAN_SWEEPS = 4000
-
-
-def _mbar_sums_at(lam, shift, U, with_h):
-    L = len(lam)
-    wsum, wtw = np.zeros(L), np.zeros((L, L))
-    obj = mbar_accumulate(U, 0, U.shape[0], lam, shift, wsum, wtw, with_h, np.empty(L), np.empty(L),
-                          np.empty(2 * L, dtype=np.int64))
-    return obj, wsum, wtw
-
-
-def _mbar_pass(lam, f, log_n, U, with_hessian=True):
-    """Objective, gradient and (``with_hessian``, else None) Hessian of the MBAR objective at f.
-
-    Objective g(f) = sum_n log sum_l N_l exp(f_l - lam_l U_n) - sum_l N_l f_l (convex; its
-    minimum with f_0 = 0 is the MBAR solution); gradient sum_n N_k W_nk - N_k; Hessian
-    diag(sum_n N W) - sum_n (N W)(N W)^T (from at most HESSIAN_SWEEPS sweeps). Sums in a
-    fixed order (:mod:`remc_mpi.kernels.reweight`).
-    """
-    n = U.shape[0]
-    stride = -(-n // HESSIAN_SWEEPS)
-    obj, wsum, wtw = _mbar_sums_at(lam, f + log_n, U, with_hessian and stride == 1)
-    hess = None
-    if with_hessian and stride == 1:
-        hess = np.diag(wsum) - wtw
-    elif with_hessian:
-        sub = np.ascontiguousarray(U[::stride])
-        _, sub_sum, sub_wtw = _mbar_sums_at(lam, f + log_n, sub, True)
-        hess = (np.diag(sub_sum) - sub_wtw) * (n / sub.shape[0])
-    n_k = np.exp(log_n)
-    obj -= float(n_k @ f)
-    return obj, wsum - n_k, hess
-
-
-def _newton_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
-    """Newton steps on f_1..f_{L-1} (f_0 = 0 is fixed) for gradients (L,) or (R, L) at one
-    Hessian (L, L); a diagonal step where the Hessian is not positive definite."""
-    g = np.atleast_2d(grad)[:, 1:]
-    h = np.ascontiguousarray(hess[1:, 1:])
-    x, ok = cholesky_solve(h, np.ascontiguousarray(-g.T))
-    step = x.T if ok else -g / np.maximum(np.diagonal(h), 1e-300)
-    return step if np.ndim(grad) == 2 else step[0]
-
-
-#: Newton on the MBAR objective stops when the last step was below this (in f = -log Z):
-#: the error left is then O(MBAR_TOL^2) with the exact Hessian, and at most O(1e-2 MBAR_TOL)
-#: with the strided one (HESSIAN_SWEEPS), either way far below any error bar
-MBAR_TOL = 1e-6
-#: the shortest fraction of a Newton step the line search tries; a direction that lowers the
-#: objective by no fraction down to this one (a near-singular Hessian between rungs that do not
-#: overlap) ends the iteration at the best f so far, instead of a step of 1e298 (seen on a
-#: measured spectrum with 88 rungs, 16 of them without overlap)
-MBAR_MIN_STEP = 1e-6
-#: a Newton step (nats) no fraction of which lowers the objective is rounding when below this
-#: (the objective is then flat at its minimum to machine precision): the solve has converged;
-#: far below any error bar a run reports (1e-3 nats is 1e-2 of the smallest in the tests)
-MBAR_STALL = 1e-4
-
-
-class MbarSolution(NamedTuple):
-    """:func:`mbar_solve`'s answer: log Z (L,), the objective's Hessian (L-1, L-1) for the
-    bootstrap, and whether Newton's iteration converged (its last step below ``tol``)."""
-
-    log_z: np.ndarray
-    hess: np.ndarray
-    converged: bool
-
-
-def mbar_solve(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
-               max_iter: int = 100) -> MbarSolution:
-    """log Z at every rung by MBAR, the objective's Hessian (for the bootstrap), and whether
-    the iteration converged.
-
-    Newton's method from ``guess`` (by default stepping stone). The Hessian of the first
-    iterate is kept while full steps lower the objective (near the solution, as from a BAR
-    start, it changes by O(stderr), so the iteration still converges in a step or two, and a
-    pass without the Hessian costs a third of one with it); it is renewed after a step that
-    needed a line search. It has *not* converged when ``max_iter`` passes end with a step
-    above ``tol``, or when no fraction of a Newton step lowers the objective while the step is
-    above MBAR_STALL (a flat or near-singular direction, as between rungs that do not overlap:
-    the best point found is returned, and the estimate is marked as failed).
-    """
-    lam = np.asarray(lam, dtype=np.float64)
-    n, L = U.shape
-    log_n = np.full(L, np.log(n))
-    # start from a neighbour estimate: close enough for Newton, and O(n) memory
-    f = -(stepping_stone_log_z(lam, U) if guess is None else np.asarray(guess, dtype=np.float64))
-    f = f - f[0]
-    obj, grad, hess = _mbar_pass(lam, f, log_n, U)
-    converged = False
-    for _ in range(max_iter):
-        step = _newton_direction(grad, hess)
-        if np.max(np.abs(step)) < tol:
-            f = f.copy()
-            f[1:] += step
-            converged = True
-            break
-        t = 1.0
-        while True:
-            trial = f.copy()
-            trial[1:] += t * step
-            obj_t, grad_t, _ = _mbar_pass(lam, trial, log_n, U, with_hessian=False)
-            if obj_t <= obj + 1e-12 * abs(obj) or t < MBAR_MIN_STEP:
-                break
-            t *= 0.5
-        if not obj_t <= obj + 1e-12 * abs(obj):
-            # no step along Newton's direction lowers the objective: keep the best f found;
-            # at a step this small the objective is flat to rounding at a converged point
-            converged = bool(np.max(np.abs(step)) < MBAR_STALL)
-            break
-        f, obj, grad = trial, obj_t, grad_t
-        if t < 1.0:
-            hess = _mbar_pass(lam, f, log_n, U)[2]
-    return MbarSolution(-f, hess, converged)
-
-
 def mbar_log_z(lam: np.ndarray, U: np.ndarray, guess: np.ndarray | None = None, tol: float = MBAR_TOL,
                max_iter: int = 100) -> np.ndarray:
-    """log Z at every rung by MBAR (see :func:`mbar_solve`)."""
-    return mbar_solve(lam, U, guess, tol, max_iter).log_z
-
-
-def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Reweight to new lam values: log Z(x) = log sum_n exp(-x U_n) / sum_l N_l exp(f_l - lam_l U_n)."""
-    n, L = U.shape
-    f = -np.asarray(log_z)
-    log_n = np.full(L, np.log(n))
-    targets = np.atleast_1d(np.asarray(targets, dtype=np.float64))
-    acc = np.full(targets.size, -np.inf)
-    for u in _row_chunks(U):
-        den = _log_denominator(lam, f, log_n, u)
-        acc = np.logaddexp(acc, logsumexp(-np.outer(targets, u) - den[None, :], axis=1))
-    return acc
-
-
-#: pooled energies up to this many keep their MBAR denominators for repeated reweighting (8 bytes
-#: each, as many as the energies themselves); beyond it each target recomputes them chunk by chunk
-REWEIGHT_KEEP = 1 << 24
-
-
-class LogZCurve:
-    """log Z(x) at any precision x by MBAR reweighting (:func:`mbar_log_z_at`), for curves that
-    are evaluated at many x: the per-sample denominators, which do not depend on x, are computed
-    once (up to REWEIGHT_KEEP samples), so each further x costs one pass of exp over the samples."""
-
-    def __init__(self, lam: np.ndarray, U: np.ndarray, log_z: np.ndarray):
-        self.args = (lam, U, log_z)
-        self.terms = None
-        if U.size <= REWEIGHT_KEEP:
-            n, L = U.shape
-            u = np.ascontiguousarray(U, dtype=np.float64).ravel()
-            den = np.empty(u.size)
-            shift = np.ascontiguousarray(-np.asarray(log_z, dtype=np.float64) + math.log(n))
-            log_denominators(u, np.ascontiguousarray(lam, dtype=np.float64), shift, den, np.empty(L), np.empty(L),
-                             np.empty(2 * L, dtype=np.int64))
-            self.terms = (u, den)
-
-    def __call__(self, targets) -> np.ndarray:
-        targets = np.atleast_1d(np.asarray(targets, dtype=np.float64))
-        if self.terms is None:
-            return mbar_log_z_at(*self.args, targets)
-        u, den = self.terms
-        return logsumexp(-np.outer(targets, u) - den[None, :], axis=1)
-
-
-def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.ndarray:
-    """Overlap of each pair of neighbouring rungs, 1 for identical and 0 for disjoint states.
-
-    For the 2n pooled samples of rungs l and l+1, with two-state weights
-    W_nk = exp(f_k - lam_k U_n) / sum_{j in {l, l+1}} n exp(f_j - lam_j U_n) (f = -log Z),
-    O = 2n sum_n W_nl W_n,l+1 (the two-state MBAR overlap, scaled to 1 for identical states).
-    """
-    n = U.shape[0]
-    f = -np.asarray(log_z)
-    out = np.empty(len(lam) - 1)
-    for l in range(len(lam) - 1):
-        u = np.concatenate([U[:, l], U[:, l + 1]])
-        a0, a1 = f[l] - lam[l] * u, f[l + 1] - lam[l + 1] * u
-        den = np.logaddexp(a0, a1) + np.log(n)
-        out[l] = 2 * n * np.sum(np.exp(a0 - den) * np.exp(a1 - den))
-    return out
+    """log Z at every rung by MBAR (:func:`remc_mpi.evidence.mbar.mbar_solve`), from ``guess``
+    (by default stepping stone)."""
+    start = stepping_stone_log_z(lam, U) if guess is None else guess
+    return mbar_solve(lam, U, start, tol, max_iter).log_z
 
 
 # ---- block-bootstrap replicates from per-block sums (see module docstring) ------------------------
@@ -425,7 +219,8 @@ def _bar_replicates(lam, sums, counts, n_rows, point):
 
 def _mbar_estimate(lam, U, points):
     """MBAR from BAR's answer; a solve that did not converge is reported as failed (aux)."""
-    sol = mbar_solve(lam, U, guess=points.get("bar"))
+    guess = points.get("bar")
+    sol = mbar_solve(lam, U, stepping_stone_log_z(lam, U) if guess is None else guess)
     return sol.log_z, sol.hess if sol.converged else Failed("Newton's iteration did not converge", sol.hess)
 
 
@@ -437,7 +232,7 @@ def _mbar_sums(lam, U, point, edges, aux=None):
     g = np.zeros((len(edges) - 1, len(lam)))
     mbar_block_sums(U, edges, lam, f + log_n, g)
     hess = aux.aux if isinstance(aux, Failed) else aux
-    return g, hess if hess is not None else _mbar_pass(lam, f, log_n, U)[2]
+    return g, hess if hess is not None else mbar_pass(lam, f, log_n, U)[2]
 
 
 def _mbar_replicates(lam, sums, counts, n_rows, point):
@@ -447,7 +242,7 @@ def _mbar_replicates(lam, sums, counts, n_rows, point):
     g, hess = sums
     grad = counted(counts, g) - counted(counts, n_rows[:, None])
     f = np.tile(-np.asarray(point), (counts.shape[0], 1))
-    f[:, 1:] += _newton_direction(grad, hess)
+    f[:, 1:] += newton_direction(grad, hess)
     return -f
 
 
@@ -522,70 +317,6 @@ def _solve_order() -> list[str]:
 
 
 PRIMARY = "mbar"
-#: bootstrap blocks are this many integrated autocorrelation times long (Kunsch 1989 and
-#: Politis & Romano 1994: a few tau keep the within-block correlation). Measured, 30 seeds
-#: each (docs/free_energy.md): with the replicas' time the reported error reaches the scatter
-#: of the values from about 2 tau (K = 3 peaks) and 2-3 tau (cluster3) on; with the slots'
-#: time alone it fell short by 15% and 58%)
-BLOCK_TAUS = 3.0
-#: at least this many blocks (fewer makes the bootstrap's own variance large), and at most
-#: MAX_BLOCKS (beyond it, longer blocks cost nothing in accuracy and bound the O(B L^2) sums)
-MIN_BLOCKS = 10
-MAX_BLOCKS = 1000
-
-
-#: replicas gathered per pass when their energy series are built (memory n x this many floats)
-REPLICA_CHUNK = 8
-def replica_time(U: np.ndarray, replica: np.ndarray) -> float:
-    """The mean over replicas of the integrated autocorrelation time of each replica's energy
-    followed through the ladder (rows t, replica[t, l] = the replica in slot l): how long a
-    replica remembers its configuration as it wanders between rungs. Energies at one rung can
-    decorrelate fast (other replicas arrive) while a replica stuck in a minor mode keeps it for
-    this long, and carries it from rung to rung: the slowest mixing that log Z feels."""
-    n, L = U.shape
-    taus = []
-    buf = np.empty((n, min(REPLICA_CHUNK, L)))
-    for r0 in range(0, L, REPLICA_CHUNK):
-        out = buf[:, :min(REPLICA_CHUNK, L - r0)]
-        replica_columns(U, replica, r0, out)
-        taus += [integrated_time(out[:, k]) for k in range(out.shape[1])]
-    return float(np.mean(taus))
-
-
-def mixing_time(U: np.ndarray, replica: np.ndarray | None = None) -> float:
-    """The slowest of the integrated autocorrelation times (in rows) of the energies at each
-    slot and, with the replica labels, of :func:`replica_time`."""
-    taus = [integrated_time(U[:, l]) for l in range(U.shape[1]) if np.ptp(U[:, l]) > 0]
-    tau = max(taus) if taus else 1.0
-    return max(tau, replica_time(U, replica)) if replica is not None else tau
-
-
-def block_length(n: int, tau: float) -> int:
-    """Bootstrap block length for n rows: BLOCK_TAUS x tau (:func:`mixing_time`), within
-    [n / MAX_BLOCKS, n / MIN_BLOCKS]."""
-    return int(min(max(1, np.ceil(BLOCK_TAUS * tau), np.ceil(n / MAX_BLOCKS)), max(1, n // MIN_BLOCKS)))
-
-
-def block_edges(n: int, block: int) -> np.ndarray:
-    """Edges of max(1, n // block) non-overlapping blocks of rows covering all n rows (sizes
-    differ by at most one)."""
-    n_blocks = max(1, n // block)
-    return (np.arange(n_blocks + 1) * n) // n_blocks
-
-
-def bootstrap_counts(n_blocks: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_blocks) multinomial counts: each replicate draws n_blocks blocks with replacement."""
-    picks = rng.integers(0, n_blocks, (n_boot, n_blocks))
-    return np.stack([np.bincount(p, minlength=n_blocks) for p in picks]).astype(np.float64)
-
-
-def resample(U: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The rows of one replicate (blocks repeated by their counts), for statistics that need them."""
-    idx = np.concatenate([np.arange(edges[b], edges[b + 1]) for b in np.repeat(np.arange(len(counts)),
-                                                                               counts.astype(np.int64))])
-    return U[idx]
-
-
 def _point_estimates(lam: np.ndarray, U: np.ndarray) -> tuple[dict, dict]:
     """Every estimator's log Z (L,) on the rows of U, in dependency order, and its auxiliaries."""
     point, aux = {}, {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from remc_mpi.evidence.freeenergy import LogZCurve
+from remc_mpi.evidence.mbar import LogZCurve
 from remc_mpi.likelihood import evidence_constant
 
 

@@ -25,7 +25,7 @@ import math
 
 #: estimators agree when they differ by at most this many combined standard errors
 AGREE_Z = 3.0
-#: at least this many round trips: fewer than the bootstrap blocks (freeenergy.MIN_BLOCKS) leave
+#: at least this many round trips: fewer than the bootstrap blocks (evidence.bootstrap.MIN_BLOCKS) leave
 #: blocks that no replica crossed the ladder within (the run warns below it too)
 MIN_ROUND_TRIPS = 10
 

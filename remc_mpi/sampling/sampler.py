@@ -10,8 +10,11 @@ local slots: the lambda = 0 slot is redrawn from the prior exactly, every other 
 component-wise Metropolis update of each free parameter, once its covariance is learnt
 during burn-in one joint adaptive move, and after the burn-in one mode jump from the chain's
 learnt Gaussians (:mod:`remc_mpi.moves`; the engine hands them over,
-:meth:`SlotBlock.set_mixture`). Random numbers come from per-slot buffers that each slot's own generator refills every RAND_BLOCK sweeps, so a slot's
-draws do not depend on which rank owns it.
+:meth:`SlotBlock.set_mixture`). The rows and what travels with them are a
+:class:`~remc_mpi.sampling.replicas.Replicas`; random numbers come from per-slot buffers that
+each slot's own generator refills every RAND_BLOCK sweeps
+(:class:`~remc_mpi.sampling.buffers.RandomBuffers`), so a slot's draws do not depend on which
+rank owns it. The block itself holds the model and prior arrays, the ladder and the moves.
 """
 
 from __future__ import annotations
@@ -23,17 +26,16 @@ import numpy as np
 
 from remc_mpi.kernels.priors import kernel_priors, logprior_row
 from remc_mpi.kernels.rows import exchange_block
-from remc_mpi.kernels.spectra import Stages, TrialBuffers, full_row, kernel_model
+from remc_mpi.kernels.spectra import TrialBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
-from remc_mpi.moves.prior_draw import PriorDrawMove
-from remc_mpi.moves.sweep import MOVES, Draws, sweep_kernel
+from remc_mpi.moves.sweep import MOVES, sweep_kernel
 from remc_mpi.priors import PriorSet
+from remc_mpi.sampling.buffers import RAND_BLOCK, RandomBuffers
+from remc_mpi.sampling.replicas import Replicas
 from remc_mpi.sampling.streams import slot_generator
 
-
-#: sweeps of random numbers each slot draws at once (part of the state: buffers are saved)
-RAND_BLOCK = 64
+__all__ = ["RAND_BLOCK", "SlotBlock", "warm_up"]
 
 
 class SlotBlock:
@@ -56,59 +58,34 @@ class SlotBlock:
         self.bottoms, self.tops = np.flatnonzero(rung == 0), np.flatnonzero(rung == self.rungs - 1)  # local rows
         self.slot_lam = np.array(lam, dtype=np.float64)  # every slot's, for the exchanges
         self.row_lam = self.slot_lam[lo:hi].copy()  # this block's rows' (slots lo..hi-1)
-        self.rngs = [slot_generator(seed, s) for s in range(lo, hi)]
+        rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
-        self.theta = np.array([priors.sample(g) for g in self.rngs]).reshape(r, p)
-        self.stages = Stages.zeros(km, r)  # each row's cached model stages (levels, lines, S, y)
+        self.rows = Replicas(km, np.array([priors.sample(g) for g in rngs]).reshape(r, p), lo)
         self.tbuf = TrialBuffers.zeros(km)
         self.scratch = np.zeros((3, p))
-        self.U = np.zeros(r)
-        self.logprior = np.zeros((r, p))
         for i in range(r):
-            self.set_row(i, self.theta[i])
+            self.set_row(i, self.rows.theta[i])
         # the moves (component=False only to test the others alone), their per-slot state and
         # their columns of the random buffers
         self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component, mixture=mixture,
                                differential=differential) for cls in MOVES)
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
-        n_z = [m.normals(n_free) for m in self.moves]
-        n_u = [m.uniforms(n_free) for m in self.moves]
-        self.z_off = np.cumsum([0] + n_z[:-1]).astype(np.int64)
-        self.u_off = np.cumsum([0] + n_u[:-1]).astype(np.int64)
-        self.rand_z = np.zeros((r, RAND_BLOCK, sum(n_z)))
-        self.rand_logu = np.zeros((r, RAND_BLOCK, sum(n_u)))
-        self.rand_prior = np.zeros((r, RAND_BLOCK, p))
-        self.rand_pos = RAND_BLOCK
+        self.buffers = RandomBuffers(rngs, p, [m.normals(n_free) for m in self.moves],
+                                     [m.uniforms(n_free) for m in self.moves])
         self.n_adapt = 0
-        self.replica = np.arange(lo, hi, dtype=np.int64)
-        self.direction = np.zeros(r, dtype=np.int64)
         self.t_model = 0.0  # seconds inside the compiled sweep kernel (for benchmarks)
 
     # ---- one sweep -------------------------------------------------------------------
-    def _refill(self) -> None:
-        """Every RAND_BLOCK sweeps each slot's own generator refills its buffers: prior draws
-        for the lambda = 0 slot, normals and uniforms for the others."""
-        for i, g in enumerate(self.rngs):
-            if self.row_lam[i] > 0.0:
-                g.standard_normal(out=self.rand_z[i])
-                g.random(out=self.rand_logu[i])
-                np.log(self.rand_logu[i], out=self.rand_logu[i])
-            else:
-                self.rand_prior[i] = PriorDrawMove.draw(self.priors, g, RAND_BLOCK)
-        self.rand_pos = 0
-
     def sweep(self, adapt: bool = False) -> None:
         """Update every slot once (see module docstring); ``adapt`` during burn-in."""
-        if self.rand_pos == RAND_BLOCK:
-            self._refill()
+        draws, pos = self.buffers.next_sweep(self.row_lam, self.priors)
         states = tuple(m.kernel_state(self.move_state[m.name], adapt) for m in self.moves)
         t0 = time.perf_counter()
-        draws = Draws(self.rand_z, self.rand_logu, self.rand_prior, self.z_off, self.u_off)
-        sweep_kernel(self.row_lam, self.theta, self.U, self.logprior, self.stages, self.model_arrays, self.prior_arrays,
-                     self.tbuf, self.scratch, draws, self.rand_pos, states, bool(adapt), adapt_gain(self.n_adapt))
+        rows = self.rows
+        sweep_kernel(self.row_lam, rows.theta, rows.U, rows.logprior, rows.stages, self.model_arrays, self.prior_arrays,
+                     self.tbuf, self.scratch, draws, pos, states, bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0
-        self.rand_pos += 1
         if adapt:
             self.n_adapt += 1
         for m in self.moves:
@@ -116,9 +93,10 @@ class SlotBlock:
 
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its model state and energy."""
-        self.theta[i] = theta
-        self.U[i] = full_row(self.theta[i], self.model_arrays, self.stages, i, self.tbuf)
-        logprior_row(self.prior_arrays, self.theta[i], self.logprior[i])  # the kernels' own values
+        rows = self.rows
+        rows.theta[i] = theta
+        rows.U[i] = full_row(rows.theta[i], self.model_arrays, rows.stages, i, self.tbuf)
+        logprior_row(self.prior_arrays, rows.theta[i], rows.logprior[i])  # the kernels' own values
 
     def set_ladder(self, lam: np.ndarray) -> None:
         """Take every slot's new lambda (after an adaptation or a restore); keep this block's."""
@@ -126,9 +104,8 @@ class SlotBlock:
         self.row_lam[:] = lam[self.lo:self.hi]
 
     def snapshot(self, with_theta: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Copies of what a recorded sweep saves, in slot order: the energies U, the replica
-        labels (int32) and, ``with_theta``, the configurations."""
-        return self.U.copy(), self.replica.astype(np.int32), self.theta.copy() if with_theta else None
+        """What a recorded sweep saves (:meth:`Replicas.snapshot`)."""
+        return self.rows.snapshot(with_theta)
 
     def restart_learning(self) -> None:
         """Middle of the burn-in: every move starts learning afresh (moves.base)."""
@@ -191,63 +168,39 @@ class SlotBlock:
         return out
 
     # ---- exchanges ------------------------------------------------------------------
-    def _travelling(self) -> tuple[np.ndarray, ...]:
-        """Per-row arrays that move with a configuration (not the slot's step sizes or streams)."""
-        return (self.theta, self.U, self.logprior, self.replica, self.direction,
-                *(getattr(self.stages, a) for a in Stages._fields))
-
     def pack_row(self, slot: int) -> np.ndarray:
-        """Everything that travels with the configuration in ``slot``, as one vector:
-        [U, replica, direction, theta (P), log prior (P), model state row]. Sending the model
-        state spares the receiver an evaluation and moves exactly the bits a local swap would
-        (rank-count invariance)."""
-        i = slot - self.lo
-        return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
-                               *(getattr(self.stages, a)[i].ravel() for a in Stages._fields)])
+        """Everything that travels with the configuration in ``slot``, as one vector
+        (:meth:`Replicas.pack`)."""
+        return self.rows.pack(slot - self.lo)
 
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
-        i = slot - self.lo
-        p = self.theta.shape[1]
-        self.U[i], self.replica[i], self.direction[i] = vec[0], int(vec[1]), int(vec[2])
-        self.theta[i] = vec[3:3 + p]
-        self.logprior[i] = vec[3 + p:3 + 2 * p]
-        pos = 3 + 2 * p
-        for a in Stages._fields:
-            dst = getattr(self.stages, a)[i]
-            dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
-            pos += dst.size
+        self.rows.unpack(slot - self.lo, vec)
 
     def exchange_local(self, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """Attempt the pairs (s, s+1) inside this block of one chain whose rung has this parity,
         all at once (one compiled call); return their lower slots s and whether each was
         accepted. Uniforms are indexed by the pair's lower slot s."""
-        return exchange_block(self.lo, self.rungs, parity, self.slot_lam, uniforms, *self._travelling())
+        return exchange_block(self.lo, self.rungs, parity, self.slot_lam, uniforms, *self.rows.travelling())
 
     def mark_ends(self) -> np.ndarray:
         """Update the direction labels at the ends of every chain's ladder; return the replicas
         that just completed a round trip (reached the bottom after having visited the top)."""
-        done = []
-        for i in self.bottoms:
-            if self.direction[i] == -1:
-                done.append(int(self.replica[i]))
-            self.direction[i] = 1
-        self.direction[self.tops] = -1
-        return np.array(done, dtype=np.int64)
+        return self.rows.mark_ends(self.bottoms, self.tops)
 
     # ---- state ----------------------------------------------------------------------
-    #: per-slot arrays of the state besides the moves' (rows in slot order)
-    _STATE_ARRAYS = ("replica", "direction", "rand_z", "rand_logu", "rand_prior")
-    #: block-wide scalars of the sampler itself (the moves add theirs as <move>/<name>)
-    _SCALARS = ("n_adapt", "rand_pos")
+    #: per-slot arrays of the state besides the moves' (rows in slot order), by their owner
+    _ROW_ARRAYS = ("replica", "direction")
 
     def state(self) -> dict[str, Any]:
         """Everything that defines the block, per slot (for checkpoints and redistribution):
         per-slot arrays (rows in slot order) and, under "scalars", the block-wide scalars."""
-        st: dict[str, Any] = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
+        rows, buf = self.rows, self.buffers
+        st: dict[str, Any] = {name: getattr(rows, name).copy() for name in self._ROW_ARRAYS}
+        st.update({name: getattr(buf, name).copy() for name in buf.ARRAYS})
         for m in self.moves:
             st.update({f"{m.name}/{k}": v.copy() for k, v in self.move_state[m.name].items()})
-        st.update(theta=self.theta.copy(), energy=self.U.copy(), rng=[g.bit_generator.state for g in self.rngs])
-        scalars = {name: int(getattr(self, name)) for name in self._SCALARS}
+        st.update(theta=rows.theta.copy(), energy=rows.U.copy(), rng=[g.bit_generator.state for g in buf.rngs])
+        scalars = {"n_adapt": int(self.n_adapt), "rand_pos": int(buf.rand_pos)}
         for m in self.moves:
             scalars.update({f"{m.name}/{k}": (bool(v) if isinstance(v, (bool, np.bool_)) else int(v))
                             for k, v in m.scalars.items()})
@@ -258,18 +211,18 @@ class SlotBlock:
         """Restore per-slot state for this block's slots (rows in slot order)."""
         for i in range(len(self.row_lam)):
             self.set_row(i, st["theta"][i])
-            if self.U[i] != st["energy"][i]:
+            if self.rows.U[i] != st["energy"][i]:
                 raise RuntimeError(f"slot {self.lo + i}: the saved configuration's energy does not reproduce")
-        for name in self._STATE_ARRAYS:
-            getattr(self, name)[...] = st[name]
+        for owner, names in ((self.rows, self._ROW_ARRAYS), (self.buffers, self.buffers.ARRAYS)):
+            for name in names:
+                getattr(owner, name)[...] = st[name]
         for m in self.moves:
             for k, v in self.move_state[m.name].items():
                 v[...] = st[f"{m.name}/{k}"]
-        for g, s in zip(self.rngs, st["rng"]):
+        for g, s in zip(self.buffers.rngs, st["rng"]):
             g.bit_generator.state = s
         scalars = st["scalars"]
-        for name in self._SCALARS:
-            setattr(self, name, int(scalars[name]))
+        self.n_adapt, self.buffers.rand_pos = int(scalars["n_adapt"]), int(scalars["rand_pos"])
         for m in self.moves:
             for k, v in m.scalars.items():
                 m.scalars[k] = type(v)(scalars[f"{m.name}/{k}"])

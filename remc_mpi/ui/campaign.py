@@ -250,7 +250,7 @@ def write_tasks(camp: Campaign) -> list[Task]:
 def task_done(task: Task) -> bool:
     """All of the task's result files exist and are complete."""
     from remc_mpi.config import load_config
-    from remc_mpi.io.output import output_paths
+    from remc_mpi.io.paths import output_paths
     from remc_mpi.io.output import complete_summary
 
     try:
@@ -264,7 +264,7 @@ def task_running(task: Task) -> dict | None:
     """The live holder of a lock on one of the task's outputs (another run is writing it), or None."""
     from remc_mpi.config import load_config
     from remc_mpi.io.lock import holder
-    from remc_mpi.io.output import output_paths
+    from remc_mpi.io.paths import output_paths
 
     try:
         paths = output_paths(load_config(task.config))

@@ -429,8 +429,8 @@ def cmd_blocks(args) -> int:
 
 def cmd_validate(args) -> int:
     from remc_mpi.config import load_config
-    from remc_mpi.io.output import (check_output_paths, memory_bytes, memory_warning, output_bytes, output_paths,
-                                 space_warning)
+    from remc_mpi.io.paths import (check_output_paths, memory_bytes, memory_warning, output_bytes, output_paths,
+                                   space_warning)
 
     cfg = load_config(args.config)
     labels = ", ".join(c.label for c in cfg.candidates)

@@ -31,7 +31,7 @@ POINT_COLUMNS = ("noise", "seed", "file", "group", "level", "repeat", "counts", 
 
 def collect_rows(folder: str | Path) -> list[dict[str, Any]]:
     from remc_mpi.config import load_config
-    from remc_mpi.io.output import output_paths
+    from remc_mpi.io.paths import output_paths
     from remc_mpi.io.output import complete_summary
     from remc_mpi.evidence.selection import select
 

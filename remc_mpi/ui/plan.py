@@ -295,7 +295,8 @@ def plan_points(truths: list[Truth], levels: list[float], level_name: str, repea
 def task_outcome(task: Task, decisive: float) -> dict[str, Any] | None:
     """What a finished task's selection said, or None while it is not finished."""
     from remc_mpi.config import load_config
-    from remc_mpi.io.output import complete_summary, output_paths
+    from remc_mpi.io.output import complete_summary
+    from remc_mpi.io.paths import output_paths
     from remc_mpi.evidence.selection import select
 
     try:
