@@ -27,6 +27,8 @@ spectrum here) a function of the index lag, N values the compiled loop keeps in 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: the background kinds, in the order their parameters follow the lines'
@@ -52,6 +54,44 @@ def background_params(kinds: tuple[str, ...]) -> tuple[str, ...]:
     if "tougaard" in kinds:
         names.append("bg_tougaard")
     return tuple(names)
+
+
+@dataclass
+class BackgroundTerms:
+    """A model's background on one grid, as the numpy reference adds it to y = s S (the kinds'
+    terms in this order: active Shirley, constant, slope, Tougaard, fixed curve); the compiled
+    twin is :func:`remc_mpi.kernels.spectra.output_energy`. A new kind is its name in
+    BACKGROUNDS, its parameters in :func:`background_params`, what it precomputes in
+    :meth:`on` and its term in :meth:`add` (this file), and its kernel twin."""
+
+    energy: np.ndarray  # (N,) the grid
+    dx: np.ndarray  # (N - 1,) its steps (the active Shirley's trapezoid)
+    tougaard: np.ndarray | None  # (N, N) the Tougaard operator MT, with the tougaard kind
+    fixed: np.ndarray | None  # (N,) the fixed iterative-Shirley curve, with that kind
+
+    @classmethod
+    def on(cls, kinds: tuple[str, ...], energy: np.ndarray, tougaard_c: float,
+           fixed: np.ndarray | None) -> BackgroundTerms:
+        """The terms of ``kinds`` on ``energy`` (``fixed``: the model's iterative-Shirley curve)."""
+        return cls(energy, np.diff(energy), tougaard_matrix(energy, tougaard_c) if "tougaard" in kinds else None,
+                   fixed)
+
+    def add(self, y: np.ndarray, s: np.ndarray, col: dict[str, np.ndarray], scale: str | None) -> None:
+        """y (R, N), holding s S, += the background of the rows' parameters ``col`` (``scale``:
+        the core's scale parameter, or None)."""
+        if "bg_shirley" in col:
+            cum = np.zeros_like(y)
+            np.cumsum(0.5 * (y[:, 1:] + y[:, :-1]) * self.dx, axis=1, out=cum[:, 1:])
+            cum *= col["bg_shirley"][:, None]
+            y += cum
+        if "bg_const" in col:
+            y += col["bg_const"][:, None]
+        if "bg_slope" in col:
+            y += col["bg_slope"][:, None] * self.energy
+        if self.tougaard is not None:
+            y += (col["bg_tougaard"] * (col[scale] if scale else 1.0))[:, None] * (s @ self.tougaard)
+        if self.fixed is not None:
+            y += self.fixed
 
 
 def trapezoid_weights(energy: np.ndarray) -> np.ndarray:

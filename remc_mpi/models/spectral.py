@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from remc_mpi.models.backgrounds import BACKGROUNDS, TOUGAARD_C, background_params, tougaard_matrix
+from remc_mpi.models.backgrounds import BACKGROUNDS, TOUGAARD_C, BackgroundTerms, background_params
 from remc_mpi.models.base import Cache, Evaluator, Model
 from remc_mpi.models.cores import Core
 from remc_mpi.models.extras import ExtraLines
@@ -156,9 +156,8 @@ class SpectralEvaluator(Evaluator):
         self.separable = model.core.separable
         self.stage = [model.lines_of(n) for n in model.param_names]
         self.level_cols = [n in model.core.level_params for n in model.param_names]
-        self._dx = np.diff(self.energy)
-        self.tougaard = tougaard_matrix(self.energy, model.tougaard_c) if "tougaard" in model.background else None
-        self.fixed = model.background_curve(self.energy)
+        self.background = BackgroundTerms.on(model.background, self.energy, model.tougaard_c,
+                                             model.background_curve(self.energy))
 
     def _line(self, lines, k, out=None):
         c, h, w, w2 = lines
@@ -202,17 +201,5 @@ class SpectralEvaluator(Evaluator):
         """y = scale * S + background (the only stage amp and bg_* recompute)."""
         scale = self.model.core.scale_param
         y = s * col[scale][:, None] if scale else s.copy()
-        if "bg_shirley" in col:
-            cum = np.zeros_like(y)
-            np.cumsum(0.5 * (y[:, 1:] + y[:, :-1]) * self._dx, axis=1, out=cum[:, 1:])
-            cum *= col["bg_shirley"][:, None]
-            y += cum
-        if "bg_const" in col:
-            y += col["bg_const"][:, None]
-        if "bg_slope" in col:
-            y += col["bg_slope"][:, None] * self.energy
-        if self.tougaard is not None:
-            y += (col["bg_tougaard"] * (col[scale] if scale else 1.0))[:, None] * (s @ self.tougaard)
-        if self.fixed is not None:
-            y += self.fixed
+        self.background.add(y, s, col, scale)
         return y
