@@ -63,15 +63,18 @@ class SwapStats:
         for rep in ended:
             self.trips[rep] += 1
 
+    def _counts(self, trips: bool) -> tuple[np.ndarray, ...]:
+        """The count arrays in NAMES order, the round trips with ``trips``."""
+        return (self.tried, self.accepted, self.trips) if trips else (self.tried, self.accepted)
+
     def reset(self, trips: bool = True) -> None:
         """Start counting afresh (after a ladder re-spacing the round trips go on)."""
-        for counts in (self.tried, self.accepted, self.trips) if trips else (self.tried, self.accepted):
+        for counts in self._counts(trips):
             counts[:] = 0
 
     def reduced(self, lc: LadderComm, trips: bool = True) -> dict[str, np.ndarray]:
         """Collective: the counts summed over the ranks, by name (valid on rank 0)."""
-        counts = (self.tried, self.accepted, self.trips) if trips else (self.tried, self.accepted)
-        return {name: lc.reduce_sum(x) for name, x in zip(self.NAMES, counts)}
+        return {name: lc.reduce_sum(x) for name, x in zip(self.NAMES, self._counts(trips))}
 
     def load(self, arrays: dict) -> None:
         """Rank 0 after a restore: the checkpoint's reduced counts."""

@@ -114,9 +114,13 @@ class Recorder:
 
     def record(self, sweep: int, block, n_data: int, with_theta: bool) -> None:
         u, replica, theta = block.snapshot(with_theta)
-        for name, value in (("sweep", sweep), ("energy", u / n_data), ("replica", replica)) + (
-                (("theta_sweep", sweep), ("theta", theta)) if with_theta else ()):
-            self.rows[name].append(value)
+        rows = self.rows
+        rows["sweep"].append(sweep)
+        rows["energy"].append(u / n_data)
+        rows["replica"].append(replica)
+        if with_theta:
+            rows["theta_sweep"].append(sweep)
+            rows["theta"].append(theta)
 
     def flush(self) -> None:
         local = {s.name: np.array(self.rows[s.name], dtype=s.dtype).reshape(-1, *s.row_shape(*self.shape))

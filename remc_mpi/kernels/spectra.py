@@ -97,18 +97,18 @@ class Spec(NamedTuple):
     """A model's integers as the kernels read them, by name."""
 
     kind: int  # KIND_* (the branch of compute_levels)
-    from_levels: int  # 1: centres and heights from the core's levels; 0: from the peak parameters
-    shape: int  # SHAPE_* of the core's lines
-    n_core: int  # K, the core's lines (doublet copies are lines K..2K-1)
-    n_lines: int  # every line: the core's, their doublet copies, the extra lines
-    n_main: int  # the core's lines and their doublet copies (the extra lines follow)
-    hybridized: int  # 1: the initial state is the lowest eigenvector of H_i
-    per_state: int  # 1: a Lorentzian width per final state
     likelihood: int  # remc_mpi.likelihood code
-    fixed_bg: int  # 1: basis[0] holds a fixed background curve (iterative Shirley)
-    extra_shape: int  # SHAPE_* of the extra lines
-    extra_stride: int  # parameters per extra line: area, center, width[, sigma]
-    col: Columns
+    from_levels: int = 0  # 1: centres and heights from the core's levels; 0: from the peak parameters
+    shape: int = 0  # SHAPE_* of the core's lines
+    n_core: int = 0  # K, the core's lines (doublet copies are lines K..2K-1)
+    n_lines: int = 0  # every line: the core's, their doublet copies, the extra lines
+    n_main: int = 0  # the core's lines and their doublet copies (the extra lines follow)
+    hybridized: int = 0  # 1: the initial state is the lowest eigenvector of H_i
+    per_state: int = 0  # 1: a Lorentzian width per final state
+    fixed_bg: int = 0  # 1: basis[0] holds a fixed background curve (iterative Shirley)
+    extra_shape: int = 0  # SHAPE_* of the extra lines
+    extra_stride: int = 0  # parameters per extra line: area, center, width[, sigma]
+    col: Columns = Columns()
 
 
 class CoreKind(NamedTuple):
@@ -186,19 +186,17 @@ class KernelModel:
 def kernel_model(model, energy: np.ndarray, likelihood: str = "gaussian") -> KernelModel:
     """Flatten ``model`` on ``energy`` for the kernels (from the model's own declarations), with
     the energy of ``likelihood`` (remc_mpi.likelihood)."""
-    km = _kernel_model(model, energy)
-    km.spec = km.spec._replace(likelihood=LIKELIHOOD_CODES[likelihood])
-    return km
+    return _kernel_model(model, energy, LIKELIHOOD_CODES[likelihood])
 
 
-def _kernel_model(model, energy: np.ndarray) -> KernelModel:
+def _kernel_model(model, energy: np.ndarray, likelihood: int) -> KernelModel:
     from remc_mpi.models.polynomial import PolynomialModel
 
     energy = np.ascontiguousarray(energy, dtype=np.float64)
     model.evaluator(energy)  # the reference's checks (the Shirley background's grid)
     names = model.param_names
     if isinstance(model, PolynomialModel):
-        spec = Spec(KIND_POLY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Columns())
+        spec = Spec(kind=KIND_POLY, likelihood=likelihood)
         stage = np.full(len(names), OUTPUT, dtype=np.int64)
         peak = np.full(len(names), -1, dtype=np.int64)
         basis = np.ascontiguousarray(model.design(energy).T)
@@ -207,9 +205,9 @@ def _kernel_model(model, energy: np.ndarray) -> KernelModel:
     if type(core) not in CORE_KINDS:
         raise ValueError(f"model {model.name}: no compiled kernel for {type(core).__name__} (docs/extending.md)")
     kind = CORE_KINDS[type(core)]
-    spec = Spec(kind=kind.code, from_levels=int(kind.from_levels), shape=SHAPE_CODES[core.lineshape],
-                n_core=core.n_peaks, n_lines=model.n_lines, n_main=model.n_main, hybridized=int(kind.hybridized(core)),
-                per_state=int(getattr(core, "widths", "shared") == "per_state"), likelihood=0,
+    spec = Spec(kind=kind.code, likelihood=likelihood, from_levels=int(kind.from_levels),
+                shape=SHAPE_CODES[core.lineshape], n_core=core.n_peaks, n_lines=model.n_lines, n_main=model.n_main,
+                hybridized=int(kind.hybridized(core)), per_state=int(getattr(core, "widths", "shared") == "per_state"),
                 fixed_bg=int("iterative_shirley" in model.background), extra_shape=SHAPE_CODES[model.extra.lineshape],
                 extra_stride=len(model.extra.fields), col=_columns(model))
     stage, peak = _stages(model)

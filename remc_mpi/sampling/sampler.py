@@ -31,11 +31,11 @@ from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
 from remc_mpi.moves.sweep import MOVES, sweep_kernel
 from remc_mpi.priors import PriorSet
-from remc_mpi.sampling.buffers import RAND_BLOCK, RandomBuffers
+from remc_mpi.sampling.buffers import RandomBuffers
 from remc_mpi.sampling.replicas import Replicas
 from remc_mpi.sampling.streams import slot_generator
 
-__all__ = ["RAND_BLOCK", "SlotBlock", "warm_up"]
+__all__ = ["SlotBlock", "warm_up"]
 
 
 class SlotBlock:
