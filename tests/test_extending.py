@@ -1,5 +1,6 @@
-"""docs/extending.md's recipes 1 (a model from existing pieces) and 4 (an estimator), exactly as
-written there: after one registry call each, the validator, the engine and the report take them."""
+"""docs/extending.md's recipes 1 (a model from existing pieces), 4 (an estimator) and 6 (an output
+field), exactly as written there: after one registry call each, the validator, the engine and the
+report take them."""
 
 import re
 from pathlib import Path
@@ -11,6 +12,9 @@ from mpi4py import MPI
 from remc_mpi.evidence import freeenergy as fe
 from remc_mpi.config import parse_config
 from remc_mpi.driver.engine import run
+from remc_mpi.driver.fields import OUTPUT_FIELDS
+from remc_mpi.io.output import read_summary
+from remc_mpi.ui.report import format_summary
 from remc_mpi.errors import InputError
 from remc_mpi.models import MODELS
 
@@ -28,9 +32,11 @@ def recipe(number: int) -> str:
 def registered():
     exec(recipe(1), {})
     exec(recipe(4), {})
+    exec(recipe(6), {})
     yield
     MODELS.pop("single_line")
     fe.ESTIMATORS.pop("ti_trapezoid")
+    OUTPUT_FIELDS.pop("spectrum_maximum")
 
 
 def test_a_registered_model_and_estimator_run_end_to_end(tmp_path, registered):
@@ -56,6 +62,14 @@ def test_a_registered_model_and_estimator_run_end_to_end(tmp_path, registered):
     for name in ("a1", "mu1", "w1"):
         p = s["posterior"][name]
         assert p["q025"] < raw["data"]["synthetic"]["params"][name] < p["q975"], (name, p)
+    # the output field: the spectrum peaks at the line's centre mu1 = 0.3, to the grid's spacing 0.1
+    top = s["spectrum_maximum"]
+    assert abs(top["mean"] - 0.3) <= 0.1 + 4 * top["sd"], top
+    keys = list(s)
+    assert [k for k in keys if k in OUTPUT_FIELDS] == [k for k in OUTPUT_FIELDS if k in s]  # in registry order
+    assert keys.index("spectrum_maximum") == keys.index("trust") - 1 and "derived" not in s  # a single line derives none
+    assert read_summary(tmp_path / "toy.h5")["spectrum_maximum"] == top
+    assert f"spectrum maximum at {top['mean']:.4g}" in format_summary(s)
 
 
 def test_a_registered_model_gets_the_validator(registered):
@@ -65,3 +79,16 @@ def test_a_registered_model_gets_the_validator(registered):
            "noise": {"sigma": 0.02}, "priors": {}}
     with pytest.raises(InputError, match=r"model.options.n_peaks: unknown key"):
         parse_config(raw, "toy.yaml")
+
+
+def test_an_output_field_cannot_replace_a_summary_key():
+    from remc_mpi.driver.fields import FieldInputs, OutputField, compute_fields, register_field
+
+    register_field("sigma", OutputField(lambda inputs: 1.0))
+    try:
+        with pytest.raises(ValueError, match="'sigma' would replace the summary's own key"):
+            compute_fields(FieldInputs(*[None] * 7), {"sigma", "label"})
+    finally:
+        OUTPUT_FIELDS.pop("sigma")
+    with pytest.raises(ValueError, match="already registered"):
+        register_field("fit", OutputField(lambda inputs: None))

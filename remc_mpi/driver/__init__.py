@@ -6,7 +6,8 @@
 - :mod:`.actions`, :mod:`.pilot`, :mod:`.checkpointer`, :mod:`.stopping`, :mod:`.signals`,
   :mod:`.progress`: the output plan, n_temps: auto, when to checkpoint, when to stop early,
   signals, progress lines.
-- :mod:`.summary`: rank 0's end of a run: estimators, posterior, diagnostics into the file.
+- :mod:`.summary`: rank 0's end of a run: estimators, posterior, diagnostics into the file;
+  :mod:`.fields`: the output fields it reports (fit, flags, derived quantities...), a registry.
 - :mod:`.farm`: many tasks inside one MPI allocation.
 
 Imports nothing from: ui (enforced by tests/test_structure.py).

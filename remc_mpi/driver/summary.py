@@ -16,7 +16,8 @@ from remc_mpi.io.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.io.data import data_digest
 from remc_mpi.evidence.diagnostics import effective_sample_size, integrated_time
-from remc_mpi.evidence.fitquality import fit_quality, fit_warning, flag_warnings, parameter_flags
+from remc_mpi.evidence.fitquality import fit_warning, flag_warnings
+from remc_mpi.driver.fields import FieldInputs, compute_fields, posterior_table
 from remc_mpi.evidence.freeenergy import PRIMARY, estimate_all
 from remc_mpi.evidence.mbar import LogZCurve
 from remc_mpi.sampling.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
@@ -45,18 +46,6 @@ N_BOOT = 100
 #: exp(-0 U) = 1 as the prior says and exp(-lambda U) = 0 for every lambda > 0 to the last bit,
 #: where IEEE's 0 x inf = NaN would poison every sum over samples (TI's <U> stays unusable and says so)
 OUTSIDE_U = 1e300
-
-
-def posterior_table(theta: np.ndarray, names: tuple[str, ...], free: np.ndarray, map_theta: np.ndarray) -> dict:
-    """mean, sd, map, q025, q50, q975 of each parameter's samples (n, P)."""
-    out = {}
-    for j, name in enumerate(names):
-        x = theta[:, j]
-        q = np.quantile(x, [0.025, 0.5, 0.975])
-        out[name] = {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
-                     "map": float(map_theta[j]), "q025": float(q[0]), "q50": float(q[1]), "q975": float(q[2]),
-                     "fixed": bool(not free[j])}
-    return out
 
 
 @dataclass
@@ -430,50 +419,14 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     if noise is not None:
         summary["noise"] = noise
         summary["warnings"] += noise_edge_warning(noise["b_hat"], float(lam[-1]))
-    summary.update(quality(cfg, cand, reported, posterior, level))
+    map_theta = np.array([posterior[n]["map"] for n in model.param_names])
+    inputs = FieldInputs(cfg, model, cand.priors, reported, map_theta, posterior, level)
+    summary.update(compute_fields(inputs, set(summary)))
     summary["warnings"] += [w for w in [fit_warning(summary["fit"])] if w] + flag_warnings(summary["parameter_flags"])
     summary["trust"] = trust_status(summary)
     summary["provenance"] = dict(stats.provenance, postprocess_s=time.perf_counter() - t_start)
     write_results(writer, cfg, cand, stats, est, summary)
     return summary
-
-
-def quality(cfg: RunConfig, cand: Candidate, theta: np.ndarray, posterior: dict, level: float | None) -> dict:
-    """The summary's ``fit`` (remc_mpi.evidence.fitquality; ``level`` the noise level: sigma, or the count
-    scale s, None for Poisson), ``parameter_flags`` and, where the model has them, the
-    ``combinations`` its data determine (each a posterior table row)."""
-    model = cand.model
-    map_theta = np.array([posterior[n]["map"] for n in model.param_names])
-    with np.errstate(all="ignore"):
-        fit = fit_quality(lambda th: model.spectrum(th, cfg.data.energy), theta, map_theta, cfg.data.intensity,
-                          cfg.noise.model, level, cfg.seed, sigma_estimated=cfg.noise.estimate)
-    out = {"fit": fit, "parameter_flags": parameter_flags(theta, model.param_names, cand.priors.free, cand.priors,
-                                                          cfg.seed)}
-    derived = derived_table(model, theta, map_theta)
-    if derived:
-        out["derived"] = derived
-    combos = model.combinations()
-    if combos:
-        names = tuple(combos)
-        values = np.stack([theta @ w for w in combos.values()], axis=1)
-        map_values = np.array([map_theta @ w for w in combos.values()])
-        out["combinations"] = posterior_table(values, names, np.ones(len(names), bool), map_values)
-    return out
-
-
-def derived_table(model, theta: np.ndarray, map_theta: np.ndarray) -> dict:
-    """The posterior table (mean, sd, MAP, quantiles) of the model's derived quantities
-    (Model.derived: n_f, ground-state and final-state weights of a cluster model) over the
-    reported samples theta (n, P), their MAP column at map_theta; {} for a model without them."""
-    with np.errstate(all="ignore"):
-        values = model.derived(theta)
-        if not values:
-            return {}
-        at_map = model.derived(map_theta)
-    names = tuple(values)
-    table = posterior_table(np.stack([values[n] for n in names], axis=1), names, np.ones(len(names), bool),
-                            np.array([at_map[n][0] for n in names]))
-    return {n: {k: v for k, v in row.items() if k != "fixed"} for n, row in table.items()}
 
 
 def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est: dict, summary: dict) -> None:

@@ -9,6 +9,7 @@ every reader of the same files shows the same table.
 
 from __future__ import annotations
 
+from remc_mpi.driver.fields import report_lines
 from remc_mpi.evidence.selection import format_table, select
 
 
@@ -57,7 +58,7 @@ def format_summary(s: dict) -> str:
     for name, p in (s.get("derived") or {}).items():
         lines.append(f"  {name:<10} {p['mean']:10.4g} {p['sd']:9.3g} {p['map']:10.4g} {p['q025']:10.4g} "
                      f"{p['q975']:10.4g}   (derived)")
-    lines += quality_lines(s)
+    lines += quality_lines(s) + report_lines(s)
     d = s["diagnostics"]
     lines.append(f"  round trips {d['round_trips']}, min swap rate {min(d['swap_rate']):.3f}, "
                  f"ESS(energy) {d['ess']['energy']:.0f}")
