@@ -1,8 +1,13 @@
 """docs/extending.md's recipes 1 (a model from existing pieces), 4 (an estimator) and 6 (an output
 field), exactly as written there: after one registry call each, the validator, the engine and the
-report take them."""
+report take them. Recipe 2 (a core) is a patch on the page: applied to a copy of the package, it
+touches at most two source files and the tests it adds pass there."""
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +23,23 @@ from remc_mpi.ui.report import format_summary
 from remc_mpi.errors import InputError
 from remc_mpi.models import MODELS
 
-RECIPES = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "docs" / "extending.md"
+
+
+def section(number: int) -> str:
+    """Recipe ``number`` of docs/extending.md."""
+    return RECIPES.read_text().split(f"\n## {number}. ")[1].split("\n## ")[0]
 
 
 def recipe(number: int) -> str:
     """The first python block of recipe ``number`` in docs/extending.md."""
-    text = RECIPES.read_text()
-    section = text.split(f"\n## {number}. ")[1].split("\n## ")[0]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section(number), re.S).group(1)
+
+
+def patch(number: int) -> str:
+    """The diff blocks of recipe ``number``, joined."""
+    return "".join(re.findall(r"```diff\n(.*?)```", section(number), re.S))
 
 
 @pytest.fixture
@@ -92,3 +106,25 @@ def test_an_output_field_cannot_replace_a_summary_key():
         OUTPUT_FIELDS.pop("sigma")
     with pytest.raises(ValueError, match="already registered"):
         register_field("fit", OutputField(lambda inputs: None))
+
+
+def test_recipe_2_a_core_is_two_source_files_whose_tests_pass_on_a_patched_copy(tmp_path):
+    diff = patch(2)
+    touched = re.findall(r"^\+\+\+ b/(\S+)", diff, re.M)
+    sources = {f for f in touched if f.startswith("remc_mpi/")}
+    assert len(sources) == 2 and any(f.startswith("tests/") for f in touched), touched
+    tree = tmp_path / "tree"
+    for part in ("remc_mpi", "tests"):
+        shutil.copytree(ROOT / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "recipe.diff").write_text(diff)
+    applied = subprocess.run(["git", "apply", "recipe.diff"], cwd=tree, capture_output=True, text=True)
+    assert applied.returncode == 0, f"docs/extending.md recipe 2 no longer applies: {applied.stderr}"
+    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_kernels.py",
+                            "tests/test_models.py", "-k", "franck or every_registered"],
+                           cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+    tail = tests.stdout[-3000:]
+    assert tests.returncode == 0, tail
+    # the registry check, the kernel tests of both option sets and the physics (8 on the page's patch)
+    passed = int(re.search(r"(\d+) passed", tail).group(1))
+    assert passed >= 8 and "failed" not in tail, tail
