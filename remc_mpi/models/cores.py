@@ -286,7 +286,8 @@ class PeaksCore(Core):
         return c, self._stack(col, "a"), self._stack(col, self._wname), w2
 
     def peaks_of(self, name):
-        return None if name == self._shared else (int(name.lstrip("amuwb")) - 1,)
+        """Peak k of a_k, mu_k and the width_k (its number after the prefix); the shared width all."""
+        return None if name == self._shared else (int(name[len(name.rstrip("0123456789")):]) - 1,)
 
     def relabel(self, col):
         """Peaks ordered by position: each sample's (a_k, mu_k, width_k) triples permuted so that
