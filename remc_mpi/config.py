@@ -75,6 +75,8 @@ class SamplerSpec:
     mixture_moves: bool = True
     #: differential-evolution steps from the slot's archive of burn-in states (moves.differential)
     differential_moves: bool = False
+    #: further moves on or off by name (moves.sweep.MOVES; those above keep their own keys)
+    moves: dict[str, bool] = field(default_factory=dict)
     #: stop once the headline log evidence's error is at or below this (nats); docs/config.md
     target_error: float | None = None
     #: the cap on a run with a target (default: sweeps)
@@ -653,10 +655,29 @@ def _sampler(ctx: Validator, cfg: dict) -> SamplerSpec:
         sampler.max_sweeps = ctx.integer(sam_raw["max_sweeps"], "sampler.max_sweeps", 1)
     if "max_minutes" in sam_raw:
         sampler.max_minutes = ctx.number(sam_raw["max_minutes"], "sampler.max_minutes", positive=True)
+    if "moves" in sam_raw:
+        sampler.moves = _move_switches(ctx, sam_raw["moves"])
     if sampler.burn_in >= sampler.cap:
         key = "max_sweeps" if sampler.cap != sampler.sweeps else "sweeps"
         ctx.fail("sampler.burn_in", f"must be less than sampler.{key} ({sampler.cap})")
     return sampler
+
+
+def _move_switches(ctx: Validator, raw: Any) -> dict[str, bool]:
+    """``sampler.moves``: a registered move's switch by its name (moves.base), refused for the
+    moves a run cannot switch (essential) and for those with a key of their own."""
+    from remc_mpi.moves.sweep import MOVES  # the numba kernels: loaded only when the key is used
+
+    by_name = {cls.name: cls for cls in MOVES}
+    switches = {}
+    for name, on in ctx.mapping(raw or {}, "sampler.moves", set(by_name)).items():
+        where = f"sampler.moves.{name}"
+        if by_name[name].essential:
+            ctx.fail(where, "is always on (the chain's irreducibility rests on it)")
+        if f"{name}_moves" in SAMPLER_KEYS:
+            ctx.fail(where, f"has its own key: set sampler.{name}_moves")
+        switches[name] = ctx.boolean(on, where)
+    return switches
 
 
 def _checkpoint(ctx: Validator, cfg: dict) -> CheckpointSpec:

@@ -36,7 +36,7 @@ def run_chain(lam, n_sweeps, burn_in=0, seed=1, component_after_burn_in=True, **
     block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, **moves)
     for _ in range(burn_in):
         block.sweep(adapt=True)
-    block.move("componentwise").settings["component"] = component_after_burn_in and moves.get("component", True)
+    block.move("componentwise").settings["componentwise"] = component_after_burn_in and moves.get("componentwise", True)
     block.reset_counters()
     return sweep_states(block, n_sweeps), block, y
 

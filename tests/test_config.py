@@ -50,6 +50,11 @@ BASE = yaml.safe_load(LINEAR_CONFIG)
     (lambda c: c["priors"].update(c0={"normal": [0.0, 1.0, 2.0]}), "priors.c0.normal: normal takes 2"),
     (lambda c: c["noise"].update(sigma=-1), "noise.sigma: must be positive"),
     (lambda c: c["ladder"].update(betas=[0.0, 0.5, 0.4, 1.0]), "ladder.betas: must be strictly increasing"),
+    (lambda c: c["sampler"].update(moves={"diferential": True}), r"sampler.moves.diferential: unknown key \(did you mean 'differential'"),
+    (lambda c: c["sampler"].update(moves={"componentwise": False}), "sampler.moves.componentwise: is always on"),
+    (lambda c: c["sampler"].update(moves={"joint": False}), "sampler.moves.joint: has its own key: set sampler.joint_moves"),
+    (lambda c: c["sampler"].update(moves={"mixture": "no"}), "sampler.moves.mixture: has its own key"),
+    (lambda c: c["sampler"].update(moves=[True]), "sampler.moves: must be a mapping"),
 ])
 def test_bad_configs(linear_case, capsys, mutate, match):
     cfg = copy.deepcopy(BASE)

@@ -1,7 +1,8 @@
 """docs/extending.md's recipes 1 (a model from existing pieces), 4 (an estimator) and 6 (an output
 field), exactly as written there: after one registry call each, the validator, the engine and the
-report take them. Recipes 2 (a core) and 3 (a line shape) are patches on the page: each touches at
-most two source files, and applied to a copy of the package the tests it adds pass there."""
+report take them. Recipes 2 (a core), 3 (a line shape) and 5 (a move with its diagnostics) are
+patches on the page: each touches at most two source files, and applied to a copy of the package
+the tests it adds pass there."""
 
 import os
 import re
@@ -108,14 +109,22 @@ def test_an_output_field_cannot_replace_a_summary_key():
         register_field("fit", OutputField(lambda inputs: None))
 
 
-@pytest.mark.parametrize("number", [2, 3], ids=["core", "line_shape"])
+#: recipe -> the tests its patch adds that must pass: for a core and a line shape the registry
+#: check, the kernel tests of the two option sets (3 each) and the physics; for a move, the
+#: move alone through the harness and in a run
+PATCH_TESTS = {2: 8, 3: 8, 5: 2}
+
+
+@pytest.mark.parametrize("number", sorted(PATCH_TESTS), ids=["core", "line_shape", "move"])
 def test_a_recipe_patch_touches_two_source_files_and_its_tests_pass_on_a_patched_copy(tmp_path, number):
-    """Recipe 2 (a core) and 3 (a line shape) as their patch on the page: at most two files under
-    remc_mpi/ plus tests; applied to a copy of the package, the tests the page names (its -k) pass."""
+    """Recipes 2, 3 and 5 as their patch on the page: at most two files under remc_mpi/ plus
+    tests; applied to a copy of the package, the tests the page names (its -k) in the test files
+    the patch touches pass."""
     diff, text = patch(number), section(number)
     touched = re.findall(r"^\+\+\+ b/(\S+)", diff, re.M)
     sources = {f for f in touched if f.startswith("remc_mpi/")}
-    assert len(sources) == 2 and any(f.startswith("tests/") for f in touched), touched
+    test_files = [f for f in touched if f.startswith("tests/")]
+    assert len(sources) == 2 and test_files, touched
     selection = re.search(r'-k "([^"]+)"', text).group(1)
     tree = tmp_path / "tree"
     for part in ("remc_mpi", "tests"):
@@ -124,11 +133,9 @@ def test_a_recipe_patch_touches_two_source_files_and_its_tests_pass_on_a_patched
     applied = subprocess.run(["git", "apply", "recipe.diff"], cwd=tree, capture_output=True, text=True)
     assert applied.returncode == 0, f"docs/extending.md recipe {number} no longer applies: {applied.stderr}"
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_kernels.py",
-                            "tests/test_models.py", "-k", selection],
-                           cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *test_files,
+                            "-k", selection], cwd=tree, env=env, capture_output=True, text=True, timeout=900)
     tail = tests.stdout[-3000:]
     assert tests.returncode == 0, tail
-    # the registry check, the kernel tests of the two option sets (3 each) and the physics: 8
     passed = int(re.search(r"(\d+) passed", tail).group(1))
-    assert passed >= 8 and "failed" not in tail, tail
+    assert passed >= PATCH_TESTS[number] and "failed" not in tail, tail

@@ -75,7 +75,7 @@ def mixture_only_block(lam, means, covs, seed=1, model=None, priors=None, x=None
     if model is None:
         model, priors, y = target()
         x = X
-    block = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, seed, component=False)
+    block = SlotBlock(model, priors, x, y, np.array([lam]), 0, 1, seed, componentwise=False)
     chol = np.linalg.cholesky(np.asarray(covs))
     mixture = next(m for m in block.moves if m.name == "mixture")
     learnt_at = np.full(len(means), lam) if learnt_at is None else np.asarray(learnt_at)
@@ -169,7 +169,7 @@ def differential_only_block(lam, archive, seed=1):
     from remc_mpi.sampling.sampler import SlotBlock
 
     model, priors, y = target()
-    block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, component=False, mixture=False,
+    block = SlotBlock(model, priors, X, y, np.array([lam]), 0, 1, seed, componentwise=False, mixture=False,
                       differential=True)
     move = block.move("differential")
     block.move_state["differential"]["archive"][0, :len(archive)] = archive

@@ -108,8 +108,9 @@ class CandidateRun:
         sp = cfg.sampler
         self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
                                slot_ladder(self.rung_lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
-                               joint=sp.joint_moves and sp.adapt_steps, rungs=L, likelihood=cfg.noise.model,
-                               mixture=sp.mixture_moves, differential=sp.differential_moves and sp.adapt_steps)
+                               rungs=L, likelihood=cfg.noise.model, joint=sp.joint_moves and sp.adapt_steps,
+                               mixture=sp.mixture_moves, differential=sp.differential_moves and sp.adapt_steps,
+                               **sp.moves)
         self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
         self.swaps = SwapStats(n_slots)
         self.start = self.n_exchange = n_segments = 0

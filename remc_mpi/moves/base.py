@@ -22,8 +22,12 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   rung and writes as ``diagnostics/<name>`` (HDF5) and ``diagnostics.<name>`` (JSON) without
   knowing the move.
 
-A move is built from the sampler's settings (``target_acceptance``, ``joint``, ``component``),
-each move reading those it uses.
+A move is built from the sampler's settings (``target_acceptance`` and every move's switch),
+each move reading those it uses. A move's switch is its ``name`` (``SlotBlock(...,
+differential=True)``, ``sampler.moves: {differential: true}`` in a run's config), on by
+``default_on``; off, it takes no random numbers, so the streams and results are those of a
+sampler without it. An ``essential`` move (the component-wise walk and the prior draw, on which
+the chain's irreducibility rests) is switched off only by tests.
 
 Its kernels, ``@jit`` functions in the same module, are a *propose* (fill the proposed state
 and its log prior, say which model stage it changes and the log prior ratio) and a *record*
@@ -107,10 +111,19 @@ class Move:
     counters: tuple[str, ...] = ()
     #: the public name of its acceptance rate per slot (None: it reports none)
     rate_name: str | None = None
+    #: on when its switch (the setting named like the move) is not given
+    default_on: bool = True
+    #: a run cannot switch it off (module docstring)
+    essential: bool = False
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
         self.scalars: dict[str, Any] = {}
+
+    @property
+    def switched_on(self) -> bool:
+        """Its switch: the setting named like the move, else ``default_on``."""
+        return bool(self.settings.get(self.name, self.default_on))
 
     def normals(self, n_free: int) -> int:
         return 0

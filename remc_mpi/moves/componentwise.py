@@ -36,6 +36,7 @@ class ComponentwiseState(NamedTuple):
 class ComponentwiseMove(Move):
     name = "componentwise"
     counters = ("accepted", "tried")
+    essential = True
 
     def normals(self, n_free: int) -> int:
         return n_free
@@ -50,7 +51,7 @@ class ComponentwiseMove(Move):
                 "tried": np.zeros((n_slots, p), dtype=np.int64)}
 
     def kernel_state(self, state, adapt):
-        return ComponentwiseState(bool(self.settings.get("component", True)), state["log_step"], state["accepted"],
+        return ComponentwiseState(self.switched_on, state["log_step"], state["accepted"],
                                   state["tried"], float(self.settings["target_acceptance"]))
 
 

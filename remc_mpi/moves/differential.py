@@ -73,10 +73,11 @@ class DifferentialMove(Move):
     name = "differential"
     counters = ("accepted", "tried")
     rate_name = "differential_acceptance"
+    default_on = False
 
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
-        self.enabled = bool(settings.get("differential", False))
+        self.enabled = self.switched_on
         self.scalars = {"seen": 0, "filled": 0}
         self.min_filled = MIN_ARCHIVE
 

@@ -64,7 +64,7 @@ class JointMove(Move):
 
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
-        self.enabled = bool(settings.get("joint", True))
+        self.enabled = self.switched_on
         self.scalars = {"stat_n": 0, "ready": False}
 
     def normals(self, n_free: int) -> int:

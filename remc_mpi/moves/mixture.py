@@ -64,7 +64,7 @@ class MixtureMove(Move):
 
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
-        self.enabled = bool(settings.get("mixture", True)) and bool(settings.get("joint", True))
+        self.enabled = self.switched_on and bool(settings.get("joint", True))  # its Gaussians: the joint move's
         self.components: tuple | None = None  # (mean, chol, logdet, lambda) per chain: (C, M, d), (C, M, d, d), (C, M) x 2
         self.chain_of_row = np.zeros(0, dtype=np.int64)
         self.work = np.zeros(0)

@@ -18,6 +18,7 @@ from remc_mpi.moves.base import Move
 
 class PriorDrawMove(Move):
     name = "prior_draw"
+    essential = True
 
     @staticmethod
     def draw(priors, rng: np.random.Generator, n_sweeps: int) -> np.ndarray:

@@ -43,8 +43,12 @@ class SlotBlock:
 
     def __init__(self, model: Model, priors: PriorSet, energy: np.ndarray, intensity: np.ndarray,
                  lam: np.ndarray, lo: int, hi: int, seed: int, target_acceptance: float = 0.4,
-                 joint: bool = True, component: bool = True, rungs: int | None = None, likelihood: str = "gaussian",
-                 mixture: bool = True, differential: bool = False):
+                 rungs: int | None = None, likelihood: str = "gaussian", **switches: bool):
+        """``switches``: a move on or off by its name (``joint=False``, ``differential=True``;
+        moves.base), each absent one at its default."""
+        unknown = set(switches) - {cls.name for cls in MOVES}
+        if unknown:
+            raise ValueError(f"no move named {', '.join(sorted(unknown))} (moves.sweep.MOVES)")
         self.priors = priors
         self.data = np.ascontiguousarray(intensity, dtype=np.float64)
         self.km = km = kernel_model(model, energy, likelihood)
@@ -65,10 +69,9 @@ class SlotBlock:
         self.scratch = np.zeros((3, p))
         for i in range(r):
             self.set_row(i, self.rows.theta[i])
-        # the moves (component=False only to test the others alone), their per-slot state and
-        # their columns of the random buffers
-        self.moves = tuple(cls(target_acceptance=target_acceptance, joint=joint, component=component, mixture=mixture,
-                               differential=differential) for cls in MOVES)
+        # the moves (an essential one switched off only to test the others alone), their
+        # per-slot state and their columns of the random buffers
+        self.moves = tuple(cls(target_acceptance=target_acceptance, **switches) for cls in MOVES)
         self.move_state = {m.name: m.init_state(r, priors) for m in self.moves}
         n_free = len(kp.free)
         self.buffers = RandomBuffers(rngs, p, [m.normals(n_free) for m in self.moves],
