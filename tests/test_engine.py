@@ -369,7 +369,7 @@ def test_swap_stats_count_reset_and_reduce_by_name():
     """The exchange counts: a ladder re-spacing resets the pair counts but keeps the round
     trips, the end of the burn-in resets all, a replica ending twice counts twice, and the
     reduced counts carry the checkpoint's names (one rank: the sums are the counts)."""
-    from remc_mpi.driver.candidate import SwapStats
+    from remc_mpi.driver.swaps import SwapStats
     from remc_mpi.sampling.parallel import LadderComm
 
     lc = LadderComm(MPI.COMM_SELF, 4, rungs=4)

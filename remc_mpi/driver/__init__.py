@@ -2,7 +2,8 @@
 
 - :mod:`.engine` (``run``, also ``remc_mpi.run``): every candidate of a config, side by side
   in rank groups; the single code path of ``remc-mpi run`` and the Python API.
-- :mod:`.candidate` (CandidateRun): set-up, the sweep loop, the exchange counts.
+- :mod:`.candidate` (CandidateRun): set-up and the sweep loop; :mod:`.swaps` (SwapStats): the
+  exchange counts.
 - :mod:`.actions`, :mod:`.pilot`, :mod:`.checkpointer`, :mod:`.stopping`, :mod:`.signals`,
   :mod:`.progress`: the output plan, n_temps: auto, when to checkpoint, when to stop early,
   signals, progress lines.

@@ -8,7 +8,7 @@ Data flow per candidate model (:class:`CandidateRun`):
           -> every flush_every records: gather to rank 0, append to the HDF5 file
     end:  reduce counters -> rank 0: estimators, posterior summary, diagnostics -> file
 
-The exchange statistics are a :class:`SwapStats`, when to checkpoint a
+The exchange statistics are a :class:`~remc_mpi.driver.swaps.SwapStats`, when to checkpoint a
 :class:`~remc_mpi.driver.checkpointer.Checkpointer`, when to stop early a
 :class:`~remc_mpi.driver.stopping.StopPolicy`. Which outputs run at all is
 :mod:`remc_mpi.driver.actions`; the pilot of ``n_temps: auto`` is :mod:`remc_mpi.driver.pilot`; running a
@@ -27,7 +27,7 @@ from remc_mpi.io import checkpoint
 from remc_mpi.driver.actions import Extension, prepare_extension
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.errors import InputError, Interrupted, OutputError
-from remc_mpi.sampling.ladder import adapt_points, build_ladder, equal_rejection_ladder, pair_sums, slot_ladder
+from remc_mpi.sampling.ladder import adapt_points, build_ladder, equal_rejection_ladder, slot_ladder
 from remc_mpi.driver.checkpointer import Checkpointer
 from remc_mpi.moves.base import second_window_start
 from remc_mpi.io.output import MpioWriter, ResultWriter, read_segments, resolve_mode, segments_mismatch
@@ -39,50 +39,9 @@ from remc_mpi.sampling.sampler import SlotBlock
 from remc_mpi.driver.signals import Request, Signals
 from remc_mpi.sampling.streams import ExchangeUniforms
 from remc_mpi.driver.stopping import StopPolicy
+from remc_mpi.driver.swaps import SwapStats
 
 FLUSH_EVERY = 512
-
-
-class SwapStats:
-    """This rank's exchange counts: tries and acceptances per slot pair (the pairs whose lower
-    slot it holds) and round trips per replica; :meth:`reduced` sums them over the ranks under
-    the names the checkpoint and the summary use."""
-
-    NAMES = ("swap_try", "swap_ok", "trips")
-
-    def __init__(self, n_slots: int):
-        self.tried = np.zeros(n_slots - 1, dtype=np.int64)
-        self.accepted = np.zeros(n_slots - 1, dtype=np.int64)
-        self.trips = np.zeros(n_slots, dtype=np.int64)
-
-    def count(self, lows: np.ndarray, ok: np.ndarray, ended: list[int]) -> None:
-        """One exchange round: the pairs tried (their lower slots), which were accepted, and the
-        replicas that completed a round trip with it."""
-        self.tried[lows] += 1
-        self.accepted[lows] += ok
-        for rep in ended:
-            self.trips[rep] += 1
-
-    def _counts(self, trips: bool) -> tuple[np.ndarray, ...]:
-        """The count arrays in NAMES order, the round trips with ``trips``."""
-        return (self.tried, self.accepted, self.trips) if trips else (self.tried, self.accepted)
-
-    def reset(self, trips: bool = True) -> None:
-        """Start counting afresh (after a ladder re-spacing the round trips go on)."""
-        for counts in self._counts(trips):
-            counts[:] = 0
-
-    def reduced(self, lc: LadderComm, trips: bool = True) -> dict[str, np.ndarray]:
-        """Collective: the counts summed over the ranks, by name (valid on rank 0)."""
-        return {name: lc.reduce_sum(x) for name, x in zip(self.NAMES, self._counts(trips))}
-
-    def load(self, arrays: dict) -> None:
-        """Rank 0 after a restore: the checkpoint's reduced counts."""
-        self.tried[:], self.accepted[:], self.trips[:] = (arrays[name] for name in self.NAMES)
-
-    def local_rate(self) -> float:
-        """The acceptance rate of this rank's pairs (for the progress line)."""
-        return self.accepted.sum() / max(1, self.tried.sum())
 
 
 class CandidateRun:
@@ -201,7 +160,7 @@ class CandidateRun:
             self.swaps.count(lows, ok, block.mark_ends())
             self.n_exchange += 1
         if burn and self.cfg.ladder.adapt and sweep + 1 in self.adapt_at:
-            self.rung_lam = equal_rejection_ladder(self.rung_lam, self.rejection())  # every chain keeps the same ladder
+            self.rung_lam = equal_rejection_ladder(self.rung_lam, self.swaps.rejection(self.lc, self.chains))  # every chain keeps the same ladder
             block.set_ladder(slot_ladder(self.rung_lam, self.chains))
             self.swaps.reset(trips=False)
         if burn and sweep + 1 == second_window_start(sp.burn_in):  # moves that learn nothing ignore it
@@ -217,13 +176,6 @@ class CandidateRun:
                 self.rec.record(sweep, block, self.cfg.data.n, with_theta=k % sp.thin == 0)
                 if len(self.rec.sweeps) >= FLUSH_EVERY:
                     self.rec.flush()
-
-    def rejection(self) -> np.ndarray:
-        """Collective: the swap rejection rate of every rung pair since the counters were last
-        reset (pooled over the chains)."""
-        swaps = self.swaps.reduced(self.lc, trips=False)
-        ok, tried = (pair_sums(swaps[name], self.chains) for name in ("swap_ok", "swap_try"))
-        return 1.0 - ok / np.maximum(1, tried)
 
     # ---- stopping early: a target error, a wall-clock cap ----------------------------------
     def stop_reason(self, sweep: int) -> str | None:

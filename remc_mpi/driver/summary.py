@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from remc_mpi.io.checkpoint import write_state
 from remc_mpi.config import Candidate, RunConfig
 from remc_mpi.io.data import data_digest
 from remc_mpi.evidence.diagnostics import effective_sample_size, integrated_time
@@ -25,7 +24,7 @@ from remc_mpi.likelihood import energies, evidence_constant
 from remc_mpi.evidence.noise import b_hat as find_b_hat
 from remc_mpi.evidence.noise import free_energy_curve, log_b_sd
 from remc_mpi.sampling.streams import BRIDGE_KEY
-from remc_mpi.io.output import ResultsFile
+from remc_mpi.io.output import ResultsFile, RunRecord
 from remc_mpi.evidence.trust import MIN_ROUND_TRIPS, disagreements, trust_status
 
 #: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
@@ -433,23 +432,13 @@ def write_results(writer, cfg: RunConfig, cand: Candidate, stats: RunStats, est:
     """Everything the summary came from, into the results file (docs/format.md), then the
     summary itself; the file becomes complete."""
     model = cand.model
-    writer.write_static(
-        {
-            "config": {"yaml": cfg.text},
-            "data": {"energy": cfg.data.energy, "intensity": cfg.data.intensity},
-            "ladder": {"beta": np.array(summary["beta"]), "lambda": stats.lam,
-                       "barrier": summary["diagnostics"]["barrier"]},
-            "diagnostics": {"acceptance": acceptance_rates(stats), **stats.move_reports,
-                            "swap_rate": swap_rates(stats), "round_trips": stats.trips, "log_step": stats.log_step,
-                            "overlap": est["overlap"]},
-            "free_energy": {**{f"log_z_{k}": v for k, v in est["log_z"].items()},
-                            **{f"stderr_{k}": v for k, v in est["stderr"].items()}},
-            "provenance": {"info": dict(summary["provenance"])},
-        },
-        {"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed, "chains": stats.chains,
-         "param_names": list(model.param_names), "noise_mode": cfg.noise.estimate},
-    )
-    if stats.final_state is not None:
-        arrays, scalars = stats.final_state
-        write_state(writer.h5.require_group("final_state"), arrays, {**scalars, "n_segments": 1})
+    writer.write_record(RunRecord(
+        config_yaml=cfg.text, energy=cfg.data.energy, intensity=cfg.data.intensity,
+        beta=np.array(summary["beta"]), lam=stats.lam, barrier=summary["diagnostics"]["barrier"],
+        diagnostics={"acceptance": acceptance_rates(stats), **stats.move_reports, "swap_rate": swap_rates(stats),
+                     "round_trips": stats.trips, "log_step": stats.log_step, "overlap": est["overlap"]},
+        log_z=est["log_z"], stderr=est["stderr"], provenance=summary["provenance"],
+        attrs={"model": model.name, "label": cand.label, "n_data": cfg.data.n, "seed": cfg.seed,
+               "chains": stats.chains, "param_names": list(model.param_names), "noise_mode": cfg.noise.estimate},
+        final_state=stats.final_state))
     writer.finish(summary)

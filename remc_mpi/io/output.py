@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -44,6 +44,24 @@ def part_path(path: str | os.PathLike) -> Path:
 
 def segment_path(path: str | os.PathLike, k: int) -> Path:
     return Path(f"{path}.seg{k:04d}")
+
+
+class RunRecord(NamedTuple):
+    """What a finished run's file holds beside its samples and its summary, by name: the writer
+    lays it out (:meth:`ResultWriter.write_record`) here, where :class:`ResultsFile` reads it."""
+
+    config_yaml: str  # the config as written
+    energy: np.ndarray  # the spectrum fitted
+    intensity: np.ndarray
+    beta: np.ndarray  # per rung
+    lam: np.ndarray
+    barrier: float  # the communication barrier
+    diagnostics: dict[str, Any]  # public name -> per-rung (or per-pair) arrays
+    log_z: dict[str, Any]  # estimator -> log Z per rung
+    stderr: dict[str, Any]  # estimator -> its error
+    provenance: dict[str, Any]
+    attrs: dict[str, Any]  # root attributes (model, label, n_data, seed, chains, ...)
+    final_state: tuple[dict, dict] | None = None  # the sampler at the last sweep: --extend's start
 
 
 class ResultWriter:
@@ -132,6 +150,26 @@ class ResultWriter:
         for k, v in attrs.items():
             self.h5.attrs[k] = v
         self.out.check()
+
+    def write_record(self, rec: RunRecord) -> None:
+        """The run's record into its groups (docs/format.md)."""
+        from remc_mpi.io.checkpoint import write_state
+
+        self.write_static(
+            {
+                "config": {"yaml": rec.config_yaml},
+                "data": {"energy": rec.energy, "intensity": rec.intensity},
+                "ladder": {"beta": rec.beta, "lambda": rec.lam, "barrier": rec.barrier},
+                "diagnostics": rec.diagnostics,
+                "free_energy": {**{f"log_z_{k}": v for k, v in rec.log_z.items()},
+                                **{f"stderr_{k}": v for k, v in rec.stderr.items()}},
+                "provenance": {"info": dict(rec.provenance)},
+            },
+            rec.attrs,
+        )
+        if rec.final_state is not None:
+            arrays, scalars = rec.final_state
+            write_state(self.h5.require_group("final_state"), arrays, {**scalars, "n_segments": 1})
 
     def finish(self, summary: dict[str, Any]) -> Path:
         """Store the JSON summary, mark complete, close and move into place atomically."""
