@@ -157,7 +157,8 @@ def test_vectorisable_exp_is_within_one_ulp_of_libm():
                         [-746.0, -800.0, -1e300, -708.4, -0.0, 1e-300, 710.0, 1e300]])
     out = np.empty_like(t)
     exp_into(t, out, np.empty(2 * t.size, dtype=np.int64))
-    ref = np.exp(t)
+    with np.errstate(over="ignore"):  # 710 and 1e300 overflow to inf, as the kernel's must
+        ref = np.exp(t)
     ulp = np.spacing(np.maximum(np.abs(ref), 5e-324))
     finite = np.isfinite(ref)
     assert np.all(np.abs(out[finite] - ref[finite]) <= ulp[finite])

@@ -160,7 +160,8 @@ class CandidateRun:
             self.swaps.count(lows, ok, block.mark_ends())
             self.n_exchange += 1
         if burn and self.cfg.ladder.adapt and sweep + 1 in self.adapt_at:
-            self.rung_lam = equal_rejection_ladder(self.rung_lam, self.swaps.rejection(self.lc, self.chains))  # every chain keeps the same ladder
+            rejection = self.swaps.rejection(self.lc, self.chains)
+            self.rung_lam = equal_rejection_ladder(self.rung_lam, rejection)  # every chain keeps the same ladder
             block.set_ladder(slot_ladder(self.rung_lam, self.chains))
             self.swaps.reset(trips=False)
         if burn and sweep + 1 == second_window_start(sp.burn_in):  # moves that learn nothing ignore it

@@ -73,7 +73,7 @@ def _pilot(cfg: RunConfig, cand: Candidate, comm) -> dict:
                     energies.append(run.block.rows.U.copy())
                 bar.update(sweep + 1)
             bar.close(PILOT_SWEEPS)
-            rejection = run.rejection()
+            rejection = run.swaps.rejection(run.lc, run.chains)
         barrier = communication_barrier(rejection)
         if rejection.mean() <= 0.5 or auto_rungs(barrier) <= rungs:
             break
