@@ -73,17 +73,13 @@ def move_of(k, lam, n_component, joint_ready, de_ready):
 
 @jit
 def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, states):
-    """Proposal k of slot i by ``move`` at sweep ``pos`` of the buffers: (stage, peak, log prior
-    (and q) ratio, inside support, log u of its accept decision)."""
+    """Proposal k of slot i by ``move`` (any but the component-wise walk, which the sweep calls
+    directly) at sweep ``pos`` of the buffers: (stage, peak, log prior (and q) ratio, inside
+    support, log u of its accept decision)."""
     if move == PRIOR_DRAW:
         st, pk, dlp, valid = prior_draw_propose(draws.fresh[i, pos], prop, lp_prop, prior)
         return st, pk, dlp, valid, -math.inf
     zi, ui, z_off, u_off = draws.z[i, pos], draws.logu[i, pos], draws.z_off, draws.u_off
-    if move == COMPONENT:
-        cs = states[COMPONENT]
-        st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, model.stage, model.peak,
-                                                   zi[z_off[COMPONENT]:], cs.log_step[i])
-        return st, pk, dlp, valid, ui[u_off[COMPONENT] + k]
     if move == JOINT:
         js = states[JOINT]
         st, pk, dlp, valid = joint_propose(th, lp, prop, lp_prop, prior, zi[z_off[JOINT]:], js.chol[i], js.log_scale[i])
@@ -101,12 +97,10 @@ def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, 
 
 
 @jit
-def record(move, k, i, ok, adapt, gain, free, states):
-    """The outcome of slot i's proposal k by ``move``: counters, burn-in adaptation."""
-    if move == COMPONENT:
-        cs = states[COMPONENT]
-        componentwise_record(k, free, cs.accepted[i], cs.tried[i], cs.log_step[i], ok, adapt, gain, cs.target)
-    elif move == JOINT:
+def record(move, i, ok, adapt, gain, states):
+    """The outcome of slot i's proposal by ``move`` (as in :func:`propose`): counters, burn-in
+    adaptation."""
+    if move == JOINT:
         js = states[JOINT]
         js.log_scale[i] = joint_record(ok, adapt, gain, js.target, js.log_scale[i])
         tally(js.accepted, js.tried, i, ok)
@@ -126,33 +120,53 @@ def tally(accepted, tried, i, ok):
 
 
 @jit
+def attempt(st, pk, dlp, log_u, i, th, lp, prop, lp_prop, lam_i, U, model, stages, tb):
+    """Slot i's proposal ``prop`` (inside the support; model stage st, peak pk, log prior ratio
+    dlp): the one model evaluation and the one accept rule; on acceptance the slot takes it.
+    Returns whether it did."""
+    u_new = trial(prop, st, pk, model, stages, i, tb)
+    log_ratio = dlp + (lam_i * (U[i] - u_new) if lam_i > 0.0 else 0.0)
+    ok = metropolis(log_ratio, log_u)
+    if ok:
+        commit(st, model.spec, stages, i, tb)
+        U[i] = u_new
+        copy_into(th, prop)
+        copy_into(lp, lp_prop)
+    return ok
+
+
+@jit
 def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain):
     """One sweep of slots 0..len(lam)-1 of the block (their stages a
     :class:`~remc_mpi.kernels.spectra.Stages`, the model a ``ModelArrays``, the priors a
     ``KernelPriors``, the random buffers :class:`Draws` at sweep ``pos``); ``states`` holds each
-    move's ``kernel_state`` (a named tuple) in :data:`MOVES` order."""
+    move's ``kernel_state`` (a named tuple) in :data:`MOVES` order.
+
+    The component-wise proposals, most of a sweep's, call their kernels with the arrays they
+    read; the other moves go through :func:`propose` and :func:`record`, which receive every
+    move's state (sent through them, the component-wise proposals made the cluster3 sweep 1.24
+    times slower: docs/performance.md, "Two revisions side by side")."""
     free = prior.free
     prop, lp_prop = scratch[0], scratch[1]
-    js, ds = states[JOINT], states[DIFFERENTIAL]
-    n_component = free.size if states[COMPONENT].on else 0
+    cs, js, ds = states[COMPONENT], states[JOINT], states[DIFFERENTIAL]
+    n_component = free.size if cs.on else 0
     n_extra = (1 if js.ready else 0) + (1 if ds.ready else 0) + (1 if states[MIXTURE].ready else 0)
+    z_c, u_c = draws.z_off[COMPONENT], draws.u_off[COMPONENT]
     for i in range(lam.size):
         th, lp = theta[i], logprior[i]
-        for k in range(1 if lam[i] == 0.0 else n_component + n_extra):
+        n_c = 0 if lam[i] == 0.0 else n_component
+        zi, ui, log_step = draws.z[i, pos], draws.logu[i, pos], cs.log_step[i]
+        for k in range(n_c):
+            st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, model.stage, model.peak,
+                                                       zi[z_c:], log_step)
+            ok = valid and attempt(st, pk, dlp, ui[u_c + k], i, th, lp, prop, lp_prop, lam[i], U, model, stages, tb)
+            componentwise_record(k, free, cs.accepted[i], cs.tried[i], log_step, ok, adapt, gain, cs.target)
+        for k in range(n_c, 1 if lam[i] == 0.0 else n_component + n_extra):
             move = move_of(k, lam[i], n_component, js.ready, ds.ready)
             st, pk, dlp, valid, log_u = propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam[i],
                                                 states)
-            ok = False
-            if valid:
-                u_new = trial(prop, st, pk, model, stages, i, tb)
-                log_ratio = dlp + (lam[i] * (U[i] - u_new) if lam[i] > 0.0 else 0.0)
-                ok = metropolis(log_ratio, log_u)
-                if ok:
-                    commit(st, model.spec, stages, i, tb)
-                    U[i] = u_new
-                    copy_into(th, prop)
-                    copy_into(lp, lp_prop)
-            record(move, k, i, ok, adapt, gain, free, states)
+            ok = valid and attempt(st, pk, dlp, log_u, i, th, lp, prop, lp_prop, lam[i], U, model, stages, tb)
+            record(move, i, ok, adapt, gain, states)
         if js.learn_n > 0:
             welford(th, free, js.learn_n, js.mean[i], js.m2[i], scratch[2])
         if ds.write_row >= 0 and lam[i] > 0.0:
