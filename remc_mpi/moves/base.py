@@ -23,11 +23,13 @@ A move of the sampler, in the manner of emcee's ``moves/``, is one small class t
   knowing the move.
 
 A move is built from the sampler's settings (``target_acceptance`` and every move's switch),
-each move reading those it uses. A move's switch is its ``name`` (``SlotBlock(...,
-differential=True)``, ``sampler.moves: {differential: true}`` in a run's config), on by
-``default_on``; off, it takes no random numbers, so the streams and results are those of a
-sampler without it. An ``essential`` move (the component-wise walk and the prior draw, on which
-the chain's irreducibility rests) is switched off only by tests.
+each move reading those it uses. A move's switch is the setting named like the move
+(``SlotBlock(..., differential=True)``; in a run's config the built-in moves' own keys such as
+``sampler.differential_moves``, and ``sampler.moves: {<name>: true}`` for moves added later),
+on by ``default_on``. A move added later must take no random numbers while off, so that the
+streams and results of runs without it stay as they were (the differential step does so; the
+mode jumps keep their columns either way). An ``essential`` move (the component-wise walk and the
+prior draw, on which the chain's irreducibility rests) is switched off only by tests.
 
 Its kernels, ``@jit`` functions in the same module, are a *propose* (fill the proposed state
 and its log prior, say which model stage it changes and the log prior ratio) and a *record*

@@ -57,23 +57,21 @@ class Draws(NamedTuple):
 
 
 @jit
-def move_of(k, lam, n_component, joint_ready, de_ready):
-    """Which move makes proposal k of a slot at ``lam`` (module docstring's order)."""
+def move_of(e, lam, joint_ready, de_ready):
+    """Which move makes extra proposal e of a slot at ``lam``, the proposals after its
+    component-wise ones (module docstring's order)."""
     if lam == 0.0:
         return PRIOR_DRAW
-    if k < n_component:
-        return COMPONENT
-    k -= n_component
     if joint_ready:
-        if k == 0:
+        if e == 0:
             return JOINT
-        k -= 1
-    return DIFFERENTIAL if de_ready and k == 0 else MIXTURE
+        e -= 1
+    return DIFFERENTIAL if de_ready and e == 0 else MIXTURE
 
 
 @jit
-def propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, states):
-    """Proposal k of slot i by ``move`` (any but the component-wise walk, which the sweep calls
+def propose(move, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, states):
+    """Slot i's proposal by ``move`` (any but the component-wise walk, which the sweep calls
     directly) at sweep ``pos`` of the buffers: (stage, peak, log prior (and q) ratio, inside
     support, log u of its accept decision)."""
     if move == PRIOR_DRAW:
@@ -154,16 +152,15 @@ def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, dra
     z_c, u_c = draws.z_off[COMPONENT], draws.u_off[COMPONENT]
     for i in range(lam.size):
         th, lp = theta[i], logprior[i]
-        n_c = 0 if lam[i] == 0.0 else n_component
         zi, ui, log_step = draws.z[i, pos], draws.logu[i, pos], cs.log_step[i]
-        for k in range(n_c):
+        for k in range(0 if lam[i] == 0.0 else n_component):
             st, pk, dlp, valid = componentwise_propose(k, th, lp, prop, lp_prop, prior, model.stage, model.peak,
                                                        zi[z_c:], log_step)
             ok = valid and attempt(st, pk, dlp, ui[u_c + k], i, th, lp, prop, lp_prop, lam[i], U, model, stages, tb)
             componentwise_record(k, free, cs.accepted[i], cs.tried[i], log_step, ok, adapt, gain, cs.target)
-        for k in range(n_c, 1 if lam[i] == 0.0 else n_component + n_extra):
-            move = move_of(k, lam[i], n_component, js.ready, ds.ready)
-            st, pk, dlp, valid, log_u = propose(move, k, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam[i],
+        for e in range(1 if lam[i] == 0.0 else n_extra):
+            move = move_of(e, lam[i], js.ready, ds.ready)
+            st, pk, dlp, valid, log_u = propose(move, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam[i],
                                                 states)
             ok = valid and attempt(st, pk, dlp, log_u, i, th, lp, prop, lp_prop, lam[i], U, model, stages, tb)
             record(move, i, ok, adapt, gain, states)
