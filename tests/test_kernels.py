@@ -200,3 +200,39 @@ def test_the_cache_key_covers_every_remc_mpi_module_the_kernels_import():
                     sub = base / f"{alias.name}.py"
                     assert not sub.is_file() or sub in covered, (path.name, node.module, alias.name)
     assert {package / "priors.py", package / "models" / "lineshapes.py", package / "likelihood.py"} <= covered
+
+
+def _same(a, b):
+    """Equal named tuples (nested ones too, arrays by value): the same class and fields."""
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("name,opts", FAMILIES[:1] + FAMILIES[-2:], ids=IDS[:1] + IDS[-2:])
+def test_the_sweep_entry_names_again_every_tuple_it_receives_plain(name, opts):
+    """sweep_entry takes the block's named tuples as plain ones (numba types those faster) and
+    names them again by their classes: every field arrives under its own name (a wrong order in
+    named_model or named_states fails here, not as wrong numbers)."""
+    from remc_mpi.kernels import plain
+    from remc_mpi.kernels.spectra import named_model
+    from remc_mpi.moves.sweep import named_states
+    from remc_mpi.sampling.sampler import SlotBlock
+
+    m = get_model(name, **opts)
+    x = np.linspace(-5, 15, 60)
+    th = random_theta(m, 1, np.random.default_rng(3))[0]
+    priors = PriorSet(m.param_names, {n: Prior("normal", (v, 0.1)) for n, v in zip(m.param_names, th)})
+    block = SlotBlock(m, priors, x, m.spectrum(th[None], x)[0], np.array([0.0, 1.0]), 0, 2, 1)
+    for _ in range(3):
+        block.sweep(adapt=True)
+    _same(named_model(plain(block.model_arrays)), block.model_arrays)
+    states = tuple(mv.kernel_state(block.move_state[mv.name], True) for mv in block.moves)
+    _same(named_states(plain(states)), states)

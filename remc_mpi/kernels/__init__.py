@@ -83,3 +83,15 @@ numba.config.CACHE_DIR = str(cache_dir())
 
 #: the decorator of every kernel (see module docstring)
 jit = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+
+
+def plain(value):
+    """``value`` with every named tuple in it (nested ones too) as a plain tuple of the same
+    fields in the same order: how a compiled entry point takes the kernels' named contracts.
+    Numba types a plain tuple argument at the call several times faster than a named one
+    (docs/performance.md, "Two revisions side by side"); the entry point names it again by its
+    class (``ModelArrays(*t)``) before any kernel reads it, so no kernel reads a field by
+    position."""
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value

@@ -158,6 +158,13 @@ class ModelArrays(NamedTuple):
     data: np.ndarray  # (N,) the intensities
 
 
+@jit
+def named_model(t):
+    """The :class:`ModelArrays` of its plain tuple (:func:`remc_mpi.kernels.plain`), named again:
+    its ``spec`` first, the spec's ``col`` last (tests/test_kernels.py checks the round trip)."""
+    return ModelArrays(Spec(*t[0][:-1], Columns(*t[0][-1])), *t[1:])
+
+
 @dataclass
 class KernelModel:
     """A model on one energy grid as the arrays the kernels take (see module docstring)."""

@@ -32,12 +32,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from remc_mpi.kernels.spectra import commit, copy_into, trial
+from remc_mpi.kernels.priors import KernelPriors
+from remc_mpi.kernels.spectra import Stages, TrialBuffers, commit, copy_into, named_model, trial
 from remc_mpi.moves.base import metropolis
-from remc_mpi.moves.componentwise import ComponentwiseMove, componentwise_propose, componentwise_record
-from remc_mpi.moves.differential import DifferentialMove, archive_write, differential_propose, differential_record
-from remc_mpi.moves.joint import JointMove, joint_propose, joint_record, welford
-from remc_mpi.moves.mixture import MixtureMove, mixture_propose
+from remc_mpi.moves.componentwise import (ComponentwiseMove, ComponentwiseState, componentwise_propose,
+                                          componentwise_record)
+from remc_mpi.moves.differential import (DifferentialMove, DifferentialState, archive_write, differential_propose,
+                                         differential_record)
+from remc_mpi.moves.joint import JointMove, JointState, joint_propose, joint_record, welford
+from remc_mpi.moves.mixture import MixtureMove, MixtureState, mixture_propose
 from remc_mpi.moves.prior_draw import PriorDrawMove, prior_draw_propose
 
 #: the sampler's moves, in the order of ``states`` (the sampler builds, sizes and checkpoints
@@ -131,6 +134,24 @@ def attempt(st, pk, dlp, log_u, i, th, lp, prop, lp_prop, lam_i, U, model, stage
         copy_into(th, prop)
         copy_into(lp, lp_prop)
     return ok
+
+
+@jit
+def named_states(t):
+    """Every move's kernel state (:data:`MOVES` order) from its plain tuple, named again by its
+    class (the prior draw has none: an empty tuple)."""
+    return (ComponentwiseState(*t[COMPONENT]), JointState(*t[JOINT]), t[PRIOR_DRAW], MixtureState(*t[MIXTURE]),
+            DifferentialState(*t[DIFFERENTIAL]))
+
+
+@jit
+def sweep_entry(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain):
+    """The compiled entry point of one sweep: :func:`sweep_kernel` with its named tuples passed
+    as plain ones (:func:`remc_mpi.kernels.plain`) and named again here, by their classes, before
+    any kernel reads them. Numba types a named tuple argument at every call several times slower
+    than a plain one (15 against 5 us a sweep: docs/performance.md)."""
+    sweep_kernel(lam, theta, U, logprior, Stages(*stages), named_model(model), KernelPriors(*prior),
+                 TrialBuffers(*tb), scratch, Draws(*draws), pos, named_states(states), adapt, gain)
 
 
 @jit

@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from remc_mpi.kernels import plain
 from remc_mpi.kernels.priors import kernel_priors, logprior_row
 from remc_mpi.kernels.rows import exchange_block
 from remc_mpi.kernels.spectra import TrialBuffers, full_row, kernel_model
 from remc_mpi.models import Model
 from remc_mpi.moves.base import adapt_gain
-from remc_mpi.moves.sweep import MOVES, sweep_kernel
+from remc_mpi.moves.sweep import MOVES, sweep_entry
 from remc_mpi.priors import PriorSet
 from remc_mpi.sampling.buffers import RandomBuffers
 from remc_mpi.sampling.replicas import Replicas
@@ -66,6 +67,7 @@ class SlotBlock:
         r, p = hi - lo, len(model.param_names)
         self.rows = Replicas(km, np.array([priors.sample(g) for g in rngs]).reshape(r, p), lo)
         self.tbuf = TrialBuffers.zeros(km)
+        self.kernel_constants = plain((self.model_arrays, self.prior_arrays, self.tbuf))  # as sweep_entry takes them
         self.scratch = np.zeros((3, p))
         for i in range(r):
             self.set_row(i, self.rows.theta[i])
@@ -83,11 +85,12 @@ class SlotBlock:
     def sweep(self, adapt: bool = False) -> None:
         """Update every slot once (see module docstring); ``adapt`` during burn-in."""
         draws, pos = self.buffers.next_sweep(self.row_lam, self.priors)
-        states = tuple(m.kernel_state(self.move_state[m.name], adapt) for m in self.moves)
+        states = tuple(tuple(m.kernel_state(self.move_state[m.name], adapt)) for m in self.moves)
+        model, prior, tb = self.kernel_constants
         t0 = time.perf_counter()
         rows = self.rows
-        sweep_kernel(self.row_lam, rows.theta, rows.U, rows.logprior, rows.stages, self.model_arrays, self.prior_arrays,
-                     self.tbuf, self.scratch, draws, pos, states, bool(adapt), adapt_gain(self.n_adapt))
+        sweep_entry(self.row_lam, rows.theta, rows.U, rows.logprior, tuple(rows.stages), model, prior, tb, self.scratch,
+                    tuple(draws), pos, states, bool(adapt), adapt_gain(self.n_adapt))
         self.t_model += time.perf_counter() - t0
         if adapt:
             self.n_adapt += 1
