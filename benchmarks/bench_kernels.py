@@ -7,7 +7,9 @@ Voigt lines, with both spin-orbit components and the measured-spectrum backgroun
 gauss_peaks K = 3 reference, and the general charge-transfer family with K = 2 .. 5
 configurations, whose levels come from LAPACK's eigensolver instead of closed forms) the time of one ``trial`` of a LEVELS-stage parameter (every line
 recomputed) and of an OUTPUT-stage one (amp or a background height: the spectrum from the stored
-sum), the best of ``--repeat`` rounds of 2000 calls, and the LEVELS cost relative to plain
+sum), the best of ``--repeat`` rounds of 2000 calls made from a compiled loop (called from Python,
+each would also pay numba's typing of the named-tuple arguments, several microseconds: docs/performance.md),
+and the LEVELS cost relative to plain
 cluster3, all in one invocation. Variants the installed version cannot build are skipped, so the
 script also times an older checkout (PYTHONPATH=/path/to/checkout python bench_kernels.py).
 """
@@ -43,14 +45,31 @@ VALUES = {"band_w": 2.0, "delta": 1.6, "v": 0.76, "uff": 10.5, "ufc": 12.5, "shi
           "extra1_area": 0.2, "extra1_center": 10.0, "extra1_width": 3.0}
 
 
-def best_time(fn, repeat: int, calls: int = 2000) -> float:
+def best_time(loop, args: tuple, repeat: int, calls: int = 2000) -> float:
+    """Seconds per call of ``loop(*args, calls)``'s body, the best of ``repeat`` rounds."""
+    loop(*args, 1)
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
+        loop(*args, calls)
         best = min(best, (time.perf_counter() - t0) / calls)
     return best
+
+
+def trial_loop():
+    """A compiled loop of ``calls`` trials of one stage (the call the sweep makes)."""
+    import numba
+
+    from remc_mpi.kernels.spectra import trial
+
+    @numba.njit
+    def loop(theta, stage, peak, arrays, stages, tb, calls):
+        u = 0.0
+        for _ in range(calls):
+            u += trial(theta, stage, peak, arrays, stages, 0, tb)
+        return u
+
+    return loop
 
 
 def main() -> None:
@@ -58,11 +77,11 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=530)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-    from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, Stages, TrialBuffers, full_row, kernel_model, trial
+    from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, Stages, TrialBuffers, full_row, kernel_model
     from remc_mpi.models import get_model
 
     x = np.linspace(-20.0, 30.0, args.points)
-    base = None
+    base, loop = None, trial_loop()
     print(f"{'variant':<34}{'LEVELS us':>11}{'OUTPUT us':>11}{'vs cluster3':>13}")
     for label, name, opts in VARIANTS:
         try:
@@ -75,10 +94,9 @@ def main() -> None:
         data = model.spectrum(theta, x)
         stages, tb, arrays = Stages.zeros(km, 1), TrialBuffers.zeros(km), km.arrays(data)
         full_row(theta, arrays, stages, 0, tb)
-        args_t = (arrays, stages, 0, tb)
         first = PEAK if name == "gauss_peaks" else LEVELS
-        t_lev = best_time(lambda: trial(theta, first, 0, *args_t), args.repeat)
-        t_out = best_time(lambda: trial(theta, OUTPUT, -1, *args_t), args.repeat)
+        t_lev = best_time(loop, (theta, first, 0, arrays, stages, tb), args.repeat)
+        t_out = best_time(loop, (theta, OUTPUT, -1, arrays, stages, tb), args.repeat)
         base = base or t_lev
         print(f"{label:<34}{t_lev * 1e6:>11.2f}{t_out * 1e6:>11.2f}{t_lev / base:>12.2f}x", flush=True)
 

@@ -30,7 +30,7 @@ def _swap(a, i, j):
 
 
 @jit
-def swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y):
+def swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, T, y):
     """Swap rows i and i + 1 of every per-configuration array."""
     j = i + 1
     U[i], U[j] = U[j], U[i]
@@ -40,6 +40,7 @@ def swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y):
     _swap(logprior, i, j)
     _swap(lev, i, j)
     _swap(S, i, j)
+    _swap(T, i, j)
     _swap(y, i, j)
     for m in range(lines.shape[1]):
         for k in range(lines.shape[2]):
@@ -55,7 +56,7 @@ def pair_tried(s, rungs, parity):
 
 
 @jit
-def exchange_block(lo, rungs, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, y):
+def exchange_block(lo, rungs, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, T, y):
     """Attempt every pair (s, s+1) inside the block [lo, lo + len(U)) that :func:`pair_tried`
     (``lam`` and ``uniforms`` are the whole ladder's, all chains); swap the accepted ones.
     Returns the lower slots of the pairs tried and whether each was accepted."""
@@ -73,7 +74,7 @@ def exchange_block(lo, rungs, parity, lam, uniforms, theta, U, logprior, replica
         i = s - lo
         if swap_accepted(lam[s], lam[s + 1], U[i], U[i + 1], uniforms[s]):
             ok[k] = True
-            swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, y)
+            swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, T, y)
         k += 1
     return lows, ok
 

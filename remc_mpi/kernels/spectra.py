@@ -11,16 +11,19 @@ derived from the numpy model's own declarations (``lines_of``, ``level_params``,
     lev (2K,)      e_j then w_j of the cluster cores (levels; empty for peak models)
     lines (J', N)  each line's contribution h_j f(omega - c_j; width_j), doublet copies last
     S (N,)         sum_j lines_j, summed in line order
+    T (N,)         the Tougaard integral of S (models.backgrounds; empty without a Tougaard
+                   background): recomputed with S, so an OUTPUT-stage change (amp, bg_*) costs
+                   O(N), not the integral's O(N^2)
     y (N,)         scale * S + background (polynomial: sum_k c_k omega^k)
 
 and every stage is a pure function of theta, so recomputing only the stages a parameter
 touches gives the same bits as recomputing all of them (the Evaluator contract). What a
 parameter touches is its *stage*:
 
-    LEVELS   (delta, v, uff, ufc)  levels, every line, S, y
-    LINES    (gamma, shift)        every line, S, y
-    PEAK     (a_k, mu_k, b_k/w_k)  line k and its doublet copy, S, y
-    DOUBLET  (so_split, so_ratio)  the doublet copies, S, y
+    LEVELS   (delta, v, uff, ufc)  levels, every line, S, T, y
+    LINES    (gamma, shift)        every line, S, T, y
+    PEAK     (a_k, mu_k, b_k/w_k)  line k and its doublet copy, S, T, y
+    DOUBLET  (so_split, so_ratio)  the doublet copies, S, T, y
     OUTPUT   (amp, bg_*, c_k)      y only
     ALL      (a row from scratch)  everything (full_row)
 
@@ -183,6 +186,11 @@ class KernelModel:
     @property
     def n(self) -> int:
         return self.energy.size
+
+    @property
+    def n_tougaard(self) -> int:
+        """Points of the cached Tougaard integral: N with a Tougaard background, else 0."""
+        return self.energy.size if self.spec.col.tougaard >= 0 else 0
 
     def arrays(self, data: np.ndarray) -> ModelArrays:
         """The kernels' view of the model against ``data``."""
@@ -588,8 +596,9 @@ def compute_line(x, shape, c, h, w, w2, out, bits):
 
 
 @jit
-def output_energy(theta, spec, basis, x, data, S, y):
-    """y = scale * S + background (or the polynomial) written into y; returns U."""
+def output_energy(theta, spec, basis, x, data, S, T, y):
+    """y = scale * S + background (or the polynomial) written into y, with T the Tougaard
+    integral of S (:func:`tougaard_into`; read only with a Tougaard background); returns U."""
     n = x.size
     if spec.kind == KIND_POLY:
         for i in range(n):
@@ -607,8 +616,6 @@ def output_energy(theta, spec, basis, x, data, S, y):
     b1 = theta[i_sl] if i_sl >= 0 else 0.0
     i_t, fixed = col.tougaard, spec.fixed_bg == 1
     tfac = theta[i_t] * scale if i_t >= 0 else 0.0
-    if i_t >= 0:
-        tougaard_into(basis, S, y)
     u = 0.0
     cum = 0.0
     prev = 0.0
@@ -625,7 +632,7 @@ def output_energy(theta, spec, basis, x, data, S, y):
         if i_sl >= 0:
             yi += b1 * x[i]
         if i_t >= 0:
-            yi += tfac * y[i]
+            yi += tfac * T[i]
         if fixed:
             yi += basis[0, i]
         y[i] = yi
@@ -716,7 +723,13 @@ def trial(theta, stage, peak, model, stages, i, tb):
             c, h, w, w2, shape = line_params(theta, spec, src_lev, j)
             compute_line(model.x, shape, c, h, w, w2, tb.lines[j], tb.bits)
             any_line = True
-    return output_energy(theta, spec, model.basis, model.x, model.data, line_sum(lines, tb) if any_line else S, tb.y)
+    T = stages.T[i]
+    if any_line:
+        S = line_sum(lines, tb)
+        if spec.col.tougaard >= 0:
+            tougaard_into(model.basis, S, tb.T)
+            T = tb.T
+    return output_energy(theta, spec, model.basis, model.x, model.data, S, T, tb.y)
 
 
 @jit
@@ -752,6 +765,7 @@ def commit(stage, spec, stages, i, tb):
             any_line = True
     if any_line:
         copy_into(stages.S[i], tb.S)
+        copy_into(stages.T[i], tb.T)
     copy_into(stages.y[i], tb.y)
 
 
@@ -769,12 +783,13 @@ class Stages(NamedTuple):
     lev: np.ndarray  # (R, n_lev)
     lines: np.ndarray  # (R, J', N)
     S: np.ndarray  # (R, N)
+    T: np.ndarray  # (R, N) with a Tougaard background, else (R, 0)
     y: np.ndarray  # (R, N)
 
     @classmethod
     def zeros(cls, km: KernelModel, n_rows: int) -> "Stages":
         return cls(np.zeros((n_rows, km.n_lev)), np.zeros((n_rows, km.n_lines, km.n)), np.zeros((n_rows, km.n)),
-                   np.zeros((n_rows, km.n)))
+                   np.zeros((n_rows, km.n_tougaard)), np.zeros((n_rows, km.n)))
 
 
 class TrialBuffers(NamedTuple):
@@ -783,6 +798,7 @@ class TrialBuffers(NamedTuple):
     lev: np.ndarray
     lines: np.ndarray
     S: np.ndarray
+    T: np.ndarray
     y: np.ndarray
     redo: np.ndarray  # (J',) bool: line j recomputed by the last trial
     work: np.ndarray  # (6,) the cluster3 eigenvalues
@@ -791,7 +807,7 @@ class TrialBuffers(NamedTuple):
     @classmethod
     def zeros(cls, km: KernelModel) -> "TrialBuffers":
         n = km.n
-        return cls(np.zeros(km.n_lev), np.zeros((km.n_lines, n)), np.zeros(n), np.zeros(n),
+        return cls(np.zeros(km.n_lev), np.zeros((km.n_lines, n)), np.zeros(n), np.zeros(km.n_tougaard), np.zeros(n),
                    np.zeros(km.n_lines, dtype=np.bool_), np.zeros(6), np.zeros(3 * n, dtype=np.int64))
 
 

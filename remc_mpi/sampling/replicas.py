@@ -25,7 +25,7 @@ class Replicas:
         self.logprior = np.zeros((n_rows, n_params))
         self.replica = np.arange(lo, lo + n_rows, dtype=np.int64)
         self.direction = np.zeros(n_rows, dtype=np.int64)
-        self.stages = Stages.zeros(km, n_rows)  # each row's cached model stages (levels, lines, S, y)
+        self.stages = Stages.zeros(km, n_rows)  # each row's cached model stages (levels, lines, S, T, y)
 
     def travelling(self) -> tuple[np.ndarray, ...]:
         """The per-row arrays that move with a configuration, in the exchange kernel's order."""
