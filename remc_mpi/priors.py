@@ -169,6 +169,12 @@ class PriorSet:
         """One draw theta (P,), free parameters in column order from ``rng``."""
         return np.array([p.sample(rng) for p in self.priors], dtype=np.float64)
 
+    def sample_rows(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws (n, P) from ``rng``, parameter by parameter (n of the first, then n of
+        the second, ...)."""
+        return np.stack([np.broadcast_to(np.asarray(p.sample(rng, n), dtype=np.float64), (n,)) for p in self.priors],
+                        axis=1)
+
     def logpdf_rows(self, theta: np.ndarray) -> np.ndarray:
         """Per-parameter log densities (R, P) of theta (R, P) (0 for fixed parameters)."""
         theta = np.atleast_2d(theta)

@@ -41,13 +41,13 @@ def two_mode_data():
     return model.spectrum(theta, X)[0] + rng.normal(0.0, SIGMA, X.size)
 
 
-def two_mode_exact_log_evidence(y, n_grid=4001):
+def two_mode_exact_log_evidence(y, n_grid=4001, mu_range=MU_RANGE):
     """log of the integral of N(y; f(mu1, mu2), sigma^2 I) over the uniform prior of the
-    centres, by the trapezoid rule on an n_grid^2 grid (spacing 1e-3, against posterior widths
-    of about 2e-2: its error is far below 1e-6), with |y - f|^2 expanded through the Gram
-    matrix of the lines so the grid costs one matrix product."""
+    centres on ``mu_range``, by the trapezoid rule on an n_grid^2 grid (spacing 1e-3, against
+    posterior widths of about 2e-2: its error is far below 1e-6), with |y - f|^2 expanded
+    through the Gram matrix of the lines so the grid costs one matrix product."""
     t = TWO_MODE_TRUTH
-    mu = np.linspace(*MU_RANGE, n_grid)
+    mu = np.linspace(*mu_range, n_grid)
     g = np.exp(-0.5 * t["b1"] * (X[None, :] - mu[:, None]) ** 2)  # the same width for both lines
     g1, g2 = t["a1"] * g, t["a2"] * g
     gram = g1 @ g2.T  # (mu1, mu2)
@@ -57,15 +57,15 @@ def two_mode_exact_log_evidence(y, n_grid=4001):
     w = np.full(n_grid, 1.0)
     w[[0, -1]] = 0.5
     h = mu[1] - mu[0]
-    log_w = np.log(np.outer(w, w) * h * h / (MU_RANGE[1] - MU_RANGE[0]) ** 2)
+    log_w = np.log(np.outer(w, w) * h * h / (mu_range[1] - mu_range[0]) ** 2)
     top = log_f.max()
     log_int = top + math.log(np.sum(np.exp(log_f - top + log_w)))
     return log_int - 0.5 * X.size * math.log(2 * math.pi * SIGMA**2)
 
 
-def run_seeds(raw, tmp_path, name):
+def run_seeds(raw, tmp_path, name, seeds=SEEDS):
     out = []
-    for s in range(SEEDS):
+    for s in range(seeds):
         cfg = parse_config(dict(raw, seed=100 + s, progress=False, output=str(tmp_path / f"{name}{s}.h5")), "c.yaml")
         summary = run(cfg, MPI.COMM_SELF)[0]
         e = summary["estimators"][PRIMARY]
@@ -94,6 +94,36 @@ def test_two_mode_problem_errors_cover_the_exact_evidence(tmp_path, chains, swee
     v = run_seeds(raw, tmp_path, "two")
     z2 = np.sum(((v[:, 0] - exact) / v[:, 1]) ** 2)
     lo, hi = central_99(SEEDS)
+    assert lo < z2 < hi, (z2, exact, v)
+
+
+def test_lines_in_window_evidence_is_that_of_the_prior_truncated_to_the_window(tmp_path):
+    """lines_in_window on the two-mode problem with centre priors twice as wide as the data's
+    range [-3, 3]: both lines must lie inside, so the restricted prior is uniform on the window
+    square, a quarter of the box (f = 1/4 exactly). The renormalised evidence must cover the
+    exact evidence of that truncated prior (quadrature) within its errors over five seeds, and
+    the measured f its binomial error."""
+    y = two_mode_data()
+    exact = two_mode_exact_log_evidence(y, n_grid=6001, mu_range=(X[0], X[-1]))
+    t = TWO_MODE_TRUTH
+    write_spectrum(tmp_path / "two.csv", X, y)
+    raw = {"data": {"file": str(tmp_path / "two.csv")},
+           "model": {"name": "gauss_peaks", "options": {"n_peaks": 2, "lines_in_window": True}},
+           "noise": {"sigma": SIGMA},
+           "priors": {"a1": {"fixed": t["a1"]}, "a2": {"fixed": t["a2"]}, "b1": {"fixed": t["b1"]},
+                      "b2": {"fixed": t["b2"]}, "mu1": {"uniform": [-6.0, 6.0]}, "mu2": {"uniform": [-6.0, 6.0]}},
+           "ladder": {"n_temps": 16}, "sampler": {"sweeps": 3000, "burn_in": 1000}}
+    seeds, out = 5, []
+    for s in range(seeds):
+        cfg = parse_config(dict(raw, seed=200 + s, progress=False, output=str(tmp_path / f"win{s}.h5")), "c.yaml")
+        summary = run(cfg, MPI.COMM_SELF)[0]
+        mass = summary["prior_window"]
+        assert abs(mass["fraction"] - 0.25) < 4 * math.sqrt(0.25 * 0.75 / mass["draws"]), mass
+        e = summary["estimators"][PRIMARY]
+        out.append((e["value"], e["stderr"]))
+    v = np.array(out)
+    z2 = np.sum(((v[:, 0] - exact) / v[:, 1]) ** 2)
+    lo, hi = central_99(seeds)
     assert lo < z2 < hi, (z2, exact, v)
 
 

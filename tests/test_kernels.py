@@ -30,6 +30,9 @@ FAMILIES = [
                      "tougaard_c": 2.0}),
     ("cluster2", {"doublet": True, "background": ["iterative_shirley", "linear"], "extra_lines": {"n": 1},
                   "fixed_background": {"energy": [-5.0, 15.0], "values": [0.1, 0.4]}}),
+    ("cluster3", {"lineshape": "voigt", "widths": "per_state", "doublet": True, "lines_in_window": True,
+                  "background": ["constant", "shirley", "tougaard"], "tougaard_c": 4.0}),
+    ("gauss_peaks", {"n_peaks": 3, "doublet": True, "lines_in_window": True}),
     ("polynomial", {"degree": 3}),
     ("charge_transfer", {}), ("charge_transfer", {"configurations": 4}),
     ("charge_transfer", {"configurations": 2, "pure_initial": True}),
@@ -76,8 +79,12 @@ def test_kernel_spectra_and_energies_match_the_numpy_reference(name, opts):
     ref = m.spectrum(th, x)
     scale = np.abs(ref).max(axis=1, keepdims=True)
     assert np.all(np.abs(y - ref) <= 1e-12 * scale), np.abs(y - ref).max()
-    ref_u = 0.5 * np.sum((ref - data) ** 2, axis=1)
+    ref_u = m.energies(th, x, data)  # 0.5 sum (ref - data)^2, +inf outside a lines_in_window support
     np.testing.assert_allclose(u, ref_u, rtol=1e-12)
+    if opts.get("lines_in_window"):  # both sides of the constraint are exercised
+        assert 0 < np.sum(np.isinf(u)) < len(u)
+        np.testing.assert_allclose(u[np.isfinite(u)], 0.5 * np.sum((ref - data) ** 2, axis=1)[np.isfinite(u)],
+                                   rtol=1e-12)
 
 
 @pytest.mark.parametrize("name,opts", FAMILIES, ids=IDS)
@@ -216,7 +223,11 @@ def _same(a, b):
         assert a == b
 
 
-@pytest.mark.parametrize("name,opts", FAMILIES[:1] + FAMILIES[-2:], ids=IDS[:1] + IDS[-2:])
+WINDOW_FAMILIES = [k for k, (_, o) in enumerate(FAMILIES) if o.get("lines_in_window")]
+
+
+@pytest.mark.parametrize("name,opts", [FAMILIES[0]] + [FAMILIES[k] for k in WINDOW_FAMILIES],
+                         ids=[IDS[0]] + [IDS[k] for k in WINDOW_FAMILIES])
 def test_the_sweep_entry_names_again_every_tuple_it_receives_plain(name, opts):
     """sweep_entry takes the block's named tuples as plain ones (numba types those faster) and
     names them again by their classes: every field arrives under its own name (a wrong order in

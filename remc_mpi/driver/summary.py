@@ -20,12 +20,13 @@ from remc_mpi.driver.fields import FieldInputs, compute_fields, posterior_table
 from remc_mpi.evidence.freeenergy import PRIMARY, estimate_all
 from remc_mpi.evidence.mbar import LogZCurve
 from remc_mpi.sampling.ladder import communication_barrier, pair_sums, round_trip_rate_ideal, rung_sums
-from remc_mpi.likelihood import energies, evidence_constant
+from remc_mpi.likelihood import evidence_constant
 from remc_mpi.evidence.noise import b_hat as find_b_hat
 from remc_mpi.evidence.noise import free_energy_curve, log_b_sd
-from remc_mpi.sampling.streams import BRIDGE_KEY
+from remc_mpi.sampling.streams import BRIDGE_KEY, window_generator
 from remc_mpi.io.output import ResultsFile, RunRecord
 from remc_mpi.evidence.trust import MIN_ROUND_TRIPS, disagreements, trust_status
+from remc_mpi.evidence.window import prior_mass, renormalised
 
 #: the 97.5 % point of the standard normal: a central 95 % interval is +- Z_95 sd
 Z_95 = 1.959963984540054
@@ -40,11 +41,6 @@ ROUND_TRIP_WARN = MIN_ROUND_TRIPS
 #: Gelman 1998 suggest 1.1 for the classic statistic)
 RHAT_WARN = 1.1
 N_BOOT = 100
-#: the energy the estimators see for a state outside the likelihood's support (U = +inf: a
-#: model that predicts no counts where counts were seen, drawn at lambda = 0 from the prior):
-#: exp(-0 U) = 1 as the prior says and exp(-lambda U) = 0 for every lambda > 0 to the last bit,
-#: where IEEE's 0 x inf = NaN would poison every sum over samples (TI's <U> stays unusable and says so)
-OUTSIDE_U = 1e300
 
 
 @dataclass
@@ -151,8 +147,9 @@ def noise_level(likelihood: str, b_hat: float, b_boot: np.ndarray, sd_log_b: flo
 
 
 def theta_energies(cfg: RunConfig, model, theta: np.ndarray) -> np.ndarray:
-    """U of each parameter sample (the likelihood's energy of its spectrum against the data)."""
-    return energies(model.spectrum(theta, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
+    """U of each parameter sample (the likelihood's energy of its spectrum against the data; +inf
+    outside the model's support, Model.admissible)."""
+    return model.energies(theta, cfg.data.energy, cfg.data.intensity, cfg.noise.model)
 
 
 def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.ndarray, u_slot: np.ndarray,
@@ -297,7 +294,9 @@ def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.n
     n_data = cfg.data.n
     U = chain_major(energy, chains)
     U *= n_data  # in place: at 2e6 sweeps x 50 rungs the energies alone are 800 MB
-    U[U == np.inf] = OUTSIDE_U  # prior draws outside the likelihood's support (counts, at lambda = 0)
+    # prior draws outside the likelihood's support (U = +inf: counts predicted absent, a restricted
+    # model's lines outside the window) weigh 1 at lambda = 0 and 0 above (evidence.mbar.reduced);
+    # TI's <U> is then infinite and says so
 
     def bhat_stat(Ub, log_z):
         return np.array([find_b_hat(lam, Ub, log_z, cfg.data.intensity, cfg.noise.model)])
@@ -373,6 +372,41 @@ def chain_warnings(ch: dict[str, Any]) -> list[str]:
     return out
 
 
+def window_mass(cfg: RunConfig, cand: Candidate) -> dict | None:
+    """A restricted model's prior mass inside its support (remc_mpi.evidence.window), from prior
+    draws of the run's own window stream; None for a model without a restriction."""
+    model = cand.model
+    if not model.restricted:
+        return None
+    rng, energy = window_generator(cfg.seed), cfg.data.energy
+    return prior_mass(lambda theta: model.admissible(theta, energy), lambda n: cand.priors.sample_rows(rng, n))
+
+
+#: a restricted model's log prior mass whose standard error exceeds this many nats is warned of
+WINDOW_STDERR_WARN = 0.05
+
+
+def window_warnings(mass: dict) -> list[str]:
+    """The warning when the prior mass inside the support is too small to measure well (or
+    none of the draws fell inside it)."""
+    if mass["stderr"] <= WINDOW_STDERR_WARN:
+        return []
+    return [f"only {mass['fraction'] * mass['draws']:.0f} of {mass['draws']} prior draws put every line inside the "
+            f"window (lines_in_window): the evidence's renormalisation is uncertain by {mass['stderr']:.2g} nats; "
+            "narrow the priors toward the window"]
+
+
+def add_window(summary: dict, mass: dict, noise: dict | None) -> None:
+    """A restricted model's prior mass and its warning into the summary, and the chains' log
+    evidences and the noise curve F(b) against the renormalised prior, as its estimators are."""
+    summary["prior_window"] = mass
+    summary["warnings"] += window_warnings(mass)
+    if "chains" in summary:
+        summary["chains"]["log_evidence"] = [v - mass["log_fraction"] for v in summary["chains"]["log_evidence"]]
+    if noise is not None:
+        noise["curve"]["F"] = [F + mass["log_fraction"] for F in noise["curve"]["F"]]
+
+
 def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[str, Any]:
     """Rank 0's end of a run: estimators, posterior, diagnostics and warnings from the
     assembled samples, then one write of everything into the results file."""
@@ -391,6 +425,9 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     if bridge is not None:
         estimators["bridge"] = bridge
     posterior, ess = posterior_at(cfg, cand, lam[slot], reported, U[:, slot], u_theta)
+    mass = window_mass(cfg, cand)
+    if mass is not None:
+        estimators = renormalised(estimators, mass)
     method = headline(estimators)
     log_evidence = estimators[method]
     summary: dict[str, Any] = {
@@ -415,6 +452,8 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     if stats.chains > 1:
         summary["chains"] = chains_summary(cfg, stats, est, slot, reported, model.param_names, cand.priors.free)
         summary["warnings"] += chain_warnings(summary["chains"])
+    if mass is not None:
+        add_window(summary, mass, noise)
     if noise is not None:
         summary["noise"] = noise
         summary["warnings"] += noise_edge_warning(noise["b_hat"], float(lam[-1]))

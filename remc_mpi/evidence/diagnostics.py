@@ -27,8 +27,15 @@ SOKAL_C = 5.0
 
 
 def integrated_time(x: np.ndarray, c: float = SOKAL_C) -> float:
-    """Integrated autocorrelation time with Sokal's window (1 for a constant series)."""
+    """Integrated autocorrelation time with Sokal's window (1 for a constant series). +inf values
+    (a restricted model's energies outside its support) count as the series' largest finite one:
+    a monotone stand-in for "above every admissible energy"."""
     x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        finite = x[np.isfinite(x)]
+        if finite.size == 0:
+            return 1.0
+        x = np.where(np.isfinite(x), x, finite.max())
     if x.size < 4 or np.ptp(x) == 0:
         return 1.0
     rho = autocorrelation(x)

@@ -60,8 +60,9 @@ def _ti_from_moments(lam: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.n
 def _moments(U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of every rung's energies, one rung at a time (numpy's var of the
     whole array would make an n x L temporary: 800 MB at 2e6 sweeps and 50 rungs)."""
-    mean = U.mean(axis=0)
-    return mean, np.array([np.mean((U[:, l] - mean[l]) ** 2) for l in range(U.shape[1])])
+    with np.errstate(invalid="ignore"):  # +inf energies (outside a support) leave <U> infinite, its variance NaN
+        mean = U.mean(axis=0)
+        return mean, np.array([np.mean((U[:, l] - mean[l]) ** 2) for l in range(U.shape[1])])
 
 
 def ti_log_z(lam: np.ndarray, U: np.ndarray) -> np.ndarray:
@@ -161,10 +162,11 @@ def _ti_sums(lam, U, point, edges, aux=None):
     rung at a time: O(n) temporaries)."""
     m = U.mean(axis=0)
     s1, s2 = np.empty((2, len(edges) - 1, U.shape[1]))
-    for l in range(U.shape[1]):
-        d = U[:, l] - m[l]
-        s1[:, l] = np.add.reduceat(d, edges[:-1])
-        s2[:, l] = np.add.reduceat(d * d, edges[:-1])
+    with np.errstate(invalid="ignore"):  # +inf energies: as _moments
+        for l in range(U.shape[1]):
+            d = U[:, l] - m[l]
+            s1[:, l] = np.add.reduceat(d, edges[:-1])
+            s2[:, l] = np.add.reduceat(d * d, edges[:-1])
     return m, s1, s2
 
 

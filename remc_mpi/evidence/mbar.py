@@ -36,6 +36,14 @@ def logsumexp(a: np.ndarray, axis: int | None = None) -> np.ndarray:
     return out.squeeze(axis) if axis is not None else out.reshape(())[()]
 
 
+def reduced(lam, u) -> np.ndarray:
+    """The reduced potentials lam U (broadcast), with lam U = 0 at lam = 0 for every U: at
+    lam = 0 the tempered density is the prior, whatever the energy (+inf outside a restricted
+    model's support included: remc_mpi.evidence.window; 0 inf would be NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.asarray(lam) == 0.0, 0.0, np.multiply(lam, u))
+
+
 def _row_chunks(U: np.ndarray):
     """The pooled energies of U (n, L) in chunks of whole sweeps, about _CHUNK values each
     (the order of pooled samples does not matter to MBAR's sums)."""
@@ -46,7 +54,7 @@ def _row_chunks(U: np.ndarray):
 
 def _log_denominator(lam: np.ndarray, f: np.ndarray, log_n: np.ndarray, u: np.ndarray) -> np.ndarray:
     """log sum_l N_l exp(f_l - lam_l U_n) for a chunk of pooled energies u (c,)."""
-    return logsumexp(f[None, :] + log_n[None, :] - u[:, None] * lam[None, :], axis=1)
+    return logsumexp(f[None, :] + log_n[None, :] - reduced(lam[None, :], u[:, None]), axis=1)
 
 
 #: The MBAR Hessian only steers Newton's method (the gradient decides where it stops) and the
@@ -178,7 +186,7 @@ def mbar_log_z_at(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray, targets: np
     acc = np.full(targets.size, -np.inf)
     for u in _row_chunks(U):
         den = _log_denominator(lam, f, log_n, u)
-        acc = np.logaddexp(acc, logsumexp(-np.outer(targets, u) - den[None, :], axis=1))
+        acc = np.logaddexp(acc, logsumexp(-reduced(targets[:, None], u[None, :]) - den[None, :], axis=1))
     return acc
 
 
@@ -209,7 +217,7 @@ class LogZCurve:
         if self.terms is None:
             return mbar_log_z_at(*self.args, targets)
         u, den = self.terms
-        return logsumexp(-np.outer(targets, u) - den[None, :], axis=1)
+        return logsumexp(-reduced(targets[:, None], u[None, :]) - den[None, :], axis=1)
 
 
 def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.ndarray:
@@ -224,7 +232,7 @@ def neighbour_overlap(lam: np.ndarray, U: np.ndarray, log_z: np.ndarray) -> np.n
     out = np.empty(len(lam) - 1)
     for l in range(len(lam) - 1):
         u = np.concatenate([U[:, l], U[:, l + 1]])
-        a0, a1 = f[l] - lam[l] * u, f[l + 1] - lam[l + 1] * u
+        a0, a1 = f[l] - reduced(lam[l], u), f[l + 1] - reduced(lam[l + 1], u)
         den = np.logaddexp(a0, a1) + np.log(n)
         out[l] = 2 * n * np.sum(np.exp(a0 - den) * np.exp(a1 - den))
     return out

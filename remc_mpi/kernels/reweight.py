@@ -9,7 +9,9 @@ solves are these loops, whose order is fixed.
 
 MBAR weights of one pooled sample U_n at f (shift_k = f_k + log N_k):
     a_nk = exp(shift_k - lam_k U_n - top) / sum_l exp(shift_l - lam_l U_n - top),
-    log sum_l N_l exp(f_l - lam_l U_n) = log sum_l exp(...) + top.
+    log sum_l N_l exp(f_l - lam_l U_n) = log sum_l exp(...) + top,
+with lam_k U_n = 0 at lam_k = 0 whatever U_n (the prior's draws, +inf outside a restricted
+model's support included: remc_mpi.evidence.window).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def sample_weights(u, lam, shift, terms, a, bits):
     L = lam.size
     top = -math.inf
     for k in range(L):
-        terms[k] = shift[k] - u * lam[k]
+        terms[k] = shift[k] - (u * lam[k] if lam[k] != 0.0 else 0.0)
         top = max(top, terms[k])
     for k in range(L):
         terms[k] -= top

@@ -49,6 +49,7 @@ from remc_mpi.models.cores import ChargeTransferCore, Cluster2Core, Cluster3Core
 from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models.backgrounds import tougaard_lags, tougaard_matrix
 from remc_mpi.models.lineshapes import FWHM_PER_SIGMA, LINESHAPES, TCH_ETA, TCH_FWHM, WEIDEMAN_A, WEIDEMAN_L
+from remc_mpi.models.spectral import INSIDE_SHARE
 
 # stages (see module docstring)
 LEVELS, LINES, PEAK, DOUBLET, OUTPUT, ALL = 0, 1, 2, 3, 4, 5
@@ -111,6 +112,7 @@ class Spec(NamedTuple):
     fixed_bg: int = 0  # 1: basis[0] holds a fixed background curve (iterative Shirley)
     extra_shape: int = 0  # SHAPE_* of the extra lines
     extra_stride: int = 0  # parameters per extra line: area, center, width[, sigma]
+    inside: int = 0  # 1: lines_in_window (U = +inf where a line of weight lies outside the grid)
     col: Columns = Columns()
 
 
@@ -224,7 +226,7 @@ def _kernel_model(model, energy: np.ndarray, likelihood: int) -> KernelModel:
                 shape=SHAPE_CODES[core.lineshape], n_core=core.n_peaks, n_lines=model.n_lines, n_main=model.n_main,
                 hybridized=int(kind.hybridized(core)), per_state=int(getattr(core, "widths", "shared") == "per_state"),
                 fixed_bg=int("iterative_shirley" in model.background), extra_shape=SHAPE_CODES[model.extra.lineshape],
-                extra_stride=len(model.extra.fields), col=_columns(model))
+                extra_stride=len(model.extra.fields), inside=int(model.lines_in_window), col=_columns(model))
     stage, peak = _stages(model)
     n_lev = 2 * core.n_peaks if kind.from_levels else 0
     return KernelModel(spec, kind.floats(core), stage, peak, _output_arrays(model, energy), energy, n_lev,
@@ -729,7 +731,25 @@ def trial(theta, stage, peak, model, stages, i, tb):
         if spec.col.tougaard >= 0:
             tougaard_into(model.basis, S, tb.T)
             T = tb.T
-    return output_energy(theta, spec, model.basis, model.x, model.data, S, T, tb.y)
+    u = output_energy(theta, spec, model.basis, model.x, model.data, S, T, tb.y)
+    x0, x1 = model.x[0], model.x[model.x.size - 1]
+    if spec.inside == 1 and not lines_inside(theta, spec, src_lev, min(x0, x1), max(x0, x1)):
+        return math.inf
+    return u
+
+
+@jit
+def lines_inside(theta, spec, lev, lo, hi):
+    """Whether every core line and doublet copy of height at least INSIDE_SHARE of the strongest
+    has its centre in [lo, hi] (models.spectral: ``lines_in_window``; the grid is increasing)."""
+    top = -math.inf
+    for j in range(spec.n_main):
+        top = max(top, line_params(theta, spec, lev, j)[1])
+    for j in range(spec.n_main):
+        c, h, _, _, _ = line_params(theta, spec, lev, j)
+        if h >= INSIDE_SHARE * top and (c < lo or c > hi):
+            return False
+    return True
 
 
 @jit

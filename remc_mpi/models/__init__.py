@@ -42,7 +42,7 @@ MODELS: dict[str, ModelSpec] = {}
 #: options every peak-based (spectral) model takes besides its core's
 SPECTRAL_OPTIONS: dict[str, tuple[type, ...]] = {"background": (list, tuple, str), "doublet": (bool,),
                                                  "extra_lines": (dict,), "tougaard_c": (float, int),
-                                                 "fixed_background": (dict,)}
+                                                 "fixed_background": (dict,), "lines_in_window": (bool,)}
 
 
 def register_model(name: str, build: Callable[..., Model], options: dict[str, tuple[type, ...]],

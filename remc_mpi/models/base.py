@@ -92,6 +92,28 @@ class Model(ABC):
         y = self.evaluator(np.asarray(energy, dtype=np.float64)).full(theta2)["y"]
         return y[0].copy() if single else y.copy()
 
+    @property
+    def restricted(self) -> bool:
+        """Whether :meth:`admissible` restricts the prior (its evidence is then renormalised:
+        remc_mpi.evidence.window)."""
+        return False
+
+    def admissible(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        """Whether each row of theta (R, P) lies inside the model's support on the grid ``energy``
+        beyond its parameters' own priors (SpectralModel's ``lines_in_window``); all True for a
+        model without such a constraint."""
+        return np.ones(np.atleast_2d(theta).shape[0], dtype=bool)
+
+    def energies(self, theta: np.ndarray, energy: np.ndarray, data: np.ndarray,
+                 likelihood: str = "gaussian") -> np.ndarray:
+        """U of each row of theta (R, P) against ``data`` on ``energy`` (remc_mpi.likelihood), +inf
+        where the row is not :meth:`admissible` (the compiled kernels' values)."""
+        from remc_mpi.likelihood import energies
+
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        u = energies(self.spectrum(theta, energy), data, likelihood)
+        return np.where(self.admissible(theta, energy), u, np.inf)
+
     def peaks(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Peak centres, heights and widths (R, J) of theta (R, P); models add more keys."""
         raise NotImplementedError(f"{self.name} has no peak list")

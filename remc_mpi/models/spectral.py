@@ -13,6 +13,16 @@ and Tougaard backgrounds of the signal s S, and the data's iterative Shirley as 
 Lines are numbered: the core's K lines, their doublet copies (K more), then the extra lines.
 Parameter columns: the core's, the extra lines', ``so_split so_ratio``, then ``bg_*``.
 
+With the ``lines_in_window`` option the prior is restricted to the parameters whose core lines
+and doublet copies (the extra lines have priors of their own) lie inside the data's energy
+range wherever they carry weight: every such line of height at least INSIDE_SHARE of the
+strongest one has its centre in [min(omega), max(omega)]. A measured window is chosen to hold
+the whole spectrum; without the restriction a line below the window, unseen, can put its
+spin-orbit partner on a feature the model otherwise cannot reach (measured CeO2, cluster3: a
+final state at 869.6 eV whose 3d3/2 copy fills v'' at 888 eV, docs/measured.md). Outside the
+restricted support the energy is +inf (:meth:`SpectralModel.admissible`); the evidence is that
+of the prior renormalised to it (remc_mpi.evidence.window).
+
 Stages and what each parameter recomputes (the cheap-update contract):
 levels (diagonalisation: delta, v, uff, ufc) -> line rows (only the touched lines for
 separable cores and for the extra lines) -> sum S -> y = s * S + B (amp and bg_* only redo
@@ -30,6 +40,13 @@ from remc_mpi.models.base import Cache, Evaluator, Model
 from remc_mpi.models.cores import Core
 from remc_mpi.models.extras import ExtraLines
 from remc_mpi.models.lineshapes import LINESHAPES
+
+
+#: lines of at least this share of the strongest line's height count for ``lines_in_window``
+#: (the campaign's test of a truth's lines against its grid uses the same share:
+#: remc_mpi.ui.campaign.LINE_WEIGHT_SHARE); weaker ones may lie anywhere (a configuration pushed
+#: out of the way, weight -> 0, stays allowed)
+INSIDE_SHARE = 0.01
 
 
 class SpectralModel(Model):
@@ -51,6 +68,7 @@ class SpectralModel(Model):
         if not self.tougaard_c > 0:
             raise ValueError(f"option tougaard_c must be > 0 (eV^2), got {self.tougaard_c!r}")
         self.fixed_background = self.options.get("fixed_background")
+        self.lines_in_window = bool(self.options.get("lines_in_window", False))
         tail = (("so_split", "so_ratio") if doublet else ()) + background_params(self.background)
         self.param_names = tuple(core.param_names) + self.extra.param_names + tail
         self.n_main = core.n_peaks * (2 if doublet else 1)
@@ -118,6 +136,23 @@ class SpectralModel(Model):
         lev = self.core.levels(col)
         c, h, w, w2 = self.lines(col, lev)
         return {"center": c, "height": h, "width": w, "width2": w2, **lev}
+
+    @property
+    def restricted(self) -> bool:
+        return self.lines_in_window
+
+    def admissible(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
+        """With ``lines_in_window``: whether every core line and doublet copy of height at least
+        INSIDE_SHARE of the row's strongest has its centre inside [min(energy), max(energy)]
+        (module docstring); otherwise all True."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        if not self.lines_in_window:
+            return np.ones(theta.shape[0], dtype=bool)
+        pk = self.peaks(theta)
+        c, h = pk["center"][:, :self.n_main], pk["height"][:, :self.n_main]
+        lo, hi = float(np.min(energy)), float(np.max(energy))
+        strong = h >= INSIDE_SHARE * np.max(h, axis=1, keepdims=True)
+        return ~np.any(strong & ((c < lo) | (c > hi)), axis=1)
 
     def line_spectra(self, theta: np.ndarray, energy: np.ndarray) -> np.ndarray:
         theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))[:1]

@@ -23,8 +23,7 @@ class PriorDrawMove(Move):
     @staticmethod
     def draw(priors, rng: np.random.Generator, n_sweeps: int) -> np.ndarray:
         """``n_sweeps`` prior draws (n_sweeps, P) from ``rng``, parameter by parameter."""
-        return np.stack([np.broadcast_to(np.asarray(p.sample(rng, n_sweeps), dtype=np.float64), (n_sweeps,))
-                         for p in priors.priors], axis=1)
+        return priors.sample_rows(rng, n_sweeps)
 
 
 @jit

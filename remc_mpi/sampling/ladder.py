@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from remc_mpi.likelihood import energies
 from remc_mpi.sampling.streams import ladder_generator
 
 if TYPE_CHECKING:
@@ -198,7 +197,7 @@ def build_ladder(cfg: "RunConfig", cand: "Candidate") -> tuple[np.ndarray, float
     else:
         rng = ladder_generator(cfg.seed)
         draws = np.array([cand.priors.sample(rng) for _ in range(PROBE_DRAWS)])
-        u = energies(cand.model.spectrum(draws, cfg.data.energy), cfg.data.intensity, cfg.noise.model)
+        u = cand.model.energies(draws, cfg.data.energy, cfg.data.intensity, cfg.noise.model)
         lam_min = auto_lambda_min(u[np.isfinite(u)], lam_max, spec.n_temps)
     return make_ladder(spec.n_temps, lam_min, lam_max, spec.spacing), lam_max
 

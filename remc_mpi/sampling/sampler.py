@@ -65,7 +65,8 @@ class SlotBlock:
         self.row_lam = self.slot_lam[lo:hi].copy()  # this block's rows' (slots lo..hi-1)
         rngs = [slot_generator(seed, s) for s in range(lo, hi)]
         r, p = hi - lo, len(model.param_names)
-        self.rows = Replicas(km, np.array([priors.sample(g) for g in rngs]).reshape(r, p), lo)
+        start = [first_draw(model, priors, g, energy) for g in rngs]
+        self.rows = Replicas(km, np.array(start).reshape(r, p), lo)
         self.tbuf = TrialBuffers.zeros(km)
         self.kernel_constants = plain((self.model_arrays, self.prior_arrays, self.tbuf))  # as sweep_entry takes them
         self.scratch = np.zeros((3, p))
@@ -232,6 +233,24 @@ class SlotBlock:
         for m in self.moves:
             for k, v in m.scalars.items():
                 m.scalars[k] = type(v)(scalars[f"{m.name}/{k}"])
+
+
+#: prior draws a slot may take for its first configuration inside the model's support
+#: (Model.admissible) before it keeps the last one (+inf energy: its first accepted move or swap
+#: brings it inside)
+FIRST_DRAW_TRIES = 1000
+
+
+def first_draw(model: Model, priors: PriorSet, rng: np.random.Generator, energy: np.ndarray) -> np.ndarray:
+    """A slot's first configuration: a prior draw from its own stream, redrawn while it lies
+    outside the model's support (a constraint such as ``lines_in_window``; one draw for a model
+    without one)."""
+    theta = priors.sample(rng)
+    for _ in range(FIRST_DRAW_TRIES - 1):
+        if model.admissible(theta[None], energy)[0]:
+            break
+        theta = priors.sample(rng)
+    return theta
 
 
 def warm_up() -> None:

@@ -21,6 +21,8 @@ _LADDER_KEY = 2**31 + 1
 BOOTSTRAP_KEY = 2**31 + 2
 #: the stream of the bridge estimator's proposal draws (remc_mpi.evidence.bridge)
 BRIDGE_KEY = 2**31 + 3
+#: the stream of the prior draws that measure a restricted model's prior mass (remc_mpi.evidence.window)
+WINDOW_KEY = 2**31 + 4
 
 
 def slot_generator(seed: int, slot: int) -> np.random.Generator:
@@ -31,6 +33,11 @@ def slot_generator(seed: int, slot: int) -> np.random.Generator:
 def ladder_generator(seed: int) -> np.random.Generator:
     """The generator for set-up draws (the automatic beta_1) shared by all ranks."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(_LADDER_KEY,))))
+
+
+def window_generator(seed: int) -> np.random.Generator:
+    """The generator of the prior-mass draws of a restricted model (remc_mpi.evidence.window)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(WINDOW_KEY,))))
 
 
 @functools.lru_cache(maxsize=64)
