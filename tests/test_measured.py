@@ -55,6 +55,15 @@ def test_ceo2_example_runs_with_both_candidates(tmp_path):
     for s in summaries:
         assert "gamma2" in s["param_names"] and "sigma_g" in s["param_names"] and "bg_tougaard" in s["param_names"]
         assert s["trust"]["trusted"] is False
+        # lines_in_window: the evidence is the renormalised prior's, with the measured mass
+        mass = s["prior_window"]
+        assert 0.0 < mass["fraction"] < 1.0 and mass["stderr"] < 0.05
+        theta = np.array([[s["posterior"][n]["map"] for n in s["param_names"]]])
+        from remc_mpi.models import get_model
+        model = get_model(s["model"], **s["options"])
+        lines = model.peaks(theta)
+        strong = lines["height"][0, :model.n_main] >= 0.01 * lines["height"][0, :model.n_main].max()
+        assert np.all(lines["center"][0, :model.n_main][strong] >= 872.0)  # the window's low edge
     assert "no model selected" in format_table(select(summaries))
 
 

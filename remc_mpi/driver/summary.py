@@ -224,7 +224,7 @@ def run_warnings(estimators: dict, noise_mode: bool, overlap: np.ndarray, swap_r
             if "failed" in v:
                 continue
             if not math.isfinite(v["value"]):
-                warnings.append(f"{k} could not be computed ({v['value']}): left out of the agreement check")
+                warnings.append(f"{k} could not be computed (no finite value): left out of the agreement check")
             elif k not in usable:
                 warnings.append(f"{k} has no finite error ({v['value']:.6g} +- {v['stderr']}): left out of the "
                                 "agreement check")

@@ -9,8 +9,28 @@ every reader of the same files shows the same table.
 
 from __future__ import annotations
 
+import math
+
 from remc_mpi.driver.fields import report_lines
 from remc_mpi.evidence.selection import format_table, select
+
+
+def _finite(x) -> bool:
+    """A number that can be printed as one (a summary read back from JSON has null for NaN)."""
+    return x is not None and math.isfinite(x)
+
+
+def estimator_lines(estimators: dict) -> list[str]:
+    """One line per estimator: its log evidence and error, or that it has no value (a JSON
+    null: TI where <U> at beta = 0 is infinite, for example)."""
+    lines = []
+    for name, e in estimators.items():
+        if not _finite(e["value"]):
+            lines.append(f"    {name:<15} {'not computed':>14}")
+            continue
+        error = f"{e['stderr']:.4f}" if _finite(e["stderr"]) else "(no finite error)"
+        lines.append(f"    {name:<15} {e['value']:14.4f} +- {error}" + ("  (failed)" if "failed" in e else ""))
+    return lines
 
 
 def format_summary(s: dict) -> str:
@@ -26,8 +46,7 @@ def format_summary(s: dict) -> str:
              f"F = {s['free_energy']:.4f}"]
     if s.get("data_note"):
         lines.append(f"  data: {s['data_note']}")
-    for name, e in s["estimators"].items():
-        lines.append(f"    {name:<15} {e['value']:14.4f} +- {e['stderr']:.4f}" + ("  (failed)" if "failed" in e else ""))
+    lines += estimator_lines(s["estimators"])
     stop = s.get("stop") or {}
     if stop.get("target_error") is not None:
         met = "reached" if stop["reason"] == "target_error" else f"not reached ({stop['reason']})"
