@@ -403,6 +403,55 @@ def test_extra_lines_have_their_area_centre_and_width():
         get_model("cluster2", extra_lines={"n": 1, "shape": "box"})
 
 
+def test_an_extra_line_with_doublet_has_the_spin_orbit_copy_of_a_core_line():
+    """extra_lines.doublet: each extra line gets a copy at centre + so_split with so_ratio times
+    its area, and its parameters (and so_split, so_ratio) change both; the spectrum equals the
+    same model with the copy written as a second extra line of its own."""
+    from scipy.integrate import trapezoid
+
+    m = get_model("cluster2", doublet=True, extra_lines={"n": 1, "shape": "gauss", "doublet": True})
+    two = get_model("cluster2", doublet=True, extra_lines={"n": 2, "shape": "gauss"})
+    assert m.n_lines == two.n_lines == 6
+    assert m.lines_of("extra1_width") == (4, 5) and m.lines_of("so_split") == (2, 3, 5)
+    assert m.lines_of("so_ratio") == (2, 3, 5) and two.lines_of("so_split") == (2, 3)
+    col = dict(delta=3.0, v=0.6, ufc=8.0, gamma=0.4, shift=0.0, amp=3.0, extra1_area=0.2, extra1_center=13.0,
+               extra1_width=1.5, so_split=17.0, so_ratio=0.6)
+    theta = np.array([col[n] for n in m.param_names])
+    col2 = dict(col, extra2_area=0.2 * 0.6, extra2_center=13.0 + 17.0, extra2_width=1.5)
+    theta2 = np.array([col2[n] for n in two.param_names])
+    x = np.linspace(-40, 80, 12001)
+    lines = m.line_spectra(theta, x)
+    assert trapezoid(lines[5], x) == pytest.approx(3.0 * 0.2 * 0.6, rel=1e-9)
+    assert x[np.argmax(lines[5])] == pytest.approx(30.0, abs=0.01)
+    np.testing.assert_allclose(lines, two.line_spectra(theta2, x), rtol=1e-13)
+    np.testing.assert_allclose(m.evaluator(x).full(theta[None])["y"], two.evaluator(x).full(theta2[None])["y"],
+                               rtol=1e-13)
+    with pytest.raises(ValueError, match="extra_lines.doublet needs the model's doublet"):
+        get_model("cluster2", extra_lines={"n": 1, "doublet": True})
+    with pytest.raises(ValueError, match="extra_lines.doublet must be true, false or a count 0..1"):
+        get_model("cluster2", doublet=True, extra_lines={"n": 1, "doublet": "yes"})
+    with pytest.raises(ValueError, match="extra_lines.doublet must be true, false or a count 0..2"):
+        get_model("cluster2", doublet=True, extra_lines={"n": 2, "doublet": 3})
+
+
+def test_doublet_m_gives_the_first_m_extra_lines_their_copy_and_leaves_the_rest():
+    """extra_lines.doublet: M copies the first M extra lines only: the spectrum equals that of the
+    same lines with the copy written as an extra line of its own, and a parameter of an uncopied
+    line touches its line alone."""
+    m = get_model("cluster2", doublet=True, extra_lines={"n": 2, "shape": "gauss", "doublet": 1})
+    three = get_model("cluster2", doublet=True, extra_lines={"n": 3, "shape": "gauss"})
+    assert m.n_lines == 7 and m.lines_of("extra1_area") == (4, 6) and m.lines_of("extra2_area") == (5,)
+    assert m.lines_of("so_ratio") == (2, 3, 6)
+    col = dict(delta=3.0, v=0.6, ufc=8.0, gamma=0.4, shift=0.0, amp=3.0, extra1_area=0.2, extra1_center=13.0,
+               extra1_width=1.5, extra2_area=0.5, extra2_center=29.0, extra2_width=4.0, so_split=17.0,
+               so_ratio=0.6)
+    col3 = dict(col, extra3_area=0.2 * 0.6, extra3_center=13.0 + 17.0, extra3_width=1.5)
+    x = np.linspace(-40, 80, 6001)
+    y = m.evaluator(x).full(np.array([[col[n] for n in m.param_names]]))["y"]
+    y3 = three.evaluator(x).full(np.array([[col3[n] for n in three.param_names]]))["y"]
+    np.testing.assert_allclose(y, y3, rtol=1e-13)
+
+
 # ---- derived quantities, against the cluster built in the fermionic Fock space ---------------
 
 @pytest.mark.parametrize("nf,max_k", [(2, None), (3, 2), (4, 2), (6, 2)])

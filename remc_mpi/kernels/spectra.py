@@ -27,8 +27,9 @@ parameter touches is its *stage*:
     OUTPUT   (amp, bg_*, c_k)      y only
     ALL      (a row from scratch)  everything (full_row)
 
-The extra lines (models.extras) follow the doublet copies; each of their parameters is a
-PEAK-stage parameter of its own line, and LEVELS/LINES/DOUBLET leave them as they are.
+The extra lines (models.extras) follow the doublet copies, and the copies of the first of them
+(extra_lines' ``doublet``) follow those; each of their parameters is a PEAK-stage parameter of its own line
+and its copy, DOUBLET redoes their copies, and LEVELS/LINES leave them as they are.
 
 The energy U = (1/2) sum_i (y_i - d_i)^2 is accumulated in the same loop that writes y.
 Cluster levels are the closed forms of :mod:`remc_mpi.models.eigen`, written for scalars with
@@ -107,6 +108,7 @@ class Spec(NamedTuple):
     n_core: int = 0  # K, the core's lines (doublet copies are lines K..2K-1)
     n_lines: int = 0  # every line: the core's, their doublet copies, the extra lines
     n_main: int = 0  # the core's lines and their doublet copies (the extra lines follow)
+    n_extra: int = 0  # E, the extra lines; lines n_main+E..n_lines-1 are the copies of the first of them
     hybridized: int = 0  # 1: the initial state is the lowest eigenvector of H_i
     per_state: int = 0  # 1: a Lorentzian width per final state
     fixed_bg: int = 0  # 1: basis[0] holds a fixed background curve (iterative Shirley)
@@ -224,6 +226,7 @@ def _kernel_model(model, energy: np.ndarray, likelihood: int) -> KernelModel:
     kind = CORE_KINDS[type(core)]
     spec = Spec(kind=kind.code, likelihood=likelihood, from_levels=int(kind.from_levels),
                 shape=SHAPE_CODES[core.lineshape], n_core=core.n_peaks, n_lines=model.n_lines, n_main=model.n_main,
+                n_extra=model.extra.n,
                 hybridized=int(kind.hybridized(core)), per_state=int(getattr(core, "widths", "shared") == "per_state"),
                 fixed_bg=int("iterative_shirley" in model.background), extra_shape=SHAPE_CODES[model.extra.lineshape],
                 extra_stride=len(model.extra.fields), inside=int(model.lines_in_window), col=_columns(model))
@@ -442,11 +445,17 @@ def extra_line_params(theta, spec, e):
 @jit
 def line_params(theta, spec, lev, j):
     """Centre, height, width and second width of line j (doublet copies are lines K..2K-1, the
-    extra lines follow) and its shape code."""
+    extra lines follow, then their copies) and its shape code."""
+    col = spec.col
     if j >= spec.n_main:
-        c, h, w, w2 = extra_line_params(theta, spec, j - spec.n_main)
+        e = j - spec.n_main
+        if e < spec.n_extra:
+            c, h, w, w2 = extra_line_params(theta, spec, e)
+        else:
+            c, h, w, w2 = extra_line_params(theta, spec, e - spec.n_extra)
+            c, h = c + theta[col.split], h * theta[col.ratio]
         return c, h, w, w2, spec.extra_shape
-    n_core, col = spec.n_core, spec.col
+    n_core = spec.n_core
     k = j % n_core
     if spec.from_levels == 0:
         c, h, w = theta[n_core + k], theta[k], theta[2 * n_core + k]
@@ -701,6 +710,7 @@ def trial(theta, stage, peak, model, stages, i, tb):
     buffers ``tb`` (lines with redo[j] = True); the row is not modified."""
     spec = model.spec
     n_lines, n_main, n_core = spec.n_lines, spec.n_main, spec.n_core
+    extra_copies = n_main + spec.n_extra  # the first extra line's copy (n_lines: none)
     lev, lines, S = stages.lev[i], stages.lines[i], stages.S[i]
     redo = tb.redo
     for j in range(n_lines):
@@ -710,9 +720,9 @@ def trial(theta, stage, peak, model, stages, i, tb):
         elif stage == LEVELS or stage == LINES:
             redo[j] = main
         elif stage == PEAK:
-            redo[j] = (main and j % n_core == peak) or j == peak
+            redo[j] = (main and j % n_core == peak) or j == peak or (peak >= n_main and j == peak + spec.n_extra)
         elif stage == DOUBLET:
-            redo[j] = main and j >= n_core
+            redo[j] = (main and j >= n_core) or j >= extra_copies
         else:
             redo[j] = False
     src_lev = lev

@@ -10,7 +10,8 @@ higher binding energy and ``so_ratio`` the branching ratio), the extra lines X_k
 ``background`` option (:mod:`remc_mpi.models.backgrounds`: constant, linear, the active Shirley
 and Tougaard backgrounds of the signal s S, and the data's iterative Shirley as a fixed curve).
 
-Lines are numbered: the core's K lines, their doublet copies (K more), then the extra lines.
+Lines are numbered: the core's K lines, their doublet copies (K more), then the extra lines (and
+after them the copies the extra lines' own ``doublet`` asks for).
 Parameter columns: the core's, the extra lines', ``so_split so_ratio``, then ``bg_*``.
 
 With the ``lines_in_window`` option the prior is restricted to the parameters whose core lines
@@ -64,6 +65,9 @@ class SpectralModel(Model):
         self.doublet = bool(doublet)
         self.options = dict(options or {})
         self.extra = ExtraLines.from_option(self.options.get("extra_lines"))
+        if self.extra.copies and not self.doublet:
+            raise ValueError("option extra_lines.doublet needs the model's doublet: true (the copies take its "
+                             "so_split and so_ratio)")
         self.tougaard_c = float(self.options.get("tougaard_c", TOUGAARD_C))
         if not self.tougaard_c > 0:
             raise ValueError(f"option tougaard_c must be > 0 (eV^2), got {self.tougaard_c!r}")
@@ -72,7 +76,7 @@ class SpectralModel(Model):
         tail = (("so_split", "so_ratio") if doublet else ()) + background_params(self.background)
         self.param_names = tuple(core.param_names) + self.extra.param_names + tail
         self.n_main = core.n_peaks * (2 if doublet else 1)
-        self.n_lines = self.n_main + self.extra.n
+        self.n_lines = self.n_main + self.extra.n_lines
 
     def evaluator(self, energy: np.ndarray) -> "SpectralEvaluator":
         return SpectralEvaluator(self, energy)
@@ -97,7 +101,7 @@ class SpectralModel(Model):
 
     def line_shapes(self) -> tuple[str, ...]:
         """The profile name of every line (the core's, its copies, the extra lines)."""
-        return (self.core.lineshape,) * self.n_main + (self.extra.lineshape,) * self.extra.n
+        return (self.core.lineshape,) * self.n_main + (self.extra.lineshape,) * self.extra.n_lines
 
     def lines(self, col: dict[str, np.ndarray], lev: dict[str, np.ndarray]):
         """Centres, heights, widths, second widths (R, J') of every line (module docstring's order)."""
@@ -117,10 +121,10 @@ class SpectralModel(Model):
         if name == self.core.scale_param or name.startswith("bg_"):
             return ()
         if name in ("so_split", "so_ratio"):
-            return tuple(range(j, 2 * j))
+            return tuple(range(j, 2 * j)) + tuple(range(self.n_main + self.extra.n, self.n_lines))
         extra = self.extra.line_of(name)
         if extra is not None:
-            return (self.n_main + extra,)
+            return tuple(self.n_main + k for k in self.extra.lines_of(extra))
         if name in self.core.level_params:
             return None
         own = self.core.peaks_of(name)
