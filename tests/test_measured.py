@@ -38,12 +38,14 @@ def test_la2o3_example_runs_and_finds_the_3d52_line(tmp_path):
 
     for s in summaries:
         assert s["likelihood"] == "scaled_counts" and s["noise"]["scale_hat"] > 0
-        assert s["options"]["lineshape"] == "voigt" and s["options"]["extra_lines"] == {"n": 1, "shape": "gauss"}
+        assert s["options"]["lineshape"] == "voigt" and s["options"]["extra_lines"] == {"n": 3, "shape": "gauss", "doublet": 1}
         assert np.isfinite(s["fit"]["map"]) and s["fit"]["statistic"] == "deviance/N"
         # a run this short has not found the lines: its residuals say so
         assert s["fit"]["residual_lag1"] > s["fit"]["lag1_limit"]
         model = get_model(s["model"], **s["options"])
-        assert model.background_curve(np.array([830.0])) is None and model.extra.n == 1
+        assert model.background_curve(np.array([830.0])) is None and model.extra.n == 3
+        # the loss line has its 3d3/2 partner, the two Auger lines none
+        assert model.extra.copies == 1 and model.n_lines == model.n_main + 4
     table = format_table(select(summaries))
     assert "no model selected" in table and "round trip" in table
 

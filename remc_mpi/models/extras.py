@@ -12,7 +12,7 @@ with N the unit-area normal density, V the Voigt profile (models.lineshapes) and
 scale (``amp`` of the cluster models, whose final-state weights sum to one: area_k is then the
 line's intensity relative to the main multiplet's; 1 for the peak models, whose areas are in the
 data's units). Parameters ``extra<k>_area extra<k>_center extra<k>_width [extra<k>_sigma]``, in
-that order after the core's; each touches its own line only. The extra lines are part of the
+that order after the core's; each touches its own line (and its copy) only. The extra lines are part of the
 signal the active backgrounds (Shirley, Tougaard) integrate.
 
 With ``doublet: true`` (for a model with the spin-orbit ``doublet`` option) every extra line has
@@ -28,8 +28,8 @@ fitted doublet).
 An energy-loss feature (a plasmon, an interband transition) is a replica of the line that lost
 the energy, so each spin-orbit component has its own at the same loss: one loss line so placed
 describes the loss of 3d5/2 and that of 3d3/2 with one centre, width and area (measured La2O3:
-3d5/2 at 834 eV with its loss at 847, whose 3d3/2 partner falls on the hump at 864;
-docs/measured.md). Without it a lone extra line can take only one of the two, and a core state
+3d5/2 at 834 eV with its loss at 849, whose 3d3/2 partner lies at 866 under the La MNN Auger
+hump; docs/measured.md). Without it a lone extra line can take only one of the two, and a core state
 is free to take the other. The copies are numbered after the K lines, in their lines' order.
 """
 
