@@ -56,6 +56,21 @@ def test_free_energy_curve_matches_exact(noise_run):
                                                        abs=4 * s["log_evidence"]["stderr"])
 
 
+def test_the_report_says_at_which_b_each_estimator_is_read(noise_run):
+    """The headline is reweighted to b_hat, the others read at the rung nearest it: each line of
+    the text report names its b, so that their difference is not read as disagreement."""
+    from remc_mpi.ui.report import format_summary
+
+    _, s = noise_run
+    est = s["estimators"]
+    rung = {e["b"] for name, e in est.items() if name != "mbar"}
+    assert len(rung) == 1 and est["mbar"]["b"] == s["noise"]["b_hat"] != rung.pop()
+    lines = {ln.split()[0]: ln for ln in format_summary(s).splitlines()[2:2 + len(est)]}
+    assert set(lines) == set(est)
+    for name, e in est.items():
+        assert lines[name].endswith(f"(at b = {e['b']:.6g})"), lines[name]
+
+
 def test_a_noise_estimate_at_the_top_of_the_ladder_is_warned_about():
     from remc_mpi.driver.summary import noise_edge_warning
 

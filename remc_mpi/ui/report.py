@@ -22,14 +22,18 @@ def _finite(x) -> bool:
 
 def estimator_lines(estimators: dict) -> list[str]:
     """One line per estimator: its log evidence and error, or that it has no value (a JSON
-    null: TI where <U> at beta = 0 is infinite, for example)."""
+    null: TI where <U> at beta = 0 is infinite, for example). In noise mode, where the headline
+    is reweighted to b_hat and the others are read at the rung nearest it, each line says at
+    which b, so that their difference is not taken for disagreement."""
+    at_b = {e["b"] for e in estimators.values() if "b" in e}
     lines = []
     for name, e in estimators.items():
+        where = f"  (at b = {e['b']:.6g})" if len(at_b) > 1 else ""
         if not _finite(e["value"]):
-            lines.append(f"    {name:<15} {'not computed':>14}")
+            lines.append(f"    {name:<15} {'not computed':>14}{where}")
             continue
         error = f"{e['stderr']:.4f}" if _finite(e["stderr"]) else "(no finite error)"
-        lines.append(f"    {name:<15} {e['value']:14.4f} +- {error}" + ("  (failed)" if "failed" in e else ""))
+        lines.append(f"    {name:<15} {e['value']:14.4f} +- {error}" + ("  (failed)" if "failed" in e else "") + where)
     return lines
 
 
