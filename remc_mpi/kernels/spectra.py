@@ -742,16 +742,17 @@ def trial(theta, stage, peak, model, stages, i, tb):
             tougaard_into(model.basis, S, tb.T)
             T = tb.T
     u = output_energy(theta, spec, model.basis, model.x, model.data, S, T, tb.y)
-    x0, x1 = model.x[0], model.x[model.x.size - 1]
-    if spec.inside == 1 and not lines_inside(theta, spec, src_lev, min(x0, x1), max(x0, x1)):
-        return math.inf
+    if spec.inside == 1:
+        x0, x1 = model.x[0], model.x[model.x.size - 1]
+        if not lines_inside(theta, spec, src_lev, min(x0, x1), max(x0, x1)):
+            return math.inf
     return u
 
 
 @jit
 def lines_inside(theta, spec, lev, lo, hi):
     """Whether every core line and doublet copy of height at least INSIDE_SHARE of the strongest
-    has its centre in [lo, hi] (models.spectral: ``lines_in_window``; the grid is increasing)."""
+    has its centre in [lo, hi] (models.spectral: ``lines_in_window``)."""
     top = -math.inf
     for j in range(spec.n_main):
         top = max(top, line_params(theta, spec, lev, j)[1])

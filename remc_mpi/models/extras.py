@@ -61,7 +61,7 @@ class ExtraLines:
         if option is None:
             return cls()
         if not isinstance(option, dict) or set(option) - {"n", "shape", "doublet"}:
-            raise ValueError("option extra_lines must be a mapping {n: K, shape: gauss | voigt, doublet: bool}")
+            raise ValueError("option extra_lines must be a mapping {n: K, shape: gauss | voigt, doublet: true | false | M}")
         n, shape, doublet = option.get("n", 1), option.get("shape", "gauss"), option.get("doublet", False)
         positive_int("extra_lines.n", n, 0)
         if shape not in EXTRA_SHAPES:
@@ -103,9 +103,9 @@ class ExtraLines:
 
         c, a, w = stack("center"), stack("area"), stack("width")
         if self.shape == "gauss":
-            c, h, w, w2 = c, a * _INV_SQRT_2PI / w, 1.0 / (w * w), np.zeros(c.shape)
+            h, w, w2 = a * _INV_SQRT_2PI / w, 1.0 / (w * w), np.zeros(c.shape)
         else:
-            c, h, w, w2 = c, a, w, stack("sigma")
+            h, w2 = a, stack("sigma")
         if not self.copies:
             return c, h, w, w2
         m, split, ratio = self.copies, col["so_split"][:, None], col["so_ratio"][:, None]

@@ -43,10 +43,9 @@ from remc_mpi.models.extras import ExtraLines
 from remc_mpi.models.lineshapes import LINESHAPES
 
 
-#: lines of at least this share of the strongest line's height count for ``lines_in_window``
-#: (the campaign's test of a truth's lines against its grid uses the same share:
-#: remc_mpi.ui.campaign.LINE_WEIGHT_SHARE); weaker ones may lie anywhere (a configuration pushed
-#: out of the way, weight -> 0, stays allowed)
+#: lines of at least this share of the strongest line's height count for ``lines_in_window`` and
+#: for the campaign's test of a truth's lines against its grid (remc_mpi.ui.campaign); weaker
+#: ones may lie anywhere (a configuration pushed out of the way, weight -> 0, stays allowed)
 INSIDE_SHARE = 0.01
 
 
@@ -149,10 +148,9 @@ class SpectralModel(Model):
         """With ``lines_in_window``: whether every core line and doublet copy of height at least
         INSIDE_SHARE of the row's strongest has its centre inside [min(energy), max(energy)]
         (module docstring); otherwise all True."""
-        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
         if not self.lines_in_window:
-            return np.ones(theta.shape[0], dtype=bool)
-        pk = self.peaks(theta)
+            return super().admissible(theta, energy)
+        pk = self.peaks(np.atleast_2d(np.asarray(theta, dtype=np.float64)))
         c, h = pk["center"][:, :self.n_main], pk["height"][:, :self.n_main]
         lo, hi = float(np.min(energy)), float(np.max(energy))
         strong = h >= INSIDE_SHARE * np.max(h, axis=1, keepdims=True)

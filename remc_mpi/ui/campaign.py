@@ -110,17 +110,19 @@ def read_base(v: Validator, name: Any, here: Path) -> dict:
     return copy.deepcopy(base)
 
 
-#: a truth's line counts when its weight is at least this share of the strongest line's; it must
-#: lie this many of its Lorentzian half widths inside the grid (the tails beyond 3 widths hold
+#: a truth's line counts when its weight is at least INSIDE_SHARE of the strongest line's
+#: (remc_mpi.models.spectral, the share lines_in_window uses); it must lie this many of its
+#: Lorentzian half widths inside the grid (the tails beyond 3 widths hold
 #: about 21 % of a Lorentzian's area: nearer the edge the line is not seen whole)
-LINE_WEIGHT_SHARE, LINE_EDGE_WIDTHS = 0.01, 3.0
+LINE_EDGE_WIDTHS = 3.0
 
 
 def lines_outside_grid(points: list[dict[str, Any]]) -> list[str]:
     """One warning per truth of a grid campaign whose final-state lines (of weight at least
-    LINE_WEIGHT_SHARE of the largest) lie within LINE_EDGE_WIDTHS widths of the grid's ends or
-    beyond them: the phase diagram would compare the models on spectra that miss those lines."""
+    INSIDE_SHARE of the largest) lie within LINE_EDGE_WIDTHS widths of the grid's ends or beyond
+    them: the phase diagram would compare the models on spectra that miss those lines."""
     from remc_mpi.models import get_model
+    from remc_mpi.models.spectral import INSIDE_SHARE
 
     out, seen = [], set()
     for p in points:
@@ -137,7 +139,7 @@ def lines_outside_grid(points: list[dict[str, Any]]) -> list[str]:
         centre, height, width = pk["center"][0], pk["height"][0], pk["width"][0]
         lo, hi = (min(p["energy"]), max(p["energy"])) if "energy" in p else (p["grid"][0], p["grid"][1])
         lo, hi = float(lo), float(hi)
-        strong = height >= LINE_WEIGHT_SHARE * np.max(height)
+        strong = height >= INSIDE_SHARE * np.max(height)
         off = strong & ((centre - LINE_EDGE_WIDTHS * width < lo) | (centre + LINE_EDGE_WIDTHS * width > hi))
         if np.any(off):
             where = ", ".join(f"{c:.2f} eV (weight {h:.2f})" for c, h in zip(centre[off], height[off]))
