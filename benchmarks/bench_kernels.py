@@ -1,6 +1,7 @@
 """Cost of one model evaluation inside the compiled sweep, per model variant.
 
     python benchmarks/bench_kernels.py [--points 530] [--repeat 7]
+    python benchmarks/bench_kernels.py --config examples/measured/la2o3_la3d.yaml [--candidate cluster3]
 
 For each variant (cluster3 as the paper has it, with a Lorentzian width per final state, with
 Voigt lines, with both spin-orbit components and the measured-spectrum backgrounds, a
@@ -12,6 +13,10 @@ each would also pay numba's typing of the named-tuple arguments, several microse
 and the LEVELS cost relative to plain
 cluster3, all in one invocation. Variants the installed version cannot build are skipped, so the
 script also times an older checkout (PYTHONPATH=/path/to/checkout python bench_kernels.py).
+
+With ``--config`` it times instead one ``trial`` of every parameter of a config's candidate (its
+data, its options, its likelihood, the theta of a prior draw), from a compiled loop, and their sum:
+what one sweep of one slot costs in component-wise proposals.
 """
 
 from __future__ import annotations
@@ -72,11 +77,39 @@ def trial_loop():
     return loop
 
 
+def config_trials(path: str, label: str | None, repeat: int) -> None:
+    """Print the trial time of every parameter of a config's candidate and their sum."""
+    from remc_mpi.config import load_config
+    from remc_mpi.kernels.spectra import Stages, TrialBuffers, full_row, kernel_model
+    from remc_mpi.sampling.sampler import first_draw
+
+    cfg = load_config(path)
+    cand = next(c for c in cfg.candidates if label in (None, c.label))
+    energy, data = cfg.data.energy, np.ascontiguousarray(cfg.data.intensity)
+    theta = first_draw(cand.model, cand.priors, np.random.default_rng(0), energy)
+    km = kernel_model(cand.model, energy, cfg.noise.model)
+    stages, tb, arrays = Stages.zeros(km, 1), TrialBuffers.zeros(km), km.arrays(data)
+    full_row(theta, arrays, stages, 0, tb)
+    stage, peak = km.stage, km.peak
+    loop, total = trial_loop(), 0.0
+    print(f"{cand.label}: {energy.size} points, {km.spec.n_lines} lines; " + (cfg.data.note or "energies as read"))
+    for j, name in enumerate(cand.model.param_names):
+        t = best_time(loop, (theta, stage[j], peak[j], arrays, stages, tb), repeat, 500)
+        total += t
+        print(f"  {name:<16}{t * 1e6:>9.2f} us")
+    print(f"  {'sum':<16}{total * 1e6:>9.2f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=530)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--config", help="time every parameter's trial of this config's candidate instead")
+    ap.add_argument("--candidate", help="the candidate's label (default: the first)")
     args = ap.parse_args()
+    if args.config:
+        config_trials(args.config, args.candidate, args.repeat)
+        return
     from remc_mpi.kernels.spectra import LEVELS, OUTPUT, PEAK, Stages, TrialBuffers, full_row, kernel_model
     from remc_mpi.models import get_model
 

@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from remc_mpi.io import safeyaml
-from remc_mpi.io.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns
+from remc_mpi.io.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns, rounded_uniform_grid
 from remc_mpi.errors import InputError, did_you_mean, shown
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
@@ -324,8 +324,10 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
             if key in d:
                 ctx.fail(f"data.{key}", "applies to instrument files (VAMAS, .xy, .spe, ...), not to a text table")
         energy, intensity, linenos = read_columns(path)
+        energy, restored = rounded_uniform_grid(energy)
         shift, how = _charge_shift(ctx, d.get("charge_reference"), None)
-        return _finish(ctx, energy + shift, intensity, str(path), window, norm, how, linenos=linenos), None
+        note = "; ".join(part for part in (restored, how) if part)
+        return _finish(ctx, energy + shift, intensity, str(path), window, norm, note, linenos=linenos), None
     s = ctx.mapping(d["synthetic"], "data.synthetic", SYNTH_KEYS, ("model", "params", "grid"))
     _, model, _ = _model(ctx, {"name": s["model"], "options": s.get("options") or {}}, "data.synthetic.model")
     if "iterative_shirley" in getattr(model, "background", ()):

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import yaml
 
 from remc_mpi.io.data import load_spectrum
 from remc_mpi.errors import InputError
+from conftest import LINEAR_CONFIG
 
 
 def lines(n=12, fmt="{e},{y}"):
@@ -34,6 +36,49 @@ def test_descending_energy_is_sorted(tmp_path):
     s = load_spectrum(p)
     assert np.all(np.diff(s.energy) > 0)
     np.testing.assert_array_equal(s.intensity, np.arange(14, -1, -1.0))
+
+
+def _table(path, energies, decimals):
+    path.write_text("energy,intensity\n" + "".join(f"{e:.{decimals}f},{i}\n" for i, e in enumerate(energies)))
+    return path
+
+
+def test_a_uniform_scan_printed_rounded_is_read_as_the_scan(tmp_path):
+    """La 3d of La2O3 is a scan of 384 points from 875 to 825 eV printed to 0.01 eV: steps of
+    0.13 and 0.14. It is read as the uniform grid (the exact scan, so the Tougaard operator is
+    its N lags), and the note says so; the config path reads it the same way."""
+    from remc_mpi.config import parse_config
+    from remc_mpi.models.backgrounds import uniform_step
+
+    scan = np.linspace(875.0, 825.0, 384)
+    path = _table(tmp_path / "la.csv", scan, 2)
+    assert set(np.round(np.abs(np.diff(np.loadtxt(path, delimiter=",", skiprows=1)[:, 0])), 2)) == {0.13, 0.14}
+    s = load_spectrum(path)
+    np.testing.assert_allclose(s.energy, scan[::-1], rtol=0, atol=1e-12)
+    assert uniform_step(s.energy) is not None
+    assert "uniform grid of step 0.130548 eV" in s.note and "2 decimals" in s.note
+    config = yaml.safe_load(LINEAR_CONFIG)
+    config["data"] = {"file": str(path), "window": [830.0, 870.0]}
+    cfg = parse_config(config)
+    inside = scan[(scan >= 830.0) & (scan <= 870.0)][::-1]
+    np.testing.assert_allclose(cfg.data.energy, inside, rtol=0, atol=1e-12)
+    assert cfg.data.note == s.note
+
+
+@pytest.mark.parametrize("energies, decimals", [
+    (np.linspace(0.0, 10.0, 21), 1),                               # uniform as read: nothing to restore
+    (np.sort(np.random.default_rng(1).uniform(0.0, 10.0, 40)), 6),  # a genuinely irregular grid
+    (np.r_[0.0, 1, 2, 4, 5, 6, 7, 8, 9, 10], 0),                    # a gap: within a unit of 0..10 by 10/9, but
+                                                                     # the unit is 0.9 of a step
+    (np.linspace(0.0, 1.0, 41), 2),                                 # step 0.025 printed to 0.01: too coarse to tell
+    (np.r_[np.linspace(825.0, 850.0, 200)[:-1], np.linspace(850.0, 875.0, 101)], 2),  # two scans' steps
+])
+def test_other_grids_stay_as_read(tmp_path, energies, decimals):
+    path = _table(tmp_path / "g.csv", energies, decimals)
+    as_read = np.loadtxt(path, delimiter=",", skiprows=1)[:, 0]
+    s = load_spectrum(path)
+    np.testing.assert_array_equal(s.energy, as_read)
+    assert s.note == ""
 
 
 def test_window_and_normalisation(tmp_path):

@@ -190,6 +190,23 @@ def test_tougaard_on_a_non_uniform_grid_uses_the_matrix_and_matches_the_referenc
         assert np.all(np.abs(y - ref) <= 1e-12 * np.abs(ref).max(axis=1, keepdims=True))
 
 
+def test_tougaard_lags_in_blocks_of_four_equal_the_operator_at_every_grid_length():
+    """The uniform-grid kernel adds four points' shares per pass and the rest one at a time:
+    every length (the remainders 0..3 and grids shorter than a block) equals the numpy operator."""
+    from remc_mpi.kernels.spectra import tougaard_into
+    from remc_mpi.models.backgrounds import tougaard_lags, tougaard_matrix
+
+    rng = np.random.default_rng(8)
+    for n in list(range(2, 14)) + [384]:
+        x = np.linspace(830.0, 880.0, n)
+        s = rng.uniform(0.5, 2.0, n)
+        basis = np.ascontiguousarray(np.concatenate([np.zeros((1, n)), tougaard_lags(x, 600.0)]))
+        t = np.full(n, np.nan)
+        tougaard_into(basis, s, t)
+        ref = s @ tougaard_matrix(x, 600.0)
+        assert np.all(np.abs(t - ref) <= 1e-13 * np.abs(ref).max()), n
+
+
 def test_the_cache_key_covers_every_remc_mpi_module_the_kernels_import():
     """numba bakes imported constants in and checks only the defining file's time stamp: the
     cache folder's digest must cover every module that kernels/ and moves/ import from (found here

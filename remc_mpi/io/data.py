@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from remc_mpi.errors import InputError
+from remc_mpi.models.backgrounds import uniform_step
 
 MIN_POINTS = 10
 #: most points of a spectrum (an XPS region has 10²–10⁴; the ladder holds a model row of
@@ -30,6 +31,11 @@ MAX_MAGNITUDE = 1e15
 #: largest text data file read
 MAX_FILE_BYTES = 256 * 2**20
 _SPLIT = re.compile(r"[,\t ;]+")
+#: decimals looked for when a text table's energies may be a rounded uniform grid
+MAX_PRINTED_DECIMALS = 6
+#: a printed unit at most this share of the step can hide a uniform grid's rounding; coarser
+#: printing (a unit of a third of the step, say) leaves the grid as read
+ROUNDED_UNIT_SHARE = 0.25
 
 
 @dataclass
@@ -146,6 +152,47 @@ def prepare(energy: np.ndarray, intensity: np.ndarray, source: str = "<memory>",
     return Spectrum(np.ascontiguousarray(e), np.ascontiguousarray(y), source)
 
 
+def printed_decimals(values: np.ndarray) -> int | None:
+    """The fewest decimals (0 .. MAX_PRINTED_DECIMALS) that write every value exactly, or None."""
+    for d in range(MAX_PRINTED_DECIMALS + 1):
+        scaled = values * 10.0**d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return d
+    return None
+
+
+def rounded_uniform_grid(energy: np.ndarray) -> tuple[np.ndarray, str]:
+    """A text table's energies as the uniform grid they were rounded from, with a note, or
+    themselves and "".
+
+    A file that prints a uniform scan of step h to d decimals holds steps that differ by a unit
+    u = 10^-d (La 3d of La2O3: 0.13 and 0.14 for h = 50/383 eV). Read as they are, they make the
+    Tougaard integral an N x N operator instead of N lags (models.backgrounds) and place every
+    point up to u/2 off the scan. The grid is restored when every energy lies within one unit of
+    the uniform grid between the first and last energy (those two rounded too), and u is at most
+    ROUNDED_UNIT_SHARE of h; otherwise the energies stay as read.
+    """
+    e = np.sort(energy)
+    n = e.size
+    if n < 3:
+        return energy, ""
+    step = (e[-1] - e[0]) / (n - 1)
+    if not step > 0 or uniform_step(e) is not None:
+        return energy, ""
+    d = printed_decimals(e)
+    if d is None:
+        return energy, ""
+    unit = 10.0**-d
+    grid = np.linspace(e[0], e[-1], n)
+    off = float(np.max(np.abs(e - grid)))
+    if unit > ROUNDED_UNIT_SHARE * step or off > unit * (1.0 + 1e-9):
+        return energy, ""
+    restored = np.empty_like(energy)
+    restored[np.argsort(energy, kind="stable")] = grid
+    return restored, (f"energies read as the uniform grid of step {step:.6g} eV they were rounded from "
+                      f"(printed to {d} decimals, at most {off:.2g} eV off)")
+
+
 def data_digest(energy: np.ndarray, intensity: np.ndarray) -> str:
     """SHA-256 (hex) of a spectrum's values as read: what makes two runs' data the same data."""
     h = hashlib.sha256()
@@ -156,9 +203,13 @@ def data_digest(energy: np.ndarray, intensity: np.ndarray) -> str:
 
 def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,
                   normalize: str | None = None) -> Spectrum:
-    """Read, validate, sort, window and normalise a two-column spectrum file."""
+    """Read, validate, sort, window and normalise a two-column spectrum file (a rounded uniform
+    grid restored: :func:`rounded_uniform_grid`)."""
     e, y, linenos = read_columns(path)
-    return prepare(e, y, str(path), window, normalize, linenos)
+    e, note = rounded_uniform_grid(e)
+    spectrum = prepare(e, y, str(path), window, normalize, linenos)
+    spectrum.note = note
+    return spectrum
 
 
 def write_spectrum(path: str | Path, energy: np.ndarray, intensity: np.ndarray) -> None:
