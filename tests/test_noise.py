@@ -71,6 +71,17 @@ def test_the_report_says_at_which_b_each_estimator_is_read(noise_run):
         assert lines[name].endswith(f"(at b = {e['b']:.6g})"), lines[name]
 
 
+def test_an_estimator_without_a_value_names_no_b():
+    """TI with lines_in_window has no value: its line says so and claims no b it was read at."""
+    from remc_mpi.ui.report import estimator_lines
+
+    lines = estimator_lines({"mbar": {"value": -3.0, "stderr": 0.1, "b": 0.09},
+                             "bar": {"value": -3.1, "stderr": 0.1, "b": 0.1},
+                             "ti": {"value": None, "stderr": None, "b": 0.1}})
+    assert lines[0].endswith("(at b = 0.09)") and lines[1].endswith("(at b = 0.1)")
+    assert lines[2].split() == ["ti", "not", "computed"]
+
+
 def test_a_noise_estimate_at_the_top_of_the_ladder_is_warned_about():
     from remc_mpi.driver.summary import noise_edge_warning
 

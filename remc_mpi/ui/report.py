@@ -30,7 +30,7 @@ def estimator_lines(estimators: dict) -> list[str]:
     for name, e in estimators.items():
         where = f"  (at b = {e['b']:.6g})" if len(at_b) > 1 else ""
         if not _finite(e["value"]):
-            lines.append(f"    {name:<15} {'not computed':>14}{where}")
+            lines.append(f"    {name:<15} {'not computed':>14}")  # read at no b
             continue
         error = f"{e['stderr']:.4f}" if _finite(e["stderr"]) else "(no finite error)"
         lines.append(f"    {name:<15} {e['value']:14.4f} +- {error}" + ("  (failed)" if "failed" in e else "") + where)
