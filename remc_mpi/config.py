@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from remc_mpi.io import safeyaml
-from remc_mpi.io.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_columns, rounded_uniform_grid
+from remc_mpi.io.data import MAX_MAGNITUDE, MAX_POINTS, MIN_POINTS, Spectrum, prepare, read_table
 from remc_mpi.errors import InputError, did_you_mean, shown
 from remc_mpi.likelihood import COUNTS, LIKELIHOOD_CODES
 from remc_mpi.models import MODELS, Model, default_label, get_model
@@ -323,8 +323,7 @@ def _data(ctx: Validator, obj: Any, base: Path) -> tuple[Spectrum, dict[str, flo
         for key in ("block", "work_function"):
             if key in d:
                 ctx.fail(f"data.{key}", "applies to instrument files (VAMAS, .xy, .spe, ...), not to a text table")
-        energy, intensity, linenos = read_columns(path)
-        energy, restored = rounded_uniform_grid(energy)
+        energy, intensity, linenos, restored = read_table(path)
         shift, how = _charge_shift(ctx, d.get("charge_reference"), None)
         note = "; ".join(part for part in (restored, how) if part)
         return _finish(ctx, energy + shift, intensity, str(path), window, norm, note, linenos=linenos), None

@@ -174,11 +174,9 @@ def rounded_uniform_grid(energy: np.ndarray) -> tuple[np.ndarray, str]:
     """
     e = np.sort(energy)
     n = e.size
-    if n < 3:
+    if n < 3 or uniform_step(e) is not None:  # uniform as read (or all one energy: refused later)
         return energy, ""
     step = (e[-1] - e[0]) / (n - 1)
-    if not step > 0 or uniform_step(e) is not None:
-        return energy, ""
     d = printed_decimals(e)
     if d is None:
         return energy, ""
@@ -201,12 +199,18 @@ def data_digest(energy: np.ndarray, intensity: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,
-                  normalize: str | None = None) -> Spectrum:
-    """Read, validate, sort, window and normalise a two-column spectrum file (a rounded uniform
-    grid restored: :func:`rounded_uniform_grid`)."""
+def read_table(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """A text table's energies (a rounded uniform grid restored: :func:`rounded_uniform_grid`),
+    intensities, file lines and the note on how the energies were read."""
     e, y, linenos = read_columns(path)
     e, note = rounded_uniform_grid(e)
+    return e, y, linenos, note
+
+
+def load_spectrum(path: str | Path, window: tuple[float, float] | None = None,
+                  normalize: str | None = None) -> Spectrum:
+    """Read (:func:`read_table`), validate, sort, window and normalise a two-column spectrum file."""
+    e, y, linenos, note = read_table(path)
     spectrum = prepare(e, y, str(path), window, normalize, linenos)
     spectrum.note = note
     return spectrum
