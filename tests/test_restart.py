@@ -248,24 +248,35 @@ def test_a_second_run_on_the_same_output_refuses_at_once(tmp_path):
     assert (tmp_path / "out.h5").exists() and not lock_path(tmp_path / "out.h5").exists()
 
 
-def interrupted_with_samples(d, name="out.h5", segments=6):
-    """A run killed once both checkpoint generations exist and ``segments`` segments (some past
-    the burn-in, so they hold samples) are on disk."""
+def interrupted_with_samples(d, name="out.h5", segments=6, ready=lambda newest, older: True):
+    """A run killed once both checkpoint generations exist, ``segments`` segments (some past the
+    burn-in, so they hold samples) are on disk and ``ready(newest, older)`` holds for the two
+    generations' segment records. The run is frozen (SIGSTOP) before the files are read and only
+    killed if they qualify, else it goes on: a generation being written between the checks (the
+    moment in which ``.ckpt`` and ``.ckpt.1`` are one file) cannot slip in between check and kill."""
     proc = start(d, name)
     new, prev, _ = checkpoint.paths(d / name)
     t0 = time.time()
-    while not (prev.exists() and len(list(d.glob(name + ".seg*"))) >= segments):
+    while True:
         assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
+        if prev.exists() and len(list(d.glob(name + ".seg*"))) >= segments:
+            proc.send_signal(signal.SIGSTOP)
+            records = [checkpoint._read_one(p)[1]["segments"] for p in (new, prev)]
+            if ready(*records):
+                proc.kill()
+                proc.communicate()
+                return records
+            proc.send_signal(signal.SIGCONT)
         time.sleep(0.02)
-    proc.kill()
-    proc.communicate()
-    return [checkpoint._read_one(p)[1]["segments"] for p in (new, prev)]
+
+
+def newest_records_a_segment_with_samples_the_older_lacks(newest, older):
+    return len(newest) > len(older) and newest[-1]["rows"] > 0
 
 
 def test_a_segment_only_the_newest_checkpoint_records_damaged_falls_back_and_finishes_identically(tmp_path,
                                                                                                    reference):
-    newest, older = interrupted_with_samples(tmp_path)
-    assert len(newest) > len(older) and newest[-1]["rows"] > 0
+    newest, older = interrupted_with_samples(tmp_path, ready=newest_records_a_segment_with_samples_the_older_lacks)
     victim = tmp_path / f"out.h5.seg{newest[-1]['index']:04d}"
     donor = tmp_path / f"out.h5.seg{newest[-2]['index']:04d}"
     victim.write_bytes(donor.read_bytes())  # another segment of the same run copied over it
@@ -277,7 +288,8 @@ def test_a_segment_only_the_newest_checkpoint_records_damaged_falls_back_and_fin
 
 @pytest.mark.parametrize("damage", ["delete", "flip"])
 def test_a_segment_every_checkpoint_needs_damaged_is_one_line_exit_1(tmp_path, damage):
-    newest, older = interrupted_with_samples(tmp_path, segments=7)
+    newest, older = interrupted_with_samples(tmp_path, segments=7,
+                                             ready=lambda newest, older: any(r["rows"] > 0 for r in older))
     rec = next(r for r in older if r["rows"] > 0)  # a segment with samples, which both generations need
     seg = tmp_path / f"out.h5.seg{rec['index']:04d}"
     if damage == "delete":
