@@ -35,22 +35,26 @@ TWO_MODE_TRUTH = {"a1": 1.0, "mu1": -0.6, "b1": 8.0, "a2": 0.7, "mu2": 0.7, "b2"
 MU_RANGE = (-2.0, 2.0)
 
 
-def two_mode_data():
+def two_mode_data(**truth):
+    """The two-line spectrum of TWO_MODE_TRUTH (entries of ``truth`` replacing its own) with
+    its noise."""
     model = get_model("gauss_peaks", n_peaks=2)
-    theta = np.array([[TWO_MODE_TRUTH[n] for n in model.param_names]])
+    theta = np.array([[{**TWO_MODE_TRUTH, **truth}[n] for n in model.param_names]])
     rng = np.random.default_rng(11)
     return model.spectrum(theta, X)[0] + rng.normal(0.0, SIGMA, X.size)
 
 
-def two_mode_exact_log_evidence(y, n_grid=4001, mu_range=MU_RANGE):
+def two_mode_exact_log_evidence(y, n_grid=4001, mu_range=MU_RANGE, heights=None):
     """log of the integral of N(y; f(mu1, mu2), sigma^2 I) over the uniform prior of the
     centres on ``mu_range``, by the trapezoid rule on an n_grid^2 grid (spacing 1e-3, against
     posterior widths of about 2e-2: its error is far below 1e-6), with |y - f|^2 expanded
-    through the Gram matrix of the lines so the grid costs one matrix product."""
+    through the Gram matrix of the lines so the grid costs one matrix product. ``heights``:
+    the lines' (a1, a2), TWO_MODE_TRUTH's unless given."""
     t = TWO_MODE_TRUTH
+    a1, a2 = (t["a1"], t["a2"]) if heights is None else heights
     mu = np.linspace(*mu_range, n_grid)
     g = np.exp(-0.5 * t["b1"] * (X[None, :] - mu[:, None]) ** 2)  # the same width for both lines
-    g1, g2 = t["a1"] * g, t["a2"] * g
+    g1, g2 = a1 * g, a2 * g
     gram = g1 @ g2.T  # (mu1, mu2)
     sq = (y @ y - 2 * (g1 @ y)[:, None] - 2 * (g2 @ y)[None, :] + (g1 * g1).sum(1)[:, None]
           + (g2 * g2).sum(1)[None, :] + 2 * gram)

@@ -168,36 +168,56 @@ def posterior_at(cfg: RunConfig, cand: Candidate, lam_slot: float, theta: np.nda
 BRIDGE_CHUNK = 4096
 
 
+def exchangeable_peaks(priors, peaks: list[tuple[int, ...]]) -> bool:
+    """Every interchangeable peak's parameters (``peaks``: per peak its columns in one order,
+    Model.peak_columns) have the same priors position by position: prior and likelihood are
+    then symmetric under relabelling."""
+    def prior_of(j):
+        return priors.priors[j].form, tuple(priors.priors[j].args)
+
+    return all(len({prior_of(peak[r]) for peak in peaks}) == 1 for r in range(len(peaks[0])))
+
+
 def bridge_estimate(cfg: RunConfig, cand: Candidate, lam_slot: float, lam_max: float,
                     theta: np.ndarray, u_theta: np.ndarray) -> dict | None:
     """The bridge-sampling estimator's entry at the reported rung (remc_mpi.evidence.bridge), or None
-    where it does not apply: noise mode (the rung moves with b), a model with interchangeable
-    peak labels, fewer than MIN_BRIDGE_SAMPLES samples or MIN_BRIDGE_EFFECTIVE effective ones
-    in the bridging half, or no free parameter."""
-    from remc_mpi.evidence.bridge import MIN_BRIDGE_EFFECTIVE, MIN_BRIDGE_SAMPLES, bridge_log_z, from_free, to_free
+    where it does not apply: noise mode (the rung moves with b), interchangeable peaks whose
+    priors differ, fewer than MIN_BRIDGE_SAMPLES samples or MIN_BRIDGE_EFFECTIVE effective ones
+    in the bridging half, or no free parameter. Interchangeable peaks with the same priors
+    (K of them): the samples in canonical order bridge the evidence of the canonical region, a
+    K!-th of the whole by symmetry, whichever mirror modes the chain visited (docs/free_energy.md)."""
+    from remc_mpi.evidence.bridge import MIN_BRIDGE_EFFECTIVE, MIN_BRIDGE_SAMPLES, bridge_log_z
 
     model, priors = cand.model, cand.priors
-    free = priors.free
-    if cfg.noise.estimate or len(theta) < MIN_BRIDGE_SAMPLES or not free.any() or model.relabel(theta[:1]) is not None:
+    free, peaks = priors.free, model.peak_columns()
+    if cfg.noise.estimate or len(theta) < MIN_BRIDGE_SAMPLES or not free.any():
         return None
+    log_labellings = 0.0
+    if peaks is not None:
+        if not exchangeable_peaks(priors, peaks):
+            return None
+        ordered = model.relabel(theta)
+        if not np.array_equal(ordered, theta):
+            theta, u_theta = ordered, theta_energies(cfg, model, ordered)
+        log_labellings = math.lgamma(len(peaks) + 1)
     lo, hi = (np.array([p.support()[k] for p, f in zip(priors.priors, free) if f]) for k in (0, 1))
 
-    def log_q(x_free: np.ndarray, log_jac: np.ndarray) -> np.ndarray:
+    def log_q(x_free: np.ndarray) -> np.ndarray:
         full = np.repeat(theta[:1], len(x_free), axis=0)
         full[:, free] = x_free
         u = np.concatenate([theta_energies(cfg, model, full[i:i + BRIDGE_CHUNK])
                             for i in range(0, len(full), BRIDGE_CHUNK)])
-        return -lam_slot * u + priors.logpdf(full) + log_jac
+        out = -lam_slot * u + priors.logpdf(full)
+        return out if peaks is None else np.where(np.all(model.relabel(full) == full, axis=1), out, -np.inf)
 
-    xi, log_jac = to_free(theta[:, free], lo, hi)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=(BRIDGE_KEY,))))
     with np.errstate(all="ignore"):
-        log_q_post = -lam_slot * u_theta + priors.logpdf(theta) + log_jac  # the samples' own energies
-        got = bridge_log_z(xi, log_q_post, lambda p: log_q(*from_free(p, lo, hi)), rng)
+        log_q_post = -lam_slot * u_theta + priors.logpdf(theta)  # the samples' own energies
+        got = bridge_log_z(theta[:, free], log_q_post, log_q, rng, lo, hi)
     if got["effective_samples"] < MIN_BRIDGE_EFFECTIVE:
         return None
-    return {"value": log_evidence_at(cfg, lam_slot, lam_max, got["value"]), "stderr": got["stderr"],
-            "components": got["components"]}
+    return {"value": log_evidence_at(cfg, lam_slot, lam_max, got["value"] + log_labellings), "stderr": got["stderr"],
+            "components": got["components"], "coordinates": got["coordinates"]}
 
 
 def usable_estimate(entry: dict) -> bool:
@@ -421,7 +441,7 @@ def summarize(cfg: RunConfig, cand: Candidate, writer, stats: RunStats) -> dict[
     ordered = model.relabel(theta) if cfg.order_peaks else None  # readable peak tables
     reported = theta if ordered is None else ordered  # the parameters as the table reads them
     u_theta = theta_energies(cfg, model, reported)  # the table's MAP and the bridge both need them
-    bridge = bridge_estimate(cfg, cand, float(lam[slot]), stats.lam_max, reported, u_theta)  # None: relabelled
+    bridge = bridge_estimate(cfg, cand, float(lam[slot]), stats.lam_max, reported, u_theta)
     if bridge is not None:
         estimators["bridge"] = bridge
     posterior, ess = posterior_at(cfg, cand, lam[slot], reported, U[:, slot], u_theta)

@@ -1,31 +1,42 @@
 r"""Bridge sampling of the evidence from the reported rung's samples (Meng & Wong, Statistica
 Sinica 6, 831 (1996); the recipe of Gronau et al., J. Math. Psychol. 81, 80 (2017)).
 
-The free parameters are mapped to R^d (a bounded prior's support [a, b] by the logit of
-(x - a)/(b - a), a half-bounded one by log(x - a), an unbounded one as it is), where the
-tempered posterior has the unnormalised density
+The proposal is fitted in one of two coordinate systems xi of the free parameters: the
+parameters as they are (xi = theta), or mapped to R^d (a bounded prior's support [a, b] by the
+logit of (x - a)/(b - a), a half-bounded one by log(x - a), an unbounded one as it is). In
+either the tempered posterior has the unnormalised density
 
     q(xi) = exp(-lam U(theta(xi))) phi(theta(xi)) |d theta / d xi|,   Z = \int q,
 
-the same Z(lam) = \int exp(-lam U) phi as every other estimator (remc_mpi.evidence.freeenergy). The first
-half of the samples fits a proposal g in xi (a normal mixture, below); with the second half
-(N1 draws from q / Z, their effective number n1 = N1 / tau) and N2 fresh draws from g, the
-optimal bridge's fixed point for r = Z is
+(zero where theta(xi) leaves the prior's support: proposal draws there weigh nothing), the
+same Z(lam) = \int exp(-lam U) phi as every other estimator (remc_mpi.evidence.freeenergy).
+The first half of the samples fits a proposal g in xi (a normal mixture, below); with the
+second half (N1 draws from q / Z, their effective number n1 = N1 / tau) and N2 fresh draws
+from g, the optimal bridge's fixed point for r = Z is
 
     r = [ (1/N2) sum_j l2_j / (s1 l2_j + s2 r) ] / [ (1/N1) sum_i 1 / (s1 l1_i + s2 r) ],
     l = q / g,  s1 = n1 / (n1 + N2),  s2 = N2 / (n1 + N2),
 
 iterated in logs to 1e-10. The proposal is a mixture of 1 to 4 normal components (EM, the
-number by BIC), so that curved or ridge-like posteriors — a cluster model's delta and U_fc along
-the combination the spectrum fixes — are covered; a single normal fits them badly. Its error (Fruehwirth-Schnatter, Econometrics J. 7, 143 (2004)):
-with f1 = 1 / (s1 l1 + s2 r) on the posterior draws and f2 = l2 / (s1 l2 + s2 r) on the
+number by BIC), so that curved posteriors are covered; a single normal fits them badly. Each
+coordinate system gets its mixture, and the one whose mixture, read as a density of theta
+(g(xi(theta)) |d xi / d theta|: its BIC plus 2 sum log |d theta / d xi| over the fitting half),
+has the least BIC is used — chosen on the fitting half alone, so the bridging half stays an
+independent sample. A posterior pressed against a bound is nearly normal in the logit or log;
+a straight ridge the prior's box cuts (a cluster model's delta and U_fc along the combination
+the spectrum fixes) is straight only in the parameters themselves: the logits bend it.
+
+Its error (Fruehwirth-Schnatter, Econometrics J. 7, 143 (2004)): with f1 = 1 / (s1 l1 + s2 r) on the posterior draws and f2 = l2 / (s1 l2 + s2 r) on the
 proposal's,
 
     RE^2 = Var(f2) / (N2 E(f2)^2) + tau_f1 Var(f1) / (N1 E(f1)^2),
 
 tau_f1 the integrated autocorrelation time of the f1 series (the samples are a Markov chain's);
-the error of log Z is RE. A model with interchangeable peak labels has a posterior of K! mirror
-modes the samples need not all visit: bridge sampling is not applied to it.
+the error of log Z is RE. A model with K interchangeable peaks has a posterior of K! mirror
+modes the samples need not all visit; where every peak has the same priors, prior and
+likelihood are symmetric under relabelling, so the caller bridges the samples in canonical
+order against q restricted to the canonical region (0 elsewhere) and adds log K!
+(remc_mpi.driver.summary.bridge_estimate); with different priors no bridge applies.
 
 Functions of documented arrays: :func:`to_free`, :func:`bridge_solve`, :func:`bridge_error`;
 :func:`bridge_log_z` puts them together for a log-density callable.
@@ -162,9 +173,10 @@ def fit_mixture(x: np.ndarray, k: int, rng: np.random.Generator) -> NormalMixtur
     return mix
 
 
-def proposal(x: np.ndarray, rng: np.random.Generator) -> NormalMixture | None:
+def proposal(x: np.ndarray, rng: np.random.Generator) -> tuple[NormalMixture | None, float]:
     """The normal mixture of 1 … MAX_COMPONENTS components with the least BIC on ``x`` (each
-    component needs 10 (d + 1) draws), or None when there are too few draws for one."""
+    component needs 10 (d + 1) draws), and that BIC; (None, inf) when there are too few draws
+    for one."""
     n, d = x.shape
     best, best_bic = None, math.inf
     for k in range(1, MAX_COMPONENTS + 1):
@@ -178,27 +190,58 @@ def proposal(x: np.ndarray, rng: np.random.Generator) -> NormalMixture | None:
         bic = -2.0 * float(np.sum(mix.log_pdf(x))) + params * math.log(n)
         if bic < best_bic:
             best, best_bic = mix, bic
+    return best, best_bic
+
+
+#: the coordinates a proposal is fitted in (module docstring): the prior's supports mapped to R^d,
+#: or the parameters as they are
+COORDINATES = ("unbounded", "parameters")
+
+
+def fitted_proposal(x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    rng: np.random.Generator) -> tuple[NormalMixture | None, str, np.ndarray, np.ndarray]:
+    """The proposal for draws ``x`` (n, d) of parameters with supports [lo, hi]: in each of
+    COORDINATES a mixture by BIC, then the coordinates whose mixture, as a density of the
+    parameters (its BIC plus 2 sum log |d theta / d xi|), has the least BIC. Returns the mixture,
+    the coordinates' name and the (lo, hi) that :func:`to_free` maps them with."""
+    best = (None, COORDINATES[0], lo, hi)
+    best_bic = math.inf
+    unbounded = np.full(len(lo), -np.inf), np.full(len(lo), np.inf)
+    for name, (a, b) in zip(COORDINATES, ((lo, hi), unbounded)):
+        xi, log_jac = to_free(x, a, b)
+        g, bic = proposal(xi, rng)
+        bic += 2.0 * float(np.sum(log_jac))
+        if g is not None and bic < best_bic:
+            best, best_bic = (g, name, a, b), bic
     return best
 
 
-def bridge_log_z(xi: np.ndarray, log_q_post: np.ndarray, log_q: Callable[[np.ndarray], np.ndarray],
-                 rng: np.random.Generator) -> dict[str, float]:
-    """{value, stderr, components} of log Z from posterior draws ``xi`` (n, d, in sampling
-    order) with their log q, and ``log_q`` for new points (module docstring)."""
-    n = len(xi) // 2
-    fit, post, lq_post = xi[:n], xi[n:], log_q_post[n:]
-    g = proposal(fit, rng)
+def bridge_log_z(x: np.ndarray, log_q_post: np.ndarray, log_q: Callable[[np.ndarray], np.ndarray],
+                 rng: np.random.Generator, lo: np.ndarray | None = None,
+                 hi: np.ndarray | None = None) -> dict[str, float]:
+    """{value, stderr, components, effective_samples, coordinates} of log Z from posterior draws
+    ``x`` (n, d, in sampling order) of parameters with supports [lo, hi] (None: unbounded) and
+    their log q, and ``log_q`` for new points inside the supports (module docstring)."""
+    lo = np.full(x.shape[1], -np.inf) if lo is None else np.asarray(lo, dtype=np.float64)
+    hi = np.full(x.shape[1], np.inf) if hi is None else np.asarray(hi, dtype=np.float64)
+    n = len(x) // 2
+    g, coordinates, a, b = fitted_proposal(x[:n], lo, hi, rng)
     if g is None:  # too few draws to fit a proposal: no estimate (the caller reports none)
-        return {"value": math.nan, "stderr": math.nan, "components": 0, "effective_samples": 0.0}
-    draws = g.draw(len(post), rng)
-    l1 = lq_post - g.log_pdf(post)
-    l2 = log_q(draws) - g.log_pdf(draws)
+        return {"value": math.nan, "stderr": math.nan, "components": 0, "effective_samples": 0.0,
+                "coordinates": coordinates}
+    xi_post, jac_post = to_free(x[n:], a, b)
+    l1 = log_q_post[n:] + jac_post - g.log_pdf(xi_post)
+    xi_draws = g.draw(len(xi_post), rng)
+    draws, jac_draws = from_free(xi_draws, a, b)
+    l2 = np.full(len(draws), -np.inf)  # outside the supports q is 0: log q is not asked there
+    inside = np.all((draws >= lo) & (draws <= hi), axis=1)
+    l2[inside] = log_q(draws[inside]) + jac_draws[inside] - g.log_pdf(xi_draws[inside])
     l2 = np.where(np.isnan(l2), -np.inf, l2)  # q undefined there (outside the model): weight 0
-    n1_eff = len(post) / integrated_time(l1)
+    n1_eff = len(xi_post) / integrated_time(l1)
     log_r = bridge_solve(l1, l2, n1_eff)
     return {"value": log_r, "stderr": bridge_error(l1, l2, n1_eff, log_r), "components": len(g.weights),
-            "effective_samples": float(n1_eff)}
+            "effective_samples": float(n1_eff), "coordinates": coordinates}
 
 
 __all__ = ["to_free", "from_free", "bridge_solve", "bridge_error", "bridge_log_z", "MIN_BRIDGE_SAMPLES",
-           "NormalMixture", "fit_mixture", "proposal"]
+           "NormalMixture", "fit_mixture", "proposal", "fitted_proposal", "COORDINATES"]

@@ -144,6 +144,11 @@ class Model(ABC):
         posterior tables), or None when the model has no such labels."""
         return None
 
+    def peak_columns(self) -> list[tuple[int, ...]] | None:
+        """Per interchangeable peak, the columns of theta that :meth:`relabel` permutes together
+        (peak k's parameters in one order), or None when the model has no such labels."""
+        return None
+
     def column(self, name: str) -> int:
         """Index of parameter ``name`` in theta's columns."""
         return self.param_names.index(name)

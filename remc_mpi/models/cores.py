@@ -93,6 +93,11 @@ class Core:
         (the changed columns), or None for a core whose peaks carry no interchangeable labels."""
         return None
 
+    def peak_labels(self) -> list[tuple[str, ...]] | None:
+        """Per interchangeable peak, the names of its parameters in one order (the columns
+        :meth:`relabel` permutes together: peak k's are the k-th entry), or None, as relabel."""
+        return None
+
     def derived(self, col: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Physical quantities of each sample (name -> (R,)) that are not parameters: for the
         cluster models the ground state's configuration weights, n_f and energy, and the final
@@ -288,6 +293,9 @@ class PeaksCore(Core):
     def peaks_of(self, name):
         """Peak k of a_k, mu_k and the width_k (its number after the prefix); the shared width all."""
         return None if name == self._shared else (int(name[len(name.rstrip("0123456789")):]) - 1,)
+
+    def peak_labels(self):
+        return [(f"a{i}", f"mu{i}", f"{self._wname}{i}") for i in range(1, self.n_peaks + 1)]
 
     def relabel(self, col):
         """Peaks ordered by position: each sample's (a_k, mu_k, width_k) triples permuted so that

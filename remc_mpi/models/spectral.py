@@ -98,6 +98,11 @@ class SpectralModel(Model):
             out[:, self.param_names.index(name)] = values
         return out
 
+    def peak_columns(self) -> list[tuple[int, ...]] | None:
+        """The core's interchangeable peaks (:meth:`Core.peak_labels`) as columns of theta."""
+        labels = self.core.peak_labels()
+        return None if labels is None else [tuple(map(self.param_names.index, names)) for names in labels]
+
     def line_shapes(self) -> tuple[str, ...]:
         """The profile name of every line (the core's, its copies, the extra lines)."""
         return (self.core.lineshape,) * self.n_main + (self.extra.lineshape,) * self.extra.n_lines
