@@ -1,6 +1,7 @@
 """Free-energy estimators: exact toy energies, honest error bars, model probabilities."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -256,3 +257,14 @@ def test_an_mbar_solve_that_does_not_converge_is_failed_and_never_the_headline(m
          "diagnostics": {"round_trips": 50}}
     status = trust.trust_status(s)
     assert status["not_computed"] == ["mbar"] and not any("mbar" in r for r in status["reasons"])
+
+
+def test_the_headline_is_the_bridge_where_it_is_reported_and_usable_then_mbar():
+    from remc_mpi.driver import summary
+
+    mbar_e, bar_e = {"value": 1.0, "stderr": 0.1}, {"value": 1.1, "stderr": 0.1}
+    assert summary.headline({"mbar": mbar_e, "bar": bar_e}) == "mbar"  # not reported: noise mode, too few draws
+    assert summary.headline({"mbar": mbar_e, "bar": bar_e, "bridge": {"value": 1.02, "stderr": 0.01}}) == "bridge"
+    for unusable in ({"value": math.nan, "stderr": 0.01}, {"value": 1.0, "stderr": math.inf},
+                     {"value": 1.0, "stderr": 0.01, "failed": "why"}):
+        assert summary.headline({"mbar": mbar_e, "bar": bar_e, "bridge": unusable}) == "mbar"

@@ -195,12 +195,12 @@ class CandidateRun:
         return "target_error" if reached else None
 
     def current_error(self) -> float:
-        """Rank 0: the headline error from every closed segment's energies."""
+        """Rank 0: the headline error from every closed segment's samples."""
         from remc_mpi.driver.summary import headline_error
 
         n = self.writer.segment
-        energy, replica = (read_segments(self.out_path, n, name) for name in ("energy", "replica"))
-        return headline_error(self.cfg, self.rung_lam, self.lam_max, energy, replica, self.chains)
+        samples = {name: read_segments(self.out_path, n, name) for name in ("energy", "replica", "theta")}
+        return headline_error(self.cfg, self.cand, self.rung_lam, self.lam_max, samples, self.chains)
 
     def run(self) -> dict:
         """Sweep to the end (checkpointing as asked) or to an early stop, then summarise; the

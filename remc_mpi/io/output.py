@@ -243,10 +243,7 @@ class ResultsFile:
         """Sample set ``name`` (one of SAMPLE_SETS): every slot's (all chains), or one rung's
         with the chains' rows one after the other (chain-major)."""
         ds = self.h5[SAMPLES][name]
-        if rung is None or ds.ndim == 1:
-            return ds[:]
-        L = ds.shape[1] // self.chains
-        return np.concatenate([ds[:, c * L + rung] for c in range(self.chains)], axis=0)
+        return ds[:] if rung is None or ds.ndim == 1 else rung_rows(ds, rung, self.chains)
 
     def posterior_theta(self) -> np.ndarray:
         """The reported rung's parameter samples as the summary's table reads them: with the
@@ -426,6 +423,13 @@ def segments_mismatch(final: str | os.PathLike, records: list[dict]) -> str | No
             return (f"segment {p.name} does not hold the samples the checkpoint recorded "
                     "(damaged, or another segment copied over it)")
     return None
+
+
+def rung_rows(per_slot, rung: int, chains: int) -> np.ndarray:
+    """One rung's rows of a sample set stored per slot ((n, chains x L, ...): an array or a
+    dataset) with the chains' rows one after the other (chain-major)."""
+    ladder = per_slot.shape[1] // chains
+    return np.concatenate([per_slot[:, c * ladder + rung] for c in range(chains)], axis=0)
 
 
 def read_segments(final: str | os.PathLike, n_segments: int, name: str) -> np.ndarray:
