@@ -268,3 +268,46 @@ def test_the_sweep_entry_names_again_every_tuple_it_receives_plain(name, opts):
     _same(named_model(plain(block.model_arrays)), block.model_arrays)
     states = tuple(mv.kernel_state(block.move_state[mv.name], True) for mv in block.moves)
     _same(named_states(plain(states)), states)
+
+
+def test_borrowed_arrays_share_their_data_and_keep_their_owners_counts():
+    """kernels.borrowed hands a compiled call every array of a nested tuple without an owner
+    (no reference counting inside): reads and writes reach the caller's arrays, nested tuples
+    and scalars pass unchanged, and the owners' reference counts are the same after the call
+    (a borrowed array that numba counted down would free or corrupt its owner)."""
+    import sys
+
+    import numba
+
+    from remc_mpi.kernels import borrowed
+
+    @numba.njit
+    def fill(t):
+        a, (b, k), c = borrowed(t)
+        for i in range(c.size):
+            c[i] = a[i] + b[i % b.size] * k
+        views = 0.0
+        for j in range(a.size):  # views of borrowed arrays are borrowed too
+            views += a[j:][0]
+        return views
+
+    a, b, c = np.arange(5.0), np.array([10.0, 20.0]), np.zeros(5)
+    counts = [sys.getrefcount(v) for v in (a, b, c)]
+    for _ in range(3):
+        assert fill((a, (b, 3.0), c)) == a.sum()
+    np.testing.assert_array_equal(c, a + np.array([10.0, 20.0, 10.0, 20.0, 10.0]) * 3.0)
+    assert [sys.getrefcount(v) for v in (a, b, c)] == counts
+
+    @numba.extending.intrinsic
+    def owner(typingctx, array):
+        def codegen(context, builder, signature, args):
+            view = context.make_array(signature.args[0])(context, builder, value=args[0])
+            return builder.ptrtoint(view.meminfo, context.get_value_type(numba.types.intp))
+        return numba.types.intp(array), codegen
+
+    @numba.njit
+    def owners(t):
+        return owner(t[1][0]), owner(borrowed(t)[1][0])
+
+    held, lent = owners((a, (b, 3.0), c))
+    assert held != 0 and lent == 0

@@ -95,3 +95,35 @@ def plain(value):
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
     return value
+
+
+def _unowned(context, builder, typ, value):
+    """``value`` of numba type ``typ`` with the owner (meminfo) and Python parent of every array
+    in it, nested tuples included, set to NULL."""
+    from numba import types
+    from numba.core import cgutils
+
+    if isinstance(typ, types.Array):
+        array = context.make_array(typ)(context, builder, value=value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        array.parent = cgutils.get_null_value(array.parent.type)
+        return array._getvalue()
+    if isinstance(typ, types.BaseTuple):
+        items = [_unowned(context, builder, t, builder.extract_value(value, k)) for k, t in enumerate(typ)]
+        return context.make_tuple(builder, typ, items)
+    return value
+
+
+@numba.extending.intrinsic
+def borrowed(typingctx, value):
+    """``value`` (an array, or a tuple of arrays and scalars, nested) with the same data, whose
+    arrays own no reference: inside a compiled call, numba counts a reference up and down for
+    each array it takes from a tuple, each view and many a variable (atomic operations, about
+    a third of a model evaluation's time: docs/performance.md), and does nothing for an array
+    without an owner. For a compiled entry point's arguments only, which its Python caller
+    holds until the call returns; a borrowed array must never be returned or stored."""
+
+    def codegen(context, builder, signature, args):
+        return _unowned(context, builder, signature.args[0], args[0])
+
+    return value(value), codegen

@@ -728,13 +728,46 @@ def residual_energy(likelihood, y, data):
 def trial(theta, stage, peak, model, stages, i, tb):
     """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given row i's
     current lev/lines/S in ``stages`` (from the old theta). Recomputed stages go to the trial
-    buffers ``tb`` (lines with redo[j] = True); the row is not modified."""
+    buffers ``tb`` (lines with redo[j] = True); the row is not modified.
+
+    Each array is taken out of its tuple once, and the OUTPUT stage (amp, backgrounds) takes
+    no view of the lines or levels it does not read."""
     spec = model.spec
-    n_lines, n_main, n_core = spec.n_lines, spec.n_main, spec.n_core
+    x, redo = model.x, tb.redo
+    mark_redo(spec, stage, peak, redo)
+    if stage == OUTPUT:
+        u = output_energy(theta, spec, model.basis, x, model.data, stages.S[i], stages.T[i], tb.y)
+        return u if spec.inside == 0 else inside_or_inf(u, theta, spec, x, stages.lev[i])
+    lev = stages.lev[i]
+    if (stage == LEVELS or stage == ALL) and spec.from_levels == 1:
+        lev = tb.lev
+        compute_levels(theta, spec, model.fspec, lev, tb.work)
+    t_lines, bits = tb.lines, tb.bits
+    for j in range(spec.n_lines):
+        if redo[j]:
+            c, h, w, w2, shape = line_params(theta, spec, lev, j)
+            compute_line(x, shape, c, h, w, w2, t_lines[j], bits)
+    S, T = line_sum(stages.lines[i], t_lines, redo, tb.S), stages.T[i]
+    if spec.col.tougaard >= 0:
+        T = tb.T
+        tougaard_into(model.basis, S, T)
+    u = output_energy(theta, spec, model.basis, x, model.data, S, T, tb.y)
+    return u if spec.inside == 0 else inside_or_inf(u, theta, spec, x, lev)
+
+
+@jit
+def inside_or_inf(u, theta, spec, x, lev):
+    """u, or +inf where a line falls outside the grid (:func:`lines_inside`)."""
+    x0, x1 = x[0], x[x.size - 1]
+    return u if lines_inside(theta, spec, lev, min(x0, x1), max(x0, x1)) else math.inf
+
+
+@jit
+def mark_redo(spec, stage, peak, redo):
+    """redo[j] = whether a change of ``stage`` (``peak`` for PEAK) recomputes line j."""
+    n_main, n_core = spec.n_main, spec.n_core
     extra_copies = n_main + spec.n_extra  # the first extra line's copy (n_lines: none)
-    lev, lines, S = stages.lev[i], stages.lines[i], stages.S[i]
-    redo = tb.redo
-    for j in range(n_lines):
+    for j in range(spec.n_lines):
         main = j < n_main
         if stage == ALL:
             redo[j] = True
@@ -746,28 +779,6 @@ def trial(theta, stage, peak, model, stages, i, tb):
             redo[j] = (main and j >= n_core) or j >= extra_copies
         else:
             redo[j] = False
-    src_lev = lev
-    if (stage == LEVELS or stage == ALL) and spec.from_levels == 1:
-        compute_levels(theta, spec, model.fspec, tb.lev, tb.work)
-        src_lev = tb.lev
-    any_line = False
-    for j in range(n_lines):
-        if redo[j]:
-            c, h, w, w2, shape = line_params(theta, spec, src_lev, j)
-            compute_line(model.x, shape, c, h, w, w2, tb.lines[j], tb.bits)
-            any_line = True
-    T = stages.T[i]
-    if any_line:
-        S = line_sum(lines, tb)
-        if spec.col.tougaard >= 0:
-            tougaard_into(model.basis, S, tb.T)
-            T = tb.T
-    u = output_energy(theta, spec, model.basis, model.x, model.data, S, T, tb.y)
-    if spec.inside == 1:
-        x0, x1 = model.x[0], model.x[model.x.size - 1]
-        if not lines_inside(theta, spec, src_lev, min(x0, x1), max(x0, x1)):
-            return math.inf
-    return u
 
 
 @jit
@@ -785,17 +796,17 @@ def lines_inside(theta, spec, lev, lo, hi):
 
 
 @jit
-def line_sum(lines, tb):
-    """tb.S = the sum of the lines in line order, each from the trial buffer where redone."""
-    redo, tS = tb.redo, tb.S
-    first = tb.lines[0] if redo[0] else lines[0]
-    for i in range(tS.size):
-        tS[i] = first[i]
+def line_sum(lines, t_lines, redo, S):
+    """S = the sum of the lines in line order, each from the trial lines ``t_lines`` where
+    ``redo``, else from the row's ``lines``; returns S."""
+    first = t_lines[0] if redo[0] else lines[0]
+    for k in range(S.size):
+        S[k] = first[k]
     for j in range(1, redo.size):
-        src = tb.lines[j] if redo[j] else lines[j]
-        for i in range(tS.size):
-            tS[i] += src[i]
-    return tS
+        src = t_lines[j] if redo[j] else lines[j]
+        for k in range(S.size):
+            S[k] += src[k]
+    return S
 
 
 @jit

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from remc_mpi.kernels import jit
+from remc_mpi.kernels import borrowed, jit
 from typing import NamedTuple
 
 import numpy as np
@@ -149,7 +149,11 @@ def sweep_entry(lam, theta, U, logprior, stages, model, prior, tb, scratch, draw
     """The compiled entry point of one sweep: :func:`sweep_kernel` with its named tuples passed
     as plain ones (:func:`remc_mpi.kernels.plain`) and named again here, by their classes, before
     any kernel reads them. Numba types a named tuple argument at every call several times slower
-    than a plain one (15 against 5 us a sweep: docs/performance.md)."""
+    than a plain one (15 against 5 us a sweep: docs/performance.md). Every array is passed on
+    :func:`~remc_mpi.kernels.borrowed` (no reference counts inside the sweep: a quarter to a third
+    of its time); the block holds them until the call returns."""
+    lam, theta, U, logprior, scratch = borrowed((lam, theta, U, logprior, scratch))
+    stages, model, prior, tb, draws, states = borrowed((stages, model, prior, tb, draws, states))
     sweep_kernel(lam, theta, U, logprior, Stages(*stages), named_model(model), KernelPriors(*prior),
                  TrialBuffers(*tb), scratch, Draws(*draws), pos, named_states(states), adapt, gain)
 
