@@ -3,7 +3,8 @@
     python benchmarks/bench_bridge.py [--problems cluster2,cluster3] [--seeds 8] [--scales 1,0.25]
 
 For each problem of benchmarks/problems.py and each run length (``--scales`` times the problem's
-sweeps and burn-in; ``--rungs`` optionally another L), ``--seeds`` whole runs on one core (the
+sweeps and burn-in; ``--rungs`` optionally another L, ``--burn-in`` another share of the sweeps
+burnt in), ``--seeds`` whole runs on one core (the
 data fixed, the sampler's seed varied), all from one invocation. Printed per estimator: the
 seeds' mean value, their scatter (sd), the mean reported error, the mean CPU seconds of a whole
 run (``time.process_time`` around ``engine.run``: sampling and post-processing; ``--thin`` sets
@@ -26,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from problems import problem  # noqa: E402
 
 
-def runs(name: str, seeds: int, scale: float, rungs: int | None, thin: int | None, folder: Path) -> tuple[dict, float]:
+def runs(name: str, seeds: int, scale: float, rungs: int | None, thin: int | None, folder: Path,
+         burn_share: float | None = None) -> tuple[dict, float]:
     """Per estimator the seeds' (value, stderr), and the mean CPU seconds of a run."""
     from mpi4py import MPI
 
@@ -39,6 +41,8 @@ def runs(name: str, seeds: int, scale: float, rungs: int | None, thin: int | Non
         raw = problem(name, str(folder / f"{name}-{scale}-{s}.h5"), seed=2000 + s, n_temps=rungs)
         raw["sampler"]["sweeps"] = int(raw["sampler"]["sweeps"] * scale)
         raw["sampler"]["burn_in"] = int(raw["sampler"]["burn_in"] * scale)
+        if burn_share is not None:  # the same sweeps, a different share of them burnt in
+            raw["sampler"]["burn_in"] = int(raw["sampler"]["sweeps"] * burn_share)
         if thin is not None:  # the stored parameters' thinning: the bridge sees only those
             raw["sampler"]["thin"] = thin
         t0 = time.process_time()
@@ -56,6 +60,7 @@ def main() -> None:
     ap.add_argument("--scales", default="1,0.25")
     ap.add_argument("--rungs", type=int, default=None)
     ap.add_argument("--thin", type=int, default=None, help="sampler.thin (default: the problem's, 10)")
+    ap.add_argument("--burn-in", type=float, default=None, help="burn-in as a share of the sweeps (default: the problem's)")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench_bridge_"))
     print(f"{args.seeds} seeds per row, one core; efficiency = scatter^2 x CPU-s")
@@ -63,7 +68,7 @@ def main() -> None:
           f"{'eff':>9}")
     for name in args.problems.split(","):
         for scale in map(float, args.scales.split(",")):
-            values, cpu = runs(name, args.seeds, scale, args.rungs, args.thin, folder)
+            values, cpu = runs(name, args.seeds, scale, args.rungs, args.thin, folder, args.burn_in)
             for est, v in values.items():
                 v = np.array(v, dtype=float)
                 if not np.all(np.isfinite(v)):
