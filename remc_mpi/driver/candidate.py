@@ -199,8 +199,8 @@ class CandidateRun:
         from remc_mpi.driver.summary import headline_error
 
         n = self.writer.segment
-        samples = {name: read_segments(self.out_path, n, name) for name in ("energy", "replica", "theta")}
-        return headline_error(self.cfg, self.cand, self.rung_lam, self.lam_max, samples, self.chains)
+        return headline_error(self.cfg, self.cand, self.rung_lam, self.lam_max,
+                              lambda name: read_segments(self.out_path, n, name), self.chains)
 
     def run(self) -> dict:
         """Sweep to the end (checkpointing as asked) or to an early stop, then summarise; the

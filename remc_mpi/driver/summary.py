@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -333,18 +334,30 @@ def estimates(cfg: RunConfig, lam: np.ndarray, energy: np.ndarray, replica: np.n
     return U, est
 
 
-def headline_error(cfg: RunConfig, cand: Candidate, lam: np.ndarray, lam_max: float, samples: dict[str, np.ndarray],
-                   chains: int) -> float:
+def headline_error(cfg: RunConfig, cand: Candidate, lam: np.ndarray, lam_max: float,
+                   samples: Callable[[str], np.ndarray], chains: int) -> float:
     """The reported log evidence's standard error from the samples so far (what target_error
-    is compared with): ``samples`` the sample sets energy, replica and theta of every slot."""
-    U, est = estimates(cfg, lam, samples["energy"], samples["replica"], chains)
+    is compared with); ``samples(name)`` reads the sample set energy, replica or theta of every
+    slot. The bridge is the headline wherever it is usable (:func:`headline`), so it is tried
+    first and the ladder's estimators (MBAR and its bootstrap over every rung: most of a check's
+    cost in a long run) are computed only when it is not; the error is the same either way."""
+    # the reported rung is the top one outside noise mode (evidence); no bridge in noise mode
+    bridge = None if cfg.noise.estimate else top_rung_bridge(cfg, cand, lam, lam_max, samples("theta"), chains)
+    if bridge is not None and usable_estimate(bridge):
+        return float(bridge["stderr"])
+    U, est = estimates(cfg, lam, samples("energy"), samples("replica"), chains)
     with np.errstate(all="ignore"):
-        estimators, slot = evidence(cfg, lam, lam_max, U, est)[:2]
-    theta = rung_rows(samples["theta"], slot, chains)
-    bridge = bridge_estimate(cfg, cand, float(lam[slot]), lam_max, theta, theta_energies(cfg, cand.model, theta))
+        estimators = evidence(cfg, lam, lam_max, U, est)[0]
     if bridge is not None:
         estimators["bridge"] = bridge
     return float(estimators[headline(estimators)]["stderr"])
+
+
+def top_rung_bridge(cfg: RunConfig, cand: Candidate, lam: np.ndarray, lam_max: float, theta_per_slot: np.ndarray,
+                    chains: int) -> dict | None:
+    """:func:`bridge_estimate` of the top rung's stored parameters (every chain's)."""
+    theta = rung_rows(theta_per_slot, len(lam) - 1, chains)
+    return bridge_estimate(cfg, cand, float(lam[-1]), lam_max, theta, theta_energies(cfg, cand.model, theta))
 
 
 def chain_major(per_slot: np.ndarray, chains: int) -> np.ndarray:
