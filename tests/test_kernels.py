@@ -1,6 +1,8 @@
 """The compiled kernels against the numpy reference they replace (every model family), and
 the Evaluator contract inside the kernels: recomputing one stage equals recomputing all, bit for bit."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -311,3 +313,49 @@ def test_borrowed_arrays_share_their_data_and_keep_their_owners_counts():
 
     held, lent = owners((a, (b, 3.0), c))
     assert held != 0 and lent == 0
+
+
+def test_cycle_count_grows_with_the_work_between_two_reads():
+    """kernels.cycle_count, the ticks the sweep kernel charges each slot with: it never goes back,
+    and a loop ten times longer takes more ticks (on a machine without a user-readable counter it
+    is 0, and the slots are shared by count)."""
+    import numba
+
+    from remc_mpi.kernels import _cycle_source, cycle_count
+
+    @numba.njit
+    def ticks(n):
+        t0, s = cycle_count(), 0.0
+        for i in range(n):
+            s += math.sqrt(i + s)
+        return cycle_count() - t0, s
+
+    short = min(ticks(20_000)[0] for _ in range(5))
+    long = min(ticks(200_000)[0] for _ in range(5))
+    if _cycle_source() is None:
+        assert short == long == 0
+    else:
+        assert 0 < short < long
+
+
+def test_a_sweep_charges_every_slot_its_own_ticks():
+    """SlotBlock.slot_ticks: after sweeps every row has ticks, a prior draw (the lambda = 0 slot)
+    costs less than a row with one evaluation per free parameter, and reset_ticks zeroes them."""
+    from remc_mpi.kernels import _cycle_source
+    from remc_mpi.priors import Prior, PriorSet
+    from remc_mpi.sampling.sampler import SlotBlock
+
+    if _cycle_source() is None:
+        pytest.skip(f"no user-readable cycle counter on {__import__('platform').machine()}")
+    m = get_model("gauss_peaks", n_peaks=2)
+    x = np.linspace(-5, 5, 200)
+    th = np.array([1.0, 0.8, -1.0, 1.0, 1.5, 0.6])
+    y = m.spectrum(th[None], x)[0]
+    priors = PriorSet(m.param_names, {n: Prior("uniform", (v - 0.5, v + 0.5)) for n, v in zip(m.param_names, th)})
+    block = SlotBlock(m, priors, x, y, np.array([0.0, 1.0, 100.0, 1e4]), 0, 4, seed=3)
+    for _ in range(50):
+        block.sweep()
+    ticks = block.slot_ticks()
+    assert np.all(ticks > 0) and ticks[0] < ticks[1:].min()
+    block.reset_ticks()
+    assert np.all(block.slot_ticks() == 0)

@@ -33,7 +33,7 @@ from remc_mpi.moves.base import second_window_start
 from remc_mpi.io.output import MpioWriter, ResultWriter, read_segments, resolve_mode, segments_mismatch
 from remc_mpi.io.provenance import provenance
 from remc_mpi.io.samples import Recorder
-from remc_mpi.sampling.parallel import LadderComm, on_root
+from remc_mpi.sampling.parallel import LadderComm, block_costs, on_root, partition_by_cost
 from remc_mpi.driver.progress import Progress
 from remc_mpi.sampling.sampler import SlotBlock
 from remc_mpi.driver.signals import Request, Signals
@@ -41,7 +41,11 @@ from remc_mpi.sampling.streams import ExchangeUniforms
 from remc_mpi.driver.stopping import StopPolicy
 from remc_mpi.driver.swaps import SwapStats
 
-FLUSH_EVERY = 512
+#: sweeps over which the slots' costs are measured before they are shared among the ranks by
+#: cost (CandidateRun.rebalance): the run's first, and its first after the burn-in
+COST_WINDOW = 100
+#: the least fraction by which the slowest rank's share must drop for the slots to move
+REBALANCE_GAIN = 0.02
 
 
 class CandidateRun:
@@ -65,11 +69,7 @@ class CandidateRun:
                              "most one rank per slot", cfg.source, "ladder.n_temps")
         self.lc = lc = LadderComm(comm, n_slots, rungs=L)
         sp = cfg.sampler
-        self.block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
-                               slot_ladder(self.rung_lam, M), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
-                               rungs=L, likelihood=cfg.noise.model, joint=sp.joint_moves and sp.adapt_steps,
-                               mixture=sp.mixture_moves, differential=sp.differential_moves and sp.adapt_steps,
-                               **sp.moves)
+        self.block = self._slot_block()
         self.uniforms = ExchangeUniforms(cfg.seed, L - 1, M)
         self.swaps = SwapStats(n_slots)
         self.start = self.n_exchange = n_segments = 0
@@ -88,6 +88,9 @@ class CandidateRun:
             self.checkpoints.restored(self.start, loaded[1])
         else:
             self.block.mark_ends()
+        # the slots are shared by their measured cost after the first COST_WINDOW sweeps of the
+        # run and again after as many sampling sweeps (a burn-in's costs differ from them)
+        self.rebalance_at = {self.start + COST_WINDOW, max(sp.burn_in, self.start) + COST_WINDOW}
         n_params = len(cand.model.param_names)
         self.mpio = resolve_mode(hdf5, comm) == "mpio"
         if self.mpio:
@@ -98,6 +101,15 @@ class CandidateRun:
         self.bar = Progress(self.end, cand.label, enabled=progress and lc.rank == 0, start=self.start)
         self.stops = StopPolicy(sp, self.target_error, lc, self.t_start)
         self.exchange_seconds = 0.0  # wall time in the exchanges (the neighbours' messages included)
+
+    def _slot_block(self) -> SlotBlock:
+        """A block of this rank's slots (LadderComm.lo..hi), fresh from the seed."""
+        cfg, cand, sp, lc = self.cfg, self.cand, self.cfg.sampler, self.lc
+        return SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity,
+                         slot_ladder(self.rung_lam, self.chains), lc.lo, lc.hi, cfg.seed, sp.target_acceptance,
+                         rungs=len(self.rung_lam), likelihood=cfg.noise.model,
+                         joint=sp.joint_moves and sp.adapt_steps, mixture=sp.mixture_moves,
+                         differential=sp.differential_moves and sp.adapt_steps, **sp.moves)
 
     def _set_extension(self, extend: Extension) -> None:
         """--extend: the new end sweep and whether the target applies (after the finished run)."""
@@ -116,14 +128,44 @@ class CandidateRun:
         self.rung_lam = arrays["lam"]
         self.block.set_ladder(slot_ladder(self.rung_lam, self.chains))
         every_slot = {k[len("slot/"):]: v for k, v in arrays.items() if k.startswith("slot/")}
-        mine = {k: v[lc.lo:lc.hi] for k, v in every_slot.items()}
-        mine["rng"] = [json.loads(t) for t in arrays["rng"][lc.lo:lc.hi]]
-        self.block.load_state({**mine, "scalars": scalars["block"]})
-        if self.start >= self.cfg.sampler.burn_in:  # the mode jumps' components, frozen since the burn-in
-            self.block.set_mixture(*self.block.learnt_gaussians(every_slot))
+        self._load_slots(every_slot, [json.loads(t) for t in arrays["rng"]], scalars["block"], self.start)
         if lc.rank == 0:  # the reduced counters live on rank 0 from now on
             self.swaps.load(arrays)
         return scalars["n_segments"]
+
+    def _load_slots(self, every_slot: dict, rng: list, shared: dict, next_sweep: int) -> None:
+        """Load this rank's slots (lo..hi) of a whole sampler state (every slot's arrays in slot
+        order, every slot's generator state, the block-wide scalars) into the block."""
+        lo, hi = self.lc.lo, self.lc.hi
+        self.block.load_state({**{k: v[lo:hi] for k, v in every_slot.items()}, "rng": rng[lo:hi], "scalars": shared})
+        if next_sweep >= self.cfg.sampler.burn_in:  # the mode jumps' components, frozen since the burn-in
+            self.block.set_mixture(*self.block.learnt_gaussians(every_slot))
+
+    def rebalance(self, next_sweep: int) -> None:
+        """Collective: share the slots among the ranks by what each cost in the sweep kernel so
+        far (SlotBlock.slot_ticks; the upper rungs of a ladder can cost twice the lower ones:
+        docs/performance.md), moving them as a restart on another rank count does, when that
+        lowers the slowest rank's share by more than REBALANCE_GAIN. The samples do not change:
+        a slot's updates and draws do not depend on which rank holds it."""
+        lc = self.lc
+        cost = lc.allgather_slots(self.block.slot_ticks()).astype(np.float64)
+        blocks = partition_by_cost(cost, lc.size)
+        self.block.reset_ticks()
+        if not block_costs(cost, blocks).max() < (1.0 - REBALANCE_GAIN) * block_costs(cost, lc.blocks).max():
+            return
+        if self.rec.sweeps:  # the same on every rank: they record the same sweeps
+            self.rec.flush()
+        st = self.block.state()
+        rng, shared = sum(self.comm.allgather(st.pop("rng")), []), st.pop("scalars")
+        every_slot = {k: lc.allgather_slots(v) for k, v in st.items()}
+        kernel_seconds = self.block.kernel_seconds
+        lc.set_blocks(blocks)
+        self.block = self._slot_block()
+        self.block.t_model = kernel_seconds
+        self._load_slots(every_slot, rng, shared, next_sweep)
+        self.rec = Recorder(lc, self.writer, lc.hi - lc.lo, len(self.cand.model.param_names), self.mpio)
+        if self.mpio:
+            self.writer.set_slots(lc.lo, lc.hi)
 
     def gathered_state(self, next_sweep: int) -> tuple[dict, dict] | None:
         """Collective: the whole sampler state on rank 0 as (arrays, scalars), None elsewhere
@@ -171,12 +213,15 @@ class CandidateRun:
             block.finish_learning()
             block.set_mixture(*(lc.allgather_slots(a) for a in block.learnt_gaussians()))
             block.reset_counters()
+            block.reset_ticks()  # the slots' costs as the sampling sees them (the burn-in's differ)
         if not burn:
             k = sweep - sp.burn_in
             if k % sp.save_every == 0:
                 self.rec.record(sweep, block, self.cfg.data.n, with_theta=k % sp.thin == 0)
-                if len(self.rec.sweeps) >= FLUSH_EVERY:
+                if self.rec.full():
                     self.rec.flush()
+        if sweep + 1 in self.rebalance_at and sweep + 1 < self.end and lc.size > 1:
+            self.rebalance(sweep + 1)  # a new block: last in the sweep
 
     # ---- stopping early: a target error, a wall-clock cap ----------------------------------
     def stop_reason(self, sweep: int) -> str | None:

@@ -92,12 +92,22 @@ def run(config: RunConfig | dict, comm=None, output: str | None = None, force: b
             locks.release()
 
 
+def load_kernels(comm) -> None:
+    """Collective: rank 0 compiles the kernels (or loads them from numba's cache) while the
+    others sleep, then the others load them, all before any candidate starts: a rank that
+    loaded them in its first sweep (about 0.25 s) kept its neighbours waiting in the first
+    exchange, and counted in the sampling time."""
+    on_root(comm, warm_up)
+    if comm.Get_rank() > 0:
+        warm_up()
+
+
 def _run_candidates(cfg: RunConfig, comm, paths: list[Path], todo: list[tuple[Action, Extension | None]],
                     progress: bool | None, resume: bool,
                     hdf5: str, signals: Signals | None, heartbeat=None) -> list[dict]:
     """The candidates of a planned run, side by side in rank groups; summaries in config order."""
-    if comm.Get_size() > 1:  # rank 0 compiles the kernels (first run) while the others sleep
-        on_root(comm, warm_up)
+    if comm.Get_size() > 1:
+        load_kernels(comm)
     show = cfg.progress if progress is None else progress
     n_c = len(cfg.candidates)
     groups = min(n_c, comm.Get_size())

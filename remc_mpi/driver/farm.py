@@ -85,8 +85,7 @@ def run_farm(tasks: Sequence[Task], run_one: Callable[[Task, object, object], No
     from mpi4py import MPI
 
     from remc_mpi.errors import Interrupted
-    from remc_mpi.sampling.parallel import on_root
-    from remc_mpi.sampling.sampler import warm_up
+    from remc_mpi.driver.engine import load_kernels
     from remc_mpi.driver.signals import Signals
 
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -94,7 +93,7 @@ def run_farm(tasks: Sequence[Task], run_one: Callable[[Task, object, object], No
     if not 1 <= group_size <= size:
         raise InputError(f"a group of {group_size} ranks needs 1 to {size} (the job's ranks)", "command line",
                          "--group-size")
-    on_root(comm, warm_up)  # rank 0 compiles or loads the kernels first; the others then load them
+    load_kernels(comm)
     group = comm.Split(group_of(rank, size, group_size), rank)
     counter = TaskCounter(comm)
     counts = {"ran": 0, "skipped": 0, "failed": 0, "interrupted": 0}

@@ -334,6 +334,10 @@ class MpioWriter(ResultWriter):
         super().__init__(path, n_slots, n_params, start_segment, owns_files=comm.Get_rank() == 0)
         comm.Barrier()  # stale segments are gone before any rank opens one
 
+    def set_slots(self, lo: int, hi: int) -> None:
+        """This rank's columns from the next write on (after the slots moved between ranks)."""
+        self.lo, self.hi = lo, hi
+
     def _reserve(self, nbytes: int) -> None:
         """Collective: rank 0 makes sure ``nbytes`` fit on the disk; every rank raises
         :class:`OutputError` if not (MPI-IO must never meet a full disk: safeio docstring)."""

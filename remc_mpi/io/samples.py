@@ -97,6 +97,13 @@ def append_rows(h5: h5py.File, name: str, arr: np.ndarray) -> None:
     ds[n:] = arr
 
 
+#: a Recorder writes its saved sweeps about every FLUSH_BYTES of them per rank, but at least
+#: every FLUSH_RECORDS[1] and at most every FLUSH_RECORDS[0] sweeps (each write costs a few ms
+#: whatever its size: every 512 sweeps it was 5 us a sweep of a 24-slot run)
+FLUSH_BYTES = 4 << 20
+FLUSH_RECORDS = (512, 4096)
+
+
 class Recorder:
     """Local buffers of saved sweeps, flushed in chunks: gathered to rank 0's writer, or
     written by every rank into its own columns (parallel HDF5). The writer takes the rows of
@@ -106,6 +113,12 @@ class Recorder:
         self.lc, self.writer, self.mpio = lc, writer, mpio
         self.shape = (n_local, n_params)
         self.rows: dict[str, list] = {name: [] for name in SAMPLE_SETS}
+        row_bytes = sum(s.row_bytes(n_local, n_params) for s in SAMPLE_LAYOUT)
+        self.flush_every = min(max(FLUSH_BYTES // max(row_bytes, 1), FLUSH_RECORDS[0]), FLUSH_RECORDS[1])
+
+    def full(self) -> bool:
+        """Whether the buffers hold enough saved sweeps to be written (about FLUSH_BYTES)."""
+        return len(self.rows["sweep"]) >= self.flush_every
 
     @property
     def sweeps(self) -> list[int]:

@@ -137,7 +137,10 @@ class Move:
         return {}
 
     def kernel_state(self, state: dict[str, np.ndarray], adapt: bool) -> tuple:
-        """What its kernels receive this sweep (arrays are the state's own, updated in place)."""
+        """What its kernels receive this sweep (arrays are the state's own, updated in place).
+        Outside the burn-in (``adapt`` false) it must stay the same from sweep to sweep until the
+        block hands the move something new (set_mixture, load_state, restart_ and
+        finish_learning): the block builds it once and keeps it (SlotBlock._kernel_states)."""
         return ()
 
     def after_sweep(self, states: dict[str, dict[str, np.ndarray]], adapt: bool) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from remc_mpi.kernels import borrowed, jit
+from remc_mpi.kernels import borrowed, cycle_count, jit
 from typing import NamedTuple
 
 import numpy as np
@@ -145,25 +145,28 @@ def named_states(t):
 
 
 @jit
-def sweep_entry(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain):
+def sweep_entry(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain, ticks):
     """The compiled entry point of one sweep: :func:`sweep_kernel` with its named tuples passed
     as plain ones (:func:`remc_mpi.kernels.plain`) and named again here, by their classes, before
     any kernel reads them. Numba types a named tuple argument at every call several times slower
     than a plain one (15 against 5 us a sweep: docs/performance.md). Every array is passed on
     :func:`~remc_mpi.kernels.borrowed` (no reference counts inside the sweep: a quarter to a third
     of its time); the block holds them until the call returns."""
-    lam, theta, U, logprior, scratch = borrowed((lam, theta, U, logprior, scratch))
+    lam, theta, U, logprior, scratch, ticks = borrowed((lam, theta, U, logprior, scratch, ticks))
     stages, model, prior, tb, draws, states = borrowed((stages, model, prior, tb, draws, states))
     sweep_kernel(lam, theta, U, logprior, Stages(*stages), named_model(model), KernelPriors(*prior),
-                 TrialBuffers(*tb), scratch, Draws(*draws), pos, named_states(states), adapt, gain)
+                 TrialBuffers(*tb), scratch, Draws(*draws), pos, named_states(states), adapt, gain, ticks)
 
 
 @jit
-def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain):
+def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, draws, pos, states, adapt, gain,
+                 ticks):
     """One sweep of slots 0..len(lam)-1 of the block (their stages a
     :class:`~remc_mpi.kernels.spectra.Stages`, the model a ``ModelArrays``, the priors a
     ``KernelPriors``, the random buffers :class:`Draws` at sweep ``pos``); ``states`` holds each
-    move's ``kernel_state`` (a named tuple) in :data:`MOVES` order.
+    move's ``kernel_state`` (a named tuple) in :data:`MOVES` order. ``ticks[i]`` grows by the
+    processor ticks slot i's updates took (:func:`~remc_mpi.kernels.cycle_count`: what each slot
+    costs, for sharing the slots among ranks by cost).
 
     The component-wise proposals, most of a sweep's, call their kernels with the arrays they
     read; the other moves go through :func:`propose` and :func:`record`, which receive every
@@ -176,6 +179,7 @@ def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, dra
     n_extra = (1 if js.ready else 0) + (1 if ds.ready else 0) + (1 if states[MIXTURE].ready else 0)
     z_c, u_c = draws.z_off[COMPONENT], draws.u_off[COMPONENT]
     for i in range(lam.size):
+        t0 = cycle_count()
         th, lp = theta[i], logprior[i]
         zi, ui, log_step = draws.z[i, pos], draws.logu[i, pos], cs.log_step[i]
         for k in range(0 if lam[i] == 0.0 else n_component):
@@ -193,3 +197,4 @@ def sweep_kernel(lam, theta, U, logprior, stages, model, prior, tb, scratch, dra
             welford(th, free, js.learn_n, js.mean[i], js.m2[i], scratch[2])
         if ds.write_row >= 0 and lam[i] > 0.0:
             archive_write(th, free, ds.archive[i, ds.write_row])
+        ticks[i] += cycle_count() - t0

@@ -71,6 +71,35 @@ def partition(n_slots: int, n_ranks: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def partition_by_cost(cost: np.ndarray, n_ranks: int) -> list[tuple[int, int]]:
+    """Contiguous blocks [lo, hi) of the slots whose summed ``cost`` (one non-negative number
+    per slot) is as even as cuts between slots allow: block r ends at the cut nearest the
+    fraction (r + 1) / n_ranks of the total cost (the best cut for two ranks; within one slot's
+    cost of the best for more), each block keeping at least one slot. Without a cost (all
+    zero) the blocks of :func:`partition`."""
+    cost = np.asarray(cost, dtype=np.float64)
+    n_slots = cost.size
+    bounds = partition(n_slots, n_ranks)
+    total = float(cost.sum())
+    if not total > 0.0:
+        return bounds
+    edges = np.concatenate([[0.0], np.cumsum(cost)])  # edges[k]: the cost of slots 0..k-1
+    cuts, lo = [], 0
+    for r in range(1, n_ranks):
+        target = total * r / n_ranks
+        k = int(np.searchsorted(edges, target))  # edges[k-1] < target <= edges[k]
+        k = k - 1 if k > 0 and target - edges[k - 1] <= edges[min(k, n_slots)] - target else k
+        k = min(max(k, lo + 1), n_slots - (n_ranks - r))  # at least one slot each
+        cuts.append(k)
+        lo = k
+    return list(zip([0, *cuts], [*cuts, n_slots]))
+
+
+def block_costs(cost: np.ndarray, blocks: list[tuple[int, int]]) -> np.ndarray:
+    """The summed cost of each block."""
+    return np.array([float(np.sum(cost[lo:hi])) for lo, hi in blocks])
+
+
 class LadderComm:
     """One rank's view of the ladder: its slot block and its neighbours."""
 
@@ -80,8 +109,12 @@ class LadderComm:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.n_slots = n_slots
-        self.blocks = partition(n_slots, self.size)
-        self.lo, self.hi = self.blocks[self.rank]
+        self.set_blocks(partition(n_slots, self.size))
+
+    def set_blocks(self, blocks: list[tuple[int, int]]) -> None:
+        """Every rank's contiguous block of slots [lo, hi), in rank order (the same on every rank)."""
+        self.blocks = blocks
+        self.lo, self.hi = blocks[self.rank]
 
     def exchange(self, block: SlotBlock, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
         """Attempt every pair (s, s+1) of one chain whose rung has this parity; return the lower

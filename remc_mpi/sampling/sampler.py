@@ -81,22 +81,35 @@ class SlotBlock:
                                      [m.uniforms(n_free) for m in self.moves])
         self.n_adapt = 0
         self.t_model = 0.0  # seconds inside the compiled sweep kernel (for benchmarks)
+        self.ticks = np.zeros(r, dtype=np.int64)  # each row's processor ticks in the kernel (slot_ticks)
+        self._frozen_states: tuple | None = None  # the moves' kernel states outside the burn-in
 
     # ---- one sweep -------------------------------------------------------------------
     def sweep(self, adapt: bool = False) -> None:
         """Update every slot once (see module docstring); ``adapt`` during burn-in."""
         draws, pos = self.buffers.next_sweep(self.row_lam, self.priors)
-        states = tuple(tuple(m.kernel_state(self.move_state[m.name], adapt)) for m in self.moves)
+        states = self._kernel_states(adapt)
         model, prior, tb = self.kernel_constants
         t0 = time.perf_counter()
         rows = self.rows
         sweep_entry(self.row_lam, rows.theta, rows.U, rows.logprior, tuple(rows.stages), model, prior, tb, self.scratch,
-                    tuple(draws), pos, states, bool(adapt), adapt_gain(self.n_adapt))
+                    tuple(draws), pos, states, bool(adapt), adapt_gain(self.n_adapt), self.ticks)
         self.t_model += time.perf_counter() - t0
         if adapt:
             self.n_adapt += 1
         for m in self.moves:
             m.after_sweep(self.move_state, adapt)
+
+    def _kernel_states(self, adapt: bool) -> tuple:
+        """Every move's kernel state (plain tuples, MOVES order). Outside the burn-in a move's
+        kernel state changes only with what the block hands it (set_mixture, load_state, the
+        learning's start and end: moves.base), so it is built once and kept until then (about
+        5 us a sweep in Python otherwise)."""
+        if not adapt and self._frozen_states is not None:
+            return self._frozen_states
+        states = tuple(tuple(m.kernel_state(self.move_state[m.name], adapt)) for m in self.moves)
+        self._frozen_states = None if adapt else states
+        return states
 
     def set_row(self, i: int, theta: np.ndarray) -> None:
         """Put configuration ``theta`` into row i, computing its model state and energy."""
@@ -116,11 +129,13 @@ class SlotBlock:
 
     def restart_learning(self) -> None:
         """Middle of the burn-in: every move starts learning afresh (moves.base)."""
+        self._frozen_states = None
         for m in self.moves:
             m.restart_learning(self.move_state)
 
     def finish_learning(self) -> None:
         """End of the burn-in: every move settles what it learnt (frozen from here on)."""
+        self._frozen_states = None
         for m in self.moves:
             m.finish_learning(self.move_state)
 
@@ -138,6 +153,7 @@ class SlotBlock:
     def set_mixture(self, mean: np.ndarray, chol: np.ndarray) -> None:
         """The mode jumps' components: every slot's learnt Gaussian, in slot order (after the
         burn-in; moves.mixture). Nothing when the joint move never learnt a covariance."""
+        self._frozen_states = None
         if self.move("joint").scalars["ready"]:
             self.move("mixture").set_components(self.slot_lam, self.rungs, self.lo, self.hi, mean, chol)
 
@@ -159,6 +175,15 @@ class SlotBlock:
     @property
     def log_step(self) -> np.ndarray:
         return self.move_state["componentwise"]["log_step"]
+
+    def slot_ticks(self) -> np.ndarray:
+        """Each row's processor ticks inside the sweep kernel since the last :meth:`reset_ticks`
+        (rows in slot order; :func:`remc_mpi.kernels.cycle_count`): what each slot costs, measured
+        where it runs, for sharing the slots among ranks (all zero without a cycle counter)."""
+        return self.ticks.copy()
+
+    def reset_ticks(self) -> None:
+        self.ticks[:] = 0
 
     @property
     def kernel_seconds(self) -> float:
@@ -216,6 +241,7 @@ class SlotBlock:
 
     def load_state(self, st: dict[str, Any]) -> None:
         """Restore per-slot state for this block's slots (rows in slot order)."""
+        self._frozen_states = None
         for i in range(len(self.row_lam)):
             self.set_row(i, st["theta"][i])
             if self.rows.U[i] != st["energy"][i]:

@@ -11,7 +11,7 @@ from mpi4py import MPI
 from remc_mpi.ui.cli import main
 from remc_mpi.config import parse_config
 from remc_mpi.driver.engine import run
-from remc_mpi.sampling.parallel import partition
+from remc_mpi.sampling.parallel import block_costs, partition, partition_by_cost
 
 from mpi_helpers import arrays, interrupt_at
 
@@ -44,6 +44,70 @@ def test_partition_is_balanced_and_contiguous():
             assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
             sizes = [hi - lo for lo, hi in blocks]
             assert max(sizes) - min(sizes) <= 1
+
+
+def test_partition_by_cost_evens_the_blocks_as_far_as_cuts_allow():
+    rng = np.random.default_rng(5)
+    for L in range(1, 40):
+        for P in range(1, min(L, 9) + 1):
+            cost = rng.uniform(0.5, 2.0, L) * np.linspace(1.0, 2.0, L)
+            blocks = partition_by_cost(cost, P)
+            assert blocks[0][0] == 0 and blocks[-1][1] == L
+            assert all(lo < hi for lo, hi in blocks) and all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+            # each cut lies within half a slot's cost of its share; so does no block exceed the
+            # even share by more than one slot's cost
+            assert block_costs(cost, blocks).max() <= cost.sum() / P + cost.max() + 1e-12
+            if P == 2:  # the best cut
+                best = min(max(cost[:k].sum(), cost[k:].sum()) for k in range(1, L))
+                assert block_costs(cost, blocks).max() == pytest.approx(best)
+    assert partition_by_cost(np.zeros(7), 3) == partition(7, 3)  # no counter: by count
+    assert partition_by_cost(np.array([1.0] * 6 + [100.0]), 2) == [(0, 6), (6, 7)]
+
+
+def _skewed_ticks(monkeypatch):
+    """Every slot's measured cost made (slot + 1)^2 (the top slots fill a rank alone), and a
+    record of the blocks each rebalance leaves."""
+    from remc_mpi.driver.candidate import CandidateRun
+    from remc_mpi.sampling.sampler import SlotBlock
+
+    monkeypatch.setattr(SlotBlock, "slot_ticks", lambda self: np.arange(self.lo + 1, self.hi + 1, dtype=np.int64) ** 2)
+    seen = []
+    orig = CandidateRun.rebalance
+
+    def rebalance(self, next_sweep):
+        orig(self, next_sweep)
+        seen.append(list(self.lc.blocks))
+
+    monkeypatch.setattr(CandidateRun, "rebalance", rebalance)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["gather", "mpio"])
+def test_slots_moved_by_cost_give_the_same_samples(comm, shared_dir, monkeypatch, mode):
+    """The slots shared among the ranks by their measured cost (CandidateRun.rebalance; here a
+    cost that puts one slot on every rank but the first) give the serial run's samples, to the
+    last bit, in either output mode."""
+    import h5py
+
+    if mode == "mpio" and not h5py.get_config().mpi:
+        pytest.skip("h5py without MPI")
+    raw = dict(CLUSTER, sampler={"sweeps": 500, "burn_in": 200, "thin": 2})
+    seen = _skewed_ticks(monkeypatch)
+    got = run(parse_config(dict(raw, output=str(shared_dir / f"moved-{mode}.h5")), "m.yaml"), comm, hdf5=mode)[0]
+    size = comm.Get_size()
+    if size > 1:  # moved after the run's first 100 sweeps, then found balanced after the burn-in's
+        assert seen[0] == partition_by_cost(np.arange(1.0, 8.0) ** 2, size) != partition(7, size)
+        assert len(seen) == 2 and seen[1] == seen[0]
+    monkeypatch.undo()
+    if comm.Get_rank() == 0:
+        ref = run(parse_config(dict(raw, output=str(shared_dir / "ref.h5")), "m.yaml"), MPI.COMM_SELF)[0]
+        a, b = arrays(shared_dir / f"moved-{mode}.h5"), arrays(shared_dir / "ref.h5")
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert got["log_evidence"] == ref["log_evidence"] and got["posterior"] == ref["posterior"]
+        for key in ("swap_rate", "round_trips", "acceptance"):
+            assert got["diagnostics"][key] == ref["diagnostics"][key], key
+    comm.Barrier()
 
 
 def test_same_samples_at_any_rank_count(comm, shared_dir):
