@@ -83,8 +83,11 @@ class SamplerSpec:
     max_sweeps: int | None = None
     #: a wall-clock cap in minutes (the run stops at the next check after it, writing results)
     max_minutes: float | None = None
-    #: post-burn-in sweeps between checks of the target (each writes a checkpoint)
+    #: post-burn-in sweeps between checks of the target (each writes a checkpoint), at least
     check_every: int = 1000
+    #: the gap between checks grows with the post-burn-in sweeps n: max(check_every,
+    #: check_growth x n, in whole check_every); 0 keeps it at check_every (driver.stopping)
+    check_growth: float = 0.25
 
     @property
     def cap(self) -> int:
@@ -656,6 +659,10 @@ def _sampler(ctx: Validator, cfg: dict) -> SamplerSpec:
         sampler.max_sweeps = ctx.integer(sam_raw["max_sweeps"], "sampler.max_sweeps", 1)
     if "max_minutes" in sam_raw:
         sampler.max_minutes = ctx.number(sam_raw["max_minutes"], "sampler.max_minutes", positive=True)
+    if "check_growth" in sam_raw:
+        sampler.check_growth = ctx.number(sam_raw["check_growth"], "sampler.check_growth", nonneg=True)
+        if sampler.check_growth > 1.0:
+            ctx.fail("sampler.check_growth", "must be at most 1 (a run may overshoot its target by that share)")
     if "moves" in sam_raw:
         sampler.moves = _move_switches(ctx, sam_raw["moves"])
     if sampler.burn_in >= sampler.cap:

@@ -42,6 +42,8 @@ BASE = yaml.safe_load(LINEAR_CONFIG)
     (lambda c: c.pop("noise"), "noise: missing required key"),
     (lambda c: c["sampler"].update(sweeps="many"), "sampler.sweeps: must be an integer"),
     (lambda c: c["sampler"].update(burn_in=400), "sampler.burn_in: must be less than"),
+    (lambda c: c["sampler"].update(check_growth=1.5), "sampler.check_growth: must be at most 1"),
+    (lambda c: c["sampler"].update(check_growth=-0.1), "sampler.check_growth: must not be negative"),
     (lambda c: c["ladder"].update(n_temps=1), "ladder.n_temps: must be at least 2"),
     (lambda c: c["data"].update(file="missing.csv"), "missing.csv: file does not exist"),
     (lambda c: c["model"].update(name="cluster4"), "model.name: unknown model 'cluster4'"),

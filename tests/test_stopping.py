@@ -61,8 +61,12 @@ def test_a_target_reached_with_too_few_round_trips_does_not_stop_the_run(tmp_pat
     assert s["stop"]["reason"] == "target_error" and trips >= MIN_ROUND_TRIPS, (s["stop"], trips)
     assert s["stop"]["sweep"] > 200 + 20  # not at the first check, where the error alone was met
     # one check earlier the trips were short: a run capped there ends at the cap instead
+    from remc_mpi.driver.stopping import check_sweeps
+
+    checks = check_sweeps(20, cfg.sampler.check_growth, s["stop"]["sweep"] - 200)
+    assert checks[-1] == s["stop"]["sweep"] - 200
     early = target_config(tmp_path, "cap.h5", target_error=50.0, check_every=20, burn_in=200,
-                          max_sweeps=s["stop"]["sweep"] - 20)
+                          max_sweeps=200 + checks[-2])
     early.ladder.n_temps = 12
     e = run(early, MPI.COMM_SELF)[0]
     assert e["stop"]["reason"] == "max_sweeps" and e["diagnostics"]["round_trips"] < MIN_ROUND_TRIPS
@@ -254,7 +258,8 @@ def test_n_temps_auto_with_the_noise_learnt_tops_the_ladder_at_a_multiple_of_the
 
 
 def test_stop_policy_checks_the_target_at_fixed_sweeps_and_needs_the_round_trips():
-    """The target is looked at every check_every post-burn-in sweeps only, a small error with
+    """The target is looked at at the checks only (every check_every post-burn-in sweeps, the
+    gaps growing with the run: check_growth), a small error with
     fewer than MIN_ROUND_TRIPS round trips does not stop the run, and the progress note says
     which of the two is missing; no cap, no time stop; a spent cap stops at the next check."""
     import dataclasses
@@ -271,7 +276,10 @@ def test_stop_policy_checks_the_target_at_fixed_sweeps_and_needs_the_round_trips
     lc = LadderComm(MPI.COMM_SELF, 4)
     sp = dataclasses.replace(SamplerSpec(), burn_in=100, check_every=50, max_minutes=None)
     policy = StopPolicy(sp, 0.1, lc, time.time())
-    assert [s + 1 for s in range(400) if policy.target_due(s)] == [150, 200, 250, 300, 350, 400]
+    # every check_every while 0.25 of the post-burn-in sweeps is less, then by that share
+    assert [s + 1 for s in range(600) if policy.target_due(s)] == [150, 200, 250, 300, 350, 450, 550]
+    fixed = StopPolicy(dataclasses.replace(sp, check_growth=0.0), 0.1, lc, time.time())
+    assert [s + 1 for s in range(400) if fixed.target_due(s)] == [150, 200, 250, 300, 350, 400]
     assert policy.note(150, 1.0) == ""  # nothing checked yet
     assert not policy.reached(0.05, MIN_ROUND_TRIPS - 1)
     assert f"{MIN_ROUND_TRIPS - 1} of {MIN_ROUND_TRIPS} round trips" in policy.note(150, 1.0)

@@ -162,7 +162,7 @@ def remove(final: str | os.PathLike) -> None:
 
 #: sampler keys that only say how long to run: a checkpoint (or a finished run's final state)
 #: continues under a config that changes them (docs/restart.md, "Extending a finished run")
-LENGTH_KEYS = ("sweeps", "max_sweeps", "target_error", "max_minutes", "check_every")
+LENGTH_KEYS = ("sweeps", "max_sweeps", "target_error", "max_minutes", "check_every", "check_growth")
 
 
 def config_digest(cfg, cand) -> str:
