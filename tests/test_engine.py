@@ -388,3 +388,23 @@ def test_swap_stats_count_reset_and_reduce_by_name():
     assert list(stats.reduced(lc, trips=False)) == ["swap_try", "swap_ok"] and stats.trips.sum() == 8
     stats.reset()
     assert not any(v.any() for v in stats.reduced(lc).values())
+
+
+def test_the_recorder_writes_about_every_flush_bytes_within_its_bounds():
+    """Recorder.full: a write every FLUSH_BYTES of buffered samples per rank, but no sooner than
+    every FLUSH_RECORDS[0] saved sweeps (each write costs a few ms whatever its size) and no later
+    than every FLUSH_RECORDS[1]."""
+    from remc_mpi.io.samples import FLUSH_BYTES, FLUSH_RECORDS, SAMPLE_LAYOUT, Recorder
+
+    def every(n_local, n_params):
+        rec = Recorder(None, None, n_local, n_params)
+        sizes = []
+        while not rec.full():
+            rec.rows["sweep"].append(len(sizes))
+            sizes.append(0)
+        return len(sizes), sum(s.row_bytes(n_local, n_params) for s in SAMPLE_LAYOUT)
+
+    assert every(4, 2)[0] == FLUSH_RECORDS[1]  # small rows: the most sweeps
+    assert every(4000, 40)[0] == FLUSH_RECORDS[0]  # huge rows: the fewest
+    n, row = every(24, 6)  # 24 slots of 6 parameters: about 2900 sweeps
+    assert FLUSH_RECORDS[0] < n < FLUSH_RECORDS[1] and FLUSH_BYTES - row < n * row <= FLUSH_BYTES
