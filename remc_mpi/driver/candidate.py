@@ -155,9 +155,7 @@ class CandidateRun:
             return
         if self.rec.sweeps:  # the same on every rank: they record the same sweeps
             self.rec.flush()
-        st = self.block.state()
-        rng, shared = sum(self.comm.allgather(st.pop("rng")), []), st.pop("scalars")
-        every_slot = {k: lc.allgather_slots(v) for k, v in st.items()}
+        every_slot, rng, shared = self._collected_state(everywhere=True)
         kernel_seconds = self.block.kernel_seconds
         lc.set_blocks(blocks)
         self.block = self._slot_block()
@@ -167,19 +165,28 @@ class CandidateRun:
         if self.mpio:
             self.writer.set_slots(lc.lo, lc.hi)
 
+    def _collected_state(self, everywhere: bool) -> tuple[dict | None, list | None, dict]:
+        """Collective: every slot's state of SlotBlock.state in slot order, as (per-slot arrays
+        by name, generator states, the block-wide scalars), on every rank with ``everywhere``,
+        else on rank 0 (None for the first two elsewhere)."""
+        lc = self.lc
+        st = self.block.state()
+        rng, shared = st.pop("rng"), st.pop("scalars")
+        if everywhere:
+            return {k: lc.allgather_slots(v) for k, v in st.items()}, sum(self.comm.allgather(rng), []), shared
+        arrays = {k: lc.gather_slots(v, axis=0) for k, v in st.items()}
+        rng_all = self.comm.gather(rng, root=0)
+        return (arrays, sum(rng_all, []), shared) if lc.rank == 0 else (None, None, shared)
+
     def gathered_state(self, next_sweep: int) -> tuple[dict, dict] | None:
         """Collective: the whole sampler state on rank 0 as (arrays, scalars), None elsewhere
         (``n_segments`` is filled in by whoever stores it)."""
-        lc = self.lc
-        st = self.block.state()
-        rng = [json.dumps(r) for r in st.pop("rng")]
-        shared = st.pop("scalars")
-        slot_arrays = {f"slot/{k}": lc.gather_slots(v, axis=0) for k, v in st.items()}
-        rng_all = self.comm.gather(rng, root=0)
-        swaps = self.swaps.reduced(lc)
-        if lc.rank != 0:
+        every_slot, rng, shared = self._collected_state(everywhere=False)
+        swaps = self.swaps.reduced(self.lc)
+        if self.lc.rank != 0:
             return None
-        arrays = {**slot_arrays, "lam": self.rung_lam, **swaps, "rng": np.array(sum(rng_all, []), dtype=object).astype("S")}
+        arrays = {**{f"slot/{k}": v for k, v in every_slot.items()}, "lam": self.rung_lam, **swaps,
+                  "rng": np.array([json.dumps(r) for r in rng], dtype=object).astype("S")}
         return arrays, {"sweep": next_sweep, "n_exchange": self.n_exchange, "n_segments": None,
                         "digest": self.digest, "block": shared, "ladder_info": self.ladder_info}
 

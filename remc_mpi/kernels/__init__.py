@@ -138,7 +138,8 @@ CYCLE_COUNTERS = {"x86_64": "readcyclecounter", "amd64": "readcyclecounter", "aa
                   "arm64": "mrs $0, cntvct_el0"}
 
 
-def _cycle_source() -> str | None:
+def cycle_source() -> str | None:
+    """This machine's entry of :data:`CYCLE_COUNTERS`, None where it has none."""
     import platform
 
     return CYCLE_COUNTERS.get(platform.machine().lower())
@@ -155,7 +156,7 @@ def cycle_count(typingctx):
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
-        source = _cycle_source()
+        source = cycle_source()
         if source is None:
             return ir.Constant(i64, 0)
         fnty = ir.FunctionType(i64, [])

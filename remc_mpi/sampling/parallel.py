@@ -88,7 +88,7 @@ def partition_by_cost(cost: np.ndarray, n_ranks: int) -> list[tuple[int, int]]:
     for r in range(1, n_ranks):
         target = total * r / n_ranks
         k = int(np.searchsorted(edges, target))  # edges[k-1] < target <= edges[k]
-        k = k - 1 if k > 0 and target - edges[k - 1] <= edges[min(k, n_slots)] - target else k
+        k = k - 1 if target - edges[k - 1] <= edges[k] - target else k  # the nearer cut
         k = min(max(k, lo + 1), n_slots - (n_ranks - r))  # at least one slot each
         cuts.append(k)
         lo = k
