@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[mpich,test,plot]'
+	$(BIN)/python -m compileall -q remc_mpi  # as a non-editable install does: no compile at each start
 	touch $(STAMP)
 
 demo: $(STAMP)

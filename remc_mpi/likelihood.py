@@ -31,8 +31,8 @@ Gaussian noise, and ``estimate: true`` runs the ladder over b and finds b_hat as
 does for sigma (remc_mpi.evidence.noise), with C(b) in place of (N/2) log(b / 2 pi). s = 1 is Poisson.
 
 :func:`energies` is the numpy form, used wherever spectra are evaluated outside the sampler;
-the compiled sweep kernel accumulates the same sum in the loop that writes each spectrum
-(:func:`remc_mpi.kernels.spectra.output_energy`, the likelihood's code in LIKELIHOOD_CODES).
+the compiled sweep kernel sums the same terms in eight interleaved partial sums
+(:func:`remc_mpi.kernels.spectra.residual_energy`, the likelihood's code in LIKELIHOOD_CODES).
 """
 
 from __future__ import annotations

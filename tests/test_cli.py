@@ -11,8 +11,11 @@ from remc_mpi.models import get_model
 
 
 def test_version_and_help(cli):
+    from importlib.metadata import version
+
     r = cli("--version")
     assert r.returncode == 0 and __version__ in r.stdout
+    assert version("remc-mpi") == __version__  # the installed metadata reads the same literal
     for sub in ("run", "simulate", "analyze", "select", "validate", "demo"):
         h = cli(sub, "--help")
         assert h.returncode == 0 and "usage: remc-mpi " + sub in h.stdout

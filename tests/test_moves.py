@@ -151,15 +151,52 @@ def test_mixture_components_are_each_chains_positive_temperature_slots():
     chol = np.tile(np.eye(2), (6, 1, 1)) * np.arange(1.0, 7.0)[:, None, None]
     move.init_state(2, type("P", (), {"free_index": [0, 1]})())
     move.set_components(lam, 3, 2, 4, mean, chol)  # rows 2, 3: chain 0's top rung, chain 1's prior rung
-    comp_mean, comp_chol, logdet, comp_lam = move.components
+    comp_mean, comp_chol, comp_lam, mean_t, inv_chol_t, log_norm, inv_lam = move.components
     np.testing.assert_array_equal(comp_mean, mean[[[1, 2], [4, 5]]])
     np.testing.assert_array_equal(comp_lam, [[1.0, 2.0], [1.0, 2.0]])
-    np.testing.assert_allclose(logdet, 2 * np.log([[2.0, 3.0], [5.0, 6.0]]))
+    # log det C_m + (d/2) log lambda_m, d = 2
+    np.testing.assert_allclose(log_norm, 2 * np.log([[2.0, 3.0], [5.0, 6.0]]) + np.log([[1.0, 2.0], [1.0, 2.0]]))
+    np.testing.assert_array_equal(mean_t[1], mean[[4, 5]].T)
+    np.testing.assert_allclose(inv_chol_t[1, 0, 0], 1.0 / np.array([5.0, 6.0]))
+    np.testing.assert_array_equal(inv_lam, 1.0 / comp_lam)
     np.testing.assert_array_equal(move.chain_of_row, [0, 1])
     ready, *_ = move.kernel_state({"accepted": np.zeros(2), "tried": np.zeros(2)}, adapt=False)
     assert ready
     ready, *_ = move.kernel_state({"accepted": np.zeros(2), "tried": np.zeros(2)}, adapt=True)
     assert not ready  # never during the burn-in
+
+
+def test_mixture_log_q_differences_equal_the_mixture_density_of_widened_normals():
+    """log q(x) - log q(x') of the kernel against scipy: the equal-weight mixture of
+    N(mu_m, (lambda_m / lambda) C_m C_m^T), densities far apart included (components 1e3 nats down)."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from remc_mpi.moves.mixture import MixtureMove, mixture_logq
+
+    rng = np.random.default_rng(3)
+    n_comp, d, lam = 7, 4, 30.0
+    means = rng.normal(0.0, 2.0, (n_comp, d))
+    a = rng.normal(0.0, 0.4, (n_comp, d, d)) + np.eye(d)
+    covs = a @ np.transpose(a, (0, 2, 1))
+    comp_lam = np.geomspace(1.0, 1e3, n_comp)
+    move = MixtureMove(joint=True, mixture=True)
+    move.set_gaussians(means[None], np.linalg.cholesky(covs)[None], comp_lam[None], [0])
+    state = move.kernel_state({"accepted": np.zeros(1), "tried": np.zeros(1)}, adapt=False)
+    free = np.array([2, 0, 3, 1])  # the kernel reads theta's free columns in this order
+
+    def reference(x):
+        return logsumexp([multivariate_normal(means[m], covs[m] * comp_lam[m] / lam).logpdf(x) for m in range(n_comp)])
+
+    def kernel(x):
+        theta = np.zeros(d)
+        theta[free] = x
+        return mixture_logq(theta, free, state.mean_t[0], state.inv_chol_t[0], state.log_norm[0], state.inv_lam[0], lam,
+                            state.work)
+
+    points = [means[0] + 0.1, means[3], means[6] - 0.5, np.full(d, 8.0)]
+    for x, y in zip(points, points[1:]):
+        assert kernel(x) - kernel(y) == pytest.approx(reference(x) - reference(y), rel=1e-12, abs=1e-10)
 
 
 def differential_only_block(lam, archive, seed=1):

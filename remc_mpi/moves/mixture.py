@@ -26,8 +26,14 @@ such a temperature sit in different modes, so their Gaussians, offered to every 
 the jump directly; where a component fits the slot's mode the acceptance is tens of per cent.
 A component far from the slot's posterior costs one rejected evaluation.
 
-log q is a log-sum-exp over the components of -|(r_m C_m)^-1 (x - mu_m)|^2 / 2 - log det(r_m C_m)
-(the common constants cancel in the ratio), by forward substitution (M d^2 / 2 operations).
+log q is a log-sum-exp over the components of
+
+    -|(r_m C_m)^-1 (x - mu_m)|^2 / 2 - log det(r_m C_m)
+        = -(lambda / lambda_m) |C_m^-1 (x - mu_m)|^2 / 2 - log det C_m - (d/2) log lambda_m + (d/2) log lambda
+
+(the last term and the common constants cancel in the ratio), with the inverse factors C_m^-1 and
+the constants log det C_m + (d/2) log lambda_m computed once when the components are set: M d (d + 1) / 2
+multiply-adds with no division, laid out component-last so that each runs over all M at once.
 """
 
 from __future__ import annotations
@@ -49,10 +55,13 @@ class MixtureState(NamedTuple):
     ready: bool  # after the burn-in, with components
     mean: np.ndarray  # (C, M, d)
     chol: np.ndarray  # (C, M, d, d)
-    logdet: np.ndarray  # (C, M) log det C_m
     comp_lam: np.ndarray  # (C, M) the lambda each was learnt at
+    mean_t: np.ndarray  # (C, d, M) the means, component last
+    inv_chol_t: np.ndarray  # (C, d, d, M) C_m^-1, component last
+    log_norm: np.ndarray  # (C, M) log det C_m + (d/2) log lambda_m
+    inv_lam: np.ndarray  # (C, M) 1 / lambda_m
     chain_of_row: np.ndarray  # (rows,) int64
-    work: np.ndarray  # scratch of M + d
+    work: np.ndarray  # scratch of (d + 2) M
     accepted: np.ndarray  # (rows,) counters
     tried: np.ndarray
 
@@ -65,12 +74,15 @@ class MixtureMove(Move):
     def __init__(self, **settings) -> None:
         super().__init__(**settings)
         self.enabled = self.switched_on and bool(settings.get("joint", True))  # its Gaussians: the joint move's
-        self.components: tuple | None = None  # (mean, chol, logdet, lambda) per chain: (C, M, d), (C, M, d, d), (C, M) x 2
+        #: per chain: mean (C, M, d), chol (C, M, d, d), lambda (C, M), then what log q reads
+        #: (MixtureState's mean_t, inv_chol_t, log_norm, inv_lam)
+        self.components: tuple | None = None
         self.chain_of_row = np.zeros(0, dtype=np.int64)
         self.work = np.zeros(0)
         #: the arrays of a kernel state without components (same types as with them: one signature)
-        self._idle = (np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)),
-                      np.zeros(1, dtype=np.int64), np.zeros(2))
+        self._idle = (np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1)), np.ones((1, 1)), np.zeros((1, 1, 1)),
+                      np.zeros((1, 1, 1, 1)), np.zeros((1, 1)), np.ones((1, 1)), np.zeros(1, dtype=np.int64),
+                      np.zeros(3))
 
     def normals(self, n_free: int) -> int:
         return n_free
@@ -101,39 +113,48 @@ class MixtureMove(Move):
         """The components themselves: per chain M means (C, M, d), lower Cholesky factors
         (C, M, d, d) and the lambda each was learnt at (C, M); ``chain_of_row``: the chain of
         each row of the block."""
+        mean, chol, lam = (np.ascontiguousarray(a, dtype=np.float64) for a in (mean, chol, lam))
         logdet = np.log(np.abs(np.diagonal(chol, axis1=2, axis2=3))).sum(axis=2)
         if not np.all(np.isfinite(logdet)):
             return  # a covariance that was never learnt: no mode jumps
-        self.components = (np.ascontiguousarray(mean, dtype=np.float64), np.ascontiguousarray(chol, dtype=np.float64),
-                           logdet, np.ascontiguousarray(lam, dtype=np.float64))
+        n_comp, d = mean.shape[1], mean.shape[2]
+        component_last = (np.ascontiguousarray(np.moveaxis(a, 1, -1)) for a in (mean, np.linalg.inv(chol)))
+        self.components = (mean, chol, lam, *component_last, logdet + 0.5 * d * np.log(lam), 1.0 / lam)
         self.chain_of_row = np.asarray(chain_of_row, dtype=np.int64)
-        self.work = np.zeros(mean.shape[1] + mean.shape[2])
+        self.work = np.zeros((d + 2) * n_comp)
 
     def kernel_state(self, state, adapt):
         if self.components is None or adapt:
             return MixtureState(False, *self._idle, state["accepted"], state["tried"])
-        mean, chol, logdet, lam = self.components
-        return MixtureState(True, mean, chol, logdet, lam, self.chain_of_row, self.work, state["accepted"],
-                            state["tried"])
+        return MixtureState(True, *self.components, self.chain_of_row, self.work, state["accepted"], state["tried"])
 
 
 @jit
-def mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work):
-    """log q(theta) at ``lam`` up to the constants common to every component (module
-    docstring); ``work``: scratch of M + d."""
-    n_comp, d = mean.shape[0], free.size
-    terms, r = work[:n_comp], work[n_comp:n_comp + d]
+def mixture_logq(theta, free, mean_t, inv_chol_t, log_norm, inv_lam, lam, work):
+    """log q(theta) at ``lam`` up to the terms common to every component (module docstring),
+    each loop over the M components; ``work``: scratch of (d + 2) M."""
+    d, n_comp = mean_t.shape
+    terms, r = work[:n_comp], work[n_comp:2 * n_comp]
+    dx = work[2 * n_comp:(d + 2) * n_comp].reshape((d, n_comp))
+    for b in range(d):
+        x_b, dx_b, mean_b = theta[free[b]], dx[b], mean_t[b]
+        for m in range(n_comp):
+            dx_b[m] = x_b - mean_b[m]
+    for m in range(n_comp):
+        terms[m] = 0.0
+    for a in range(d):
+        for m in range(n_comp):
+            r[m] = 0.0
+        for b in range(a + 1):
+            inv_ab, dx_b = inv_chol_t[a, b], dx[b]
+            for m in range(n_comp):
+                r[m] += inv_ab[m] * dx_b[m]
+        for m in range(n_comp):
+            terms[m] += r[m] * r[m]
+    half_lam = -0.5 * lam
     top = -math.inf
     for m in range(n_comp):
-        q = 0.0
-        for a in range(d):
-            s = theta[free[a]] - mean[m, a]
-            for b in range(a):
-                s -= chol[m, a, b] * r[b]
-            r[a] = s / chol[m, a, a]
-            q += r[a] * r[a]
-        ratio = comp_lam[m] / lam  # r_m^2
-        terms[m] = -0.5 * q / ratio - logdet[m] - 0.5 * d * math.log(ratio)
+        terms[m] = half_lam * inv_lam[m] * terms[m] - log_norm[m]
         top = max(top, terms[m])
     total = 0.0
     for m in range(n_comp):
@@ -142,11 +163,13 @@ def mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work):
 
 
 @jit
-def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, chol, logdet, comp_lam, lam, work):
-    """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick). Fills the proposed
+def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, comps, c, lam):
+    """theta'_free = mu_m + r_m C_m z at ``lam`` with m from exp(log_u_pick), among the components
+    of chain c of ``comps`` (a :class:`MixtureState`). Fills the proposed
     state and its log prior; returns (stage ALL, -1, log prior ratio + log q(theta) -
     log q(theta'), inside support)."""
     free = prior.free
+    mean, chol, comp_lam = comps.mean[c], comps.chol[c], comps.comp_lam[c]
     d, n_comp = free.size, mean.shape[0]
     start_proposal(theta, logprior, prop, lp_prop)
     m = min(int(math.exp(log_u_pick) * n_comp), n_comp - 1)
@@ -159,6 +182,6 @@ def mixture_propose(theta, logprior, prop, lp_prop, prior, z, log_u_pick, mean, 
     ratio, lp_sum = log_prior_ratio(prior, prop, lp_prop, logprior)
     if not lp_sum > -math.inf:
         return ALL, -1, -math.inf, False
-    log_q_ratio = (mixture_logq(theta, free, mean, chol, logdet, comp_lam, lam, work)
-                   - mixture_logq(prop, free, mean, chol, logdet, comp_lam, lam, work))
+    log_q = (comps.mean_t[c], comps.inv_chol_t[c], comps.log_norm[c], comps.inv_lam[c], lam, comps.work)
+    log_q_ratio = mixture_logq(theta, free, *log_q) - mixture_logq(prop, free, *log_q)
     return ALL, -1, ratio + log_q_ratio, True

@@ -91,9 +91,8 @@ def propose(move, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, sta
                                                   ds.archive[i], ds.filled, ds.log_gamma[i])
         return st, pk, dlp, valid, ui[u_off[DIFFERENTIAL] + 3]
     ms = states[MIXTURE]
-    c = ms.chain_of_row[i]
-    st, pk, dlp, valid = mixture_propose(th, lp, prop, lp_prop, prior, zi[z_off[MIXTURE]:], ui[u_off[MIXTURE]],
-                                         ms.mean[c], ms.chol[c], ms.logdet[c], ms.comp_lam[c], lam_i, ms.work)
+    st, pk, dlp, valid = mixture_propose(th, lp, prop, lp_prop, prior, zi[z_off[MIXTURE]:], ui[u_off[MIXTURE]], ms,
+                                         ms.chain_of_row[i], lam_i)
     return st, pk, dlp, valid, ui[u_off[MIXTURE] + 1]
 
 
