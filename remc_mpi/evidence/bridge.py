@@ -163,11 +163,34 @@ class NormalMixture:
         return self.means[k] + np.einsum("nij,nj->ni", self.chol[k], z)
 
 
+def seed_means(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k draws of ``x`` as EM's starting means, by k-means++ seeding (Arthur & Vassilvitskii,
+    SODA 2007): the first uniformly, each next with probability proportional to its squared
+    distance to the nearest mean chosen so far; uniformly among the rest where every draw sits on
+    a chosen one. Distances are in each coordinate's standard deviations (whitening by the full
+    covariance would shrink the very direction that separates clusters). Two starts in one of two
+    separated clusters, which uniform picks give half the time, leave EM at the saddle between them."""
+    n = len(x)
+    white = x / np.maximum(np.std(x, axis=0), 1e-300)
+    picks = [int(rng.integers(n))]
+    dist2 = np.sum((white - white[picks[0]]) ** 2, axis=1)
+    for _ in range(1, k):
+        total = float(dist2.sum())
+        if total > 0.0:
+            pick = int(rng.choice(n, p=dist2 / total))
+        else:
+            pick = int(rng.choice(np.setdiff1d(np.arange(n), picks)))
+        picks.append(pick)
+        dist2 = np.minimum(dist2, np.sum((white - white[pick]) ** 2, axis=1))
+    return x[picks]
+
+
 def fit_mixture(x: np.ndarray, k: int, rng: np.random.Generator) -> NormalMixture:
-    """EM for a k-component normal mixture, started from k distinct samples as means."""
+    """EM for a k-component normal mixture, started from k draws as means (:func:`seed_means`),
+    each with the draws' covariance."""
     n, d = x.shape
     cov0 = np.atleast_2d(np.cov(x, rowvar=False))
-    mix = NormalMixture(np.full(k, 1.0 / k), x[rng.choice(n, size=k, replace=False)], np.repeat(cov0[None], k, 0))
+    mix = NormalMixture(np.full(k, 1.0 / k), seed_means(x, k, rng), np.repeat(cov0[None], k, 0))
     last = -math.inf
     for _ in range(EM_ITERATIONS):
         a = mix.component_log_pdf(x)
