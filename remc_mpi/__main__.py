@@ -1,3 +1,3 @@
-from remc_mpi.ui.cli import main
+from remc_mpi.ui.cli import entry
 
-raise SystemExit(main())
+entry()
