@@ -625,12 +625,9 @@ def output_energy(theta, spec, basis, x, data, S, T, y):
                 y[i] += c * basis[k, i]
         return residual_energy(spec.likelihood, y, data)
     col = spec.col
-    if col.scale >= 0:
-        scale = theta[col.scale]
-        for i in range(n):
-            y[i] = S[i] * scale
-    else:
-        copy_into(y, S)
+    scale = theta[col.scale] if col.scale >= 0 else 1.0  # S * 1.0 is S, bit for bit
+    for i in range(n):
+        y[i] = S[i] * scale
     if col.shirley >= 0:
         shirley_into(theta[col.shirley], x, y)
     if col.const >= 0:
@@ -642,7 +639,7 @@ def output_energy(theta, spec, basis, x, data, S, T, y):
         for i in range(n):
             y[i] += b1 * x[i]
     if col.tougaard >= 0:
-        tfac = theta[col.tougaard] * (theta[col.scale] if col.scale >= 0 else 1.0)
+        tfac = theta[col.tougaard] * scale
         for i in range(n):
             y[i] += tfac * T[i]
     if spec.fixed_bg == 1:
