@@ -374,8 +374,12 @@ def test_swap_stats_count_reset_and_reduce_by_name():
 
     lc = LadderComm(MPI.COMM_SELF, 4, rungs=4)
     stats = SwapStats(4)
-    stats.count(np.array([0, 2]), np.array([True, False]), [1, 1, 3])
-    stats.count(np.array([1]), np.array([True]), [])
+    stats.tried[[0, 2]] += 1  # as the exchanges count: pairs 0 and 2 tried, 0 accepted
+    stats.accepted[0] += 1
+    stats.trips[1] += 2  # replica 1 ended twice, 3 once
+    stats.trips[3] += 1
+    stats.tried[1] += 1
+    stats.accepted[1] += 1
     got = stats.reduced(lc)
     assert list(got) == ["swap_try", "swap_ok", "trips"]
     np.testing.assert_array_equal(got["swap_try"], [1, 1, 1])
@@ -388,6 +392,39 @@ def test_swap_stats_count_reset_and_reduce_by_name():
     assert list(stats.reduced(lc, trips=False)) == ["swap_try", "swap_ok"] and stats.trips.sum() == 8
     stats.reset()
     assert not any(v.any() for v in stats.reduced(lc).values())
+
+
+def test_the_exchange_kernels_count_tries_acceptances_and_round_trips_in_place():
+    """kernels.rows: exchange_block counts every pair it tries by lower slot (accepted ones
+    also in ``accepted``) and swaps exactly those; mark_ends counts a round trip when a
+    replica reaches a bottom row coming from a top (twice when it does so twice), and the
+    tries of a parity never touch the other parity's pairs."""
+    from remc_mpi.kernels.rows import exchange_block, mark_ends
+
+    n, p = 4, 2
+    lam = np.array([0.0, 0.5, 1.0, 2.0])
+    U = np.array([3.0, 1.0, 5.0, 0.5])  # pair 0: (0.5 - 0)(1 - 3) = -1; pair 2: (2 - 1)(0.5 - 5) = -4.5
+    theta, logprior = np.arange(n * p, dtype=float).reshape(n, p), np.zeros((n, p))
+    replica, direction = np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    stages = [np.zeros((n, 3)), np.zeros((n, 2, 3)), np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 3))]
+    tried, accepted = np.zeros(n - 1, dtype=np.int64), np.zeros(n - 1, dtype=np.int64)
+    # parity 0 tries pairs 0 and 2: log 0.5 = -0.69 is not below -1 (rejected), log 0.001 = -6.9 is below -4.5
+    uniforms = np.array([0.5, 0.5, 0.001])
+    exchange_block(0, n, 0, lam, uniforms, tried, accepted, theta, U, logprior, replica, direction, *stages)
+    np.testing.assert_array_equal(tried, [1, 0, 1])
+    np.testing.assert_array_equal(accepted, [0, 0, 1])
+    np.testing.assert_array_equal(replica, [0, 1, 3, 2])
+    np.testing.assert_array_equal(U, [3.0, 1.0, 0.5, 5.0])
+    np.testing.assert_array_equal(theta[2:], [[6.0, 7.0], [4.0, 5.0]])
+    trips = np.zeros(n, dtype=np.int64)
+    bottoms, tops = np.array([0]), np.array([3])
+    mark_ends(bottoms, tops, replica, direction, trips)
+    assert trips.sum() == 0 and direction[0] == 1 and direction[3] == -1
+    expected = ([0, 0, 1, 0], [1, 0, 1, 0], [1, 0, 2, 0])  # replica 2 (at the top) and 0 change ends, three times
+    for want in expected:
+        replica[[0, 3]], direction[[0, 3]] = replica[[3, 0]], direction[[3, 0]]
+        mark_ends(bottoms, tops, replica, direction, trips)
+        np.testing.assert_array_equal(trips, want)
 
 
 def test_the_recorder_writes_about_every_flush_bytes_within_its_bounds():

@@ -87,7 +87,7 @@ class CandidateRun:
             n_segments = self._restore(*loaded)
             self.checkpoints.restored(self.start, loaded[1])
         else:
-            self.block.mark_ends()
+            self.block.mark_ends(self.swaps.trips)  # the ends' labels (no trip can end yet)
         # the slots are shared by their measured cost after the first COST_WINDOW sweeps of the
         # run and again after as many sampling sweeps (a burn-in's costs differ from them)
         self.rebalance_at = {self.start + COST_WINDOW, max(sp.burn_in, self.start) + COST_WINDOW}
@@ -204,9 +204,9 @@ class CandidateRun:
         if (sweep + 1) % sp.exchange_interval == 0:
             u = self.uniforms.get(self.n_exchange)
             t0 = time.perf_counter()
-            lows, ok = lc.exchange(block, u, self.n_exchange % 2)
+            lc.exchange(block, u, self.n_exchange % 2, self.swaps.tried, self.swaps.accepted)
             self.exchange_seconds += time.perf_counter() - t0
-            self.swaps.count(lows, ok, block.mark_ends())
+            block.mark_ends(self.swaps.trips)
             self.n_exchange += 1
         if burn and self.cfg.ladder.adapt and sweep + 1 in self.adapt_at:
             rejection = self.swaps.rejection(self.lc, self.chains)

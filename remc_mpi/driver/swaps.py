@@ -13,8 +13,9 @@ from remc_mpi.sampling.parallel import LadderComm
 
 class SwapStats:
     """This rank's exchange counts: tries and acceptances per slot pair (the pairs whose lower
-    slot it holds) and round trips per replica; :meth:`reduced` sums them over the ranks under
-    the names the checkpoint and the summary use."""
+    slot it holds) and round trips per replica, which the exchanges fill in place
+    (LadderComm.exchange, SlotBlock.mark_ends: compiled, no arrays back to Python each sweep);
+    :meth:`reduced` sums them over the ranks under the names the checkpoint and the summary use."""
 
     NAMES = ("swap_try", "swap_ok", "trips")
 
@@ -22,14 +23,6 @@ class SwapStats:
         self.tried = np.zeros(n_slots - 1, dtype=np.int64)
         self.accepted = np.zeros(n_slots - 1, dtype=np.int64)
         self.trips = np.zeros(n_slots, dtype=np.int64)
-
-    def count(self, lows: np.ndarray, ok: np.ndarray, ended: list[int]) -> None:
-        """One exchange round: the pairs tried (their lower slots), which were accepted, and the
-        replicas that completed a round trip with it."""
-        self.tried[lows] += 1
-        self.accepted[lows] += ok
-        for rep in ended:
-            self.trips[rep] += 1
 
     def _counts(self, trips: bool) -> tuple[np.ndarray, ...]:
         """The count arrays in NAMES order, the round trips with ``trips``."""

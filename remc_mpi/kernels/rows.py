@@ -56,27 +56,34 @@ def pair_tried(s, rungs, parity):
 
 
 @jit
-def exchange_block(lo, rungs, parity, lam, uniforms, theta, U, logprior, replica, direction, lev, lines, S, T, y):
+def exchange_block(lo, rungs, parity, lam, uniforms, tried, accepted, theta, U, logprior, replica, direction, lev,
+                   lines, S, T, y):
     """Attempt every pair (s, s+1) inside the block [lo, lo + len(U)) that :func:`pair_tried`
-    (``lam`` and ``uniforms`` are the whole ladder's, all chains); swap the accepted ones.
-    Returns the lower slots of the pairs tried and whether each was accepted."""
+    (``lam`` and ``uniforms`` are the whole ladder's, all chains); swap the accepted ones, and
+    count each pair in ``tried[s]`` and, accepted, in ``accepted[s]`` (the exchange counts by
+    lower slot, in place: no arrays come back to Python)."""
     n = U.size
-    count = 0
-    for s in range(lo, lo + n - 1):
-        count += pair_tried(s, rungs, parity)
-    lows = np.empty(count, dtype=np.int64)
-    ok = np.zeros(count, dtype=np.bool_)
-    k = 0
     for s in range(lo, lo + n - 1):
         if not pair_tried(s, rungs, parity):
             continue
-        lows[k] = s
+        tried[s] += 1
         i = s - lo
         if swap_accepted(lam[s], lam[s + 1], U[i], U[i + 1], uniforms[s]):
-            ok[k] = True
+            accepted[s] += 1
             swap_pair(i, theta, U, logprior, replica, direction, lev, lines, S, T, y)
-        k += 1
-    return lows, ok
+
+
+@jit
+def mark_ends(bottoms, tops, replica, direction, trips):
+    """The round-trip labels after an exchange: a replica at a ladder's bottom row that came
+    from the top (direction -1) completes a round trip (``trips[replica] += 1``) and turns up
+    (+1); the replicas at the tops turn down (-1)."""
+    for i in bottoms:
+        if direction[i] == -1:
+            trips[replica[i]] += 1
+        direction[i] = 1
+    for i in tops:
+        direction[i] = -1
 
 
 @jit

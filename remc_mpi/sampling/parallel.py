@@ -116,16 +116,18 @@ class LadderComm:
         self.blocks = blocks
         self.lo, self.hi = blocks[self.rank]
 
-    def exchange(self, block: SlotBlock, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
-        """Attempt every pair (s, s+1) of one chain whose rung has this parity; return the lower
-        slots s of the pairs this rank owns the lower slot of, and whether each was accepted."""
+    def exchange(self, block: SlotBlock, uniforms: np.ndarray, parity: int, tried: np.ndarray,
+                 accepted: np.ndarray) -> None:
+        """Attempt every pair (s, s+1) of one chain whose rung has this parity, counting in
+        ``tried[s]`` and ``accepted[s]`` the pairs whose lower slot s this rank holds (each
+        pair on one rank only, so that the counts sum over the ranks)."""
         lam = block.slot_lam  # every slot's lambda
-        lows, ok = block.exchange_local(uniforms, parity)
+        block.exchange_local(uniforms, parity, tried, accepted)
         lo, hi = self.lo, self.hi
         right = hi < self.n_slots and pair_tried(hi - 1, self.rungs, parity)
         left = lo > 0 and pair_tried(lo - 1, self.rungs, parity)
         if not (right or left):
-            return lows, ok
+            return
         from mpi4py import MPI
 
         reqs, recv = [], []
@@ -141,12 +143,12 @@ class LadderComm:
         MPI.Request.Waitall(reqs)
         for is_right, mine, inc, out in recv:
             l, u_lo, u_hi = (mine, out[0], inc[0]) if is_right else (mine - 1, inc[0], out[0])
-            accepted = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
-            if accepted:
+            ok = swap_accepted(lam[l], lam[l + 1], u_lo, u_hi, uniforms[l])
+            if ok:
                 block.unpack_row(mine, inc)
             if is_right:
-                lows, ok = np.append(lows, l), np.append(ok, accepted)
-        return lows, ok
+                tried[l] += 1
+                accepted[l] += ok
 
     def gather_slots(self, local: np.ndarray, axis: int = 1) -> np.ndarray | None:
         """Concatenate per-rank arrays along the slot ``axis`` on rank 0 (None elsewhere)."""

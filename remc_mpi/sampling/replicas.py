@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from remc_mpi.kernels.rows import mark_ends
 from remc_mpi.kernels.spectra import KernelModel, Stages
 
 
@@ -53,13 +54,8 @@ class Replicas:
         labels (int32) and, ``with_theta``, the configurations."""
         return self.U.copy(), self.replica.astype(np.int32), self.theta.copy() if with_theta else None
 
-    def mark_ends(self, bottoms: np.ndarray, tops: np.ndarray) -> np.ndarray:
-        """Update the direction labels at the rows of the ladders' bottoms and tops; return the
-        replicas that just completed a round trip (reached the bottom after the top)."""
-        done = []
-        for i in bottoms:
-            if self.direction[i] == -1:
-                done.append(int(self.replica[i]))
-            self.direction[i] = 1
-        self.direction[tops] = -1
-        return np.array(done, dtype=np.int64)
+    def mark_ends(self, bottoms: np.ndarray, tops: np.ndarray, trips: np.ndarray) -> None:
+        """Update the direction labels at the rows of the ladders' bottoms and tops; count in
+        ``trips`` (by replica) those that just completed a round trip (reached the bottom after
+        the top): one compiled call (kernels.rows.mark_ends)."""
+        mark_ends(bottoms, tops, self.replica, self.direction, trips)

@@ -208,16 +208,17 @@ class SlotBlock:
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         self.rows.unpack(slot - self.lo, vec)
 
-    def exchange_local(self, uniforms: np.ndarray, parity: int) -> tuple[np.ndarray, np.ndarray]:
+    def exchange_local(self, uniforms: np.ndarray, parity: int, tried: np.ndarray, accepted: np.ndarray) -> None:
         """Attempt the pairs (s, s+1) inside this block of one chain whose rung has this parity,
-        all at once (one compiled call); return their lower slots s and whether each was
-        accepted. Uniforms are indexed by the pair's lower slot s."""
-        return exchange_block(self.lo, self.rungs, parity, self.slot_lam, uniforms, *self.rows.travelling())
+        all at once (one compiled call), counting them by lower slot s in ``tried`` and
+        ``accepted`` (every slot pair's counts, in place). Uniforms are indexed by s."""
+        exchange_block(self.lo, self.rungs, parity, self.slot_lam, uniforms, tried, accepted, *self.rows.travelling())
 
-    def mark_ends(self) -> np.ndarray:
-        """Update the direction labels at the ends of every chain's ladder; return the replicas
-        that just completed a round trip (reached the bottom after having visited the top)."""
-        return self.rows.mark_ends(self.bottoms, self.tops)
+    def mark_ends(self, trips: np.ndarray) -> None:
+        """Update the direction labels at the ends of every chain's ladder; count the replicas
+        that just completed a round trip (reached the bottom after having visited the top) in
+        ``trips`` (by replica)."""
+        self.rows.mark_ends(self.bottoms, self.tops, trips)
 
     # ---- state ----------------------------------------------------------------------
     #: per-slot arrays of the state besides the moves' (rows in slot order), by their owner
@@ -292,4 +293,6 @@ def warm_up() -> None:
     lam = np.array([0.0, 1.0])
     block = SlotBlock(model, priors, x, x, lam, 0, 2, 0)
     block.sweep(adapt=True)
-    block.exchange_local(np.array([0.5]), 0)
+    counts = np.zeros(2, dtype=np.int64)
+    block.exchange_local(np.array([0.5]), 0, counts[:1], counts[1:])
+    block.mark_ends(counts)
