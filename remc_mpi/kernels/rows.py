@@ -5,7 +5,9 @@ min(1, exp((lam_{l+1} - lam_l)(U_{l+1} - U_l))), decided by the pair's uniform u
 log u < (lam_{l+1} - lam_l)(U_{l+1} - U_l) — one function for the pairs inside a block and
 those across ranks. An accepted local exchange moves the configuration and everything computed
 from it (theta, U, log prior, replica label and direction, and the model state rows) between the
-two rows; the slots' own step sizes and random streams stay. All pairs of a block in one call.
+two rows; the slots' own step sizes and random streams stay. All pairs of a block in one call,
+counted in place; the ladders' ends labelled and the round trips counted in another; and the one
+layout of a row as it crosses to another rank (:func:`row_vector`, both ways).
 """
 
 from __future__ import annotations
@@ -84,6 +86,41 @@ def mark_ends(bottoms, tops, replica, direction, trips):
         direction[i] = 1
     for i in tops:
         direction[i] = -1
+
+
+#: the leading entries of a packed row (:func:`row_vector`): U, the replica label, its direction
+ROW_HEAD = 3
+
+
+@jit
+def _copy(vec, k, a, into_vec):
+    """vec[k:k + a.size] = a, or a = vec[k:k + a.size] (a contiguous, of any shape); returns the
+    next position."""
+    flat = a.reshape(a.size)
+    if into_vec:
+        for j in range(flat.size):
+            vec[k + j] = flat[j]
+    else:
+        for j in range(flat.size):
+            flat[j] = vec[k + j]
+    return k + flat.size
+
+
+@jit
+def row_vector(i, vec, into_vec, theta, U, logprior, replica, direction, lev, lines, S, T, y):
+    """Row i of every per-configuration array into ``vec`` (``into_vec``), or from it: the one
+    layout of what an exchange across ranks sends, [U, replica, direction, theta (P), log prior
+    (P), lev, lines, S, T, y], each stage flattened in C order (the labels exact as float64)."""
+    if into_vec:
+        vec[0], vec[1], vec[2] = U[i], replica[i], direction[i]
+    else:
+        U[i], replica[i], direction[i] = vec[0], np.int64(vec[1]), np.int64(vec[2])
+    k = ROW_HEAD
+    for a in (theta[i], logprior[i], lev[i]):
+        k = _copy(vec, k, a, into_vec)
+    k = _copy(vec, k, lines[i], into_vec)
+    for a in (S[i], T[i], y[i]):
+        k = _copy(vec, k, a, into_vec)
 
 
 @jit

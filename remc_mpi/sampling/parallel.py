@@ -109,6 +109,7 @@ class LadderComm:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.n_slots = n_slots
+        self._buffers: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}  # _row_buffers
         self.set_blocks(partition(n_slots, self.size))
 
     def set_blocks(self, blocks: list[tuple[int, int]]) -> None:
@@ -134,8 +135,8 @@ class LadderComm:
         for is_right, active, mine, peer in ((True, right, hi - 1, self.rank + 1), (False, left, lo, self.rank - 1)):
             if not active:
                 continue
-            out = block.pack_row(mine)
-            inc = np.empty_like(out)
+            out, inc = self._row_buffers(block.row_size, is_right)
+            block.pack_row(mine, out)
             recv.append((is_right, mine, inc, out))
             tag = mine if is_right else mine - 1  # the pair's lower slot
             reqs.append(self.comm.Isend(out, dest=peer, tag=tag))
@@ -149,6 +150,14 @@ class LadderComm:
             if is_right:
                 tried[l] += 1
                 accepted[l] += ok
+
+    def _row_buffers(self, n: int, is_right: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The send and receive vectors of n entries for one side's boundary pair, made once:
+        each exchange's messages complete before it returns, so the next one may reuse them."""
+        key = (n, is_right)
+        if key not in self._buffers:
+            self._buffers[key] = (np.empty(n), np.empty(n))
+        return self._buffers[key]
 
     def gather_slots(self, local: np.ndarray, axis: int = 1) -> np.ndarray | None:
         """Concatenate per-rank arrays along the slot ``axis`` on rank 0 (None elsewhere)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from remc_mpi.kernels.rows import mark_ends
+from remc_mpi.kernels.rows import ROW_HEAD, mark_ends, row_vector
 from remc_mpi.kernels.spectra import KernelModel, Stages
 
 
@@ -32,22 +32,21 @@ class Replicas:
         """The per-row arrays that move with a configuration, in the exchange kernel's order."""
         return (self.theta, self.U, self.logprior, self.replica, self.direction, *self.stages)
 
-    def pack(self, i: int) -> np.ndarray:
-        """Row i as one vector: [U, replica, direction, theta (P), log prior (P), model stages]."""
-        return np.concatenate([[self.U[i], self.replica[i], self.direction[i]], self.theta[i], self.logprior[i],
-                               *(part[i].ravel() for part in self.stages)])
+    @property
+    def row_size(self) -> int:
+        """The length of a packed row (:meth:`pack`)."""
+        return ROW_HEAD + 2 * self.theta.shape[1] + sum(part[0].size for part in self.stages)
+
+    def pack(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Row i as one vector (into ``out`` when given): [U, replica, direction, theta (P),
+        log prior (P), model stages] (kernels.rows.row_vector: one compiled call)."""
+        out = np.empty(self.row_size) if out is None else out
+        row_vector(i, out, True, *self.travelling())
+        return out
 
     def unpack(self, i: int, vec: np.ndarray) -> None:
         """Row i from a vector of :meth:`pack`."""
-        p = self.theta.shape[1]
-        self.U[i], self.replica[i], self.direction[i] = vec[0], int(vec[1]), int(vec[2])
-        self.theta[i] = vec[3:3 + p]
-        self.logprior[i] = vec[3 + p:3 + 2 * p]
-        pos = 3 + 2 * p
-        for part in self.stages:
-            dst = part[i]
-            dst[...] = vec[pos:pos + dst.size].reshape(dst.shape)
-            pos += dst.size
+        row_vector(i, vec, False, *self.travelling())
 
     def snapshot(self, with_theta: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Copies of what a recorded sweep saves, in slot order: the energies U, the replica

@@ -200,10 +200,15 @@ class SlotBlock:
         return out
 
     # ---- exchanges ------------------------------------------------------------------
-    def pack_row(self, slot: int) -> np.ndarray:
-        """Everything that travels with the configuration in ``slot``, as one vector
-        (:meth:`Replicas.pack`)."""
-        return self.rows.pack(slot - self.lo)
+    def pack_row(self, slot: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Everything that travels with the configuration in ``slot``, as one vector of
+        :attr:`row_size` (into ``out`` when given; :meth:`Replicas.pack`)."""
+        return self.rows.pack(slot - self.lo, out)
+
+    @property
+    def row_size(self) -> int:
+        """The length of :meth:`pack_row`'s vector."""
+        return self.rows.row_size
 
     def unpack_row(self, slot: int, vec: np.ndarray) -> None:
         self.rows.unpack(slot - self.lo, vec)
@@ -296,3 +301,4 @@ def warm_up() -> None:
     counts = np.zeros(2, dtype=np.int64)
     block.exchange_local(np.array([0.5]), 0, counts[:1], counts[1:])
     block.mark_ends(counts)
+    block.unpack_row(0, block.pack_row(0))  # an exchange across ranks (the same row back)
