@@ -21,7 +21,6 @@ and then on both ranks with the same ladder, and prints, all from one invocation
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from problems import n_free, problem  # noqa: E402
+from two_ranks import relaunch_on_two_ranks  # noqa: E402
 
 
 def timed_run(comm, cfg_dict):
@@ -50,11 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     from mpi4py import MPI
 
+    relaunch_on_two_ranks(__file__, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     comm = MPI.COMM_WORLD
-    if comm.Get_size() == 1 and "REMC_BENCH_CHILD" not in os.environ:
-        mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
-        env = dict(os.environ, REMC_BENCH_CHILD="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        os.execvpe(mpiexec, [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", __file__, *sys.argv[1:]], env)
     rank = comm.Get_rank()
     folder = Path(comm.bcast(tempfile.mkdtemp() if rank == 0 else None))
     if rank == 0:

@@ -6,9 +6,9 @@ Relaunches itself under the venv's ``mpiexec -n 2``. An exchange across a rank b
 one packed row each way (sampling.parallel.LadderComm.exchange: ``Isend`` and ``Irecv``, then
 ``Waitall``); the row holds the configuration, its energy and log prior, and the model's stages,
 so it is 8 bytes x (3 + 2 P + the stages' size): 1219 doubles (9.8 kB) for the bench problem
-cluster2's 300 points, 1523 (12.2 kB) for cluster3 and k3, more with more points or lines. For row sizes from 100 to 16 000
-doubles it prints, in microseconds per exchange on rank 0 (the ranks alternate with the same
-busy work between exchanges, as their sweeps do):
+cluster2's 300 points, 1523 (12.2 kB) for cluster3 and k3, more with more points or lines. For
+row sizes from 100 to 16 000 doubles it prints, in microseconds per exchange on rank 0 (the
+ranks alternate with the same busy work between exchanges, as their sweeps do):
 
 - post: ``Isend`` + ``Irecv``;
 - wait: ``Waitall`` after ``--work-us`` of work (what the engine pays once the sweep is done);
@@ -17,20 +17,23 @@ busy work between exchanges, as their sweeps do):
 
 The sum of post and wait is the floor of what a two-rank sweep pays beyond a one-rank one for
 every exchange of the boundary pair (every other exchange round with alternating parities):
-docs/performance.md, "What stands between cluster2 and 1.7 ×". On a cluster, run it inside the
+docs/performance.md, "The exchange's bookkeeping compiled; what stands between cluster2 and
+1.7 ×". On a cluster, run it inside the
 allocation to see the interconnect's figure.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from two_ranks import relaunch_on_two_ranks  # noqa: E402
 
 #: row sizes (doubles) measured: a few parameters, a 300-point spectrum's stages, long spectra
 ROW_DOUBLES = (100, 300, 1000, 2000, 4000, 16000)
@@ -81,11 +84,8 @@ def main() -> None:
     args = ap.parse_args()
     from mpi4py import MPI
 
+    relaunch_on_two_ranks(__file__)
     comm = MPI.COMM_WORLD
-    if comm.Get_size() == 1 and "REMC_BENCH_CHILD" not in os.environ:
-        mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
-        env = dict(os.environ, REMC_BENCH_CHILD="1")
-        os.execvpe(mpiexec, [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", __file__, *sys.argv[1:]], env)
     if comm.Get_size() != 2:
         raise SystemExit("bench_messages: needs exactly 2 ranks")
     if comm.Get_rank() == 0:
