@@ -2,7 +2,8 @@
 
 Every kernel is compiled with :data:`jit`: ``nopython`` mode, ``cache=True``, no ``fastmath``
 (results must not change between machines of one kind), numpy's error model (a division by
-zero gives inf or NaN, as in the numpy reference, instead of raising).
+zero gives inf or NaN, as in the numpy reference, instead of raising); those of one model
+evaluation's path with :data:`jit_inline`, the same options and inlined where they are called.
 
 The compiled code is cached on disk so that only the first run on a machine pays the compile
 (see the README for the figure). The cache folder is ``kernels-<digest>`` inside
@@ -83,6 +84,17 @@ numba.config.CACHE_DIR = str(cache_dir())
 
 #: the decorator of every kernel (see module docstring)
 jit = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+
+#: :data:`jit` for the kernels called once or more per model evaluation with the named contracts
+#: (``ModelArrays``, ``Stages``, ``TrialBuffers``, the moves' states) as arguments: numba inlines
+#: their body at every call site, in its own IR, before LLVM sees them. A call passes a named
+#: tuple of arrays as its flattened fields, 7 to 11 machine words an array: about 200 words
+#: written to the stack, and a reference count taken and dropped on each array, per call of
+#: ``trial``, again for ``commit`` and the sweep's ``attempt``. That glue was about a third of
+#: the cluster3 sweep's time (a ``perf`` profile: docs/performance.md, "The model evaluation
+#: inlined"); inlined, the same operations run in the same order, so the results keep their bits.
+#: Not for the line shapes' loops (called with a few arrays) nor for kernels entered from Python.
+jit_inline = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True, inline="always")
 
 
 def plain(value):

@@ -46,7 +46,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from remc_mpi.kernels import jit
+from remc_mpi.kernels import jit, jit_inline
 from remc_mpi.models.cores import ChargeTransferCore, Cluster2Core, Cluster3Core, PeaksCore
 from remc_mpi.likelihood import LIKELIHOOD_CODES
 from remc_mpi.models.backgrounds import tougaard_lags, tougaard_matrix
@@ -419,7 +419,7 @@ def _ct_levels(theta, spec, fspec, lev):
         lev[n + j] = dot * dot
 
 
-@jit
+@jit_inline
 def compute_levels(theta, spec, fspec, lev, work):
     """The levels e_j, w_j of the core (lev: e then w) by its kind's kernel."""
     kind = spec.kind
@@ -443,7 +443,7 @@ def extra_line_params(theta, spec, e):
     return c, area, width, theta[col + 3]
 
 
-@jit
+@jit_inline
 def line_params(theta, spec, lev, j):
     """Centre, height, width and second width of line j (doublet copies are lines K..2K-1, the
     extra lines follow, then their copies) and its shape code."""
@@ -571,7 +571,7 @@ def lorentz_line(x, c, h, w, out):
         out[i] = num / (d * d + w2)
 
 
-@jit
+@jit_inline
 def compute_line(x, shape, c, h, w, w2, out, bits):
     """out = h f(x - c; w, w2): Gaussian h exp(-w (x-c)^2 / 2), Lorentzian h (w/pi) / ((x-c)^2 + w^2),
     the pseudo-Voigt or the Voigt of Lorentzian half width w and Gaussian sd w2 (models.lineshapes;
@@ -607,7 +607,7 @@ def compute_line(x, shape, c, h, w, w2, out, bits):
         lorentz_line(x, c, h, w, out)
 
 
-@jit
+@jit_inline
 def output_energy(theta, spec, basis, x, data, S, T, y):
     """y = scale * S + background (or the polynomial) written into y, with T the Tougaard
     integral of S (:func:`tougaard_into`; read only with a Tougaard background); returns U.
@@ -727,7 +727,7 @@ def energy_term(likelihood, mu, d):
 ENERGY_CHAINS = 8
 
 
-@jit
+@jit_inline
 def residual_energy(likelihood, y, data):
     """U of a written spectrum y against the data (remc_mpi.likelihood), as ENERGY_CHAINS partial
     sums (the likelihood's branch outside the loop, so that the Gaussian one vectorises)."""
@@ -756,7 +756,7 @@ def chained_sum(likelihood, y, data):
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-@jit
+@jit_inline
 def trial(theta, stage, peak, model, stages, i, tb):
     """Energy of ``theta`` after a change of stage ``stage`` (``peak`` for PEAK), given row i's
     current lev/lines/S in ``stages`` (from the old theta). Recomputed stages go to the trial
@@ -794,7 +794,7 @@ def inside_or_inf(u, theta, spec, x, lev):
     return u if lines_inside(theta, spec, lev, min(x0, x1), max(x0, x1)) else math.inf
 
 
-@jit
+@jit_inline
 def mark_redo(spec, stage, peak, redo):
     """redo[j] = whether a change of ``stage`` (``peak`` for PEAK) recomputes line j."""
     n_main, n_core = spec.n_main, spec.n_core
@@ -827,7 +827,7 @@ def lines_inside(theta, spec, lev, lo, hi):
     return True
 
 
-@jit
+@jit_inline
 def line_sum(lines, t_lines, redo, S):
     """S = the sum of the lines in line order, each from the trial lines ``t_lines`` where
     ``redo``, else from the row's ``lines``; returns S."""
@@ -848,7 +848,7 @@ def copy_into(dst, src):
         dst[i] = src[i]
 
 
-@jit
+@jit_inline
 def commit(stage, spec, stages, i, tb):
     """Copy the trial buffers of the last :func:`trial` into row i of ``stages``."""
     if stage == LEVELS or stage == ALL:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from remc_mpi.kernels import borrowed, cycle_count, jit
+from remc_mpi.kernels import borrowed, cycle_count, jit, jit_inline
 from typing import NamedTuple
 
 import numpy as np
@@ -72,7 +72,7 @@ def move_of(e, lam, joint_ready, de_ready):
     return DIFFERENTIAL if de_ready and e == 0 else MIXTURE
 
 
-@jit
+@jit_inline
 def propose(move, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, states):
     """Slot i's proposal by ``move`` (any but the component-wise walk, which the sweep calls
     directly) at sweep ``pos`` of the buffers: (stage, peak, log prior (and q) ratio, inside
@@ -96,7 +96,7 @@ def propose(move, i, pos, th, lp, prop, lp_prop, prior, model, draws, lam_i, sta
     return st, pk, dlp, valid, ui[u_off[MIXTURE] + 1]
 
 
-@jit
+@jit_inline
 def record(move, i, ok, adapt, gain, states):
     """The outcome of slot i's proposal by ``move`` (as in :func:`propose`): counters, burn-in
     adaptation."""
@@ -119,7 +119,7 @@ def tally(accepted, tried, i, ok):
     tried[i] += 1
 
 
-@jit
+@jit_inline
 def attempt(st, pk, dlp, log_u, i, th, lp, prop, lp_prop, lam_i, U, model, stages, tb):
     """Slot i's proposal ``prop`` (inside the support; model stage st, peak pk, log prior ratio
     dlp): the one model evaluation and the one accept rule; on acceptance the slot takes it.
