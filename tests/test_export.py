@@ -24,6 +24,19 @@ def test_export_round_trips_the_posterior(cli, linear_case):
     assert idata.attrs["model"] == "polynomial2"
 
 
+def test_export_shows_no_library_warning_even_on_arviz_first_import_of_the_day(cli, linear_case, monkeypatch):
+    """ArviZ 0.23 warns of its coming refactor on its first import each day (a stamp in the user's
+    cache): with a fresh cache folder the export's output is still only its own line."""
+    from remc_mpi.kernels import cache_dir
+
+    assert cli("run", "config.yaml", cwd=linear_case).returncode == 0
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache_dir().parent))  # the kernels' cache stays where it is
+    monkeypatch.setenv("XDG_CACHE_HOME", str(linear_case / "fresh-cache"))
+    r = cli("export", "--arviz", "out.h5", "out.nc", cwd=linear_case)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.strip().endswith("out.nc")
+
+
 def test_export_of_a_missing_file_is_bad_input(cli, tmp_path):
     r = cli("export", "--arviz", "nope.h5", "x.nc")
     assert r.returncode == 2 and "nope.h5" in r.stderr

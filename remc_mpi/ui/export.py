@@ -12,6 +12,7 @@ its energy axis), and the attributes the model, the log evidence and its error.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,9 @@ def derived_draws(summary: dict, theta: np.ndarray) -> dict[str, np.ndarray]:
 def to_inference_data(path: str | Path):
     """An ``arviz.InferenceData`` of a finished results file."""
     try:
-        import arviz as az
+        with warnings.catch_warnings():  # ArviZ >= 0.23 warns of its coming refactor once a day on import
+            warnings.simplefilter("ignore", FutureWarning)
+            import arviz as az
     except ImportError as err:
         raise RuntimeError("export needs ArviZ: pip install 'remc-mpi[arviz]'") from err
     with ResultsFile(path) as rf:
