@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from remc_mpi.kernels import jit
+from remc_mpi.kernels import jit, jit_inline
 from remc_mpi.kernels.priors import logpdf
 from remc_mpi.kernels.spectra import copy_into
 
@@ -56,7 +56,7 @@ def metropolis(log_ratio, log_u):
     return log_u < log_ratio
 
 
-@jit
+@jit_inline
 def start_proposal(theta, logprior, prop, lp_prop):
     """The proposal starts as the current state and its log priors (a move then changes some)."""
     copy_into(prop, theta)

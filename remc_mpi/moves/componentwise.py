@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from remc_mpi.kernels import jit
+from remc_mpi.kernels import jit, jit_inline
 from remc_mpi.kernels.priors import logpdf
 from remc_mpi.moves.base import Move, adapted, log_scale_init, start_proposal
 
@@ -55,7 +55,7 @@ class ComponentwiseMove(Move):
                                   state["tried"], float(self.settings["target_acceptance"]))
 
 
-@jit
+@jit_inline
 def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak, z, log_step):
     """Proposal k of the sweep: free parameter j = free[k] moved by s_j z_k. Fills the proposed
     state and its log prior; returns (stage to recompute, peak, log prior ratio, inside support)."""
@@ -67,7 +67,7 @@ def componentwise_propose(k, theta, logprior, prop, lp_prop, prior, stage, peak,
     return stage[j], peak[j], lp_prop[j] - logprior[j], lp_prop[j] > -math.inf
 
 
-@jit
+@jit_inline
 def componentwise_record(k, free, accepted, tried, log_step, ok, adapt, gain, target):
     """Count proposal k's outcome and, during burn-in, adapt its step size."""
     j = free[k]
