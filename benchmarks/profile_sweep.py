@@ -6,7 +6,8 @@
 (into a temporary ``NUMBA_CACHE_DIR``, so that numba still holds their object code), writes
 ``/tmp/perf-<pid>.map`` — the address, size and name of every function in that object code, the
 file ``perf`` reads for code generated at run time — then sweeps one block of the problem's whole
-ladder (one rank, the joint move on after 600 sweeps of burn-in; benchmarks/problems.py) and
+ladder (the run's initial ladder, one rank, the joint move on after 600 sweeps of burn-in;
+benchmarks/problems.py) and
 prints the kernel's time per sweep. Run as above it relaunches itself under
 ``perf record -e cpu-clock:u`` and prints each compiled function's share of the samples taken in
 remc_mpi's compiled code (the functions that numba inlined count in their caller), most first.
@@ -83,18 +84,16 @@ def readable(symbol: str) -> str:
 
 def sweep_block(problem_name: str, sweeps: int) -> None:
     """Sweep one block of the problem's ladder (as one rank of a run does) and print the time."""
-    import numpy as np
-
     from problems import problem
     from remc_mpi.config import parse_config
-    from remc_mpi.sampling.ladder import make_ladder
+    from remc_mpi.sampling.ladder import build_ladder
     from remc_mpi.sampling.sampler import SlotBlock
 
     cfg = parse_config(problem(problem_name, os.devnull))
     cand = cfg.candidates[0]
-    n_temps = cfg.ladder.n_temps
-    lam = np.concatenate([[0.0], make_ladder(n_temps - 1, 1e-3, 1.0 / cfg.noise.sigma ** 2)])
-    block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity, lam, 0, n_temps, 7)
+    lam, _ = build_ladder(cfg, cand)  # the run's initial ladder
+    n_temps = lam.size
+    block = SlotBlock(cand.model, cand.priors, cfg.data.energy, cfg.data.intensity, lam, 0, n_temps, cfg.seed)
     for _ in range(600):
         block.sweep(adapt=True)
     block.finish_learning()

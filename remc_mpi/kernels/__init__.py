@@ -82,8 +82,11 @@ import numba  # noqa: E402
 
 numba.config.CACHE_DIR = str(cache_dir())
 
-#: the decorator of every kernel (see module docstring)
-jit = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+#: the compile options of every kernel (see module docstring)
+JIT_OPTIONS = {"cache": True, "fastmath": False, "error_model": "numpy", "nogil": True}
+
+#: the decorator of every kernel
+jit = numba.njit(**JIT_OPTIONS)
 
 #: :data:`jit` for the kernels called once or more per model evaluation with the named contracts
 #: (``ModelArrays``, ``Stages``, ``TrialBuffers``, the moves' states) as arguments: numba inlines
@@ -93,8 +96,9 @@ jit = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 #: ``trial``, again for ``commit`` and the sweep's ``attempt``. That glue was about a third of
 #: the cluster3 sweep's time (a ``perf`` profile: docs/performance.md, "The model evaluation
 #: inlined"); inlined, the same operations run in the same order, so the results keep their bits.
-#: Not for the line shapes' loops (called with a few arrays) nor for kernels entered from Python.
-jit_inline = numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True, inline="always")
+#: Not for the line shapes' loops (called with a few arrays) nor for entry points called only
+#: from Python (there is no caller to inline into; a jit_inline kernel still runs from Python).
+jit_inline = numba.njit(**JIT_OPTIONS, inline="always")
 
 
 def plain(value):
